@@ -1,0 +1,66 @@
+"""Roles are Django groups with permissions. This table is the one place they are defined;
+`setup_roles` and the post-migrate hook both apply it, so a fresh database and an
+upgraded one end up the same. Models that do not exist yet are skipped, so later apps
+can be listed before they ship.
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+VIEW, ADD, CHANGE, DELETE = "view", "add", "change", "delete"
+ALL = (VIEW, ADD, CHANGE, DELETE)
+
+ROLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "Marketer": {
+        "messaging.contact": (VIEW, ADD, CHANGE),
+        "messaging.topic": (VIEW, ADD, CHANGE),
+        "messaging.subscription": (VIEW, ADD, CHANGE),
+        "messaging.consentrecord": (VIEW,),
+        "messaging.suppression": (VIEW,),
+    },
+    "Approver": {
+        "messaging.contact": (VIEW,),
+        "messaging.topic": (VIEW,),
+        "messaging.subscription": (VIEW,),
+        "messaging.consentrecord": (VIEW,),
+        "messaging.suppression": (VIEW,),
+    },
+    "Ops": {
+        "messaging.contact": (VIEW,),
+        "messaging.topic": (VIEW,),
+        "messaging.subscription": (VIEW,),
+        "messaging.consentrecord": (VIEW,),
+        "messaging.suppression": ALL,
+        "messaging.auditentry": (VIEW,),
+        "django_q.schedule": ALL,
+        "django_q.failure": (VIEW, DELETE),
+        "django_q.success": (VIEW,),
+        "django_q.ormq": (VIEW,),
+    },
+    "Support": {
+        "messaging.contact": (VIEW, CHANGE),
+        "messaging.topic": (VIEW,),
+        "messaging.subscription": (VIEW, CHANGE),
+        "messaging.consentrecord": (VIEW,),
+        "messaging.suppression": (VIEW, ADD),
+        "messaging.auditentry": (VIEW,),
+    },
+}
+ADMIN_ROLE = "Admin"  # every permission there is
+
+
+def setup_roles() -> dict[str, int]:
+    """Create or update the role groups; returns {role: number of permissions}."""
+    result = {}
+    for role, grants in ROLES.items():
+        wanted = []
+        for label, verbs in grants.items():
+            app_label, model = label.split(".")
+            codenames = [f"{verb}_{model}" for verb in verbs]
+            wanted += list(Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
+        group, _created = Group.objects.get_or_create(name=role)
+        group.permissions.set(wanted)
+        result[role] = len(wanted)
+    admin, _created = Group.objects.get_or_create(name=ADMIN_ROLE)
+    admin.permissions.set(Permission.objects.all())
+    result[ADMIN_ROLE] = admin.permissions.count()
+    return result

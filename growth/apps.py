@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class GrowthConfig(AppConfig):
+    name = "growth"
+    verbose_name = _("Growth")
+    default_auto_field = "django.db.models.BigAutoField"

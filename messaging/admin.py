@@ -1,0 +1,304 @@
+"""Console pages for the messaging app. Thin: they parse the form and call an action."""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from import_export.admin import ImportExportModelAdmin
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
+from unfold.contrib.import_export.forms import ExportForm, ImportForm
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from messaging.audit import diff, record_audit, snapshot
+from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
+from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
+from messaging.errors import MailroomError
+from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Suppression, Topic
+from messaging.resources import ContactResource
+
+
+class AuditedModelAdmin(ModelAdmin):
+    """Every save and delete made in the console lands in the audit trail with before/after.
+
+    Admins whose model has a dedicated action override save_model and let the action audit.
+    """
+
+    audit_exclude = frozenset({"password"})
+
+    def _audited_fields(self, obj, names) -> list[str]:
+        concrete = {f.name for f in obj._meta.concrete_fields}
+        return [name for name in names if name in concrete and name not in self.audit_exclude]
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        fields = self._audited_fields(obj, form.changed_data if change else form.cleaned_data)
+        before = snapshot(obj.__class__.objects.get(pk=obj.pk), fields) if change and obj.pk else {}
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            record_audit(
+                actor=request.user, verb="updated" if change else "created", target=obj, changes=diff(before, snapshot(obj, fields))
+            )
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        with transaction.atomic():
+            record_audit(actor=request.user, verb="deleted", target=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for obj in queryset:
+                record_audit(actor=request.user, verb="deleted", target=obj)
+            super().delete_queryset(request, queryset)
+
+
+def confirm_then(request: HttpRequest, queryset: QuerySet, *, action: str, title: str, warning: str) -> HttpResponse | None:
+    """Render a confirmation page for a destructive bulk action; None once confirmed."""
+    if request.POST.get("confirmed") == "yes":
+        return None
+    return TemplateResponse(
+        request,
+        "console/confirm_action.html",
+        {
+            **admin.site.each_context(request),
+            "title": title,
+            "warning": warning,
+            "objects": queryset,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": queryset.model._meta,
+        },
+    )
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    can_delete = False
+    fields = ("topic", "channel", "status", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
+    resource_classes = [ContactResource]
+    import_form_class = ImportForm
+    export_form_class = ExportForm
+    list_display = ("__str__", "full_name", "phone", "locale", "timezone", "created_at", "is_active")
+    list_filter = (
+        ("locale", admin.AllValuesFieldListFilter),
+        ("timezone", admin.AllValuesFieldListFilter),
+        ("created_at", RangeDateFilter),
+    )
+    list_filter_submit = True
+    search_fields = ("email", "phone", "external_id", "first_name", "last_name")
+    list_select_related = ()
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = ("created_at", "updated_at", "deleted_at", "erased_at")
+    fieldsets = (
+        (_("Identity"), {"fields": ("email", "phone", "external_id", "first_name", "last_name")}),
+        (_("Preferences"), {"fields": ("locale", "timezone")}),
+        (_("Data"), {"fields": ("attributes", "push_tokens"), "classes": ["tab"]}),
+        (_("History"), {"fields": ("created_at", "updated_at", "deleted_at", "erased_at"), "classes": ["tab"]}),
+    )
+    inlines = [SubscriptionInline]
+    actions = ["soft_delete_contacts", "erase_contacts"]
+
+    @admin.display(boolean=True, description=_("active"))
+    def is_active(self, obj: Contact) -> bool:
+        return obj.deleted_at is None
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # contacts are soft-deleted or erased, never dropped
+        return actions
+
+    def save_model(self, request: HttpRequest, obj: Contact, form, change: bool) -> None:
+        # The form already ran Contact.full_clean(); the action re-checks and audits.
+        values = {name: getattr(obj, name) for name in EDITABLE_FIELDS}
+        if change:
+            update_contact(actor=request.user, contact=obj, **{k: v for k, v in values.items() if k in form.changed_data})
+        else:
+            created = create_contact(actor=request.user, **values)
+            obj.pk = created.pk
+            obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: Contact) -> None:
+        delete_contact(actor=request.user, contact=obj)
+
+    @admin.action(description=_("Delete (keeps history)"), permissions=["delete"])
+    def soft_delete_contacts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        page = confirm_then(
+            request,
+            queryset,
+            action="soft_delete_contacts",
+            title=_("Delete these contacts?"),
+            warning=_("They will receive nothing more. Their history and statistics stay."),
+        )
+        if page:
+            return page
+        for contact in queryset:
+            delete_contact(actor=request.user, contact=contact)
+        self.message_user(request, ngettext("%d contact deleted.", "%d contacts deleted.", len(queryset)) % len(queryset))
+        return None
+
+    @admin.action(description=_("Erase personal data (GDPR)"), permissions=["delete"])
+    def erase_contacts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        page = confirm_then(
+            request,
+            queryset,
+            action="erase_contacts",
+            title=_("Erase these contacts for good?"),
+            warning=_("Names, addresses and attributes are removed and cannot be recovered. Aggregate statistics stay."),
+        )
+        if page:
+            return page
+        for contact in queryset:
+            erase_contact(actor=request.user, contact=contact)
+        self.message_user(request, ngettext("%d contact erased.", "%d contacts erased.", len(queryset)) % len(queryset))
+        return None
+
+
+@admin.register(Topic)
+class TopicAdmin(AuditedModelAdmin):
+    list_display = ("name", "key", "kind", "position")
+    list_filter = (("kind", ChoicesDropdownFilter),)
+    search_fields = ("name", "key")
+    prepopulated_fields = {"key": ("name",)}
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ModelAdmin):
+    list_display = ("contact", "topic", "channel", "status", "updated_at")
+    list_filter = (("topic", RelatedDropdownFilter), ("channel", ChoicesDropdownFilter), ("status", ChoicesDropdownFilter))
+    list_filter_submit = True
+    search_fields = ("contact__email", "contact__phone")
+    autocomplete_fields = ("contact",)
+    list_select_related = ("contact", "topic")
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return ("contact", "topic", "channel") if obj else ()
+
+    def save_model(self, request: HttpRequest, obj: Subscription, form, change: bool) -> None:
+        context = ConsentContext(source=ConsentRecord.Source.CONSOLE)
+        try:
+            if obj.status == Subscription.Status.SUBSCRIBED:
+                saved = subscribe(actor=request.user, contact=obj.contact, topic=obj.topic, channel=obj.channel, context=context)
+            else:
+                saved = unsubscribe(actor=request.user, contact=obj.contact, topic=obj.topic, channel=obj.channel, context=context)[0]
+        except MailroomError as error:
+            messages.error(request, str(error))
+            return
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # withdraw consent instead, so the log shows it
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ModelAdmin):
+    list_display = ("created_at", "contact", "topic", "channel", "action", "source", "actor")
+    list_filter = (
+        ("action", ChoicesDropdownFilter),
+        ("source", ChoicesDropdownFilter),
+        ("channel", ChoicesDropdownFilter),
+        ("topic", RelatedDropdownFilter),
+        ("created_at", RangeDateFilter),
+    )
+    list_filter_submit = True
+    search_fields = ("contact__email", "contact__phone")
+    list_select_related = ("contact", "topic", "actor")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(ModelAdmin):
+    list_display = ("address", "channel", "reason", "note", "created_by", "created_at")
+    list_filter = (("channel", ChoicesDropdownFilter), ("reason", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
+    list_filter_submit = True
+    search_fields = ("address",)
+    fields = ("address", "channel", "reason", "note")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return self.fields if obj else ()
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False if obj else super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Suppression, form, change: bool) -> None:
+        saved = suppress_address(actor=request.user, address=obj.address, channel=obj.channel, reason=obj.reason, note=obj.note)
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: Suppression) -> None:
+        lift_suppression(actor=request.user, suppression=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for suppression in queryset:
+            lift_suppression(actor=request.user, suppression=suppression)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ModelAdmin):
+    list_display = ("created_at", "actor", "verb", "target_type", "target_repr")
+    list_filter = (
+        ("verb", admin.AllValuesFieldListFilter),
+        ("target_type", admin.AllValuesFieldListFilter),
+        ("created_at", RangeDateFilter),
+    )
+    list_filter_submit = True
+    search_fields = ("target_repr", "actor__username", "target_id")
+    list_select_related = ("actor",)
+    show_full_result_count = False
+    readonly_fields = ("created_at", "actor", "verb", "target_type", "target_id", "target_repr", "changes")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+# Users and roles in the console's look, with changes audited.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, AuditedModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin, AuditedModelAdmin):
+    pass
+
+
+admin.site.site_header = admin.site.site_title = "Mailroom"
+admin.site.index_title = _("Dashboard")

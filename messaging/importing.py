@@ -1,0 +1,285 @@
+"""The bulk contact import: a CSV of any size, validated row by row, written set-based.
+
+Used by `manage.py import_contacts` and `bench/import_contacts.py`. The console import
+(django-import-export) is for small files; this path is for 100k+ rows: one pass to
+validate, then chunked `bulk_create`/`bulk_update` in a single transaction, so a file
+either lands as the user chose (all rows, or exactly the good rows) or not at all.
+"""
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from messaging.audit import record_audit
+from messaging.contacts import normalise_email, normalise_locale, normalise_phone, normalise_time_zone
+from messaging.errors import InvalidInput
+from messaging.models import Channel, ConsentRecord, Contact, Subscription, Topic
+
+IDENTITY = ("email", "phone", "external_id")
+KNOWN_COLUMNS = {*IDENTITY, "first_name", "last_name", "locale", "timezone", "topics"}
+UPDATABLE = ["first_name", "last_name", "locale", "timezone", "attributes"]
+
+
+class Mode:
+    ALL_OR_NOTHING = "all"  # one bad row and nothing is imported
+    GOOD_ROWS = "good"  # import exactly the good rows, report the bad ones
+
+
+@dataclass
+class RowError:
+    line: int
+    message: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    subscriptions: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    imported: bool = False
+
+    @property
+    def bad_rows(self) -> int:
+        return len({error.line for error in self.errors})
+
+
+@dataclass
+class _Row:
+    line: int
+    values: dict
+    topics: list[str]
+    existing_id: int | None = None
+
+
+def _decoded_lines(stream: IO[bytes], encoding: str) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line_number = 1
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as error:
+            raise InvalidInput(
+                _("The file is not valid %(encoding)s near line %(line)s. Save it as UTF-8, or give its encoding.")
+                % {"encoding": encoding.upper(), "line": line_number + chunk[: error.start].count(b"\n")}
+            ) from error
+        line_number += chunk.count(b"\n")
+        yield text
+    yield decoder.decode(b"", final=True)
+
+
+def _csv_rows(stream: IO[bytes], encoding: str) -> Iterator[dict[str, str]]:
+    text = io.StringIO("".join(_decoded_lines(stream, encoding)))
+    reader = csv.DictReader(text)
+    headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if not set(headers) & set(IDENTITY):
+        raise InvalidInput(_("The file needs a header row with at least one of these columns: email, phone, external_id."))
+    reader.fieldnames = headers
+    yield from reader
+
+
+def _parse(raw: dict[str, str], line: int, topic_keys: set[str], errors: list[RowError]) -> _Row | None:
+    if None in raw:  # more cells than headers
+        errors.append(RowError(line, _("This row has more cells than the header.")))
+        return None
+    values: dict = {}
+    problems: list[str] = []
+    for name, normalise in (
+        ("email", normalise_email),
+        ("phone", normalise_phone),
+        ("timezone", normalise_time_zone),
+        ("locale", normalise_locale),
+    ):
+        try:
+            values[name] = normalise(raw.get(name))
+        except ValidationError as error:
+            problems.append(f"{name}: {' '.join(error.messages)}")
+    values["external_id"] = (raw.get("external_id") or "").strip() or None
+    values["first_name"] = (raw.get("first_name") or "").strip()[:150]
+    values["last_name"] = (raw.get("last_name") or "").strip()[:150]
+    values["attributes"] = {k: v.strip() for k, v in raw.items() if k not in KNOWN_COLUMNS and k and v and v.strip()}
+    topics = [t.strip() for t in (raw.get("topics") or "").replace(",", ";").split(";") if t.strip()]
+    unknown = [t for t in topics if t not in topic_keys]
+    if unknown:
+        problems.append(_("unknown topic(s): %(topics)s") % {"topics": ", ".join(unknown)})
+    if not problems and not any(values[f] for f in IDENTITY):
+        problems.append(_("a contact needs an email address, a phone number or an external id"))
+    if problems:
+        errors.append(RowError(line, "; ".join(problems)))
+        return None
+    return _Row(line=line, values=values, topics=topics)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _match_existing(rows: list[_Row], errors: list[RowError]) -> list[_Row]:
+    """Attach each row to the existing contact it names; reject rows naming two."""
+    found: dict[str, dict[str, int]] = {name: {} for name in IDENTITY}
+    for name in IDENTITY:
+        wanted = [row.values[name] for row in rows if row.values[name]]
+        for chunk in _chunks(wanted, 900):
+            found[name].update(Contact.objects.filter(**{f"{name}__in": chunk}).values_list(name, "id"))
+    kept = []
+    for row in rows:
+        ids = {found[name][row.values[name]] for name in IDENTITY if row.values[name] in found[name]}
+        if len(ids) > 1:
+            errors.append(RowError(row.line, _("its email, phone and external id belong to different existing contacts")))
+            continue
+        row.existing_id = ids.pop() if ids else None
+        kept.append(row)
+    return kept
+
+
+def _drop_in_file_duplicates(rows: list[_Row], errors: list[RowError]) -> list[_Row]:
+    seen: dict[tuple[str, str], int] = {}
+    kept = []
+    for row in rows:
+        clash = next(
+            ((name, seen[(name, row.values[name])]) for name in IDENTITY if row.values[name] and (name, row.values[name]) in seen),
+            None,
+        )
+        if clash:
+            errors.append(RowError(row.line, _("same %(field)s as line %(line)s") % {"field": clash[0], "line": clash[1]}))
+            continue
+        for name in IDENTITY:
+            if row.values[name]:
+                seen[(name, row.values[name])] = row.line
+        kept.append(row)
+    return kept
+
+
+def import_contacts(
+    *,
+    actor: AbstractBaseUser | None,
+    stream: IO[bytes],
+    encoding: str = "utf-8-sig",
+    mode: str = Mode.ALL_OR_NOTHING,
+    channel: str = Channel.EMAIL,
+    batch_size: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> ImportReport:
+    """Validate then write a contacts CSV. Columns: email, phone, external_id, first_name,
+    last_name, locale, timezone, topics (keys separated by ';'); any other column becomes an
+    attribute. Existing contacts (matched on any identity) are updated, not duplicated."""
+    if mode not in (Mode.ALL_OR_NOTHING, Mode.GOOD_ROWS):
+        raise InvalidInput(_("Unknown import mode “%(mode)s”.") % {"mode": mode})
+    try:
+        codecs.lookup(encoding)
+    except LookupError as error:
+        raise InvalidInput(_("Unknown encoding “%(encoding)s”.") % {"encoding": encoding}) from error
+    batch_size = batch_size or settings.MAILROOM_IMPORT_BATCH_SIZE
+    notify = progress or (lambda stage, count: None)
+    topics = {topic.key: topic for topic in Topic.objects.all()}
+    report = ImportReport()
+    rows: list[_Row] = []
+    for number, raw in enumerate(_csv_rows(stream, encoding), start=2):
+        report.rows += 1
+        if parsed := _parse(raw, number, set(topics), report.errors):
+            rows.append(parsed)
+        if report.rows % 10000 == 0:
+            notify("validated", report.rows)
+    notify("validated", report.rows)
+    rows = _match_existing(_drop_in_file_duplicates(rows, report.errors), report.errors)
+    report.errors.sort(key=lambda error: error.line)
+    if report.errors and mode == Mode.ALL_OR_NOTHING:
+        return report
+    with transaction.atomic():
+        _write(rows, topics, channel, batch_size, report, notify)
+        record_audit(
+            actor=actor,
+            verb="imported",
+            target_type="messaging.contact",
+            changes={
+                "rows": {"before": None, "after": {"created": report.created, "updated": report.updated, "rejected": report.bad_rows}}
+            },
+        )
+    report.imported = True
+    return report
+
+
+def _write(rows: list[_Row], topics: dict[str, Topic], channel: str, batch_size: int, report: ImportReport, notify) -> None:
+    new_rows = [row for row in rows if row.existing_id is None]
+    old_rows = [row for row in rows if row.existing_id is not None]
+    now = timezone.now()
+    for chunk in _chunks(new_rows, batch_size):
+        contacts = [Contact(**row.values, created_at=now, updated_at=now) for row in chunk]
+        Contact.objects.bulk_create(contacts, batch_size=batch_size)
+        for row, contact in zip(chunk, contacts, strict=True):
+            row.existing_id = contact.pk
+        report.created += len(chunk)
+        notify("created", report.created)
+    if new_rows and new_rows[0].existing_id is None:  # backend without RETURNING: look ids up
+        _refetch_ids(new_rows)
+    for chunk in _chunks(old_rows, batch_size):
+        current = Contact.objects.in_bulk([row.existing_id for row in chunk])
+        changed = []
+        for row in chunk:
+            contact = current[row.existing_id]
+            for name in UPDATABLE:
+                value = row.values[name]
+                if name == "attributes":
+                    value = {**contact.attributes, **value}
+                if value not in ("", None):
+                    setattr(contact, name, value)
+            contact.updated_at = now
+            changed.append(contact)
+        Contact.objects.bulk_update(changed, [*UPDATABLE, "updated_at"], batch_size=batch_size)
+        report.updated += len(chunk)
+        notify("updated", report.updated)
+    report.subscriptions = _subscribe(rows, topics, channel, batch_size)
+
+
+def _refetch_ids(rows: list[_Row]) -> None:
+    for name in IDENTITY:
+        pending = [row for row in rows if row.existing_id is None and row.values[name]]
+        for chunk in _chunks(pending, 900):
+            ids = dict(Contact.objects.filter(**{f"{name}__in": [r.values[name] for r in chunk]}).values_list(name, "id"))
+            for row in chunk:
+                row.existing_id = ids.get(row.values[name])
+
+
+def _subscribe(rows: Iterable[_Row], topics: dict[str, Topic], channel: str, batch_size: int) -> int:
+    """Subscriptions and their consent records for the file's `topics` column, set-based."""
+    wanted = {(row.existing_id, topics[key].pk) for row in rows for key in row.topics}
+    if not wanted:
+        return 0
+    existing = set()
+    contact_ids = sorted({contact_id for contact_id, _ in wanted})
+    for chunk in _chunks(contact_ids, 900):
+        existing |= set(
+            Subscription.objects.filter(contact_id__in=chunk, channel=channel, status=Subscription.Status.SUBSCRIBED).values_list(
+                "contact_id", "topic_id"
+            )
+        )
+    todo = sorted(wanted - existing)
+    Subscription.objects.bulk_create(
+        [Subscription(contact_id=c, topic_id=t, channel=channel, status=Subscription.Status.SUBSCRIBED) for c, t in todo],
+        batch_size=batch_size,
+        update_conflicts=True,
+        unique_fields=["contact", "topic", "channel"],
+        update_fields=["status"],
+    )
+    ConsentRecord.objects.bulk_create(
+        [
+            ConsentRecord(
+                contact_id=c, topic_id=t, channel=channel, action=ConsentRecord.Action.GRANTED, source=ConsentRecord.Source.IMPORT
+            )
+            for c, t in todo
+        ],
+        batch_size=batch_size,
+    )
+    return len(todo)

@@ -1,0 +1,117 @@
+import sys
+from datetime import timedelta
+
+import django
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from messaging.schedules import HEARTBEAT
+
+CSP_MIDDLEWARE = "django.middleware.csp.ContentSecurityPolicyMiddleware"
+
+
+def check_python() -> tuple[bool, str]:
+    version = ".".join(map(str, sys.version_info[:3]))
+    return sys.version_info >= (3, 12), f"Python {version}"
+
+
+def check_django() -> tuple[bool, str]:
+    return django.VERSION[:2] >= (6, 1), f"Django {django.get_version()}"
+
+
+def check_database() -> tuple[bool, str]:
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        connection.ensure_connection()
+    except Exception as error:
+        return False, f"{connection.vendor}: {error}"
+    return True, f"{connection.vendor} ({connection.settings_dict['NAME']})"
+
+
+def check_migrations() -> tuple[bool, str]:
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as error:
+        return False, str(error)
+    return not plan, "all applied" if not plan else f"{len(plan)} unapplied (run migrate)"
+
+
+def check_heartbeat() -> tuple[bool, str]:
+    from django_q.models import Success
+
+    try:
+        last = Success.objects.filter(func=HEARTBEAT).order_by("-stopped").values_list("stopped", flat=True).first()
+    except Exception as error:
+        return False, str(error)
+    if last is None:
+        return False, "never seen: start a cluster (python manage.py qcluster)"
+    age = timezone.now() - last
+    return age < timedelta(minutes=3), f"last seen {int(age.total_seconds())} s ago"
+
+
+KNOWN_PROVIDERS = {"sandbox", "smtp", "anymail", "http"}
+
+
+def check_providers() -> tuple[bool, str]:
+    provider = settings.MAILROOM_DEFAULT_PROVIDER
+    return provider in KNOWN_PROVIDERS, f"default provider: {provider}"
+
+
+def check_secret_key() -> tuple[bool, str]:
+    if settings.SECRET_KEY == settings.INSECURE_DEV_KEY and not settings.DEBUG:
+        return False, "the built-in development key is in use: set SECRET_KEY"
+    return True, "set"
+
+
+def check_static() -> tuple[bool, str]:
+    found = finders.find("mailroom/console.css") and finders.find("unfold/js/app.js")
+    if not found:
+        return False, "console assets missing"
+    if not settings.DEBUG and not (settings.STATIC_ROOT / "staticfiles.json").exists():
+        return False, f"not collected into {settings.STATIC_ROOT} (run collectstatic)"
+    return True, "present"
+
+
+def check_csp() -> tuple[bool, str]:
+    on = CSP_MIDDLEWARE in settings.MIDDLEWARE and bool(settings.SECURE_CSP)
+    return on, "enforced" if on else "off"
+
+
+CHECKS = [
+    ("Python ≥ 3.12", check_python),
+    ("Django ≥ 6.1", check_django),
+    ("Database reachable", check_database),
+    ("Migrations applied", check_migrations),
+    ("Cluster heartbeat", check_heartbeat),
+    ("Providers configured", check_providers),
+    ("Static files", check_static),
+    ("Content-Security-Policy", check_csp),
+    ("Secret key", check_secret_key),
+]
+
+
+class Command(BaseCommand):
+    help = "Check that this Mailroom can run: prints a PASS/FAIL table, exits non-zero on any FAIL."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--skip", action="append", default=[], help="check name to skip (e.g. heartbeat)")
+
+    def handle(self, *args, **options) -> None:
+        failures = 0
+        width = max(len(name) for name, _ in CHECKS)
+        for name, check in CHECKS:
+            if any(word.lower() in name.lower() for word in options["skip"]):
+                self.stdout.write(f"SKIP  {name:<{width}}")
+                continue
+            ok, detail = check()
+            failures += not ok
+            status = self.style.SUCCESS("PASS") if ok else self.style.ERROR("FAIL")
+            self.stdout.write(f"{status}  {name:<{width}}  {detail}")
+        if failures:
+            raise CommandError(f"{failures} check(s) failed")

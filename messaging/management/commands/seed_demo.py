@@ -1,0 +1,109 @@
+import random
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from messaging.consent import ConsentContext, subscribe
+from messaging.contacts import create_contact
+from messaging.models import Channel, ConsentRecord, Contact, Topic
+
+TOPICS = [
+    ("newsletter", "Newsletter", "Monthly news and stories.", Topic.Kind.MARKETING),
+    ("product-news", "Product news", "New features and releases.", Topic.Kind.MARKETING),
+    ("promotions", "Promotions", "Offers and discounts.", Topic.Kind.MARKETING),
+    ("reminders", "Reminders", "Appointment and lesson reminders.", Topic.Kind.MARKETING),
+    ("progress-reports", "Progress reports", "Your weekly progress digest.", Topic.Kind.MARKETING),
+    ("account", "Account and orders", "Receipts, password resets, shipping.", Topic.Kind.TRANSACTIONAL),
+]
+FIRST = [
+    "Alice",
+    "Bruno",
+    "Chloé",
+    "David",
+    "Emma",
+    "Farid",
+    "Gabrielle",
+    "Hugo",
+    "Inès",
+    "Jules",
+    "Karim",
+    "Léa",
+    "Marc",
+    "Nina",
+    "Olivier",
+    "Paul",
+    "Quentin",
+    "Rose",
+    "Sami",
+    "Théo",
+    "Ursula",
+    "Victor",
+    "Wendy",
+    "Yasmine",
+]
+LAST = [
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Smith",
+    "Johnson",
+    "Moreau",
+    "Laurent",
+    "Brown",
+    "Garcia",
+    "Lefèvre",
+    "Miller",
+    "Roux",
+    "Fournier",
+    "Davis",
+    "Girard",
+    "Wilson",
+]
+PLACES = [("fr", "Europe/Paris", "+3361234"), ("en", "America/New_York", "+1212555")]
+STAGES = ["lead", "trial", "customer", "customer", "churned"]
+TAGS = ["vip", "beta", "newsletter-2025", "webinar", "mobile"]
+
+
+class Command(BaseCommand):
+    help = "Load demo contacts, topics and consents. Safe to run again: nothing is duplicated."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--contacts", type=int, default=300)
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        rng = random.Random(42)  # the same demo data on every machine
+        topics = []
+        for position, (key, name, description, kind) in enumerate(TOPICS):
+            topic, _created = Topic.objects.get_or_create(
+                key=key, defaults={"name": name, "description": description, "kind": kind, "position": position}
+            )
+            topics.append(topic)
+        marketing = [t for t in topics if t.kind == Topic.Kind.MARKETING]
+        existing = set(Contact.objects.filter(email__endswith="@demo.mailroom.test").values_list("email", flat=True))
+        created = 0
+        signup = ConsentContext(source=ConsentRecord.Source.SIGNUP, ip_address="127.0.0.1", wording_version="demo-v1")
+        for n in range(1, options["contacts"] + 1):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            locale, zone, prefix = PLACES[n % 2]
+            picks = rng.sample(marketing, rng.randint(0, 3))
+            stage, tags, orders = rng.choice(STAGES), rng.sample(TAGS, rng.randint(0, 2)), rng.randint(0, 12)
+            email = f"demo{n:04d}@demo.mailroom.test"
+            if email in existing:
+                continue
+            contact = create_contact(
+                actor=None,
+                email=email,
+                phone=f"{prefix}{n:04d}",
+                first_name=first,
+                last_name=last,
+                locale=locale,
+                timezone=zone,
+                attributes={"lifecycle_stage": stage, "tags": tags, "order_count": orders, "ltv": orders * 37},
+            )
+            for topic in picks:
+                subscribe(actor=None, contact=contact, topic=topic, channel=Channel.EMAIL, context=signup)
+            if n % 3 == 0:
+                subscribe(actor=None, contact=contact, topic=marketing[3], channel=Channel.SMS, context=signup)
+            created += 1
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {created} contacts added, {len(existing)} already there."))
