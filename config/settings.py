@@ -133,7 +133,9 @@ if TESTING:
 # --- Internationalisation -----------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale/ holds our strings; locale_vendor/ the French for strings Unfold shows (it ships
+# no translations of its own).
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_vendor"]
 TIME_ZONE = os.environ.get("MAILROOM_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -182,6 +184,7 @@ SECURE_CSP = {
 }
 
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 
 # --- django-q2: the ORM broker, explicitly (without "orm" it silently uses Redis) -----
 Q_CLUSTER = {

@@ -7,7 +7,7 @@ def _after_migrate(sender, **kwargs) -> None:
     from django.apps import apps
 
     # post_migrate fires once per app; the last app's signal sees every permission.
-    if sender is not list(apps.get_app_configs())[-1]:
+    if sender is not [config for config in apps.get_app_configs() if config.models_module][-1]:
         return
     from config.roles import setup_roles
     from messaging.schedules import ensure_schedules
