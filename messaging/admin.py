@@ -118,8 +118,8 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     def is_active(self, obj: Contact) -> bool:
         return obj.deleted_at is None
 
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location=admin.ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
         actions.pop("delete_selected", None)  # contacts are soft-deleted or erased, never dropped
         return actions
 

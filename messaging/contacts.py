@@ -123,6 +123,7 @@ def _duplicate_of(contact: Contact) -> str | None:
 
 def _validated(contact: Contact) -> Contact:
     try:
+        clean_contact_fields(contact)  # before field validators, which see raw input
         contact.full_clean(validate_unique=False)
     except ValidationError as error:
         raise InvalidInput.from_validation_error(error) from error

@@ -1,0 +1,92 @@
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from messaging.models import ConsentRecord, Contact, Topic
+from messaging.schedules import HEARTBEAT
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args, **kwargs) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO(), **kwargs)
+    return out.getvalue()
+
+
+def test_seed_demo_loads_contacts_in_two_languages_and_time_zones_and_is_idempotent():
+    run("seed_demo", contacts=40)
+    assert Contact.objects.count() == 40
+    assert set(Contact.objects.values_list("locale", flat=True)) == {"en", "fr"}
+    assert set(Contact.objects.values_list("timezone", flat=True)) == {"Europe/Paris", "America/New_York"}
+    assert Topic.objects.filter(kind="transactional").exists()
+    consents = ConsentRecord.objects.count()
+    assert consents > 0
+    # when it runs again nothing is duplicated
+    run("seed_demo", contacts=40)
+    assert Contact.objects.count() == 40
+    assert ConsentRecord.objects.count() == consents
+
+
+def test_ensure_admin_prints_a_working_login():
+    from django.contrib.auth import authenticate
+
+    out = run("ensure_admin", password="s3cret-pass")
+    assert "/admin/" in out and "admin" in out and "s3cret-pass" in out
+    user = authenticate(username="admin", password="s3cret-pass")
+    assert user is not None and user.is_superuser
+    assert user.groups.filter(name="Admin").exists()
+
+
+def _heartbeat(age: timedelta) -> None:
+    from django_q.models import Success
+
+    stopped = timezone.now() - age
+    Success.objects.create(
+        id="hb" + str(age.total_seconds()).replace(".", ""), name="hb", func=HEARTBEAT, started=stopped, stopped=stopped, success=True
+    )
+
+
+def test_doctor_passes_when_everything_is_in_place(settings):
+    settings.DEBUG = True  # no collectstatic manifest needed, dev key allowed
+    _heartbeat(timedelta(seconds=30))
+    out = run("doctor")
+    assert "FAIL" not in out
+    for name in ("Database reachable", "Migrations applied", "Cluster heartbeat", "Static files", "Content-Security-Policy"):
+        assert f"PASS  {name}" in out
+
+
+def test_doctor_fails_without_a_recent_cluster_heartbeat(settings):
+    settings.DEBUG = True
+    _heartbeat(timedelta(minutes=10))
+    with pytest.raises(CommandError, match="1 check"):
+        run("doctor")
+
+
+def test_doctor_fails_without_csp(settings):
+    settings.DEBUG = True
+    _heartbeat(timedelta(seconds=5))
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "csp" not in m]
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("doctor", stdout=out)
+    assert "FAIL  Content-Security-Policy" in out.getvalue()
+
+
+def test_doctor_flags_the_development_secret_key_in_production(settings):
+    settings.DEBUG = False
+    settings.SECRET_KEY = settings.INSECURE_DEV_KEY
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("doctor", "--skip", "heartbeat", "--skip", "static", stdout=out)
+    assert "FAIL  Secret key" in out.getvalue()
+
+
+def test_heartbeat_schedule_exists_after_migrate():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(func=HEARTBEAT)
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
