@@ -26,6 +26,11 @@ def _uses_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The SQLite test database lives in var/, which a fresh clone does not have yet.
+    (Path(settings.BASE_DIR) / "var").mkdir(exist_ok=True)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         return
