@@ -23,6 +23,7 @@ from messaging.audit import record_audit
 from messaging.consent import normalise_address
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Channel, Contact, OutboxMessage, Topic
+from messaging.tracking import rewrite_links
 from messaging.work import after_commit
 
 MAX_SMS_LENGTH = 1600  # ten concatenated segments; providers refuse longer
@@ -86,6 +87,7 @@ def enqueue_message(
     metadata: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     max_attempts: int | None = None,
+    track_links: bool = True,
 ) -> OutboxMessage:
     """Queue one message. Returns the existing message when the dedup key was seen before."""
     if channel not in Channel.values:
@@ -110,6 +112,8 @@ def enqueue_message(
             _("This message is %(n)s characters long; the limit is %(max)s.") % {"n": len(text), "max": MAX_SMS_LENGTH},
             fields={"text": [_("Too long.")]},
         )
+    if html and track_links and channel == Channel.EMAIL:
+        html = rewrite_links(html)
     is_marketing = topic is not None and topic.kind == Topic.Kind.MARKETING
     if is_marketing and channel == Channel.EMAIL and not settings.MAILROOM_SENDER_ADDRESS:
         raise NotAllowed(_("Marketing email needs the sender's postal address: set MAILROOM_SENDER_ADDRESS."))

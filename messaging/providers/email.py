@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from messaging.models import OutboxMessage, Provider
 from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session, permanent, sent, transient
+from messaging.tracking import fill_message_marker
 
 UNSUBSCRIBE_SALT = "mailroom.unsubscribe"
 HARD_BOUNCE_CODES = {550, 551, 553, 554}
@@ -91,7 +92,7 @@ def _qp(text: str) -> bytes:
 
 def build_mime(message: OutboxMessage, headers: dict[str, str] | None = None) -> bytes:
     headers = headers or build_headers(message)
-    text, html = message.body_text, message.body_html
+    text, html = message.body_text, fill_message_marker(message.body_html, message.pk)
     if message.is_marketing:
         footer_text, footer_html = marketing_footer(message)
         text = (text or "") + footer_text

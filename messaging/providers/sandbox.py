@@ -6,6 +6,7 @@ import uuid
 from messaging.models import SandboxMessage
 from messaging.providers.base import Result, Session, permanent, sent
 from messaging.providers.email import build_headers
+from messaging.tracking import fill_message_marker
 
 
 class SandboxSession(Session):
@@ -26,7 +27,7 @@ class SandboxSession(Session):
                 from_address=headers.get("From", message.from_address),
                 subject=message.subject,
                 body_text=message.body_text,
-                body_html=message.body_html,
+                body_html=fill_message_marker(message.body_html, message.pk),
                 headers=headers,
             )
         )

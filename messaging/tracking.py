@@ -1,0 +1,51 @@
+"""Tracked links: every link in an HTML body is stored once as a TrackedLink and rewritten
+to our click endpoint. A click may only ever redirect to a stored TrackedLink URL."""
+
+import hashlib
+import re
+
+from django.conf import settings
+from django.core import signing
+
+from messaging.models import TrackedLink
+
+CLICK_SALT = "mailroom.click"
+MESSAGE_MARKER = "__MAILROOM_MESSAGE__"
+HREF = re.compile(r"""href=(["'])(https?://[^"']+)\1""", re.IGNORECASE)
+
+
+def rewrite_links(html: str) -> str:
+    """Replace http(s) links by click URLs carrying a per-message marker filled in at send time."""
+    urls = {match.group(2) for match in HREF.finditer(html)}
+    if not urls:
+        return html
+    ids = {url: _link_id(url) for url in urls}
+    base = settings.MAILROOM_BASE_URL.rstrip("/")
+    return HREF.sub(lambda m: f"href={m.group(1)}{base}/t/{ids[m.group(2)]}/{MESSAGE_MARKER}/{m.group(1)}", html)
+
+
+_known_links: dict[str, int] = {}
+
+
+def _link_id(url: str) -> int:
+    """TrackedLink ids are immutable, so a process keeps them once looked up."""
+    if url not in _known_links:
+        digest = hashlib.sha256(url.encode()).hexdigest()
+        link, _ = TrackedLink.objects.get_or_create(url_hash=digest, defaults={"url": url})
+        _known_links[url] = link.pk
+    return _known_links[url]
+
+
+def message_token(message_pk: int) -> str:
+    return signing.dumps(message_pk, salt=CLICK_SALT)
+
+
+def fill_message_marker(html: str, message_pk: int) -> str:
+    return html.replace(MESSAGE_MARKER, message_token(message_pk)) if MESSAGE_MARKER in html else html
+
+
+def message_from_token(token: str) -> int | None:
+    try:
+        return int(signing.loads(token, salt=CLICK_SALT))
+    except (signing.BadSignature, ValueError, TypeError):
+        return None

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from messaging.views import public, webhooks
+
+app_name = "messaging"
+
+urlpatterns = [
+    path("t/<int:link_id>/<str:token>/", public.click, name="click"),
+    path("webhooks/providers/<int:provider_id>/events", webhooks.delivery_events, name="webhook-events"),
+    path("webhooks/providers/<int:provider_id>/inbound", webhooks.inbound_message, name="webhook-inbound"),
+]
