@@ -27,9 +27,6 @@ COMING_SOON: dict[str, tuple[str, str]] = {
     "referrals": (_("Referrals"), _("Referral programs with fraud rules.")),
     "loyalty": (_("Loyalty"), _("Points, tiers and an append-only ledger.")),
     "gift-cards": (_("Gift cards"), _("Gift cards with partial redemption.")),
-    "outbox": (_("Outbox"), _("Every queued, sent and failed message.")),
-    "providers": (_("Providers"), _("Email, SMS, WhatsApp and push providers with failover.")),
-    "sandbox": (_("Sandbox inbox"), _("Every message the sandbox provider caught.")),
     "reports": (_("Reports"), _("Delivery, engagement and revenue charts.")),
 }
 
@@ -103,9 +100,11 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
             "title": _("Delivery"),
             "collapsible": True,
             "items": [
-                _coming("outbox", "outbox"),
-                _coming("providers", "dns"),
-                _coming("sandbox", "inbox"),
+                _changelist("messaging.outboxmessage", _("Outbox"), "outbox"),
+                _changelist("messaging.provider", _("Providers"), "dns"),
+                _changelist("messaging.sandboxmessage", _("Sandbox inbox"), "inbox"),
+                _changelist("messaging.inboxmessage", _("Inbound messages"), "move_to_inbox"),
+                _changelist("messaging.inbox", _("Inboxes"), "alternate_email"),
                 _changelist("messaging.suppression", _("Suppressions"), "block"),
             ],
         },

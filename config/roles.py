@@ -16,6 +16,8 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.subscription": (VIEW, ADD, CHANGE),
         "messaging.consentrecord": (VIEW,),
         "messaging.suppression": (VIEW,),
+        "messaging.outboxmessage": (VIEW,),
+        "messaging.sandboxmessage": (VIEW,),
     },
     "Approver": {
         "messaging.contact": (VIEW,),
@@ -31,6 +33,13 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.consentrecord": (VIEW,),
         "messaging.suppression": ALL,
         "messaging.auditentry": (VIEW,),
+        "messaging.outboxmessage": (VIEW, CHANGE),
+        "messaging.deliveryattempt": (VIEW,),
+        "messaging.deliveryevent": (VIEW,),
+        "messaging.provider": ALL,
+        "messaging.sandboxmessage": (VIEW,),
+        "messaging.inbox": ALL,
+        "messaging.inboxmessage": (VIEW,),
         "django_q.schedule": ALL,
         "django_q.failure": (VIEW, DELETE),
         "django_q.success": (VIEW,),
@@ -43,6 +52,9 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.consentrecord": (VIEW,),
         "messaging.suppression": (VIEW, ADD),
         "messaging.auditentry": (VIEW,),
+        "messaging.outboxmessage": (VIEW, CHANGE),
+        "messaging.sandboxmessage": (VIEW,),
+        "messaging.inboxmessage": (VIEW,),
     },
 }
 ADMIN_ROLE = "Admin"  # every permission there is

@@ -298,7 +298,3 @@ class UserAdmin(BaseUserAdmin, AuditedModelAdmin):
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, AuditedModelAdmin):
     pass
-
-
-admin.site.site_header = admin.site.site_title = "Mailroom"
-admin.site.index_title = _("Dashboard")
