@@ -370,3 +370,34 @@ def test_push_goes_to_the_device_token(http_api, settings, contact):
     assert refreshed(message).status == Status.SENT
     assert FakeTwilio.received[0]["form"]["to"] == "device-token-1"
     assert FakeTwilio.received[0]["form"]["notification"] == {"title": "New lesson", "body": "Lesson 3 is out"}
+
+
+def test_dkim_signs_mail_when_a_key_is_configured(settings, smtp_sink, tmp_path):
+    import base64
+    import subprocess
+
+    import dkim
+
+    key_file = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-traditional", "-out", str(key_file), "2048"], check=True, capture_output=True)
+    public_der = subprocess.run(
+        ["openssl", "rsa", "-in", str(key_file), "-pubout", "-outform", "DER"], check=True, capture_output=True
+    ).stdout
+    settings.MAILROOM_SECRETS = {"DKIM": key_file.read_text()}
+    Provider.objects.create(
+        name="Signed SMTP",
+        channel="email",
+        kind="smtp",
+        config={
+            "host": "127.0.0.1",
+            "port": smtp_sink.port,
+            "dkim": {"selector": "mr", "domain": "example.com"},
+            "dkim_key_secret": "DKIM",
+        },
+    )
+    email(from_address="News <news@example.com>")
+    send_due_messages()
+    raw = smtp_sink.messages[0]
+    assert raw.startswith(b"DKIM-Signature:")
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record)
