@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.views import UnfoldSiteViewMixin
 
 from messaging import queries
@@ -151,12 +152,17 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
     context.update(
         {
             "kpis": [
-                {"title": _("Contacts"), "value": figures["contacts"], "footer": _("%(n)s new today") % {"n": figures["contacts_today"]}},
+                {
+                    "title": _("Contacts"),
+                    "value": figures["contacts"],
+                    "footer": ngettext("%(n)s new today", "%(n)s new today", figures["contacts_today"]) % {"n": figures["contacts_today"]},
+                },
                 {"title": _("Active subscriptions"), "value": figures["subscriptions"], "footer": _("across every topic and channel")},
                 {
                     "title": _("Consents today"),
                     "value": figures["consents_today"],
-                    "footer": _("%(n)s withdrawals") % {"n": figures["withdrawals_today"]},
+                    "footer": ngettext("%(n)s withdrawal", "%(n)s withdrawals", figures["withdrawals_today"])
+                    % {"n": figures["withdrawals_today"]},
                 },
                 {"title": _("Suppressed addresses"), "value": figures["suppressions"], "footer": _("never sent to")},
             ],
