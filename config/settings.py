@@ -59,6 +59,8 @@ MAILROOM_SEND_BATCH = int(os.environ.get("MAILROOM_SEND_BATCH", "500"))
 MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION_DAYS", "90"))
 # Enqueue kicks a drain task on the cluster after commit (the minute schedule is the net).
 MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)
+# What a template variable with no value renders as ("" keeps filters like `default` working).
+MAILROOM_MISSING_VARIABLE_DEFAULT = os.environ.get("MAILROOM_MISSING_VARIABLE_DEFAULT", "")
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
 
 INSTALLED_APPS = [

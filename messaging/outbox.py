@@ -21,8 +21,11 @@ from django.utils.translation import gettext as _
 
 from messaging.audit import record_audit
 from messaging.consent import normalise_address
+from messaging.content.merge_tags import contact_context
+from messaging.content.rendering import render_version
+from messaging.content.versions import pick_template
 from messaging.errors import InvalidInput, NotAllowed
-from messaging.models import Channel, Contact, OutboxMessage, Topic
+from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.tracking import rewrite_links
 from messaging.work import after_commit
 
@@ -69,6 +72,16 @@ def context_dedup_key(*, namespace: str, channel: str, to: str, context: dict[st
     return f"{namespace}:{digest}"
 
 
+def _active_version(template: Template, contact: Contact | None) -> TemplateVersion:
+    """The contact's language variant of the template, else the template given."""
+    chosen = pick_template(key=template.key, locale=contact.locale if contact else None) or template
+    if not chosen.is_active or chosen.active_version_id is None:
+        raise InvalidInput(
+            _("The template “%(name)s” has no active version.") % {"name": chosen.name}, fields={"template": [_("Not active.")]}
+        )
+    return chosen.active_version
+
+
 def enqueue_message(
     *,
     channel: str,
@@ -88,6 +101,8 @@ def enqueue_message(
     headers: dict[str, str] | None = None,
     max_attempts: int | None = None,
     track_links: bool = True,
+    template: Template | None = None,
+    template_version: TemplateVersion | None = None,
 ) -> OutboxMessage:
     """Queue one message. Returns the existing message when the dedup key was seen before."""
     if channel not in Channel.values:
@@ -100,11 +115,22 @@ def enqueue_message(
         )
     address = normalise_address(raw_address, channel)
     context = dict(context or {})
-    if contact is not None:
-        context.setdefault("contact", {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email or ""})
-    subject = render_content(subject, context, part="subject")
-    text = render_content(text, context, part="text")
-    html = render_content(html, context, html=True, part="HTML")
+    metadata = dict(metadata or {})
+    if template is not None or template_version is not None:
+        version = template_version or _active_version(template, contact)
+        rendered = render_version(version.pk, contact_context(contact) | context)
+        subject, html = rendered.subject, rendered.html if channel == Channel.EMAIL else ""
+        text = rendered.sms if channel != Channel.EMAIL and rendered.sms else rendered.text
+        topic = topic or version.template.topic
+        metadata["template_version"] = version.pk
+        if rendered.missing:  # rendered with the default; never a crash at send time
+            metadata["missing_variables"] = rendered.missing
+    else:
+        if contact is not None:
+            context.setdefault("contact", {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email or ""})
+        subject = render_content(subject, context, part="subject")
+        text = render_content(text, context, part="text")
+        html = render_content(html, context, html=True, part="HTML")
     if not (text or html):
         raise InvalidInput(_("A message needs a body."), fields={"text": [_("This field is required.")]})
     if channel in (Channel.SMS, Channel.WHATSAPP) and len(text) > MAX_SMS_LENGTH:
@@ -131,7 +157,7 @@ def enqueue_message(
         body_text=text,
         body_html=html,
         headers=headers or {},
-        metadata=metadata or {},
+        metadata=metadata,
         priority=priority,
         scheduled_at=scheduled_at,
         next_attempt_at=max(scheduled_at, now) if scheduled_at else now,

@@ -40,8 +40,29 @@ def message_token(message_pk: int) -> str:
     return signing.dumps(message_pk, salt=CLICK_SALT)
 
 
-def fill_message_marker(html: str, message_pk: int) -> str:
-    return html.replace(MESSAGE_MARKER, message_token(message_pk)) if MESSAGE_MARKER in html else html
+# Public links that need the message id; the pages live under these paths.
+PUBLIC_LINKS = {
+    "__MAILROOM_UNSUBSCRIBE__": ("u", "mailroom.unsubscribe"),
+    "__MAILROOM_PREFERENCES__": ("p", "mailroom.preferences"),
+    "__MAILROOM_VIEW__": ("v", "mailroom.view"),
+}
+
+
+def public_link(message_pk: int, marker: str) -> str:
+    prefix, salt = PUBLIC_LINKS[marker]
+    token = signing.dumps({"m": message_pk}, salt=salt, compress=True)
+    return f"{settings.MAILROOM_BASE_URL.rstrip('/')}/{prefix}/{token}/"
+
+
+def fill_message_marker(content: str, message_pk: int) -> str:
+    """Fill the per-message parts of links at send time (one cheap check when there are none)."""
+    if "__MAILROOM_" not in content:
+        return content
+    content = content.replace(MESSAGE_MARKER, message_token(message_pk))
+    for marker in PUBLIC_LINKS:
+        if marker in content:
+            content = content.replace(marker, public_link(message_pk, marker))
+    return content
 
 
 def message_from_token(token: str) -> int | None:

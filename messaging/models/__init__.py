@@ -1,6 +1,7 @@
 from messaging.models.audit import AuditEntry
 from messaging.models.consent import ConsentRecord, Subscription, Suppression, Topic
 from messaging.models.contacts import Channel, Contact
+from messaging.models.content import Template, TemplateVersion
 from messaging.models.delivery import (
     DeliveryAttempt,
     DeliveryEvent,
@@ -26,6 +27,8 @@ __all__ = [
     "SandboxMessage",
     "Subscription",
     "Suppression",
+    "Template",
+    "TemplateVersion",
     "Topic",
     "TrackedLink",
 ]

@@ -16,14 +16,12 @@ from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
-from django.core import signing
 from django.utils.translation import gettext as _
 
 from messaging.models import OutboxMessage, Provider
 from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session, permanent, sent, transient
-from messaging.tracking import fill_message_marker
+from messaging.tracking import fill_message_marker, public_link
 
-UNSUBSCRIBE_SALT = "mailroom.unsubscribe"
 HARD_BOUNCE_CODES = {550, 551, 553, 554}
 
 
@@ -45,8 +43,7 @@ def message_id_for(message: OutboxMessage) -> str:
 
 
 def unsubscribe_url(message: OutboxMessage) -> str:
-    token = signing.dumps({"m": message.pk}, salt=UNSUBSCRIBE_SALT, compress=True)
-    return f"{settings.MAILROOM_BASE_URL.rstrip('/')}/u/{token}/"
+    return public_link(message.pk, "__MAILROOM_UNSUBSCRIBE__")
 
 
 def _encode_header(value: str) -> str:
@@ -92,7 +89,7 @@ def _qp(text: str) -> bytes:
 
 def build_mime(message: OutboxMessage, headers: dict[str, str] | None = None) -> bytes:
     headers = headers or build_headers(message)
-    text, html = message.body_text, fill_message_marker(message.body_html, message.pk)
+    text, html = fill_message_marker(message.body_text, message.pk), fill_message_marker(message.body_html, message.pk)
     if message.is_marketing:
         footer_text, footer_html = marketing_footer(message)
         text = (text or "") + footer_text

@@ -26,7 +26,7 @@ class SandboxSession(Session):
                 to_address=message.to_address,
                 from_address=headers.get("From", message.from_address),
                 subject=message.subject,
-                body_text=message.body_text,
+                body_text=fill_message_marker(message.body_text, message.pk),
                 body_html=fill_message_marker(message.body_html, message.pk),
                 headers=headers,
             )
