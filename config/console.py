@@ -20,7 +20,6 @@ from messaging import queries
 # Areas of the design that have no page yet: they show what is coming instead of a 404.
 COMING_SOON: dict[str, tuple[str, str]] = {
     "segments": (_("Segments"), _("Dynamic and static segments with a live member count.")),
-    "templates": (_("Templates"), _("Versioned MJML/HTML templates with live preview and diff.")),
     "campaigns": (_("Campaigns"), _("Campaigns with approval, scheduling and A/B tests.")),
     "calendar": (_("Calendar"), _("Month and week views of every scheduled send.")),
     "approvals": (_("Approval queue"), _("Campaigns waiting for a second pair of eyes.")),
@@ -80,7 +79,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
         {
             "title": _("Content"),
             "collapsible": True,
-            "items": [_coming("templates", "draft")],
+            "items": [_changelist("messaging.template", _("Templates"), "draft")],
         },
         {
             "title": _("Campaigns"),

@@ -18,8 +18,12 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.suppression": (VIEW,),
         "messaging.outboxmessage": (VIEW,),
         "messaging.sandboxmessage": (VIEW,),
+        "messaging.template": (VIEW, ADD, CHANGE),
+        "messaging.templateversion": (VIEW,),
     },
     "Approver": {
+        "messaging.template": (VIEW,),
+        "messaging.templateversion": (VIEW,),
         "messaging.contact": (VIEW,),
         "messaging.topic": (VIEW,),
         "messaging.subscription": (VIEW,),

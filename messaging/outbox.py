@@ -8,21 +8,19 @@ is refused with a clear error instead of failing later in a worker.
 import hashlib
 import json
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.template import Context, Engine, TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from messaging.audit import record_audit
 from messaging.consent import normalise_address
 from messaging.content.merge_tags import contact_context
-from messaging.content.rendering import render_version
+from messaging.content.rendering import render_strict, render_version
 from messaging.content.versions import pick_template
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
@@ -30,32 +28,6 @@ from messaging.tracking import rewrite_links
 from messaging.work import after_commit
 
 MAX_SMS_LENGTH = 1600  # ten concatenated segments; providers refuse longer
-MISSING = "\x00{}\x00"
-
-_text_engine = Engine(string_if_invalid=MISSING.format("%s"), autoescape=False)
-_html_engine = Engine(string_if_invalid=MISSING.format("%s"), autoescape=True)
-
-
-@lru_cache(maxsize=512)
-def _compiled(source: str, html: bool):
-    return (_html_engine if html else _text_engine).from_string(source)
-
-
-def render_content(source: str, context: dict[str, Any], *, html: bool = False, part: str = "body") -> str:
-    """Merge a plain-data context into a template string; name every missing variable."""
-    if not source or ("{{" not in source and "{%" not in source):
-        return source
-    try:
-        rendered = _compiled(source, html).render(Context(context, autoescape=html))
-    except TemplateSyntaxError as error:
-        raise InvalidInput(_("Template error in %(part)s: %(error)s") % {"part": part, "error": error}) from error
-    if "\x00" in rendered:
-        missing = sorted({chunk for n, chunk in enumerate(rendered.split("\x00")) if n % 2 == 1})
-        raise InvalidInput(
-            _("Missing template variable(s) in %(part)s: %(names)s") % {"part": part, "names": ", ".join(missing)},
-            code="missing_variable",
-        )
-    return rendered
 
 
 def address_of(contact: Contact, channel: str) -> str | None:
@@ -128,9 +100,9 @@ def enqueue_message(
     else:
         if contact is not None:
             context.setdefault("contact", {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email or ""})
-        subject = render_content(subject, context, part="subject")
-        text = render_content(text, context, part="text")
-        html = render_content(html, context, html=True, part="HTML")
+        subject = render_strict(subject, context, part="subject")
+        text = render_strict(text, context, part="text")
+        html = render_strict(html, context, html=True, part="HTML")
     if not (text or html):
         raise InvalidInput(_("A message needs a body."), fields={"text": [_("This field is required.")]})
     if channel in (Channel.SMS, Channel.WHATSAPP) and len(text) > MAX_SMS_LENGTH:

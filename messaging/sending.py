@@ -330,6 +330,19 @@ def send_due_messages(*, limit: int = 500, channel: str | None = None, owner: st
             return total
 
 
+def deliver_now(message: OutboxMessage) -> OutboxMessage:
+    """Send one queued message right away (console test sends), leased so no worker races it."""
+    now = timezone.now()
+    leased = OutboxMessage.objects.filter(pk=message.pk, status=Status.QUEUED).update(
+        status=Status.SENDING, lease_until=now + lease_length(), lease_owner=f"now-{message.pk}", attempts=F("attempts") + 1
+    )
+    if leased:
+        message.refresh_from_db()
+        record_outcomes(deliver([message], usable_providers(message.channel)))
+    message.refresh_from_db()
+    return message
+
+
 def send_test_message(*, actor, provider: Provider, to: str) -> OutboxMessage:
     """Send one message through exactly this provider, now, and return it with its outcome.
     It is leased to nobody else, so no worker picks it up with another provider."""

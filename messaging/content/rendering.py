@@ -133,12 +133,25 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+TEMPLATE_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
+PLACEHOLDER = re.compile(r"mrtag(\d{5})x")
+
+
 def compile_body(*, body_format: str, body: str, text_body: str) -> tuple[str, str]:
-    """(compiled HTML, text part) for a version; raises InvalidInput naming the problem."""
+    """(compiled HTML, text part) for a version; raises InvalidInput naming the problem.
+    Template tags are swapped for inert placeholders while MJML and the CSS inliner run
+    (they would otherwise URL-encode `{{ url }}` inside href attributes), then put back."""
     if not body:
         return "", text_body
-    html = mjml_to_html(body) if body_format == "mjml" else body
-    html = inline_css(html)
+    tags: list[str] = []
+
+    def protect(match: re.Match) -> str:
+        tags.append(match.group(0))
+        return f"mrtag{len(tags) - 1:05d}x"
+
+    html = TEMPLATE_TAG.sub(protect, body)
+    html = mjml_to_html(html) if body_format == "mjml" else html
+    html = PLACEHOLDER.sub(lambda m: tags[int(m.group(1))], inline_css(html))
     return html, text_body or html_to_text(html)
 
 
@@ -218,7 +231,9 @@ def render_parts(templates: dict, context: dict) -> Rendered:
     token = _missing.set(missing)
     try:
         for name, template in templates.items():
-            output = template.render(RecordingContext(data, autoescape=name == "html"))
+            # A plain str, not a SafeString: wherever the console shows rendered content,
+            # Django must still escape it.
+            output = str.__str__(template.render(RecordingContext(data, autoescape=name == "html")))
             setattr(result, name, output)
     finally:
         _missing.reset(token)
@@ -228,3 +243,18 @@ def render_parts(templates: dict, context: dict) -> Rendered:
 
 def render_version(version_id: int, context: dict) -> Rendered:
     return render_parts(compiled_templates(version_id), context)
+
+
+def render_strict(source: str, context: dict, *, html: bool = False, part: str = "body") -> str:
+    """One-off content (API, raw enqueue): same safety checks, and a missing variable is an
+    error naming it, because there is no preview where someone would have seen a warning."""
+    if not source or ("{{" not in source and "{%" not in source):
+        return source
+    check_source(source, part=part)
+    rendered = render_parts({"html" if html else "text": engine(html=html).from_string(source)}, context)
+    if rendered.missing:
+        raise InvalidInput(
+            _("Missing template variable(s) in %(part)s: %(names)s") % {"part": part, "names": ", ".join(rendered.missing)},
+            code="missing_variable",
+        )
+    return rendered.html if html else rendered.text
