@@ -90,7 +90,7 @@ def enqueue_message(
     metadata = dict(metadata or {})
     if template is not None or template_version is not None:
         version = template_version or _active_version(template, contact)
-        rendered = render_version(version.pk, contact_context(contact) | context)
+        rendered = render_version(version, contact_context(contact) | context)
         subject, html = rendered.subject, rendered.html if channel == Channel.EMAIL else ""
         text = rendered.sms if channel != Channel.EMAIL and rendered.sms else rendered.text
         topic = topic or version.template.topic

@@ -167,11 +167,12 @@ class Rendered:
 
 
 @lru_cache(maxsize=512)
-def compiled_templates(version_id: int) -> dict:
-    """The parsed Django templates of one version, built once per process."""
+def compiled_templates(version_id: int, content_hash: str) -> dict:
+    """The parsed Django templates of one version, built once per process. Keyed by the
+    content hash too, so a reused primary key (SQLite can reuse one) never serves stale text."""
     from messaging.models import TemplateVersion
 
-    version = TemplateVersion.objects.get(pk=version_id)
+    version = TemplateVersion.objects.get(pk=version_id, content_hash=content_hash)
     return parse_parts(
         subject=version.subject,
         preheader=version.preheader,
@@ -241,8 +242,8 @@ def render_parts(templates: dict, context: dict) -> Rendered:
     return result
 
 
-def render_version(version_id: int, context: dict) -> Rendered:
-    return render_parts(compiled_templates(version_id), context)
+def render_version(version, context: dict) -> Rendered:
+    return render_parts(compiled_templates(version.pk, version.content_hash), context)
 
 
 def render_strict(source: str, context: dict, *, html: bool = False, part: str = "body") -> str:
