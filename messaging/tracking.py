@@ -54,6 +54,16 @@ def public_link(message_pk: int, marker: str) -> str:
     return f"{settings.MAILROOM_BASE_URL.rstrip('/')}/{prefix}/{token}/"
 
 
+def message_from_public_token(token: str, marker: str) -> int | None:
+    """The message id in a public link's token, or None when tampered with or expired."""
+    _prefix, salt = PUBLIC_LINKS[marker]
+    try:
+        data = signing.loads(token, salt=salt, max_age=settings.MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS * 86400)
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+    return data.get("m") if isinstance(data, dict) and isinstance(data.get("m"), int) else None
+
+
 def fill_message_marker(content: str, message_pk: int) -> str:
     """Fill the per-message parts of links at send time (one cheap check when there are none)."""
     if "__MAILROOM_" not in content:

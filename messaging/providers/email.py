@@ -83,18 +83,25 @@ def marketing_footer(message: OutboxMessage) -> tuple[str, str]:
     return text, html
 
 
-def _qp(text: str) -> bytes:
-    return binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8")).replace(b"\n", b"\r\n")
-
-
-def build_mime(message: OutboxMessage, headers: dict[str, str] | None = None) -> bytes:
-    headers = headers or build_headers(message)
+def final_bodies(message: OutboxMessage) -> tuple[str, str]:
+    """Text and HTML exactly as they go out: per-message links filled in, and the marketing
+    footer (unsubscribe link, postal address) added."""
     text, html = fill_message_marker(message.body_text, message.pk), fill_message_marker(message.body_html, message.pk)
     if message.is_marketing:
         footer_text, footer_html = marketing_footer(message)
         text = (text or "") + footer_text
         if html:
             html = html.replace("</body>", footer_html + "</body>") if "</body>" in html else html + footer_html
+    return text, html
+
+
+def _qp(text: str) -> bytes:
+    return binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8")).replace(b"\n", b"\r\n")
+
+
+def build_mime(message: OutboxMessage, headers: dict[str, str] | None = None) -> bytes:
+    headers = headers or build_headers(message)
+    text, html = final_bodies(message)
     lines = []
     for name, value in headers.items():
         if name in ("From", "To", "Reply-To"):

@@ -5,8 +5,7 @@ import uuid
 
 from messaging.models import SandboxMessage
 from messaging.providers.base import Result, Session, permanent, sent
-from messaging.providers.email import build_headers
-from messaging.tracking import fill_message_marker
+from messaging.providers.email import build_headers, final_bodies
 
 
 class SandboxSession(Session):
@@ -18,6 +17,7 @@ class SandboxSession(Session):
         if self.provider.config.get("fail_addresses") and message.to_address in self.provider.config["fail_addresses"]:
             return permanent("550 sandbox: address configured to fail", hard_bounce=True)
         headers = build_headers(message) if message.channel == "email" else {}
+        text, html = final_bodies(message) if message.channel == "email" else (message.body_text, "")
         self.caught.append(
             SandboxMessage(
                 message_id=message.pk,
@@ -26,8 +26,8 @@ class SandboxSession(Session):
                 to_address=message.to_address,
                 from_address=headers.get("From", message.from_address),
                 subject=message.subject,
-                body_text=fill_message_marker(message.body_text, message.pk),
-                body_html=fill_message_marker(message.body_html, message.pk),
+                body_text=text,
+                body_html=html,
                 headers=headers,
             )
         )
