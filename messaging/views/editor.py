@@ -85,7 +85,9 @@ class TemplateEditorView(EditorBase):
             diff_url=reverse("admin:messaging_template_diff", args=[template.pk]),
             default_test_address=self.request.user.email,
         )
-        if latest and "preview" not in context:
+        if form.is_bound and form.is_valid():  # after a refused save, preview what is in the editor
+            context["preview"] = preview_of(form.content(), contact=_sample_contact(form))
+        elif latest:
             context["preview"] = preview_of(latest_content(latest), contact=None)
         return context
 
