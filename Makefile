@@ -51,6 +51,7 @@ setup: install messages var/secret_key
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
+	$(PY) manage.py sync_templates
 
 run: setup
 	@$(PY) manage.py ensure_admin

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.views import UnfoldSiteViewMixin
 
 from messaging import queries
@@ -19,7 +20,6 @@ from messaging import queries
 # Areas of the design that have no page yet: they show what is coming instead of a 404.
 COMING_SOON: dict[str, tuple[str, str]] = {
     "segments": (_("Segments"), _("Dynamic and static segments with a live member count.")),
-    "templates": (_("Templates"), _("Versioned MJML/HTML templates with live preview and diff.")),
     "campaigns": (_("Campaigns"), _("Campaigns with approval, scheduling and A/B tests.")),
     "calendar": (_("Calendar"), _("Month and week views of every scheduled send.")),
     "approvals": (_("Approval queue"), _("Campaigns waiting for a second pair of eyes.")),
@@ -27,9 +27,6 @@ COMING_SOON: dict[str, tuple[str, str]] = {
     "referrals": (_("Referrals"), _("Referral programs with fraud rules.")),
     "loyalty": (_("Loyalty"), _("Points, tiers and an append-only ledger.")),
     "gift-cards": (_("Gift cards"), _("Gift cards with partial redemption.")),
-    "outbox": (_("Outbox"), _("Every queued, sent and failed message.")),
-    "providers": (_("Providers"), _("Email, SMS, WhatsApp and push providers with failover.")),
-    "sandbox": (_("Sandbox inbox"), _("Every message the sandbox provider caught.")),
     "reports": (_("Reports"), _("Delivery, engagement and revenue charts.")),
 }
 
@@ -82,7 +79,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
         {
             "title": _("Content"),
             "collapsible": True,
-            "items": [_coming("templates", "draft")],
+            "items": [_changelist("messaging.template", _("Templates"), "draft")],
         },
         {
             "title": _("Campaigns"),
@@ -103,9 +100,11 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
             "title": _("Delivery"),
             "collapsible": True,
             "items": [
-                _coming("outbox", "outbox"),
-                _coming("providers", "dns"),
-                _coming("sandbox", "inbox"),
+                _changelist("messaging.outboxmessage", _("Outbox"), "outbox"),
+                _changelist("messaging.provider", _("Providers"), "dns"),
+                _changelist("messaging.sandboxmessage", _("Sandbox inbox"), "inbox"),
+                _changelist("messaging.inboxmessage", _("Inbound messages"), "move_to_inbox"),
+                _changelist("messaging.inbox", _("Inboxes"), "alternate_email"),
                 _changelist("messaging.suppression", _("Suppressions"), "block"),
             ],
         },
@@ -152,12 +151,17 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
     context.update(
         {
             "kpis": [
-                {"title": _("Contacts"), "value": figures["contacts"], "footer": _("%(n)s new today") % {"n": figures["contacts_today"]}},
+                {
+                    "title": _("Contacts"),
+                    "value": figures["contacts"],
+                    "footer": ngettext("%(n)s new today", "%(n)s new today", figures["contacts_today"]) % {"n": figures["contacts_today"]},
+                },
                 {"title": _("Active subscriptions"), "value": figures["subscriptions"], "footer": _("across every topic and channel")},
                 {
                     "title": _("Consents today"),
                     "value": figures["consents_today"],
-                    "footer": _("%(n)s withdrawals") % {"n": figures["withdrawals_today"]},
+                    "footer": ngettext("%(n)s withdrawal", "%(n)s withdrawals", figures["withdrawals_today"])
+                    % {"n": figures["withdrawals_today"]},
                 },
                 {"title": _("Suppressed addresses"), "value": figures["suppressions"], "footer": _("never sent to")},
             ],

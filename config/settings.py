@@ -44,6 +44,25 @@ MAILROOM_DEFAULT_REGION = os.environ.get("MAILROOM_DEFAULT_REGION", "FR")
 # Which provider sends when none is configured in the console: the sandbox stores every
 # message in the database so a new install sends nothing anywhere by accident.
 MAILROOM_DEFAULT_PROVIDER = os.environ.get("MAILROOM_DEFAULT_PROVIDER", "sandbox")
+MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "mailroom.local")
+# Provider credentials: a provider's config names a secret ("password_secret": "SMTP"),
+# the value comes from the environment variable MAILROOM_SECRET_SMTP.
+MAILROOM_SECRETS = {k.removeprefix("MAILROOM_SECRET_"): v for k, v in os.environ.items() if k.startswith("MAILROOM_SECRET_")}
+# Delivery: 1 try + 3 retries after 60/120/240 s (±20 % jitter). Keys: a priority number
+# (0 transactional … 8 bulk) or "default".
+MAILROOM_MAX_ATTEMPTS = int(os.environ.get("MAILROOM_MAX_ATTEMPTS", "4"))
+MAILROOM_RETRY_BACKOFF = {"default": [60, 120, 240], 0: [30, 60, 120]}
+MAILROOM_LEASE_SECONDS = int(os.environ.get("MAILROOM_LEASE_SECONDS", "120"))
+MAILROOM_FAILOVER_AFTER = int(os.environ.get("MAILROOM_FAILOVER_AFTER", "5"))
+MAILROOM_PROVIDER_REST_SECONDS = int(os.environ.get("MAILROOM_PROVIDER_REST_SECONDS", "60"))
+MAILROOM_SEND_BATCH = int(os.environ.get("MAILROOM_SEND_BATCH", "500"))
+MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION_DAYS", "90"))
+# Enqueue kicks a drain task on the cluster after commit (the minute schedule is the net).
+MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)
+# What a template variable with no value renders as ("" keeps filters like `default` working).
+MAILROOM_MISSING_VARIABLE_DEFAULT = os.environ.get("MAILROOM_MISSING_VARIABLE_DEFAULT", "")
+# Unsubscribe, preference and view-in-browser links stop working after this many days.
+MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS = int(os.environ.get("MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS", "365"))
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
 
 INSTALLED_APPS = [
@@ -118,7 +137,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;PRAGMA temp_store=MEMORY;PRAGMA cache_size=-64000"
         ),
     }
-    DATABASES["default"]["TEST"] = {"NAME": BASE_DIR / "var" / "test.sqlite3"}
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAILROOM_TEST_SQLITE_PATH", BASE_DIR / "var" / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -23,3 +23,8 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_after_migrate, dispatch_uid="mailroom_roles")
+        from anymail.signals import tracking
+
+        from messaging.inbound import on_anymail_tracking
+
+        tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")

@@ -1,8 +1,25 @@
 """django-q2 entry points. Thin: they take ids and plain data and call actions."""
 
+from django.conf import settings
 from django.utils import timezone
+
+from messaging.sending import send_due_messages
+
+DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
 
 
 def heartbeat() -> str:
     """Runs every minute; `manage.py doctor` reads its last success to know a cluster is alive."""
     return timezone.now().isoformat()
+
+
+def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int:
+    """Send due messages in batches for up to ~50 s; the minute schedule and enqueue kicks
+    start new drains, so a backlog keeps flowing on every worker."""
+    return send_due_messages(channel=channel, limit=limit or settings.MAILROOM_SEND_BATCH, time_budget=DRAIN_TIME_BUDGET)
+
+
+def clean_delivery_logs() -> int:
+    from messaging.delivery_logs import delete_old_attempts
+
+    return delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)

@@ -22,7 +22,7 @@ def test_dashboard_shows_todays_figures(client, admin_user, newsletter):
     assert kpis["Consents today"] == 3
 
 
-@pytest.mark.parametrize("area", ["segments", "templates", "campaigns", "calendar", "outbox", "sandbox", "reports", "gift-cards"])
+@pytest.mark.parametrize("area", ["segments", "approvals", "campaigns", "calendar", "automations", "loyalty", "reports", "gift-cards"])
 def test_areas_not_built_yet_show_a_coming_page_not_a_404(client, marketer, area):
     client.force_login(marketer)
     response = client.get(f"/admin/coming/{area}/")

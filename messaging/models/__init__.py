@@ -1,13 +1,34 @@
 from messaging.models.audit import AuditEntry
 from messaging.models.consent import ConsentRecord, Subscription, Suppression, Topic
 from messaging.models.contacts import Channel, Contact
+from messaging.models.content import Template, TemplateVersion
+from messaging.models.delivery import (
+    DeliveryAttempt,
+    DeliveryEvent,
+    Inbox,
+    InboxMessage,
+    OutboxMessage,
+    Provider,
+    SandboxMessage,
+    TrackedLink,
+)
 
 __all__ = [
     "AuditEntry",
     "Channel",
     "ConsentRecord",
     "Contact",
+    "DeliveryAttempt",
+    "DeliveryEvent",
+    "Inbox",
+    "InboxMessage",
+    "OutboxMessage",
+    "Provider",
+    "SandboxMessage",
     "Subscription",
     "Suppression",
+    "Template",
+    "TemplateVersion",
     "Topic",
+    "TrackedLink",
 ]

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from messaging.models.contacts import Channel, Contact
 
@@ -36,8 +37,8 @@ class Subscription(models.Model):
         SUBSCRIBED = "subscribed", _("Subscribed")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="subscriptions")
-    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="subscriptions")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("contact"))
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("topic"))
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, default=Channel.EMAIL)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUBSCRIBED)
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
@@ -70,7 +71,7 @@ class ConsentRecord(models.Model):
 
     class Source(models.TextChoices):
         CONSOLE = "console", _("Console")
-        IMPORT = "import", _("Import")
+        IMPORT = "import", pgettext_lazy("consent source", "Import")
         API = "api", _("API")
         PREFERENCE_CENTER = "preference_center", _("Preference center")
         UNSUBSCRIBE_LINK = "unsubscribe_link", _("Unsubscribe link")
@@ -78,8 +79,8 @@ class ConsentRecord(models.Model):
         SIGNUP = "signup", _("Sign-up form")
         SYSTEM = "system", _("System")
 
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_records")
-    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="consent_records")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_records", verbose_name=_("contact"))
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="consent_records", verbose_name=_("topic"))
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
     source = models.CharField(_("source"), max_length=32, choices=Source.choices)

@@ -23,7 +23,8 @@ class Contact(models.Model):
     the CSV import and the API all go through `Contact.clean()`, which calls them.
     """
 
-    email = models.EmailField(_("email"), max_length=254, unique=True, null=True, blank=True)
+    # A CharField on purpose: messaging.contacts.normalise_email is the one email rule.
+    email = models.CharField(_("email"), max_length=254, unique=True, null=True, blank=True)
     phone = models.CharField(_("phone"), max_length=20, unique=True, null=True, blank=True, help_text=_("E.164, e.g. +33612345678"))
     external_id = models.CharField(_("external id"), max_length=128, unique=True, null=True, blank=True)
     first_name = models.CharField(_("first name"), max_length=150, blank=True)

@@ -114,6 +114,10 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     inlines = [SubscriptionInline]
     actions = ["soft_delete_contacts", "erase_contacts"]
 
+    @admin.display(description=_("full name"))
+    def full_name(self, obj: Contact) -> str:
+        return obj.full_name
+
     @admin.display(boolean=True, description=_("active"))
     def is_active(self, obj: Contact) -> bool:
         return obj.deleted_at is None
@@ -298,7 +302,3 @@ class UserAdmin(BaseUserAdmin, AuditedModelAdmin):
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, AuditedModelAdmin):
     pass
-
-
-admin.site.site_header = admin.site.site_title = "Mailroom"
-admin.site.index_title = _("Dashboard")

@@ -1,0 +1,9 @@
+"""The console, one module per area. Importing them registers the ModelAdmins."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from messaging.admin import audience, content, delivery  # noqa: F401
+
+admin.site.site_header = admin.site.site_title = "Mailroom"
+admin.site.index_title = _("Dashboard")

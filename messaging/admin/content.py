@@ -1,0 +1,131 @@
+"""Content area of the console: templates, their versions and the editor pages."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import ChoicesDropdownFilter
+
+from messaging.content.versions import create_template, deactivate_template, duplicate_template
+from messaging.errors import MailroomError
+from messaging.models import Template, TemplateVersion
+from messaging.views.editor import TemplateDiffView, TemplateEditorView, TemplatePreviewView, TemplateTestSendView
+
+
+class DuplicateForm(forms.Form):
+    key = forms.SlugField(label=_("New key"), max_length=100)
+
+
+@admin.register(Template)
+class TemplateAdmin(ModelAdmin):
+    list_display = ("name", "key", "locale", "category", "channel", "active_label", "editor_link")
+    list_filter = (("category", ChoicesDropdownFilter), ("channel", ChoicesDropdownFilter), "locale", "is_active", "from_catalog")
+    search_fields = ("name", "key")
+    list_select_related = ("active_version",)
+    fields = ("key", "locale", "name", "category", "channel", "topic")
+    actions = ["duplicate", "deactivate"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return ("key", "locale") if obj else ()
+
+    @admin.display(description=_("active version"))
+    def active_label(self, obj: Template) -> str:
+        if not obj.is_active:
+            return _("deactivated")
+        return f"v{obj.active_version.number}" if obj.active_version else "—"
+
+    @admin.display(description=_("editor"))
+    def editor_link(self, obj: Template) -> str:
+        return format_html(
+            '<a class="underline text-primary-600" href="{}">{}</a>',
+            reverse("admin:messaging_template_editor", args=[obj.pk]),
+            _("Open editor"),
+        )
+
+    def save_model(self, request: HttpRequest, obj: Template, form, change: bool) -> None:
+        if change:
+            obj.save()
+            return
+        created = create_template(
+            actor=request.user, key=obj.key, name=obj.name, locale=obj.locale, category=obj.category, channel=obj.channel, topic=obj.topic
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    def response_add(self, request: HttpRequest, obj: Template, post_url_continue=None) -> HttpResponse:
+        from django.shortcuts import redirect
+
+        return redirect("admin:messaging_template_editor", pk=obj.pk)
+
+    @admin.action(description=_("Deactivate"), permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for template in queryset:
+            deactivate_template(actor=request.user, template=template)
+        messages.success(request, _("Deactivated."))
+
+    @admin.action(description=_("Duplicate"), permissions=["add"])
+    def duplicate(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = DuplicateForm(request.POST if "key" in request.POST else None)
+        if len(queryset) != 1:
+            messages.error(request, _("Pick exactly one template to duplicate."))
+            return None
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "console/template_duplicate.html",
+                {**self.admin_site.each_context(request), "title": _("Duplicate template"), "form": form, "template": queryset[0]},
+            )
+        try:
+            copy = duplicate_template(actor=request.user, template=queryset[0], key=form.cleaned_data["key"])
+        except MailroomError as error:
+            messages.error(request, str(error))
+            return None
+        messages.success(request, _("Duplicated as %(key)s.") % {"key": copy.key})
+        return None
+
+    def get_urls(self):
+        def view(cls):
+            return self.admin_site.admin_view(cls.as_view(model_admin=self))
+
+        return [
+            path("<int:pk>/editor/", view(TemplateEditorView), name="messaging_template_editor"),
+            path("<int:pk>/editor/preview/", view(TemplatePreviewView), name="messaging_template_preview"),
+            path("<int:pk>/editor/test-send/", view(TemplateTestSendView), name="messaging_template_test_send"),
+            path("<int:pk>/versions/diff/", view(TemplateDiffView), name="messaging_template_diff"),
+            *super().get_urls(),
+        ]
+
+
+@admin.register(TemplateVersion)
+class TemplateVersionAdmin(ModelAdmin):
+    list_display = ("template", "number", "author", "note", "created_at")
+    list_filter = ("template__locale",)
+    search_fields = ("template__name", "template__key", "note")
+    readonly_fields = (
+        "template",
+        "number",
+        "subject",
+        "preheader",
+        "body_format",
+        "body",
+        "text_body",
+        "sms_body",
+        "note",
+        "author",
+        "created_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

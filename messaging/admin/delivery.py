@@ -1,0 +1,272 @@
+"""Delivery area of the console: outbox, providers, sandbox inbox, inbound messages."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
+
+from messaging.admin.audience import AuditedModelAdmin
+from messaging.errors import MailroomError
+from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
+from messaging.outbox import cancel_message, retry_message
+from messaging.sending import send_test_message
+
+
+def preview_iframe(html: str, text: str = "") -> str:
+    """User content is only ever shown inside a sandboxed iframe, never in the console DOM."""
+    if not html:
+        return format_html('<pre class="whitespace-pre-wrap text-sm">{}</pre>', text)
+    return format_html(
+        '<iframe sandbox srcdoc="{}" title="preview" class="w-full bg-white rounded-default border border-base-200" style="height:420px"></iframe>',
+        html,
+    )
+
+
+class ReadOnlyInline(TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class AttemptInline(ReadOnlyInline):
+    model = DeliveryAttempt
+    fields = ("created_at", "provider", "outcome", "response", "duration_ms")
+    readonly_fields = fields
+
+
+class EventInline(ReadOnlyInline):
+    model = DeliveryEvent
+    fields = ("occurred_at", "kind", "external_id", "payload")
+    readonly_fields = fields
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ModelAdmin):
+    list_display = ("id", "channel", "to_address", "subject", "status", "priority", "attempts", "provider", "next_attempt_at", "sent_at")
+    list_filter = (
+        ("status", ChoicesDropdownFilter),
+        ("channel", ChoicesDropdownFilter),
+        ("provider", RelatedDropdownFilter),
+        ("topic", RelatedDropdownFilter),
+        ("created_at", RangeDateFilter),
+    )
+    list_filter_submit = True
+    search_fields = ("to_address", "subject", "dedup_key", "provider_message_id")
+    list_select_related = ("provider",)
+    show_full_result_count = False
+    list_before_template = "console/outbox_queue_panel.html"
+    inlines = [AttemptInline, EventInline]
+    actions = ["requeue_messages", "cancel_messages"]
+    fieldsets = (
+        (None, {"fields": ("status", "error", "channel", "to_address", "from_address", "topic", "is_marketing", "contact")}),
+        (_("Content"), {"fields": ("subject", "content_preview", "body_text")}),
+        (
+            _("Delivery"),
+            {
+                "fields": (
+                    "priority",
+                    "attempts",
+                    "max_attempts",
+                    "scheduled_at",
+                    "next_attempt_at",
+                    "lease_until",
+                    "provider",
+                    "provider_message_id",
+                    "message_id",
+                    "dedup_key",
+                    "created_at",
+                    "sent_at",
+                ),
+                "classes": ["tab"],
+            },
+        ),
+        (_("Data"), {"fields": ("headers", "metadata"), "classes": ["tab"]}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    @admin.display(description=_("rendered content"))
+    def content_preview(self, obj: OutboxMessage) -> str:
+        return preview_iframe(obj.body_html, obj.body_text)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # messages change only through actions
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("messaging.change_outboxmessage")
+
+    @admin.action(description=_("Requeue"), permissions=["requeue"])
+    def requeue_messages(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if done := self._each(request, queryset, retry_message):
+            messages.success(request, ngettext("%d message requeued.", "%d messages requeued.", done) % done)
+
+    @admin.action(description=_("Cancel"), permissions=["requeue"])
+    def cancel_messages(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if done := self._each(request, queryset, cancel_message):
+            messages.success(request, ngettext("%d message cancelled.", "%d messages cancelled.", done) % done)
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, action) -> int:
+        done = 0
+        for message in queryset:
+            try:
+                action(actor=request.user, message=message)
+                done += 1
+            except MailroomError as error:
+                messages.warning(request, f"#{message.pk}: {error}")
+        return done
+
+    def get_urls(self):
+        panel = path("queue-panel/", self.admin_site.admin_view(self.queue_panel), name="messaging_outbox_queue_panel")
+        return [panel, *super().get_urls()]
+
+    def queue_panel(self, request: HttpRequest) -> HttpResponse:
+        """The live queue counts, refreshed by HTMX every few seconds."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        return TemplateResponse(request, "console/outbox_queue_panel.html#counts", queue_context())
+
+
+def queue_context() -> dict:
+    counts = dict(OutboxMessage.objects.values_list("status").annotate(n=Count("id")))
+    due = OutboxMessage.objects.filter(status=OutboxMessage.Status.QUEUED, next_attempt_at__lte=timezone.now()).count()
+    return {
+        "queue": [(label, counts.get(value, 0), value) for value, label in OutboxMessage.Status.choices],
+        "due_now": due,
+        "updated_at": timezone.now(),
+    }
+
+
+class TestSendForm(forms.Form):
+    to = forms.CharField(label=_("Send to"), max_length=254, help_text=_("An email address or phone number, as the channel needs."))
+
+
+@admin.register(Provider)
+class ProviderAdmin(AuditedModelAdmin):
+    list_display = ("name", "channel", "kind", "priority", "is_active", "health", "sent_count", "failed_count", "last_success_at")
+    list_filter = (("channel", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "is_active")
+    search_fields = ("name",)
+    readonly_fields = (
+        "health",
+        "consecutive_failures",
+        "resting_until",
+        "last_success_at",
+        "last_failure_at",
+        "last_error",
+        "sent_count",
+        "failed_count",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "channel", "kind", "priority", "is_active", "config")}),
+        (_("Rate limits"), {"fields": ("rate_per_second", "rate_per_hour")}),
+        (_("Health"), {"fields": readonly_fields}),
+    )
+    actions = ["send_test"]
+
+    @admin.display(description=_("health"))
+    def health(self, obj: Provider) -> str:
+        if obj.resting_until and obj.resting_until > timezone.now():
+            return format_html(
+                '<span class="text-red-600">{}</span>',
+                _("resting until %(t)s") % {"t": f"{timezone.localtime(obj.resting_until):%H:%M:%S}"},
+            )
+        if obj.consecutive_failures:
+            return format_html('<span class="text-orange-600">{}</span>', _("%(n)s failures in a row") % {"n": obj.consecutive_failures})
+        return format_html('<span class="text-green-700">{}</span>', _("healthy"))
+
+    def has_test_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("messaging.change_provider")
+
+    @admin.action(description=_("Send a test message"), permissions=["test"])
+    def send_test(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        form = TestSendForm(request.POST if "to" in request.POST else None, initial={"to": request.user.email})
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "console/provider_test_send.html",
+                {**self.admin_site.each_context(request), "title": _("Send a test message"), "form": form, "providers": queryset},
+            )
+        for provider in queryset:
+            try:
+                message = send_test_message(actor=request.user, provider=provider, to=form.cleaned_data["to"])
+            except MailroomError as error:
+                messages.error(request, f"{provider}: {error}")
+                continue
+            level = messages.SUCCESS if message.status == OutboxMessage.Status.SENT else messages.ERROR
+            messages.add_message(request, level, f"{provider}: {message.get_status_display()} {message.error}".strip())
+        return None
+
+
+class SandboxAdmin(ModelAdmin):
+    list_display = ("created_at", "channel", "to_address", "subject", "provider")
+    list_filter = (("channel", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
+    list_filter_submit = True
+    search_fields = ("to_address", "subject")
+    show_full_result_count = False
+    fields = ("created_at", "channel", "from_address", "to_address", "subject", "preview", "body_text", "headers", "message")
+    readonly_fields = fields
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj: SandboxMessage) -> str:
+        return preview_iframe(obj.body_html, obj.body_text)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+admin.site.register(SandboxMessage, SandboxAdmin)
+
+
+@admin.register(Inbox)
+class InboxAdmin(AuditedModelAdmin):
+    list_display = ("name", "channel", "address", "handler", "is_active")
+    list_filter = (("channel", ChoicesDropdownFilter),)
+
+
+@admin.register(InboxMessage)
+class InboxMessageAdmin(ModelAdmin):
+    list_display = ("received_at", "channel", "from_address", "to_address", "body", "status", "result")
+    list_filter = (("channel", ChoicesDropdownFilter), ("status", ChoicesDropdownFilter), ("received_at", RangeDateFilter))
+    list_filter_submit = True
+    search_fields = ("from_address", "body")
+    readonly_fields = (
+        "received_at",
+        "inbox",
+        "channel",
+        "from_address",
+        "to_address",
+        "body",
+        "external_id",
+        "contact",
+        "status",
+        "result",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

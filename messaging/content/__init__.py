@@ -1,0 +1,1 @@
+"""Templates: safe rendering, compile-once versions, merge tags and the file catalog."""

@@ -1,0 +1,261 @@
+"""Compiling and rendering template versions, safely.
+
+Template source is written by marketers, so it renders with a dedicated Django engine
+against plain data only (dicts, strings, numbers): no loaders, no tag libraries, no
+`include`/`extends`/`load`/`debug`, and the names that could reach server state are
+refused when a version is saved. Compilation (MJML → HTML → inlined CSS → text part)
+happens once per version; per recipient only the merge runs, on templates cached by
+version id (versions are immutable, so the cache never goes stale).
+"""
+
+import logging
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html.parser import HTMLParser
+
+from django.conf import settings
+from django.template import Context, Engine, TemplateSyntaxError
+from django.template.base import Lexer, TokenType
+from django.utils.translation import gettext as _
+
+from messaging.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+MAX_SOURCE_BYTES = 512 * 1024
+FORBIDDEN_TAGS = {"load", "include", "extends", "ssi", "debug", "csrf_token", "url", "lorem"}
+FORBIDDEN_NAMES = {"settings", "request", "user", "perms", "csrf_token", "view", "messages", "sql_queries"}
+
+
+@lru_cache(maxsize=2)
+def engine(*, html: bool) -> Engine:
+    """No loaders, no tag libraries. A missing variable renders as
+    MAILROOM_MISSING_VARIABLE_DEFAULT ("" keeps filters such as `default` working)."""
+    return Engine(debug=True, autoescape=html, libraries={}, string_if_invalid=settings.MAILROOM_MISSING_VARIABLE_DEFAULT)
+
+
+_missing: ContextVar[set[str] | None] = ContextVar("mailroom_missing_variables", default=None)
+VARIABLE_HEAD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def check_source(source: str, *, part: str) -> None:
+    """Refuse oversize sources, forbidden tags and names, and syntax errors — naming the line."""
+    if len(source.encode("utf-8")) > MAX_SOURCE_BYTES:
+        raise InvalidInput(
+            _("The %(part)s is too large (%(size)s KB; the limit is %(max)s KB).")
+            % {"part": part, "size": len(source.encode()) // 1024, "max": MAX_SOURCE_BYTES // 1024},
+            fields={part: [_("Too large.")]},
+        )
+    for token in Lexer(source).tokenize():
+        if token.token_type == TokenType.BLOCK:
+            word = token.contents.split(" ", 1)[0]
+            if word in FORBIDDEN_TAGS:
+                raise _syntax(part, token.lineno, _("the {%% %(tag)s %%} tag is not allowed in messages") % {"tag": word})
+        elif token.token_type == TokenType.VAR:
+            head = VARIABLE_HEAD.match(token.contents)
+            if head and head.group(1) in FORBIDDEN_NAMES:
+                raise _syntax(part, token.lineno, _("“%(name)s” is not available in messages") % {"name": head.group(1)})
+    try:
+        engine(html=False).from_string(source)
+    except TemplateSyntaxError as error:
+        line = getattr(error, "template_debug", {}).get("line", "?")
+        raise _syntax(part, line, str(error)) from error
+
+
+def _syntax(part: str, line, message: str) -> InvalidInput:
+    text = _("Line %(line)s of the %(part)s: %(message)s") % {"line": line, "part": part, "message": message}
+    return InvalidInput(text, code="template_syntax", fields={part: [text]})
+
+
+# --- compile once ----------------------------------------------------------------------
+def mjml_to_html(source: str) -> str:
+    import mjml
+
+    try:
+        return mjml.mjml2html(source, fonts={})  # no remote fonts: offline, private
+    except ValueError as error:
+        raise InvalidInput(_("MJML error: %(error)s") % {"error": error}, code="mjml", fields={"body": [str(error)]}) from error
+
+
+def inline_css(html: str) -> str:
+    from premailer import Premailer
+
+    return Premailer(
+        html,
+        allow_network=False,
+        disable_validation=True,
+        keep_style_tags=True,  # media queries for mobile clients
+        remove_classes=False,
+        strip_important=False,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform()
+
+
+class _TextExtractor(HTMLParser):
+    SKIP = {"style", "script", "head", "title"}
+    BREAKS = {"p", "div", "br", "tr", "h1", "h2", "h3", "h4", "li", "table"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+        self.href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+        if tag == "a":
+            self.href = dict(attrs).get("href")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag == "a" and self.href:
+            self.parts.append(f" ({self.href})")
+            self.href = None
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    text = "".join(extractor.parts)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+TEMPLATE_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
+PLACEHOLDER = re.compile(r"mrtag(\d{5})x")
+
+
+def compile_body(*, body_format: str, body: str, text_body: str) -> tuple[str, str]:
+    """(compiled HTML, text part) for a version; raises InvalidInput naming the problem.
+    Template tags are swapped for inert placeholders while MJML and the CSS inliner run
+    (they would otherwise URL-encode `{{ url }}` inside href attributes), then put back."""
+    if not body:
+        return "", text_body
+    tags: list[str] = []
+
+    def protect(match: re.Match) -> str:
+        tags.append(match.group(0))
+        return f"mrtag{len(tags) - 1:05d}x"
+
+    html = TEMPLATE_TAG.sub(protect, body)
+    html = mjml_to_html(html) if body_format == "mjml" else html
+    html = PLACEHOLDER.sub(lambda m: tags[int(m.group(1))], inline_css(html))
+    return html, text_body or html_to_text(html)
+
+
+# --- render per recipient --------------------------------------------------------------
+@dataclass
+class Rendered:
+    subject: str = ""
+    preheader: str = ""
+    html: str = ""
+    text: str = ""
+    sms: str = ""
+    missing: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=512)
+def compiled_templates(version_id: int, content_hash: str) -> dict:
+    """The parsed Django templates of one version, built once per process. Keyed by the
+    content hash too, so a reused primary key (SQLite can reuse one) never serves stale text."""
+    from messaging.models import TemplateVersion
+
+    version = TemplateVersion.objects.get(pk=version_id, content_hash=content_hash)
+    return parse_parts(
+        subject=version.subject,
+        preheader=version.preheader,
+        html=version.compiled_html,
+        text=version.compiled_text,
+        sms=version.sms_body,
+    )
+
+
+def parse_parts(**parts: str) -> dict:
+    return {name: engine(html=name == "html").from_string(source) for name, source in parts.items() if source}
+
+
+class PlainData(dict):
+    """A dict that reports the keys a template asked for and did not find. Missing values
+    render as the configured default (filters such as `default` still apply)."""
+
+    __slots__ = ("path",)
+
+    def __missing__(self, key: str):
+        sink = _missing.get()
+        if sink is not None:
+            sink.add(f"{getattr(self, 'path', '')}{key}")
+        raise KeyError(key)
+
+
+def plain_data(value, path: str = ""):
+    """Deep-copy a context into plain, recording types: dicts, lists, strings, numbers.
+    Anything else (a model instance, a function) becomes its string form."""
+    if isinstance(value, dict):
+        data = PlainData((str(k), plain_data(v, f"{path}{k}.")) for k, v in value.items())
+        data.path = path
+        return data
+    if isinstance(value, (list, tuple)):
+        return [plain_data(item, path) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+class RecordingContext(Context):
+    def __getitem__(self, key: str):
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            sink = _missing.get()
+            if sink is not None:
+                sink.add(key)
+            raise
+
+
+def render_parts(templates: dict, context: dict) -> Rendered:
+    """Merge plain data into parsed templates; `missing` names what was not found."""
+    data = context if isinstance(context, PlainData) else plain_data(context)
+    result = Rendered()
+    missing: set[str] = set()
+    token = _missing.set(missing)
+    try:
+        for name, template in templates.items():
+            # A plain str, not a SafeString: wherever the console shows rendered content,
+            # Django must still escape it.
+            output = str.__str__(template.render(RecordingContext(data, autoescape=name == "html")))
+            setattr(result, name, output)
+    finally:
+        _missing.reset(token)
+    result.missing = sorted(missing)
+    return result
+
+
+def render_version(version, context: dict) -> Rendered:
+    return render_parts(compiled_templates(version.pk, version.content_hash), context)
+
+
+def render_strict(source: str, context: dict, *, html: bool = False, part: str = "body") -> str:
+    """One-off content (API, raw enqueue): same safety checks, and a missing variable is an
+    error naming it, because there is no preview where someone would have seen a warning."""
+    if not source or ("{{" not in source and "{%" not in source):
+        return source
+    check_source(source, part=part)
+    rendered = render_parts({"html" if html else "text": engine(html=html).from_string(source)}, context)
+    if rendered.missing:
+        raise InvalidInput(
+            _("Missing template variable(s) in %(part)s: %(names)s") % {"part": part, "names": ", ".join(rendered.missing)},
+            code="missing_variable",
+        )
+    return rendered.html if html else rendered.text

@@ -1,0 +1,209 @@
+"""Template actions: save a version, activate, deactivate, duplicate, restore, diff."""
+
+import difflib
+import hashlib
+import json
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from messaging.audit import record_audit
+from messaging.contacts import normalise_locale
+from messaging.content.rendering import check_source, compile_body
+from messaging.errors import InvalidInput, NotAllowed
+from messaging.models import Template, TemplateVersion
+
+CONTENT_FIELDS = ("subject", "preheader", "body_format", "body", "text_body", "sms_body")
+
+
+def content_hash(content: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps([content.get(f, "") for f in CONTENT_FIELDS]).encode()).hexdigest()
+
+
+@transaction.atomic
+def create_template(
+    *,
+    actor: AbstractBaseUser | None,
+    key: str,
+    name: str,
+    locale: str = "en",
+    category: str = "transactional",
+    channel: str = "email",
+    topic=None,
+) -> Template:
+    try:
+        locale = normalise_locale(locale)
+    except Exception as error:
+        raise InvalidInput(" ".join(getattr(error, "messages", [str(error)])), fields={"locale": [str(error)]}) from error
+    if category not in Template.Category.values:
+        raise InvalidInput(_("Unknown category “%(category)s”.") % {"category": category})
+    try:
+        with transaction.atomic():
+            template = Template.objects.create(key=key, name=name, locale=locale, category=category, channel=channel, topic=topic)
+    except IntegrityError as error:
+        raise InvalidInput(
+            _("A template “%(key)s” already exists in this language.") % {"key": key}, fields={"key": [_("Already used.")]}
+        ) from error
+    record_audit(actor=actor, verb="created", target=template)
+    return template
+
+
+@transaction.atomic
+def save_template_version(
+    *,
+    actor: AbstractBaseUser | None,
+    template: Template,
+    subject: str = "",
+    preheader: str = "",
+    body_format: str = TemplateVersion.Format.MJML,
+    body: str = "",
+    text_body: str = "",
+    sms_body: str = "",
+    note: str = "",
+) -> TemplateVersion:
+    """Check, compile and store a new draft version. Saving unchanged content returns the
+    latest version instead of a copy. Nothing is written when any part is invalid."""
+    if body_format not in TemplateVersion.Format.values:
+        raise InvalidInput(_("Unknown body format “%(format)s”.") % {"format": body_format})
+    content = {
+        "subject": subject,
+        "preheader": preheader,
+        "body_format": body_format,
+        "body": body,
+        "text_body": text_body,
+        "sms_body": sms_body,
+    }
+    for part in ("subject", "preheader", "body", "text_body", "sms_body"):
+        check_source(content[part], part=part)
+    if not (body or text_body or sms_body):
+        raise InvalidInput(_("A template needs a body, a text version or an SMS text."), fields={"body": [_("This field is required.")]})
+    html, text = compile_body(body_format=body_format, body=body, text_body=text_body)
+    check_source(html, part="body")  # MJML may move tags around: the result must still be valid
+    template = Template.objects.select_for_update().get(pk=template.pk)
+    digest = content_hash(content)
+    latest = template.versions.order_by("-number").first()
+    if latest is not None and latest.content_hash == digest:
+        return latest
+    number = (template.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = TemplateVersion.objects.create(
+        template=template,
+        number=number,
+        **content,
+        note=note[:300],
+        author=actor if actor is not None and actor.is_authenticated else None,
+        content_hash=digest,
+        compiled_html=html,
+        compiled_text=text,
+    )
+    record_audit(
+        actor=actor,
+        verb="saved version",
+        target=template,
+        changes={"version": {"before": latest.number if latest else None, "after": number}},
+    )
+    return version
+
+
+@transaction.atomic
+def activate_template_version(*, actor: AbstractBaseUser | None, version: TemplateVersion) -> Template:
+    template = Template.objects.select_for_update().get(pk=version.template_id)
+    before = template.active_version.number if template.active_version else None
+    template.active_version, template.is_active = version, True
+    template.save(update_fields=["active_version", "is_active"])
+    record_audit(actor=actor, verb="activated", target=template, changes={"active_version": {"before": before, "after": version.number}})
+    return template
+
+
+@transaction.atomic
+def deactivate_template(*, actor: AbstractBaseUser | None, template: Template) -> Template:
+    template = Template.objects.select_for_update().get(pk=template.pk)
+    if template.is_active:
+        template.is_active = False
+        template.save(update_fields=["is_active"])
+        record_audit(actor=actor, verb="deactivated", target=template, changes={"is_active": {"before": True, "after": False}})
+    return template
+
+
+def _content_of(version: TemplateVersion) -> dict[str, str]:
+    return {field: getattr(version, field) for field in CONTENT_FIELDS}
+
+
+@transaction.atomic
+def restore_template_version(*, actor: AbstractBaseUser | None, version: TemplateVersion) -> TemplateVersion:
+    """An old version's content as a new draft (history is never rewritten)."""
+    latest = version.template.versions.order_by("-number").first()
+    if latest is not None and latest.content_hash == version.content_hash:
+        raise NotAllowed(_("The latest version already has this content."))
+    return save_template_version(
+        actor=actor, template=version.template, note=_("Restored from version %(n)s") % {"n": version.number}, **_content_of(version)
+    )
+
+
+@transaction.atomic
+def duplicate_template(*, actor: AbstractBaseUser | None, template: Template, key: str, name: str = "") -> Template:
+    source = template.active_version or template.versions.order_by("-number").first()
+    copy = create_template(
+        actor=actor,
+        key=key,
+        name=name or _("Copy of %(name)s") % {"name": template.name},
+        locale=template.locale,
+        category=template.category,
+        channel=template.channel,
+        topic=template.topic,
+    )
+    if source is not None:
+        save_template_version(
+            actor=actor,
+            template=copy,
+            note=_("Copied from %(name)s v%(n)s") % {"name": template.name, "n": source.number},
+            **_content_of(source),
+        )
+    return copy
+
+
+def pick_template(*, key: str, locale: str | None) -> Template | None:
+    """The active template for a key in the contact's language, else the default language."""
+    candidates = {t.locale: t for t in Template.objects.filter(key=key, is_active=True, active_version__isnull=False)}
+    for wanted in (locale, settings.LANGUAGE_CODE):
+        if wanted in candidates:
+            return candidates[wanted]
+    return next(iter(candidates.values()), None)
+
+
+def diff_versions(*, old: TemplateVersion, new: TemplateVersion, field: str = "body") -> str:
+    """A side-by-side, line-level HTML table (difflib) of one field of two versions."""
+    source_field = {"rendered": "compiled_html"}.get(field, field)
+    old_lines = _lines(getattr(old, source_field), rendered=field == "rendered")
+    new_lines = _lines(getattr(new, source_field), rendered=field == "rendered")
+    return difflib.HtmlDiff(tabsize=2, wrapcolumn=80).make_table(
+        old_lines, new_lines, fromdesc=_("Version %(n)s") % {"n": old.number}, todesc=_("Version %(n)s") % {"n": new.number}, context=False
+    )
+
+
+def _lines(text: str, *, rendered: bool) -> list[str]:
+    if rendered:  # one tag per line, so a changed word shows as a changed line
+        text = text.replace("><", ">\n<")
+    return text.splitlines()
+
+
+def send_template_test(*, actor: AbstractBaseUser | None, version: TemplateVersion, to: str, contact=None):
+    """Render a version with sample data (or a real contact's) and send it now to `to`."""
+    from messaging.content.merge_tags import sample_context
+    from messaging.models import OutboxMessage
+    from messaging.outbox import enqueue_message
+    from messaging.sending import deliver_now
+
+    template = version.template
+    message = enqueue_message(
+        channel=template.channel,
+        to=to,
+        template_version=version,
+        context=sample_context(contact),
+        priority=OutboxMessage.Priority.TRANSACTIONAL,
+        metadata={"test_send": True},
+    )
+    record_audit(actor=actor, verb="test-sent", target=template, changes={"to": {"before": None, "after": message.to_address}})
+    return deliver_now(message)

@@ -1,0 +1,137 @@
+"""What comes back from providers: delivery events and inbound messages (SMS/WhatsApp
+replies). Both are idempotent by the provider's id, so a replayed webhook changes nothing."""
+
+import logging
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from messaging.consent import ConsentContext, suppress_address, unsubscribe
+from messaging.models import ConsentRecord, Contact, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, Suppression
+
+logger = logging.getLogger(__name__)
+
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET", "ARRÊT", "DESABONNER", "DÉSABONNER"}
+
+
+@transaction.atomic
+def record_delivery_event(
+    *,
+    kind: str,
+    provider: Provider | None = None,
+    provider_message_id: str = "",
+    message: OutboxMessage | None = None,
+    external_id: str | None = None,
+    payload: dict | None = None,
+    occurred_at: datetime | None = None,
+) -> DeliveryEvent | None:
+    """Store one event; bounces and complaints suppress the address. Returns None for a replay."""
+    if kind not in DeliveryEvent.Kind.values:
+        raise ValueError(f"unknown event kind {kind!r}")
+    if message is None and provider_message_id:
+        candidates = OutboxMessage.objects.filter(provider_message_id=provider_message_id)
+        if provider is not None:
+            candidates = candidates.filter(provider=provider)
+        message = candidates.first()
+    try:
+        with transaction.atomic():
+            event = DeliveryEvent.objects.create(
+                message=message,
+                kind=kind,
+                external_id=external_id or None,
+                payload=payload or {},
+                occurred_at=occurred_at or timezone.now(),
+            )
+    except IntegrityError:
+        return None  # the same webhook delivered twice
+    if message is not None and kind in (DeliveryEvent.Kind.BOUNCED, DeliveryEvent.Kind.COMPLAINED):
+        reason = Suppression.Reason.HARD_BOUNCE if kind == DeliveryEvent.Kind.BOUNCED else Suppression.Reason.COMPLAINT
+        suppress_address(
+            actor=None, address=message.to_address, channel=message.channel, reason=reason, note=f"event {external_id or event.pk}"
+        )
+    if message is not None and message.contact_id and kind in (DeliveryEvent.Kind.COMPLAINED, DeliveryEvent.Kind.UNSUBSCRIBED):
+        unsubscribe(
+            actor=None,
+            contact=message.contact,
+            topic=message.topic if kind == DeliveryEvent.Kind.UNSUBSCRIBED else None,
+            channel=message.channel,
+            context=ConsentContext(source=ConsentRecord.Source.SYSTEM),
+        )
+    return event
+
+
+def receive_inbound(*, channel: str, from_address: str, to_address: str, body: str, external_id: str | None = None) -> InboxMessage | None:
+    """Store an inbound message and hand it to its inbox's handler (a dotted path).
+    The handler runs after the message is stored, so a failing handler loses nothing."""
+    with transaction.atomic():
+        inbox = Inbox.objects.filter(channel=channel, address=to_address, is_active=True).first()
+        contact = Contact.objects.filter(phone=from_address).first() if channel in ("sms", "whatsapp") else None
+        try:
+            with transaction.atomic():
+                inbound = InboxMessage.objects.create(
+                    inbox=inbox,
+                    channel=channel,
+                    from_address=from_address,
+                    to_address=to_address,
+                    body=body,
+                    external_id=external_id or None,
+                    contact=contact,
+                )
+        except IntegrityError:
+            return None
+    return run_handler(inbound)
+
+
+def run_handler(inbound: InboxMessage) -> InboxMessage:
+    """Call the inbox's handler; its result or error is kept on the row."""
+    handler_path = inbound.inbox.handler if inbound.inbox else "messaging.inbound.handle_stop_words"
+    try:
+        result = import_string(handler_path)(inbound)
+        inbound.status, inbound.result = InboxMessage.Status.HANDLED, str(result or "")[:2000]
+    except Exception as error:  # a host app's handler must not make us drop the message
+        logger.exception("inbound %s: handler %s failed", inbound.pk, handler_path)
+        inbound.status, inbound.result = InboxMessage.Status.FAILED, f"{handler_path}: {error!r}"[:2000]
+    inbound.save(update_fields=["status", "result"])
+    return inbound
+
+
+def handle_stop_words(inbound: InboxMessage) -> str:
+    """The default handler: "STOP" (and its usual variants, English and French) unsubscribes
+    the sender from everything on that channel and suppresses the number."""
+    word = inbound.body.strip().upper().rstrip(".!")
+    if word not in STOP_WORDS:
+        return "no action"
+    suppress_address(
+        actor=None, address=inbound.from_address, channel=inbound.channel, reason=Suppression.Reason.UNSUBSCRIBE, note="STOP reply"
+    )
+    if inbound.contact is not None:
+        unsubscribe(actor=None, contact=inbound.contact, channel=inbound.channel, context=ConsentContext(source=ConsentRecord.Source.REPLY))
+    return "unsubscribed"
+
+
+ANYMAIL_EVENTS = {
+    "delivered": DeliveryEvent.Kind.DELIVERED,
+    "opened": DeliveryEvent.Kind.OPENED,
+    "clicked": DeliveryEvent.Kind.CLICKED,
+    "bounced": DeliveryEvent.Kind.BOUNCED,
+    "complained": DeliveryEvent.Kind.COMPLAINED,
+    "unsubscribed": DeliveryEvent.Kind.UNSUBSCRIBED,
+    "rejected": DeliveryEvent.Kind.FAILED,
+    "failed": DeliveryEvent.Kind.FAILED,
+}
+
+
+def on_anymail_tracking(sender, event, esp_name: str, **kwargs) -> None:
+    """django-anymail's normalised ESP webhooks (it verifies their signatures) → our events."""
+    kind = ANYMAIL_EVENTS.get(event.event_type)
+    if kind is None:
+        return
+    record_delivery_event(
+        kind=kind,
+        provider_message_id=event.message_id or "",
+        external_id=f"{esp_name}:{event.event_id}" if event.event_id else None,
+        payload={"esp": esp_name, "recipient": event.recipient, "description": event.description or ""},
+        occurred_at=event.timestamp,
+    )

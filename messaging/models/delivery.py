@@ -1,0 +1,241 @@
+"""The delivery engine's tables: providers, the outbox (the real queue), attempts, events,
+tracked links, the sandbox inbox and inbound messages."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from messaging.models.consent import Topic
+from messaging.models.contacts import Channel, Contact
+
+
+class Provider(models.Model):
+    """Something that can deliver messages of one channel. Lower `priority` is tried first;
+    when one keeps failing it is rested (`resting_until`) and the next one takes over."""
+
+    class Kind(models.TextChoices):
+        SANDBOX = "sandbox", _("Sandbox (stores messages, sends nothing)")
+        SMTP = "smtp", _("SMTP server")
+        ANYMAIL = "anymail", _("Email service (django-anymail)")
+        HTTP = "http", _("HTTP API (Twilio-style SMS/WhatsApp, push)")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    priority = models.PositiveSmallIntegerField(_("priority"), default=10, help_text=_("Lower is tried first."))
+    is_active = models.BooleanField(_("active"), default=True)
+    config = models.JSONField(
+        _("configuration"),
+        default=dict,
+        blank=True,
+        help_text=_('Host, port, URL, sender… Secrets are named by setting, e.g. {"password_setting": "SMTP_PASSWORD"}.'),
+    )
+    rate_per_second = models.PositiveIntegerField(_("max per second"), null=True, blank=True)
+    rate_per_hour = models.PositiveIntegerField(_("max per hour"), null=True, blank=True)
+    # Token buckets, shared by every worker through this row (locked while taking tokens).
+    second_tokens = models.FloatField(default=0)
+    hour_tokens = models.FloatField(default=0)
+    tokens_at = models.DateTimeField(null=True, blank=True)
+    # Health
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    resting_until = models.DateTimeField(_("resting until"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_count = models.PositiveBigIntegerField(_("sent"), default=0)
+    failed_count = models.PositiveBigIntegerField(_("failed"), default=0)
+
+    class Meta:
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
+        ordering = ["channel", "priority", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_channel_display()})"
+
+
+class OutboxMessage(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        SUPPRESSED = "suppressed", _("Suppressed")
+
+    class Priority(models.IntegerChoices):
+        TRANSACTIONAL = 0, _("Transactional")
+        HIGH = 3, _("High")
+        NORMAL = 5, _("Normal")
+        BULK = 8, _("Bulk")
+
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    to_address = models.CharField(_("to"), max_length=512)
+    from_address = models.CharField(_("from"), max_length=254, blank=True)
+    topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    is_marketing = models.BooleanField(_("marketing"), default=False)
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    body_text = models.TextField(_("text"), blank=True)
+    body_html = models.TextField(_("HTML"), blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=4)
+    scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), db_index=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    dedup_key = models.CharField(_("dedup key"), max_length=200, unique=True, null=True, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=200, blank=True)
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    provider_message_id = models.CharField(_("provider message id"), max_length=200, blank=True, db_index=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at", "priority"], name="outbox_due"),
+            models.Index(fields=["status", "lease_until"], name="outbox_leases"),
+            models.Index(fields=["channel", "status"], name="outbox_channel_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_channel_display()} → {self.to_address}"
+
+
+class DeliveryAttempt(models.Model):
+    """Append-only: one row per try of one message through one provider."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", _("Sent")
+        TRANSIENT = "transient", _("Temporary failure")
+        PERMANENT = "permanent", _("Permanent failure")
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="delivery_attempts")
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    response = models.TextField(_("response"), blank=True)
+    duration_ms = models.FloatField(_("duration (ms)"), default=0)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()}: {self.response[:60]}"
+
+
+class DeliveryEvent(models.Model):
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", _("Delivered")
+        OPENED = "opened", _("Opened")
+        CLICKED = "clicked", _("Clicked")
+        BOUNCED = "bounced", _("Bounced")
+        COMPLAINED = "complained", _("Complained")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        REPLIED = "replied", _("Replied")
+        FAILED = "failed", _("Failed")
+
+    message = models.ForeignKey(OutboxMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    external_id = models.CharField(_("event id"), max_length=200, unique=True, null=True, blank=True)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    occurred_at = models.DateTimeField(_("when"), db_index=True)
+
+    class Meta:
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
+        ordering = ["-occurred_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.message_id}"
+
+
+class TrackedLink(models.Model):
+    """The only URLs a click may redirect to."""
+
+    url = models.URLField(_("URL"), max_length=2000)
+    url_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("tracked link")
+        verbose_name_plural = _("tracked links")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class SandboxMessage(models.Model):
+    """What the sandbox provider 'sent': visible in the console's sandbox inbox."""
+
+    message = models.ForeignKey(OutboxMessage, null=True, on_delete=models.SET_NULL, related_name="+")
+    provider = models.ForeignKey(Provider, null=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    to_address = models.CharField(_("to"), max_length=512)
+    from_address = models.CharField(_("from"), max_length=254, blank=True)
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    body_text = models.TextField(_("text"), blank=True)
+    body_html = models.TextField(_("HTML"), blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("sandbox message")
+        verbose_name_plural = _("sandbox inbox")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.to_address}: {self.subject or self.body_text[:40]}"
+
+
+class Inbox(models.Model):
+    """An address we receive on; each inbound message goes to `handler` (a dotted path)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=254)
+    handler = models.CharField(_("handler"), max_length=200, default="messaging.inbound.handle_stop_words")
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("inbox")
+        verbose_name_plural = _("inboxes")
+        constraints = [models.UniqueConstraint(fields=["channel", "address"], name="one_inbox_per_address")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.address})"
+
+
+class InboxMessage(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        HANDLED = "handled", _("Handled")
+        FAILED = "failed", _("Handler failed")
+
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    from_address = models.CharField(_("from"), max_length=254)
+    to_address = models.CharField(_("to"), max_length=254)
+    body = models.TextField(_("body"), blank=True)
+    external_id = models.CharField(_("provider id"), max_length=200, unique=True, null=True, blank=True)
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    result = models.TextField(_("result"), blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_address}: {self.body[:40]}"

@@ -1,0 +1,27 @@
+"""Provider backends by kind and channel."""
+
+from messaging.models import Channel, Provider
+from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session
+
+
+def session_for(provider: Provider) -> Session:
+    from messaging.providers.email import DjangoBackendSession, SMTPSession
+    from messaging.providers.http import PushSession, TwilioStyleSession
+    from messaging.providers.sandbox import SandboxSession
+
+    if provider.kind == Provider.Kind.SANDBOX:
+        return SandboxSession(provider)
+    if provider.channel == Channel.EMAIL:
+        if provider.kind == Provider.Kind.SMTP:
+            return SMTPSession(provider)
+        if provider.kind == Provider.Kind.ANYMAIL:
+            return DjangoBackendSession(provider)
+    if provider.kind == Provider.Kind.HTTP:
+        if provider.channel in (Channel.SMS, Channel.WHATSAPP):
+            return TwilioStyleSession(provider)
+        if provider.channel == Channel.PUSH:
+            return PushSession(provider)
+    raise ProviderMisconfigured(f"A {provider.get_kind_display()} provider cannot send {provider.get_channel_display()}.")
+
+
+__all__ = ["ProviderError", "ProviderMisconfigured", "Result", "Session", "session_for"]

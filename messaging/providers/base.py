@@ -1,0 +1,63 @@
+"""What every provider backend offers: open a session for a batch, send each message."""
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from messaging.models import OutboxMessage, Provider
+
+
+class ProviderError(Exception):
+    """The provider as a whole is unusable right now (connection refused, bad credentials…)."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class ProviderMisconfigured(ProviderError):
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # DeliveryAttempt.Outcome
+    response: str = ""
+    provider_message_id: str = ""
+    hard_bounce: bool = False  # the address itself is bad: suppress it
+    broken_session: bool = False  # reopen the connection before the next message
+
+    @property
+    def sent(self) -> bool:
+        return self.outcome == "sent"
+
+
+def sent(response: str = "", provider_message_id: str = "") -> Result:
+    return Result("sent", response, provider_message_id)
+
+
+def transient(response: str, *, broken_session: bool = False) -> Result:
+    return Result("transient", response, broken_session=broken_session)
+
+
+def permanent(response: str, *, hard_bounce: bool = False) -> Result:
+    return Result("permanent", response, hard_bounce=hard_bounce)
+
+
+class Session(AbstractContextManager):
+    """One open connection (SMTP, HTTP keep-alive…) reused for a whole batch."""
+
+    def __init__(self, provider: Provider):
+        self.provider = provider
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, message: OutboxMessage) -> Result:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush and close; called once per batch."""

@@ -1,0 +1,106 @@
+"""HTTP API providers: Twilio-style SMS and WhatsApp, FCM-style push. One keep-alive
+connection per batch; 429 and 5xx are temporary, other 4xx are permanent."""
+
+import base64
+import http.client
+import json
+from urllib.parse import urlencode, urlsplit
+
+from messaging.models import OutboxMessage
+from messaging.providers.base import ProviderMisconfigured, Result, Session, permanent, sent, transient
+from messaging.providers.email import secret
+
+# Twilio error codes meaning the number itself cannot receive messages.
+BAD_NUMBER_CODES = {21211, 21214, 21217, 21612, 21614, 63003}
+
+
+class HTTPSession(Session):
+    def __enter__(self) -> "HTTPSession":
+        url = self.provider.config.get("url")
+        if not url:
+            raise ProviderMisconfigured("This HTTP provider has no URL configured.")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProviderMisconfigured(f"Not an HTTP URL: {url}")
+        self.base_path = parts.path.rstrip("/")
+        self.host, self.port, self.scheme = parts.hostname, parts.port, parts.scheme
+        self.timeout = float(self.provider.config.get("timeout", 15))
+        self.connection = None
+        return self
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.connection is None:
+            factory = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+            self.connection = factory(self.host, self.port, timeout=self.timeout)
+        return self.connection
+
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        for attempt in (1, 2):  # a keep-alive connection the server closed is retried once
+            try:
+                connection = self._connection()
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (TimeoutError, http.client.HTTPException, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def send(self, message: OutboxMessage) -> Result:
+        try:
+            status, body = self.post(message)
+        except ProviderMisconfigured:
+            raise
+        except (http.client.HTTPException, OSError) as error:
+            return transient(f"connection failed: {error}", broken_session=True)
+        text = body.decode(errors="replace")[:500]
+        if 200 <= status < 300:
+            try:
+                data = json.loads(body or b"{}")
+            except ValueError:
+                data = {}
+            return sent(f"{status}", provider_message_id=str(data.get("sid") or data.get("message_id") or data.get("name") or ""))
+        if status == 429 or status >= 500:
+            return transient(f"{status} {text}")
+        try:
+            code = int(json.loads(body).get("code", 0))
+        except (ValueError, AttributeError, TypeError):
+            code = 0
+        return permanent(f"{status} {text}", hard_bounce=code in BAD_NUMBER_CODES)
+
+    def post(self, message: OutboxMessage) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+class TwilioStyleSession(HTTPSession):
+    """POST {url}/Accounts/{account}/Messages.json with From, To, Body (basic auth)."""
+
+    def post(self, message: OutboxMessage) -> tuple[int, bytes]:
+        config = self.provider.config
+        account, sender = config.get("account_sid", ""), config.get("from", "")
+        if not account or not sender:
+            raise ProviderMisconfigured("Set account_sid and from in the provider configuration.")
+        prefix = "whatsapp:" if message.channel == "whatsapp" else ""
+        form = urlencode({"From": prefix + sender, "To": prefix + message.to_address, "Body": message.body_text}).encode()
+        token = base64.b64encode(f"{account}:{secret(self.provider, 'token_secret')}".encode()).decode()
+        headers = {"Authorization": f"Basic {token}", "Content-Type": "application/x-www-form-urlencoded"}
+        return self.request("POST", f"{self.base_path}/Accounts/{account}/Messages.json", form, headers)
+
+
+class PushSession(HTTPSession):
+    """POST {url} with {"to": token, "notification": {"title", "body"}, "data": {...}} (bearer auth)."""
+
+    def post(self, message: OutboxMessage) -> tuple[int, bytes]:
+        payload = {
+            "to": message.to_address,
+            "notification": {"title": message.subject, "body": message.body_text},
+            "data": message.metadata.get("data", {}),
+        }
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret(self.provider, 'token_secret')}"}
+        return self.request("POST", self.base_path or "/", json.dumps(payload).encode(), headers)

@@ -1,0 +1,39 @@
+"""The sandbox: stores every message in the database and sends nothing. The default of
+`make run`, so a new user sees every email and SMS in the console's sandbox inbox."""
+
+import uuid
+
+from messaging.models import SandboxMessage
+from messaging.providers.base import Result, Session, permanent, sent
+from messaging.providers.email import build_headers, final_bodies
+
+
+class SandboxSession(Session):
+    def __enter__(self) -> "SandboxSession":
+        self.caught: list[SandboxMessage] = []
+        return self
+
+    def send(self, message) -> Result:
+        if self.provider.config.get("fail_addresses") and message.to_address in self.provider.config["fail_addresses"]:
+            return permanent("550 sandbox: address configured to fail", hard_bounce=True)
+        headers = build_headers(message) if message.channel == "email" else {}
+        text, html = final_bodies(message) if message.channel == "email" else (message.body_text, "")
+        self.caught.append(
+            SandboxMessage(
+                message_id=message.pk,
+                provider=self.provider,
+                channel=message.channel,
+                to_address=message.to_address,
+                from_address=headers.get("From", message.from_address),
+                subject=message.subject,
+                body_text=text,
+                body_html=html,
+                headers=headers,
+            )
+        )
+        return sent("stored in the sandbox", provider_message_id=f"sandbox-{uuid.uuid4().hex[:16]}")
+
+    def close(self) -> None:
+        if self.caught:
+            SandboxMessage.objects.bulk_create(self.caught)
+            self.caught = []

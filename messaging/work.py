@@ -1,0 +1,39 @@
+"""The one helper that schedules background work, always after the transaction commits.
+
+Task arguments are plain data (ids, strings), never model instances. Drain kicks are
+coalesced: a burst of enqueues in one process asks the cluster for one drain, not one
+per message; the outbox table is the real queue and a schedule sweeps it every minute.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+KICK_WINDOW_SECONDS = 1
+
+
+def enqueue_task(func: str, **kwargs) -> None:
+    from django_q.tasks import async_task
+
+    async_task(func, **kwargs, q_options={"group": func.rsplit(".", 1)[-1], "save": False})
+
+
+def after_commit(func: str, *, coalesce: bool = True, **kwargs) -> None:
+    """Run `func(**kwargs)` on the cluster once the current transaction commits."""
+    if not settings.MAILROOM_KICK_CLUSTER:
+        return
+    key = "mailroom:kick:" + func + ":" + ":".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
+
+    def kick() -> None:
+        if coalesce and not cache.add(key, 1, timeout=KICK_WINDOW_SECONDS):
+            return
+        try:
+            enqueue_task(func, **kwargs)
+        except Exception:  # the minute schedule will pick the work up anyway
+            logger.exception("could not enqueue %s", func)
+
+    transaction.on_commit(kick)
