@@ -15,6 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from messaging.audit import record_audit
@@ -42,6 +43,21 @@ def context_dedup_key(*, namespace: str, channel: str, to: str, context: dict[st
     """namespace + hash of what makes the message unique (seed 000's rule)."""
     digest = hashlib.sha256(json.dumps([channel, to, context], sort_keys=True, default=str).encode()).hexdigest()[:40]
     return f"{namespace}:{digest}"
+
+
+PREHEADER = '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">{}</div>'
+
+
+def with_preheader(html: str, preheader: str) -> str:
+    """The inbox preview line: hidden text right after <body>."""
+    if not (html and preheader):
+        return html
+    hidden = PREHEADER.format(escape(preheader))
+    start = html.find("<body")
+    if start == -1:
+        return hidden + html
+    end = html.find(">", start) + 1
+    return html[:end] + hidden + html[end:]
 
 
 def _active_version(template: Template, contact: Contact | None) -> TemplateVersion:
@@ -91,7 +107,7 @@ def enqueue_message(
     if template is not None or template_version is not None:
         version = template_version or _active_version(template, contact)
         rendered = render_version(version, contact_context(contact) | context)
-        subject, html = rendered.subject, rendered.html if channel == Channel.EMAIL else ""
+        subject, html = rendered.subject, with_preheader(rendered.html, rendered.preheader) if channel == Channel.EMAIL else ""
         text = rendered.sms if channel != Channel.EMAIL and rendered.sms else rendered.text
         topic = topic or version.template.topic
         metadata["template_version"] = version.pk

@@ -12,7 +12,7 @@ loads them; running it again creates a version only where a file changed.
     <mjml> … </mjml>
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -69,9 +69,13 @@ def parse_entry(path: Path) -> CatalogEntry:
     )
 
 
-def catalog_entries(root: Path | None = None) -> list[CatalogEntry]:
+def catalog_files(root: Path | None = None) -> list[Path]:
     root = root or catalog_root()
-    return [parse_entry(path) for path in sorted(root.glob("*/*")) if path.suffix in (".mjml", ".html")]
+    return [path for path in sorted(root.glob("*/*")) if path.suffix in (".mjml", ".html")]
+
+
+def catalog_entries(root: Path | None = None) -> list[CatalogEntry]:
+    return [parse_entry(path) for path in catalog_files(root)]
 
 
 @dataclass
@@ -79,44 +83,59 @@ class SyncReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
 
 
 def sync_catalog(*, actor=None, root: Path | None = None) -> SyncReport:
-    """Load every catalog file; each file is its own transaction, so one bad file names
-    itself and the others still load."""
+    """Load every catalog file; each file is its own transaction, so one bad file does not
+    stop the others. Raises one InvalidInput naming every bad file at the end."""
     report = SyncReport()
-    for entry in catalog_entries(root):
-        with transaction.atomic():
-            template = Template.objects.filter(key=entry.key, locale=entry.locale).first()
-            topic = Topic.objects.filter(key=entry.header.get("topic", "")).first()
-            if template is None:
-                template = create_template(
-                    actor=actor,
-                    key=entry.key,
-                    locale=entry.locale,
-                    name=entry.header.get("name", entry.key),
-                    category=entry.header.get("category", "transactional"),
-                    channel=entry.header.get("channel", "email"),
-                    topic=topic,
-                )
-                Template.objects.filter(pk=template.pk).update(from_catalog=True)
-                report.created += 1
-            latest = template.versions.order_by("-number").first()
-            version = save_template_version(
-                actor=actor,
-                template=template,
-                subject=entry.header.get("subject", ""),
-                preheader=entry.header.get("preheader", ""),
-                body_format=entry.body_format,
-                body=entry.body,
-                text_body=entry.text_body,
-                sms_body=entry.sms_body,
-                note=_("From the catalog file %(file)s") % {"file": f"{entry.key}/{entry.path.name}"},
-            )
-            if latest is not None and version.pk == latest.pk:
-                report.unchanged += 1
-                continue
-            if latest is not None:
-                report.updated += 1
-            activate_template_version(actor=actor, version=version)
+    for path in catalog_files(root):
+        try:
+            with transaction.atomic():
+                _sync_entry(parse_entry(path), actor, report)
+        except InvalidInput as error:
+            report.errors.append(str(error))
+    if report.errors:  # after the good files are in
+        raise InvalidInput(_("%(n)s catalog file(s) could not be loaded:") % {"n": len(report.errors)} + "\n" + "\n".join(report.errors))
     return report
+
+
+def _sync_entry(entry: CatalogEntry, actor, report: SyncReport) -> None:
+    topic = Topic.objects.filter(key=entry.header.get("topic", "")).first()
+    meta = {
+        "name": entry.header.get("name", entry.key),
+        "category": entry.header.get("category", "transactional"),
+        "channel": entry.header.get("channel", "email"),
+    }
+    template = Template.objects.filter(key=entry.key, locale=entry.locale).first()
+    created = template is None
+    if created:
+        template = create_template(actor=actor, key=entry.key, locale=entry.locale, topic=topic, **meta)
+        Template.objects.filter(pk=template.pk).update(from_catalog=True)
+    header_changed = not created and (
+        any(getattr(template, name) != value for name, value in meta.items()) or template.topic_id != (topic.pk if topic else None)
+    )
+    if header_changed:
+        Template.objects.filter(pk=template.pk).update(topic=topic, **meta)
+    latest = template.versions.order_by("-number").first()
+    version = save_template_version(
+        actor=actor,
+        template=template,
+        subject=entry.header.get("subject", ""),
+        preheader=entry.header.get("preheader", ""),
+        body_format=entry.body_format,
+        body=entry.body,
+        text_body=entry.text_body,
+        sms_body=entry.sms_body,
+        note=_("From the catalog file %(file)s") % {"file": f"{entry.key}/{entry.path.name}"},
+    )
+    new_version = latest is None or version.pk != latest.pk
+    if new_version:
+        activate_template_version(actor=actor, version=version)
+    if created:
+        report.created += 1
+    elif new_version or header_changed:
+        report.updated += 1
+    else:
+        report.unchanged += 1

@@ -150,9 +150,13 @@ def compile_body(*, body_format: str, body: str, text_body: str) -> tuple[str, s
         return f"mrtag{len(tags) - 1:05d}x"
 
     html = TEMPLATE_TAG.sub(protect, body)
-    html = mjml_to_html(html) if body_format == "mjml" else html
-    html = PLACEHOLDER.sub(lambda m: tags[int(m.group(1))], inline_css(html))
-    return html, text_body or html_to_text(html)
+    html = inline_css(mjml_to_html(html) if body_format == "mjml" else html)
+    text = text_body or html_to_text(html)  # from the placeholders, so tags inside attributes survive
+
+    def restore(content: str) -> str:
+        return PLACEHOLDER.sub(lambda m: tags[int(m.group(1))], content)
+
+    return restore(html), text if text_body else restore(text)
 
 
 # --- render per recipient --------------------------------------------------------------
@@ -196,6 +200,8 @@ class PlainData(dict):
         sink = _missing.get()
         if sink is not None:
             sink.add(f"{getattr(self, 'path', '')}{key}")
+        if hasattr(dict, key):  # never fall back to a dict method ({{ cart.items }})
+            return settings.MAILROOM_MISSING_VARIABLE_DEFAULT
         raise KeyError(key)
 
 

@@ -16,6 +16,7 @@ from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from messaging.models import OutboxMessage, Provider
@@ -42,8 +43,11 @@ def message_id_for(message: OutboxMessage) -> str:
     return f"<m{message.pk}.{tag}@{domain}>"
 
 
+UNSUBSCRIBE_MARKER = "__MAILROOM_UNSUBSCRIBE__"
+
+
 def unsubscribe_url(message: OutboxMessage) -> str:
-    return public_link(message.pk, "__MAILROOM_UNSUBSCRIBE__")
+    return public_link(message.pk, UNSUBSCRIBE_MARKER)
 
 
 def _encode_header(value: str) -> str:
@@ -74,21 +78,25 @@ def build_headers(message: OutboxMessage) -> dict[str, str]:
     return headers
 
 
-def marketing_footer(message: OutboxMessage) -> tuple[str, str]:
-    """The visible unsubscribe link and postal address every marketing email must carry."""
+def marketing_footer(message: OutboxMessage, *, with_link: bool = True) -> tuple[str, str]:
+    """The visible unsubscribe link and postal address every marketing email must carry
+    (the link only when the body does not already have one)."""
     url = unsubscribe_url(message)
     address = settings.MAILROOM_SENDER_ADDRESS
-    text = f"\n\n--\n{_('Unsubscribe')}: {url}\n{address}\n"
-    html = f'<div style="font-size:12px;color:#666;margin-top:24px"><a href="{url}">{_("Unsubscribe")}</a><br>{address}</div>'
+    link_text = f"{_('Unsubscribe')}: {url}\n" if with_link else ""
+    link_html = f'<a href="{url}">{_("Unsubscribe")}</a><br>' if with_link else ""
+    text = f"\n\n--\n{link_text}{address}\n"
+    html = f'<div style="font-size:12px;color:#666;margin-top:24px">{link_html}{escape(address)}</div>'
     return text, html
 
 
 def final_bodies(message: OutboxMessage) -> tuple[str, str]:
     """Text and HTML exactly as they go out: per-message links filled in, and the marketing
     footer (unsubscribe link, postal address) added."""
+    has_link = UNSUBSCRIBE_MARKER in message.body_html or UNSUBSCRIBE_MARKER in message.body_text
     text, html = fill_message_marker(message.body_text, message.pk), fill_message_marker(message.body_html, message.pk)
     if message.is_marketing:
-        footer_text, footer_html = marketing_footer(message)
+        footer_text, footer_html = marketing_footer(message, with_link=not has_link)
         text = (text or "") + footer_text
         if html:
             html = html.replace("</body>", footer_html + "</body>") if "</body>" in html else html + footer_html
