@@ -151,6 +151,9 @@ class TemplatePreviewView(EditorBase):
         return TemplateResponse(request, "console/template_editor.html#preview", {"preview": preview})
 
 
+MAX_TEST_ADDRESSES = 10
+
+
 class TemplateTestSendView(EditorBase):
     """HTMX: send the latest saved version to an address, now."""
 
@@ -163,9 +166,10 @@ class TemplateTestSendView(EditorBase):
         if version is None:
             context["error"] = _("Save a version first.")
         else:
+            # One address, or a small seed list separated by commas or new lines.
+            addresses = [a.strip() for a in request.POST.get("to", "").replace("\n", ",").split(",") if a.strip()][:MAX_TEST_ADDRESSES]
             try:
-                message = send_template_test(actor=request.user, version=version, to=request.POST.get("to", ""))
-                context["message"] = message
+                context["sent"] = [send_template_test(actor=request.user, version=version, to=address) for address in addresses or [""]]
                 context["sandbox_url"] = reverse("admin:messaging_sandboxmessage_changelist")
             except MailroomError as error:
                 context["error"] = str(error)

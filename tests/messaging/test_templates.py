@@ -228,5 +228,7 @@ def test_editor_test_send_goes_to_the_sandbox_now(client, marketer, template):
     assert 'data-testid="test-send-result"' in response.content.decode()
     caught = SandboxMessage.objects.get()
     assert caught.to_address == "qa@example.com" and caught.subject.startswith("Your order")
+    client.post(f"/admin/messaging/template/{template.pk}/editor/test-send/", {"to": "a@example.com, b@example.com"})
+    assert set(SandboxMessage.objects.values_list("to_address", flat=True)) == {"qa@example.com", "a@example.com", "b@example.com"}
     bad = client.post(f"/admin/messaging/template/{template.pk}/editor/test-send/", {"to": "nope"})
     assert "not a valid email" in bad.content.decode()
