@@ -190,7 +190,7 @@ class ProviderAdmin(AuditedModelAdmin):
                 _("resting until %(t)s") % {"t": f"{timezone.localtime(obj.resting_until):%H:%M:%S}"},
             )
         if obj.consecutive_failures:
-            return format_html('<span class="text-orange-600">{}</span>', _("%(n)s failures in a row") % {"n": obj.consecutive_failures})
+            return format_html('<span class="text-orange-600">{}</span>', ngettext("%(n)s failure in a row", "%(n)s failures in a row", obj.consecutive_failures) % {"n": obj.consecutive_failures})
         return format_html('<span class="text-green-700">{}</span>', _("healthy"))
 
     def has_test_permission(self, request: HttpRequest) -> bool:

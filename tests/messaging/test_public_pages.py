@@ -67,7 +67,7 @@ def test_the_unsubscribe_link_asks_before_acting(client, subscribed, contact):
     assert not ConsentRecord.objects.filter(action="withdrawn").exists()
     assert "script-src 'none'" in page["Content-Security-Policy"]
     done = client.post(link(sent, "__MAILROOM_UNSUBSCRIBE__"), {"scope": "all"})
-    assert "You are unsubscribed" in done.content.decode()
+    assert "Votre désabonnement est confirmé" in done.content.decode()  # the contact reads French
     assert not Subscription.objects.filter(contact=contact, status="subscribed").exists()
 
 
