@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from messaging.contacts import update_contact
+from messaging.contacts import delete_contact, update_contact
 from messaging.errors import InvalidInput
 from messaging.importing import ImportReport, Mode, import_contacts
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Topic
@@ -83,7 +83,9 @@ def test_good_file_creates_normalised_contacts(newsletter, promotions):
 
 
 def test_unknown_columns_become_attributes(newsletter, promotions):
+    # when a file with a column Mailroom does not know ("plan") is imported
     run_import(GOOD_FILE)
+    # then it is kept as an attribute of each contact
     assert Contact.objects.get(email="ada.lovelace@example.com").attributes == {"plan": "gold"}
     assert Contact.objects.get(email="grace@example.com").attributes == {"plan": "silver"}
     # an empty cell adds no attribute
@@ -91,6 +93,7 @@ def test_unknown_columns_become_attributes(newsletter, promotions):
 
 
 def test_topics_column_subscribes_with_an_import_consent_record_per_topic(newsletter, promotions):
+    # when a file with a topics column ("newsletter;promotions") is imported
     report = run_import(GOOD_FILE)
     # then Ada has both topics, Grace the newsletter, Alan nothing
     subscribed = set(Subscription.objects.filter(status="subscribed", channel="email").values_list("contact__first_name", "topic__key"))
@@ -100,6 +103,17 @@ def test_topics_column_subscribes_with_an_import_consent_record_per_topic(newsle
     records = ConsentRecord.objects.all()
     assert {(r.contact.first_name, r.topic.key) for r in records} == subscribed
     assert {(r.source, r.action, r.channel) for r in records} == {("import", "granted", "email")}
+
+
+def test_consent_records_name_the_person_who_imported_them(marketer, newsletter, promotions):
+    run_import(GOOD_FILE, actor=marketer)
+    assert {record.actor for record in ConsentRecord.objects.all()} == {marketer}
+
+
+def test_an_unknown_channel_is_refused(newsletter, promotions):
+    with pytest.raises(InvalidInput, match="Unknown channel"):
+        run_import(GOOD_FILE, channel="pigeon")
+    assert not Subscription.objects.exists()
 
 
 def test_an_import_is_audited_once_with_its_totals(marketer, newsletter, promotions):
@@ -113,8 +127,10 @@ def test_an_import_is_audited_once_with_its_totals(marketer, newsletter, promoti
 
 
 def test_progress_is_reported_while_importing(newsletter, promotions):
+    # when an import is given a progress callback
     stages = []
     run_import(GOOD_FILE, progress=lambda stage, count: stages.append((stage, count)))
+    # then it hears about validation and creation
     assert ("validated", 3) in stages
     assert ("created", 3) in stages
 
@@ -146,23 +162,23 @@ def test_existing_contact_matched_by_email_is_updated_and_its_attributes_merged(
 
 
 def test_existing_contact_matched_by_phone_is_updated(db):
+    # given a contact known only by phone
     run_import(["phone,first_name", "+33612345678,Ada"])
+    # when a file names the same number written nationally
     report = run_import(["phone,first_name", "06 12 34 56 78,Adaline"])
+    # then that contact is updated
     assert (report.created, report.updated) == (0, 1)
     assert Contact.objects.get().first_name == "Adaline"
 
 
 def test_empty_cells_do_not_blank_an_existing_contacts_name(contact):
+    # when a file names Ada with an empty first name cell
     run_import(["email,first_name", "ada@example.com,"])
+    # then her first name stays
     contact.refresh_from_db()
     assert contact.first_name == "Ada"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG messaging/importing.py _parse/_write: a missing or empty locale/timezone is normalised to the default "
-    "(en, UTC) and then written over the existing contact's values",
-)
 def test_update_keeps_the_time_zone_and_language_a_file_leaves_out(contact):
     # given Ada in Paris, in French; when a file without those columns names her
     run_import(["email,first_name", "ada@example.com,Adaline"])
@@ -172,9 +188,22 @@ def test_update_keeps_the_time_zone_and_language_a_file_leaves_out(contact):
     assert (contact.timezone, contact.locale) == ("Europe/Paris", "fr")
 
 
+def test_a_deleted_contact_is_not_subscribed_again_by_an_import(contact, newsletter):
+    # given Ada was deleted (she receives nothing more)
+    delete_contact(actor=None, contact=contact)
+    # when a file names her with a topic
+    report = run_import(["email,topics", "ada@example.com,newsletter"])
+    # then she is not subscribed, and the row is reported
+    assert not Subscription.objects.filter(contact=contact).exists()
+    assert [error.line for error in report.errors] == [2]
+
+
 def test_row_naming_two_different_existing_contacts_is_rejected(contact):
+    # given Ada (by email) and another contact (by phone)
     run_import(["phone", "+33612345678"])
+    # when a row gives Ada's email with the other contact's phone
     report = run_import(["email,phone", "ada@example.com,+33612345678"])
+    # then the row is refused rather than merging two people
     assert not report.imported
     assert [(e.line, e.message) for e in report.errors] == [
         (2, "its email, phone and external id belong to different existing contacts"),
@@ -196,7 +225,9 @@ def test_one_bad_row_imports_nothing_by_default(marketer, newsletter):
 
 @pytest.mark.parametrize(("line", "message"), sorted(BAD_LINES.items()), ids=lambda value: str(value)[:30])
 def test_each_bad_line_is_reported_with_a_readable_message(newsletter, line, message):
+    # when the file with bad rows is imported
     report = run_import(BAD_FILE)
+    # then each bad line, and only those, is reported with what is wrong
     messages = {error.line: error.message for error in report.errors}
     assert sorted(messages) == sorted(BAD_LINES)
     assert message in messages[line]
@@ -228,23 +259,17 @@ def test_unknown_mode_is_refused(db):
         run_import(GOOD_FILE, mode="some")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG messaging/importing.py import_contacts: line numbers come from enumerate() over csv rows, so a quoted "
-    "cell spanning two lines (or a blank line) shifts every later line number",
-)
 def test_bad_line_is_named_by_its_line_in_the_file_after_a_multiline_cell(db):
+    # given a file whose line 2 has a quoted address spanning two lines, and a bad email on line 4
     report = run_import(["email,address", 'ada@example.com,"1 rue de la Paix', 'Paris"', "not-an-email,"])
+    # then the report names line 4
     assert [error.line for error in report.errors] == [4]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG messaging/importing.py _parse: no max_length check (external_id 128, email 254), which create_contact "
-    "enforces through full_clean; SQLite stores the value, PostgreSQL aborts the whole import with DataError",
-)
 def test_an_external_id_longer_than_the_column_is_a_bad_row(db):
+    # when an external id longer than the column (128) is imported
     report = run_import(["external_id", "x" * 129])
+    # then the row is refused, as create_contact refuses it
     assert [error.line for error in report.errors] == [2]
     assert Contact.objects.count() == 0
 
@@ -266,14 +291,18 @@ def test_a_latin_1_file_read_as_utf_8_is_refused_naming_the_encoding(db):
 
 
 def test_a_latin_1_file_imports_with_its_accents_when_its_encoding_is_given(db):
+    # when the Latin-1 file is imported saying it is Latin-1
     report = import_contacts(actor=None, stream=io.BytesIO(csv_bytes(LATIN_1_FILE, "latin-1")), encoding="latin-1")
+    # then the accents are intact
     assert report.created == 1
     helene = Contact.objects.get(email="helene@example.com")
     assert (helene.first_name, helene.last_name) == ("Hélène", "Müller")
 
 
 def test_a_utf_8_file_with_a_byte_order_mark_is_read(db):
+    # when a file saved by Excel (UTF-8 with a BOM) is imported
     report = import_contacts(actor=None, stream=io.BytesIO(b"\xef\xbb\xbf" + csv_bytes(LATIN_1_FILE)))
+    # then the BOM does not hide the email header
     assert report.created == 1
     assert Contact.objects.get().first_name == "Hélène"
 
@@ -285,12 +314,14 @@ def test_unknown_encoding_is_refused(db):
 
 @pytest.mark.parametrize("lines", [["first_name,last_name", "Ada,Lovelace"], []], ids=["no identity column", "empty file"])
 def test_a_file_without_an_identity_column_is_refused(lines):
+    # when a file has no email, phone or external_id header, it is refused with the columns it needs
     with pytest.raises(InvalidInput, match="at least one of these columns: email, phone, external_id"):
         run_import(lines)
     assert Contact.objects.count() == 0
 
 
 def test_header_names_are_read_whatever_their_case_and_spacing(db):
+    # when the header is typed loosely, it is still understood
     run_import([" Email , First_Name ", "ada@example.com,Ada"])
     assert Contact.objects.get().first_name == "Ada"
 
@@ -311,7 +342,9 @@ def bad_path(tmp_path, newsletter):
 
 
 def test_command_prints_a_summary(good_path):
+    # when a good file is imported from the command line
     out, err = run_command(str(good_path))
+    # then it prints progress and a summary, and no errors
     assert "3 rows read, 3 contacts created, 0 updated, 3 subscriptions, 0 bad rows" in out
     assert "validated: 3 rows" in out
     assert err == ""
@@ -325,9 +358,11 @@ def test_command_quiet_prints_only_the_summary(good_path):
 
 
 def test_command_with_bad_rows_imports_nothing_and_lists_them(bad_path):
+    # when a file with bad rows is imported from the command line
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(CommandError) as error:
         call_command("import_contacts", str(bad_path), stdout=out, stderr=err)
+    # then it fails saying nothing was imported, and lists each bad line on stderr
     assert "Nothing imported: 7 bad rows" in str(error.value)
     assert "--mode good" in str(error.value)
     listed = err.getvalue().splitlines()
@@ -337,7 +372,9 @@ def test_command_with_bad_rows_imports_nothing_and_lists_them(bad_path):
 
 
 def test_command_good_mode_imports_the_good_rows(bad_path):
+    # when the same file is imported with --mode good
     out, err = run_command(str(bad_path), "--mode", "good")
+    # then the good rows land and the bad ones are listed
     assert "2 contacts created" in out
     assert "7 bad rows" in out
     assert "line 3: email:" in err
@@ -399,7 +436,9 @@ def test_marketer_can_import_in_the_console(client, marketer):
 
 
 def test_approver_cannot_open_the_console_import(client, approver):
+    # given an approver, who may only view contacts
     client.force_login(approver)
+    # then the import page and an upload are both forbidden
     assert client.get(IMPORT_URL).status_code == 403
     assert upload(client, ["email", "ada@example.com"]).status_code == 403
     assert Contact.objects.count() == 0
