@@ -403,3 +403,24 @@ def test_dkim_signs_mail_when_a_key_is_configured(settings, smtp_sink, tmp_path)
     assert raw.startswith(b"DKIM-Signature:")
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
     assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_an_esp_through_django_anymail_gets_the_message_and_its_id(settings):
+    from django.core import mail
+
+    Provider.objects.create(name="ESP", channel="email", kind="anymail", config={"backend": "anymail.backends.test.EmailBackend"})
+    message = email(subject="Via ESP")
+    send_due_messages()
+    message = refreshed(message)
+    assert message.status == Status.SENT and message.provider_message_id
+    sent = mail.outbox[0]
+    assert sent.subject == "Via ESP" and sent.to == ["ada@example.com"]
+    assert sent.extra_headers["Message-ID"] == message.message_id
+
+
+def test_an_esp_provider_without_a_backend_is_reported_as_misconfigured():
+    Provider.objects.create(name="ESP", channel="email", kind="anymail", config={})
+    message = email()
+    send_due_messages()
+    message = refreshed(message)
+    assert message.status == Status.FAILED and "no email backend" in message.error
