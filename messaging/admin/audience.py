@@ -25,6 +25,19 @@ from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, S
 from messaging.resources import ContactResource
 
 
+class ReadOnlyAdmin(ModelAdmin):
+    """Logs and records people read but never edit in the console (changes go through actions)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class AuditedModelAdmin(ModelAdmin):
     """Every save and delete made in the console lands in the audit trail with before/after.
 
@@ -212,7 +225,7 @@ class SubscriptionAdmin(ModelAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ModelAdmin):
+class ConsentRecordAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "contact", "topic", "channel", "action", "source", "actor")
     list_filter = (
         ("action", ChoicesDropdownFilter),
@@ -225,15 +238,6 @@ class ConsentRecordAdmin(ModelAdmin):
     search_fields = ("contact__email", "contact__phone")
     list_select_related = ("contact", "topic", "actor")
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Suppression)
@@ -264,7 +268,7 @@ class SuppressionAdmin(ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "verb", "target_type", "target_repr")
     list_filter = (
         ("verb", admin.AllValuesFieldListFilter),
@@ -276,15 +280,6 @@ class AuditEntryAdmin(ModelAdmin):
     list_select_related = ("actor",)
     show_full_result_count = False
     readonly_fields = ("created_at", "actor", "verb", "target_type", "target_id", "target_repr", "changes")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 # Users and roles in the console's look, with changes audited.

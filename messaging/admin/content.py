@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
+from messaging.admin.audience import ReadOnlyAdmin
 from messaging.content.versions import create_template, deactivate_template, duplicate_template
 from messaging.errors import MailroomError
 from messaging.models import Template, TemplateVersion
@@ -102,7 +103,7 @@ class TemplateAdmin(ModelAdmin):
 
 
 @admin.register(TemplateVersion)
-class TemplateVersionAdmin(ModelAdmin):
+class TemplateVersionAdmin(ReadOnlyAdmin):
     list_display = ("template", "number", "author", "note", "created_at")
     list_filter = ("template__locale",)
     search_fields = ("template__name", "template__key", "note")
@@ -120,12 +121,3 @@ class TemplateVersionAdmin(ModelAdmin):
         "created_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 
-from messaging.admin.audience import AuditedModelAdmin
+from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
 from messaging.errors import MailroomError
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.outbox import cancel_message, retry_message
@@ -54,7 +54,7 @@ class EventInline(ReadOnlyInline):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ("id", "channel", "to_address", "subject", "status", "priority", "attempts", "provider", "next_attempt_at", "sent_at")
     list_filter = (
         ("status", ChoicesDropdownFilter),
@@ -102,15 +102,6 @@ class OutboxMessageAdmin(ModelAdmin):
     @admin.display(description=_("rendered content"))
     def content_preview(self, obj: OutboxMessage) -> str:
         return preview_iframe(obj.body_html, obj.body_text)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False  # messages change only through actions
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("messaging.change_outboxmessage")
@@ -190,7 +181,10 @@ class ProviderAdmin(AuditedModelAdmin):
                 _("resting until %(t)s") % {"t": f"{timezone.localtime(obj.resting_until):%H:%M:%S}"},
             )
         if obj.consecutive_failures:
-            return format_html('<span class="text-orange-600">{}</span>', ngettext("%(n)s failure in a row", "%(n)s failures in a row", obj.consecutive_failures) % {"n": obj.consecutive_failures})
+            return format_html(
+                '<span class="text-orange-600">{}</span>',
+                ngettext("%(n)s failure in a row", "%(n)s failures in a row", obj.consecutive_failures) % {"n": obj.consecutive_failures},
+            )
         return format_html('<span class="text-green-700">{}</span>', _("healthy"))
 
     def has_test_permission(self, request: HttpRequest) -> bool:
@@ -216,7 +210,7 @@ class ProviderAdmin(AuditedModelAdmin):
         return None
 
 
-class SandboxAdmin(ModelAdmin):
+class SandboxAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "channel", "to_address", "subject", "provider")
     list_filter = (("channel", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
     list_filter_submit = True
@@ -229,12 +223,6 @@ class SandboxAdmin(ModelAdmin):
     def preview(self, obj: SandboxMessage) -> str:
         return preview_iframe(obj.body_html, obj.body_text)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 admin.site.register(SandboxMessage, SandboxAdmin)
 
@@ -246,7 +234,7 @@ class InboxAdmin(AuditedModelAdmin):
 
 
 @admin.register(InboxMessage)
-class InboxMessageAdmin(ModelAdmin):
+class InboxMessageAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "channel", "from_address", "to_address", "body", "status", "result")
     list_filter = (("channel", ChoicesDropdownFilter), ("status", ChoicesDropdownFilter), ("received_at", RangeDateFilter))
     list_filter_submit = True
@@ -264,9 +252,3 @@ class InboxMessageAdmin(ModelAdmin):
         "result",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
