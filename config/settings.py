@@ -52,6 +52,10 @@ MAILROOM_SECRETS = {k.removeprefix("MAILROOM_SECRET_"): v for k, v in os.environ
 # (0 transactional … 8 bulk) or "default".
 MAILROOM_MAX_ATTEMPTS = int(os.environ.get("MAILROOM_MAX_ATTEMPTS", "4"))
 MAILROOM_RETRY_BACKOFF = {"default": [60, 120, 240], 0: [30, 60, 120]}
+# MAILROOM_RETRY_BACKOFF_SECONDS="1,1,1" replaces the steps of every priority (the
+# reliability tests use it so a cluster subprocess retries within seconds).
+if backoff_steps := env_list("MAILROOM_RETRY_BACKOFF_SECONDS", ""):
+    MAILROOM_RETRY_BACKOFF = {"default": [float(step) for step in backoff_steps]}
 MAILROOM_LEASE_SECONDS = int(os.environ.get("MAILROOM_LEASE_SECONDS", "120"))
 MAILROOM_FAILOVER_AFTER = int(os.environ.get("MAILROOM_FAILOVER_AFTER", "5"))
 MAILROOM_PROVIDER_REST_SECONDS = int(os.environ.get("MAILROOM_PROVIDER_REST_SECONDS", "60"))

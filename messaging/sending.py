@@ -13,6 +13,7 @@ import random
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,6 +30,7 @@ from messaging.providers.email import message_id_for
 logger = logging.getLogger(__name__)
 
 Status = OutboxMessage.Status
+URGENT_BELOW = OutboxMessage.Priority.NORMAL  # priorities under this are recorded as soon as they are sent
 
 
 def worker_name() -> str:
@@ -54,11 +56,15 @@ def usable_providers(channel: str) -> list[Provider]:
     return usable
 
 
-@transaction.atomic
 def take_tokens(*, provider: Provider, wanted: int) -> int:
     """Token buckets per second and per hour, shared by every worker through the provider row."""
     if not (provider.rate_per_second or provider.rate_per_hour):
-        return wanted
+        return wanted  # no transaction: on SQLite that would wait for the write lock on every batch
+    with transaction.atomic():
+        return _take_tokens(provider, wanted)
+
+
+def _take_tokens(provider: Provider, wanted: int) -> int:
     locked = Provider.objects.select_for_update().get(pk=provider.pk)
     now = timezone.now()
     elapsed = (now - locked.tokens_at).total_seconds() if locked.tokens_at else None
@@ -90,15 +96,19 @@ def give_back_tokens(*, provider: Provider, count: int) -> None:
 def claim_batch(*, channel: str, limit: int, owner: str) -> list[OutboxMessage]:
     """Lease up to `limit` due messages. PostgreSQL: FOR UPDATE SKIP LOCKED, so clusters
     never wait on each other's rows; SQLite: the IMMEDIATE transaction serialises claims."""
+    mine = OutboxMessage.objects.filter(channel=channel)
+    # A drain visits every channel: one with nothing queued or sending costs an index probe
+    # (channel, status), not a scan of the other channels' backlog under the write lock.
+    if not mine.filter(status__in=[Status.QUEUED, Status.SENDING]).exists():
+        return []
+    lock = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         now = timezone.now()
-        mine = OutboxMessage.objects.filter(channel=channel)
-        queued = mine.filter(status=Status.QUEUED, next_attempt_at__lte=now).order_by("priority", "next_attempt_at", "id")
-        expired = mine.filter(status=Status.SENDING, lease_until__lt=now).order_by("lease_until", "id")
-        if connection.features.has_select_for_update_skip_locked:
-            queued, expired = queued.select_for_update(skip_locked=True), expired.select_for_update(skip_locked=True)
-        ids = list(queued.values_list("id", flat=True)[:limit])
+        ids = _queued_ids(mine, now=now, limit=limit, lock=lock)
         if len(ids) < limit:
+            expired = mine.filter(status=Status.SENDING, lease_until__lt=now).order_by("lease_until", "id")
+            if lock:
+                expired = expired.select_for_update(skip_locked=True)
             ids += list(expired.values_list("id", flat=True)[: limit - len(ids)])
         if not ids:
             return []
@@ -106,6 +116,23 @@ def claim_batch(*, channel: str, limit: int, owner: str) -> list[OutboxMessage]:
             status=Status.SENDING, lease_until=now + lease_length(), lease_owner=owner, attempts=F("attempts") + 1
         )
     return list(OutboxMessage.objects.filter(id__in=ids, lease_owner=owner).order_by("priority", "id"))
+
+
+def _queued_ids(mine, *, now, limit: int, lock: bool) -> list[int]:
+    """Due queued ids, most urgent first, then by next attempt. One query per due priority:
+    within one priority the outbox_due index (status, next_attempt_at, priority) yields rows
+    in next_attempt_at order, so the database stops after `limit` rows instead of sorting
+    the whole backlog on every claim (20,000 due on SQLite: 8 ms instead of 32)."""
+    due = OutboxMessage.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now)
+    ids: list[int] = []
+    for priority in due.order_by("priority").values_list("priority", flat=True).distinct():
+        rows = mine.filter(status=Status.QUEUED, next_attempt_at__lte=now, priority=priority).order_by("next_attempt_at")
+        if lock:
+            rows = rows.select_for_update(skip_locked=True)
+        ids += rows.values_list("id", flat=True)[: limit - len(ids)]
+        if len(ids) >= limit:
+            break
+    return ids
 
 
 # --- outcomes ----------------------------------------------------------------------------
@@ -165,20 +192,7 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
             by_provider[o.provider.pk]["sent" if o.result.sent else "failed"] += 1
     with transaction.atomic():
         _write_statuses([o.message for o in outcomes])
-        DeliveryAttempt.objects.bulk_create(
-            [
-                DeliveryAttempt(
-                    message=o.message,
-                    provider=o.provider,
-                    outcome=o.result.outcome,
-                    response=o.result.response[:2000],
-                    duration_ms=o.duration_ms,
-                )
-                for o in outcomes
-                if not o.suppressed
-            ],
-            batch_size=1000,
-        )
+        _write_attempts([o for o in outcomes if not o.suppressed], now)
         if bounces:
             Suppression.objects.bulk_create(bounces, ignore_conflicts=True)
         for provider_id, counts in by_provider.items():
@@ -192,6 +206,24 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     failed = [o for o in outcomes if o.message.status in (Status.FAILED, Status.SUPPRESSED)]
     for o in failed:
         logger.info("message %s %s: %s", o.message.pk, o.message.status, o.message.error[:200])
+
+
+def _write_attempts(outcomes: list[Outcome], now) -> None:
+    """The DeliveryAttempt rows, as one executemany INSERT: bulk_create spent more time
+    building 500 model instances and their SQL than the database spent storing them."""
+    if not outcomes:
+        return
+    meta, quote = DeliveryAttempt._meta, connection.ops.quote_name
+    fields = ["message", "provider", "outcome", "response", "duration_ms", "created_at"]
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    rows = [
+        (o.message.pk, o.provider.pk if o.provider else None, o.result.outcome, o.result.response[:2000], o.duration_ms, created_at)
+        for o in outcomes
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _write_statuses(messages: list[OutboxMessage]) -> None:
@@ -253,9 +285,16 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
     return ready, stopped
 
 
-def deliver(messages: list[OutboxMessage], providers: list[Provider]) -> list[Outcome]:
-    """Send through the first provider that works; fail over to the next when one keeps failing."""
+def deliver(
+    messages: list[OutboxMessage], providers: list[Provider], *, record_early: Callable[[list[Outcome]], None] | None = None
+) -> list[Outcome]:
+    """Send through the first provider that works; fail over to the next when one keeps
+    failing. Returns the outcomes still to record. With `record_early`, the outcomes of a
+    batch's urgent messages (transactional, high: claimed first) are handed to it as soon
+    as the last of them is sent, so a receipt claimed with 499 campaign emails is marked
+    sent without waiting for them."""
     ready, outcomes = gate(messages)
+    recorded = 0
     for message in ready:
         if not message.message_id and message.channel == Channel.EMAIL:
             message.message_id = message_id_for(message)
@@ -269,22 +308,30 @@ def deliver(messages: list[OutboxMessage], providers: list[Provider]) -> list[Ou
         try:
             with session_for(provider) as session:
                 for position, message in enumerate(pending):
+                    following = pending[position + 1] if position + 1 < len(pending) else None
                     started = time.perf_counter()
                     try:
-                        result = session.send(message)
+                        result = session.send_ahead(message, following)
                     except ProviderError:
                         raise
                     except Exception as error:  # a bug or odd input must not lose the batch
                         logger.exception("message %s: unexpected error", message.pk)
                         result = transient(f"unexpected error: {error!r}")
                     outcomes.append(Outcome(message, result, provider, 1000 * (time.perf_counter() - started)))
+                    if (
+                        record_early is not None
+                        and message.priority < URGENT_BELOW
+                        and (following is None or following.priority >= URGENT_BELOW)
+                    ):
+                        record_early(outcomes[recorded:])
+                        recorded = len(outcomes)
                     failures_in_row = failures_in_row + 1 if result.outcome == "transient" else 0
                     if has_next and failures_in_row >= settings.MAILROOM_FAILOVER_AFTER:
                         provider_failed(provider, result.response, failures=failures_in_row)
                         leftover = pending[position + 1 :]
                         break
                     if time.monotonic() - lease_renewed_at > settings.MAILROOM_LEASE_SECONDS / 3:
-                        _renew_lease(pending[position + 1 :])
+                        _renew_lease(messages)  # all of it: a sent message stays leased until recorded
                         lease_renewed_at = time.monotonic()
         except ProviderError as error:
             logger.warning("provider %s unusable: %s", provider, error)
@@ -296,7 +343,7 @@ def deliver(messages: list[OutboxMessage], providers: list[Provider]) -> list[Ou
                 leftover = []
         pending = leftover
     outcomes += [Outcome(m, transient("no provider available for this channel"), None) for m in pending]
-    return outcomes
+    return outcomes[recorded:]
 
 
 def _renew_lease(messages: list[OutboxMessage]) -> None:
@@ -323,7 +370,7 @@ def send_due_messages(*, limit: int = 500, channel: str | None = None, owner: st
             batch = claim_batch(channel=current, limit=granted, owner=owner)
             give_back_tokens(provider=providers[0], count=granted - len(batch))
             if batch:
-                record_outcomes(deliver(batch, providers))
+                record_outcomes(deliver(batch, providers, record_early=record_outcomes))
                 handled += len(batch)
         total += handled
         if not handled or (deadline is not None and time.monotonic() > deadline):

@@ -1,11 +1,17 @@
 """Tracked links: every link in an HTML body is stored once as a TrackedLink and rewritten
 to our click endpoint. A click may only ever redirect to a stored TrackedLink URL."""
 
+import base64
 import hashlib
+import hmac
+import json
 import re
+import time
+import zlib
 
 from django.conf import settings
 from django.core import signing
+from django.utils.encoding import force_bytes
 
 from messaging.models import TrackedLink
 
@@ -36,8 +42,55 @@ def _link_id(url: str) -> int:
     return _known_links[url]
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class FastSigner:
+    """`signing.dumps(obj, salt=salt, compress=compress)`, token for token, with the salted
+    HMAC key derived once per secret instead of on every call (Django derives it each time:
+    two tokens per email cost ~40 µs that way). The first token made with each secret is
+    checked with `signing.loads`; if Django's format ever changes, the check fails and
+    Django's own `dumps` is used from then on."""
+
+    def __init__(self, salt: str, *, compress: bool = False):
+        self.salt, self.compress = salt, compress
+        self._secret: str | None = None
+        self._mac = None
+        self._trusted: bool | None = None  # None: the next token is checked
+
+    def __call__(self, obj) -> str:
+        secret = settings.SECRET_KEY
+        if secret != self._secret:
+            key = hashlib.sha256(force_bytes(self.salt + "signer") + force_bytes(secret)).digest()
+            self._mac, self._secret, self._trusted = hmac.new(key, digestmod=hashlib.sha256), secret, None
+        if self._trusted is False:
+            return signing.dumps(obj, salt=self.salt, compress=self.compress)
+        data = json.dumps(obj, separators=(",", ":")).encode("latin-1")
+        value = None
+        if self.compress:
+            compressed = zlib.compress(data)
+            if len(compressed) < len(data) - 1:
+                value = "." + _b64(compressed)
+        value = f"{value or _b64(data)}:{signing.b62_encode(int(time.time()))}"
+        mac = self._mac.copy()
+        mac.update(value.encode())
+        token = f"{value}:{_b64(mac.digest())}"
+        if self._trusted is None:
+            try:
+                self._trusted = signing.loads(token, salt=self.salt) == json.loads(data)
+            except signing.BadSignature:
+                self._trusted = False
+            if not self._trusted:
+                return signing.dumps(obj, salt=self.salt, compress=self.compress)
+        return token
+
+
+_click_signer = FastSigner(CLICK_SALT)
+
+
 def message_token(message_pk: int) -> str:
-    return signing.dumps(message_pk, salt=CLICK_SALT)
+    return _click_signer(message_pk)
 
 
 # Public links that need the message id; the pages live under these paths.
@@ -48,10 +101,12 @@ PUBLIC_LINKS = {
 }
 
 
+_public_signers = {marker: FastSigner(salt, compress=True) for marker, (_prefix, salt) in PUBLIC_LINKS.items()}
+
+
 def public_link(message_pk: int, marker: str) -> str:
-    prefix, salt = PUBLIC_LINKS[marker]
-    token = signing.dumps({"m": message_pk}, salt=salt, compress=True)
-    return f"{settings.MAILROOM_BASE_URL.rstrip('/')}/{prefix}/{token}/"
+    token = _public_signers[marker]({"m": message_pk})
+    return f"{settings.MAILROOM_BASE_URL.rstrip('/')}/{PUBLIC_LINKS[marker][0]}/{token}/"
 
 
 def message_from_public_token(token: str, marker: str) -> int | None:

@@ -59,5 +59,11 @@ class Session(AbstractContextManager):
     def send(self, message: OutboxMessage) -> Result:
         raise NotImplementedError
 
+    def send_ahead(self, message: OutboxMessage, following: OutboxMessage | None) -> Result:
+        """Send `message` within a batch whose next message is `following`. A session may
+        start on `following` early (SMTP pipelining writes its envelope together with this
+        message's content); the next call is then for `following`, or the session is closed."""
+        return self.send(message)
+
     def close(self) -> None:
         """Flush and close; called once per batch."""

@@ -5,7 +5,10 @@ reliability tests and benchmarks: `python -m tests.support.smtp_sink --port 2525
 --log ids.txt` appends each accepted Message-ID to a file, one per line.
 
 Recipients can be made to fail: an address containing "soft-fail" gets 451, one
-containing "hard-fail" gets 550, so retries and bounces are exercised for real.
+containing "hard-fail" gets 550, so retries and bounces are exercised for real. `--delay`
+makes it a slow server (seconds per message, before it answers DATA). It announces
+PIPELINING (RFC 2920) like production MTAs do, so the pipelined SMTP path is the one
+tested; `pipelining=False` makes it a server without it.
 """
 
 import argparse
@@ -27,11 +30,19 @@ def free_port() -> int:
 
 
 class RecordingHandler:
-    def __init__(self, log_path: str | None = None):
+    def __init__(self, log_path: str | None = None, delay: float = 0.0, *, pipelining: bool = True):
+        self.delay = delay
+        self.pipelining = pipelining
         self.messages: list[bytes] = []
         self.message_ids: list[str] = []
         self.lock = threading.Lock()
         self.log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115 - lives as long as the server
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # aiosmtpd leaves this to a handler that answers EHLO
+        if self.pipelining:  # aiosmtpd reads pipelined commands in order anyway
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if "hard-fail" in address:
@@ -42,6 +53,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         data = envelope.original_content or envelope.content
         found = MESSAGE_ID.search(data)
         message_id = found.group(1).decode() if found else ""
@@ -55,9 +68,9 @@ class RecordingHandler:
 
 
 class SMTPSink:
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, *, pipelining: bool = True, handler: RecordingHandler | None = None):
         self.port = port or free_port()
-        self.handler = RecordingHandler()
+        self.handler = handler or RecordingHandler(pipelining=pipelining)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     def __enter__(self) -> "SMTPSink":
@@ -76,8 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering each DATA")
     args = parser.parse_args()
-    controller = Controller(RecordingHandler(args.log), hostname="127.0.0.1", port=args.port)
+    controller = Controller(RecordingHandler(args.log, args.delay), hostname="127.0.0.1", port=args.port)
     controller.start()
     stop = asyncio.Event()
     loop = asyncio.new_event_loop()
