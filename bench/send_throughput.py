@@ -557,14 +557,15 @@ def main() -> None:
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.chdir(REPO)
+    if args.child == "post-office":
+        # Default signal handling here: post_office's multiprocessing pool stops its forked
+        # workers with SIGTERM, and a Python-level handler inherited by them can hang it.
+        post_office_child(n=args.n, processes=args.processes, workdir=Path(args.workdir))
+        return
     # Stopped from outside (even as a background job, where SIGINT is ignored): unwind, so
     # the `finally` blocks stop the cluster and the sinks this run started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    if args.child == "post-office":
-        post_office_child(n=args.n, processes=args.processes, workdir=Path(args.workdir))
-        return
 
     begun = time.monotonic()
     load_at_start = os.getloadavg()[0]
@@ -611,7 +612,7 @@ def main() -> None:
                 "peer_processes": best["processes"],
                 "peer_n": peer_n,
                 "peer_runs": {str(r["processes"]): r["value"] for r in peers},
-                "peer_cpu_ms_per_msg": {str(r["processes"]): r["cpu_ms_per_msg"] + r["sink_cpu_ms_per_msg"] for r in peers},
+                "peer_cpu_ms_per_msg": {str(r["processes"]): round(r["cpu_ms_per_msg"] + r["sink_cpu_ms_per_msg"], 3) for r in peers},
             }
         report |= {
             "seconds": mailroom["seconds"],
