@@ -16,12 +16,32 @@ def _after_migrate(sender, **kwargs) -> None:
     ensure_schedules()
 
 
+def check_public_base_url(app_configs=None, **kwargs) -> list:
+    """RFC 8058: the List-Unsubscribe header must carry an HTTPS URI for one-click."""
+    from django.conf import settings
+    from django.core.checks import Warning
+
+    if settings.DEBUG or settings.TESTING or settings.MAILROOM_BASE_URL.startswith("https://"):
+        return []
+    return [
+        Warning(
+            "MAILROOM_BASE_URL is not an https:// URL: mailbox providers ignore RFC 8058 one-click unsubscribe "
+            "without HTTPS, and public links (tokens) travel in clear.",
+            hint="Set MAILROOM_BASE_URL=https://your.domain in production.",
+            id="messaging.W001",
+        )
+    ]
+
+
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = _("Messaging")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        checks.register(check_public_base_url, checks.Tags.security, deploy=True)
         post_migrate.connect(_after_migrate, dispatch_uid="mailroom_roles")
         from anymail.signals import tracking
 

@@ -136,3 +136,24 @@ def suppress_address(*, actor: AbstractBaseUser | None, address: str, channel: s
 def lift_suppression(*, actor: AbstractBaseUser | None, suppression: Suppression) -> None:
     record_audit(actor=actor, verb="unsuppressed", target=suppression, changes={"reason": {"before": suppression.reason, "after": None}})
     suppression.delete()
+
+
+def record_preference_change(
+    *, actor: AbstractBaseUser | None, contact: Contact, action: str, details: dict, context: ConsentContext
+) -> ConsentRecord:
+    """Log a contact-wide choice (pause, resume, frequency, language) in the consent log,
+    with an audit entry. Callers change the contact in the same transaction."""
+    record = ConsentRecord.objects.create(
+        contact=contact,
+        topic=None,
+        channel="",
+        action=action,
+        details=details,
+        source=context.source,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        ip_address=context.ip_address,
+        user_agent=context.user_agent[:300],
+        wording_version=context.wording_version,
+    )
+    record_audit(actor=actor, verb=f"preference-{action}", target=contact, changes={action: {"before": None, "after": details}})
+    return record

@@ -67,17 +67,21 @@ class _Row:
 def _decoded_lines(stream: IO[bytes], encoding: str) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder(encoding)()
     line_number = 1
-    for chunk in iter(lambda: stream.read(1 << 20), b""):
+
+    def decode(chunk: bytes, *, final: bool = False) -> str:
         try:
-            text = decoder.decode(chunk)
+            return decoder.decode(chunk, final=final)
         except UnicodeDecodeError as error:
             raise InvalidInput(
                 _("The file is not valid %(encoding)s near line %(line)s. Save it as UTF-8, or give its encoding.")
                 % {"encoding": encoding.upper(), "line": line_number + chunk[: error.start].count(b"\n")}
             ) from error
+
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        text = decode(chunk)
         line_number += chunk.count(b"\n")
         yield text
-    yield decoder.decode(b"", final=True)
+    yield decode(b"", final=True)  # a file cut in the middle of a character
 
 
 def _csv_rows(stream: IO[bytes], encoding: str) -> Iterator[tuple[int, dict[str, str]]]:

@@ -7,7 +7,9 @@ is refused with a clear error instead of failing later in a worker.
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -21,14 +23,17 @@ from django.utils.translation import gettext as _
 from messaging.audit import record_audit
 from messaging.consent import normalise_address
 from messaging.content.merge_tags import contact_context
-from messaging.content.rendering import render_strict, render_version
+from messaging.content.rendering import engine, mentions, render_parts, render_strict, render_version
 from messaging.content.versions import pick_template
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
-from messaging.tracking import rewrite_links
+from messaging.tracking import add_open_pixel, rewrite_links, tracked_link_ids
 from messaging.work import after_commit
 
+logger = logging.getLogger(__name__)
+
 MAX_SMS_LENGTH = 1600  # ten concatenated segments; providers refuse longer
+DEFERRED_RENDER = "render"  # metadata key of a message whose body is rendered when it is sent
 
 
 def address_of(contact: Contact, channel: str) -> str | None:
@@ -92,7 +97,8 @@ def enqueue_message(
     template: Template | None = None,
     template_version: TemplateVersion | None = None,
 ) -> OutboxMessage:
-    """Queue one message. Returns the existing message when the dedup key was seen before."""
+    """Queue one message. Returns the existing message when the dedup key was seen before
+    (its `deduplicated` is then True, so the API can answer 200 instead of 201)."""
     if channel not in Channel.values:
         raise InvalidInput(_("Unknown channel “%(channel)s”.") % {"channel": channel}, fields={"channel": [_("Unknown channel.")]})
     raw_address = to if to else (address_of(contact, channel) if contact else None)
@@ -106,7 +112,7 @@ def enqueue_message(
     metadata = dict(metadata or {})
     if template is not None or template_version is not None:
         version = template_version or _active_version(template, contact)
-        rendered = render_version(version, contact_context(contact) | context)
+        rendered = render_version(version, contact_context(contact, uses=mentions(version)) | context)
         subject, html = rendered.subject, with_preheader(rendered.html, rendered.preheader) if channel == Channel.EMAIL else ""
         text = rendered.sms if channel != Channel.EMAIL and rendered.sms else rendered.text
         topic = topic or version.template.topic
@@ -126,8 +132,10 @@ def enqueue_message(
             _("This message is %(n)s characters long; the limit is %(max)s.") % {"n": len(text), "max": MAX_SMS_LENGTH},
             fields={"text": [_("Too long.")]},
         )
-    if html and track_links and channel == Channel.EMAIL:
-        html = rewrite_links(html)
+    if html and track_links and channel == Channel.EMAIL:  # clicks and opens
+        html = add_open_pixel(rewrite_links(html))
+        if link_ids := tracked_link_ids(html):
+            metadata["links"] = link_ids  # the only targets this message's clicks may reach
     is_marketing = topic is not None and topic.kind == Topic.Kind.MARKETING
     if is_marketing and channel == Channel.EMAIL and not settings.MAILROOM_SENDER_ADDRESS:
         raise NotAllowed(_("Marketing email needs the sender's postal address: set MAILROOM_SENDER_ADDRESS."))
@@ -159,6 +167,7 @@ def enqueue_message(
         existing = OutboxMessage.objects.filter(dedup_key=dedup_key).first() if dedup_key else None
         if existing is None:
             raise
+        existing.deduplicated = True
         return existing
     if message.next_attempt_at <= now:
         after_commit("messaging.tasks.drain_outbox", channel=channel)
@@ -211,3 +220,72 @@ def requeue_failed(
         )
         after_commit("messaging.tasks.drain_outbox")
     return count
+
+
+# --- deferred rendering ------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _parsed_subject(source: str):
+    return {"subject": engine(html=False).from_string(source)}
+
+
+def render_deferred(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[tuple[OutboxMessage, str]]]:
+    """Render the messages queued with `metadata["render"] = {"version": id, "subject": ""}`
+    (bulk fan-outs insert rows set-based, without per-recipient Python work; the merge runs
+    here, in the worker that sends them, spread over every worker). The rendered content is
+    written back in one statement, so view-in-browser and retries see what was sent, and the
+    render key is dropped so a retry never renders twice. Returns (ready, [(message, error)])."""
+    pending = [m for m in messages if isinstance(m.metadata, dict) and DEFERRED_RENDER in m.metadata]
+    if not pending:
+        return messages, []
+    versions = TemplateVersion.objects.in_bulk({m.metadata[DEFERRED_RENDER].get("version") for m in pending})
+    contacts = Contact.objects.in_bulk({m.contact_id for m in pending if m.contact_id})
+    broken: list[tuple[OutboxMessage, str]] = []
+    rendered_ok: list[OutboxMessage] = []
+    for message in pending:
+        spec = message.metadata.pop(DEFERRED_RENDER)
+        version = versions.get(spec.get("version"))
+        contact = contacts.get(message.contact_id)
+        if version is None:
+            broken.append((message, "the pinned template version no longer exists"))
+            continue
+        try:
+            uses = mentions(version, extra=spec.get("subject") or "")
+            context = contact_context(contact, uses=uses) | (spec.get("context") or {})
+            rendered = render_version(version, context)
+            subject = rendered.subject
+            if spec.get("subject"):
+                subject = render_parts(_parsed_subject(spec["subject"]), context).subject
+        except Exception as error:  # a template that cannot render must not lose the batch
+            logger.exception("message %s: deferred render failed", message.pk)
+            broken.append((message, f"render failed: {error!r}"))
+            continue
+        if message.channel == Channel.EMAIL:
+            message.subject = subject[:998]
+            html = with_preheader(rendered.html, rendered.preheader)
+            message.body_html = rewrite_links(html) if html else ""
+            message.body_text = rendered.text
+        else:
+            message.body_text, message.body_html = (rendered.sms or rendered.text), ""
+        message.metadata["template_version"] = version.pk
+        if rendered.missing:
+            message.metadata["missing_variables"] = rendered.missing
+        if not (message.body_text or message.body_html):
+            broken.append((message, "the pinned template version renders an empty body"))
+            continue
+        rendered_ok.append(message)
+    _write_rendered(rendered_ok)
+    failed = {m.pk for m, _error in broken}
+    return [m for m in messages if m.pk not in failed], broken
+
+
+def _write_rendered(messages: list[OutboxMessage]) -> None:
+    if not messages:
+        return
+    from django.db import connection
+
+    table = OutboxMessage._meta.db_table
+    json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    sql = f"UPDATE {table} SET subject = %s, body_text = %s, body_html = %s, metadata = {json_param} WHERE id = %s"
+    rows = [(m.subject, m.body_text, m.body_html, json.dumps(m.metadata), m.pk) for m in messages]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)

@@ -6,7 +6,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from messaging.models import Channel, ConsentRecord, Contact, Subscription, Suppression, Topic
+from messaging.models import Channel, ConsentRecord, Contact, DeliveryEvent, OutboxMessage, Subscription, Suppression, Topic
 
 
 def has_consent(*, contact: Contact, topic: Topic, channel: str = Channel.EMAIL) -> bool:
@@ -53,3 +53,34 @@ def subscribers_per_topic() -> QuerySet:
         .annotate(total=Count("subscriptions"))
         .order_by("position", "name")
     )
+
+
+def message_stats(*, since: datetime.datetime | None = None, until: datetime.datetime | None = None, channel: str | None = None) -> dict:
+    """Outbox totals by status and by channel (messages created in [since, until)), and the
+    delivery events (delivered, opened, bounced…) that occurred in the same window."""
+    messages = OutboxMessage.objects.all()
+    events = DeliveryEvent.objects.all()
+    if since:
+        messages, events = messages.filter(created_at__gte=since), events.filter(occurred_at__gte=since)
+    if until:
+        messages, events = messages.filter(created_at__lt=until), events.filter(occurred_at__lt=until)
+    if channel:
+        messages, events = messages.filter(channel=channel), events.filter(message__channel=channel)
+    by_status = dict.fromkeys(OutboxMessage.Status.values, 0)
+    by_channel: dict[str, dict] = {}
+    for row in messages.values("channel", "status").annotate(total=Count("id")).order_by():
+        by_status[row["status"]] += row["total"]
+        per_channel = by_channel.setdefault(row["channel"], {"total": 0, "by_status": dict.fromkeys(OutboxMessage.Status.values, 0)})
+        per_channel["total"] += row["total"]
+        per_channel["by_status"][row["status"]] += row["total"]
+    event_totals = dict.fromkeys(DeliveryEvent.Kind.values, 0)
+    for row in events.values("kind").annotate(total=Count("id")).order_by():
+        event_totals[row["kind"]] = row["total"]
+    return {
+        "since": since,
+        "until": until,
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "by_channel": by_channel,
+        "events": event_totals,
+    }

@@ -1,4 +1,11 @@
-"""The django-q2 schedules Mailroom relies on, created idempotently after migrate."""
+"""The django-q2 schedules Mailroom relies on, created idempotently after migrate.
+
+Higher apps add theirs with `register_schedule` from their AppConfig.ready(), so this
+module never imports them.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
 
 from django_q.models import Schedule
 
@@ -12,7 +19,20 @@ SCHEDULES = [
     {"name": "clean delivery logs", "func": "messaging.tasks.clean_delivery_logs", "schedule_type": Schedule.DAILY},
 ]
 
+# name -> function giving the first run, for schedules pinned to a time of day.
+FIRST_RUNS: dict[str, Callable[[], datetime]] = {}
+
+
+def register_schedule(spec: dict, *, first_run: Callable[[], datetime] | None = None) -> None:
+    if not any(existing["name"] == spec["name"] for existing in SCHEDULES):
+        SCHEDULES.append(spec)
+    if first_run is not None:
+        FIRST_RUNS[spec["name"]] = first_run
+
 
 def ensure_schedules() -> None:
     for spec in SCHEDULES:
-        Schedule.objects.update_or_create(name=spec["name"], defaults={**spec, "repeats": -1})
+        first_run = FIRST_RUNS.get(spec["name"])
+        # The first run is set once; migrating again must not move a pinned time.
+        create_defaults = {**spec, "repeats": -1, **({"next_run": first_run()} if first_run else {})}
+        Schedule.objects.update_or_create(name=spec["name"], defaults={**spec, "repeats": -1}, create_defaults=create_defaults)

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import Channel, DeliveryAttempt, OutboxMessage, Provider, Subscription, Suppression
+from messaging.models import Channel, Contact, DeliveryAttempt, Frequency, OutboxMessage, Provider, Subscription, Suppression
 from messaging.providers import ProviderError, Result, session_for
 from messaging.providers.base import permanent, transient
 from messaging.providers.email import message_id_for
@@ -256,8 +256,21 @@ def provider_failed(provider: Provider, error: str, *, failures: int = 1) -> Non
 
 
 # --- sending -----------------------------------------------------------------------------
+WEEK = timedelta(days=7)
+
+
 def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outcome]]:
-    """Send-time checks: suppression for every message, consent for marketing ones."""
+    """Send-time checks: suppression for every message; for marketing ones, consent for the
+    topic and channel and the contact's own choices from the preference center:
+
+    - paused (`Contact.paused_until` in the future): the message ends `suppressed` with the
+      reason, it is not deferred. A pause means "not now"; holding every campaign until the
+      day it ends would deliver a pile of stale offers at once.
+    - weekly digest only (`Contact.marketing_frequency`): at most one marketing message per
+      channel in 7 days; the first one due goes, later ones end `suppressed` with the reason.
+
+    Transactional messages are never held by either. Two queries per batch with marketing
+    messages (three when a contact chose the weekly digest), never one per message."""
     if not messages:
         return [], []
     channel = messages[0].channel
@@ -265,22 +278,46 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
         Suppression.objects.filter(channel=channel, address__in={m.to_address for m in messages}).values_list("address", "reason")
     )
     marketing = [m for m in messages if m.is_marketing]
-    consented = set()
+    consented, paused, weekly, sent_this_week = set(), {}, set(), set()
+    now = timezone.now()
     if marketing:
+        contact_ids = {m.contact_id for m in marketing}
         consented = set(
-            Subscription.objects.filter(
-                channel=channel, status=Subscription.Status.SUBSCRIBED, contact_id__in={m.contact_id for m in marketing}
-            ).values_list("contact_id", "topic_id")
+            Subscription.objects.filter(channel=channel, status=Subscription.Status.SUBSCRIBED, contact_id__in=contact_ids).values_list(
+                "contact_id", "topic_id"
+            )
         )
+        held = Contact.objects.filter(pk__in=contact_ids).filter(Q(paused_until__gt=now) | Q(marketing_frequency=Frequency.WEEKLY))
+        for contact_id, paused_until, frequency in held.values_list("pk", "paused_until", "marketing_frequency"):
+            if paused_until is not None and paused_until > now:
+                paused[contact_id] = paused_until
+            if frequency == Frequency.WEEKLY:
+                weekly.add(contact_id)
+        if weekly:
+            sent_this_week = set(
+                OutboxMessage.objects.filter(
+                    contact_id__in=weekly, channel=channel, is_marketing=True, status=Status.SENT, sent_at__gte=now - WEEK
+                ).values_list("contact_id", flat=True)
+            )
     ready, stopped = [], []
     for message in messages:
         if message.attempts > message.max_attempts:
             stopped.append(Outcome(message, permanent(f"gave up: the worker stopped while sending (attempt {message.attempts})"), None))
         elif message.to_address in suppressed:
             stopped.append(Outcome(message, permanent(f"suppressed address ({suppressed[message.to_address]})"), None, suppressed=True))
-        elif message.is_marketing and (message.contact_id, message.topic_id) not in consented:
+        elif not message.is_marketing:
+            ready.append(message)
+        elif (message.contact_id, message.topic_id) not in consented:
             stopped.append(Outcome(message, permanent("no consent for this topic on this channel"), None, suppressed=True))
+        elif message.contact_id in paused:
+            until = paused[message.contact_id].isoformat(timespec="minutes")
+            stopped.append(Outcome(message, permanent(f"the contact paused marketing messages until {until}"), None, suppressed=True))
+        elif message.contact_id in weekly and message.contact_id in sent_this_week:
+            reason = "the contact chose the weekly digest: a marketing message already went this week"
+            stopped.append(Outcome(message, permanent(reason), None, suppressed=True))
         else:
+            if message.contact_id in weekly:
+                sent_this_week.add(message.contact_id)  # the next one in this batch waits a week
             ready.append(message)
     return ready, stopped
 
@@ -294,6 +331,11 @@ def deliver(
     as the last of them is sent, so a receipt claimed with 499 campaign emails is marked
     sent without waiting for them."""
     ready, outcomes = gate(messages)
+    if ready:
+        from messaging.outbox import render_deferred
+
+        ready, broken = render_deferred(ready)
+        outcomes += [Outcome(message, permanent(error), None) for message, error in broken]
     recorded = 0
     for message in ready:
         if not message.message_id and message.channel == Channel.EMAIL:

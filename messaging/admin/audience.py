@@ -226,7 +226,7 @@ class SubscriptionAdmin(ModelAdmin):
 
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "contact", "topic", "channel", "action", "source", "actor")
+    list_display = ("created_at", "contact", "topic", "channel", "action", "details", "source", "actor")
     list_filter = (
         ("action", ChoicesDropdownFilter),
         ("source", ChoicesDropdownFilter),

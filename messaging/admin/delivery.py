@@ -13,6 +13,7 @@ from django.utils.translation import ngettext
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 
+from messaging import policies
 from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
 from messaging.errors import MailroomError
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
@@ -49,7 +50,7 @@ class AttemptInline(ReadOnlyInline):
 
 class EventInline(ReadOnlyInline):
     model = DeliveryEvent
-    fields = ("occurred_at", "kind", "external_id", "payload")
+    fields = ("occurred_at", "kind", "is_automated", "external_id", "payload")
     readonly_fields = fields
 
 
@@ -104,7 +105,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
         return preview_iframe(obj.body_html, obj.body_text)
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("messaging.change_outboxmessage")
+        return policies.can_manage_messages(request.user)
 
     @admin.action(description=_("Requeue"), permissions=["requeue"])
     def requeue_messages(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -46,8 +46,13 @@ def _set(target: dict, dotted: str, value: Any) -> None:
     target[leaf] = value
 
 
-def contact_context(contact: Contact | None) -> dict:
-    """Everything the registry knows about one contact, as plain data."""
+def contact_context(contact: Contact | None, *, uses: Callable[[str], bool] | None = None) -> dict:
+    """Everything the registry knows about one contact, as plain data.
+
+    Registered tags with a resolver (a loyalty balance, a referral link) may cost a query
+    each, so a send passes `uses` — does this template mention the tag? — and only those
+    are resolved. Without it (previews, the editor) every tag is. A contact not saved yet
+    has no related rows, so its resolvers are skipped."""
     context: dict = dict(LINK_MARKERS)
     if contact is None:
         return context
@@ -61,8 +66,10 @@ def contact_context(contact: Contact | None) -> dict:
         "timezone": contact.timezone,
         "attributes": dict(contact.attributes),
     }
+    if contact.pk is None:
+        return context
     for tag in _registry.values():
-        if tag.resolve is not None:
+        if tag.resolve is not None and (uses is None or uses(tag.name)):
             _set(context, tag.name, tag.resolve(contact))
     return context
 

@@ -10,6 +10,7 @@ version id (versions are immutable, so the cache never goes stale).
 
 import logging
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,7 +34,13 @@ FORBIDDEN_NAMES = {"settings", "request", "user", "perms", "csrf_token", "view",
 def engine(*, html: bool) -> Engine:
     """No loaders, no tag libraries. A missing variable renders as
     MAILROOM_MISSING_VARIABLE_DEFAULT ("" keeps filters such as `default` working)."""
-    return Engine(debug=True, autoescape=html, libraries={}, string_if_invalid=settings.MAILROOM_MISSING_VARIABLE_DEFAULT)
+    return Engine(
+        debug=True,
+        autoescape=html,
+        libraries={},
+        builtins=["messaging.content.filters"],  # padding filters with a bounded width
+        string_if_invalid=settings.MAILROOM_MISSING_VARIABLE_DEFAULT,
+    )
 
 
 _missing: ContextVar[set[str] | None] = ContextVar("mailroom_missing_variables", default=None)
@@ -205,29 +212,42 @@ class PlainData(dict):
         raise KeyError(key)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def plain_data(value, path: str = ""):
     """Deep-copy a context into plain, recording types: dicts, lists, strings, numbers.
-    Anything else (a model instance, a function) becomes its string form."""
-    if isinstance(value, dict):
-        data = PlainData((str(k), plain_data(v, f"{path}{k}.")) for k, v in value.items())
+    Anything else (a model instance, a function) becomes its string form, and a str
+    subclass (a SafeString) becomes a plain str, so nothing skips escaping. Runs once per
+    recipient, so the common leaves take the shortest path."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict or isinstance(value, dict):
+        data = PlainData()
         data.path = path
+        for key, item in value.items():
+            data[key if type(key) is str else str(key)] = item if type(item) in _SCALARS else plain_data(item, f"{path}{key}.")
         return data
     if isinstance(value, (list, tuple)):
         return [plain_data(item, path) for item in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, (int, float)):
         return value
     return str(value)
 
 
 class RecordingContext(Context):
     def __getitem__(self, key: str):
-        try:
-            return super().__getitem__(key)
-        except KeyError:
-            sink = _missing.get()
-            if sink is not None:
-                sink.add(key)
-            raise
+        # Context.__getitem__, inlined: it runs for every variable of every recipient.
+        for layer in reversed(self.dicts):
+            if key in layer:
+                return layer[key]
+        sink = _missing.get()
+        if sink is not None:
+            sink.add(key)
+        raise KeyError(key)
 
 
 def render_parts(templates: dict, context: dict) -> Rendered:
@@ -236,16 +256,35 @@ def render_parts(templates: dict, context: dict) -> Rendered:
     result = Rendered()
     missing: set[str] = set()
     token = _missing.set(missing)
+    context = RecordingContext(data)
+    name = ""
     try:
         for name, template in templates.items():
+            context.autoescape = name == "html"
             # A plain str, not a SafeString: wherever the console shows rendered content,
             # Django must still escape it.
-            output = str.__str__(template.render(RecordingContext(data, autoescape=name == "html")))
-            setattr(result, name, output)
+            setattr(result, name, str.__str__(template.render(context)))
+    except (ValueError, TypeError, ArithmeticError) as error:
+        # A filter given an argument it cannot use ({{ name|wordwrap:"0" }}, ljust:"abc"):
+        # a clear error for the person, never a server error.
+        if isinstance(error, InvalidInput):
+            raise
+        raise InvalidInput(
+            _("The %(part)s could not be rendered: %(error)s") % {"part": name, "error": error or type(error).__name__},
+            code="template_render",
+            fields={name: [str(error)]},
+        ) from error
     finally:
         _missing.reset(token)
     result.missing = sorted(missing)
     return result
+
+
+def mentions(version, *, extra: str = "") -> Callable[[str], bool]:
+    """`mentions(version)("loyalty.balance")`: does any part of the version use the name?
+    A substring test on the source, enough to decide whether a costly resolver must run."""
+    source = "\n".join(part or "" for part in (version.subject, version.preheader, version.body, version.text_body, version.sms_body))
+    return lambda name: name in source
 
 
 def render_version(version, context: dict) -> Rendered:

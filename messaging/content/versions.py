@@ -173,6 +173,15 @@ def pick_template(*, key: str, locale: str | None) -> Template | None:
     return next(iter(candidates.values()), None)
 
 
+def preview_version(*, version: TemplateVersion, contact=None, context: dict | None = None):
+    """Render a saved version without sending: merge-tag samples, overlaid with a real
+    contact's values and then `context`. Returns a Rendered (its `missing` names unknown tags)."""
+    from messaging.content.merge_tags import sample_context
+    from messaging.content.rendering import render_version
+
+    return render_version(version, sample_context(contact) | dict(context or {}))
+
+
 def diff_versions(*, old: TemplateVersion, new: TemplateVersion, field: str = "body") -> str:
     """A side-by-side, line-level HTML table (difflib) of one field of two versions."""
     source_field = {"rendered": "compiled_html"}.get(field, field)

@@ -1,6 +1,7 @@
+from messaging.models.api_keys import ApiKey
 from messaging.models.audit import AuditEntry
 from messaging.models.consent import ConsentRecord, Subscription, Suppression, Topic
-from messaging.models.contacts import Channel, Contact
+from messaging.models.contacts import Channel, Contact, Frequency
 from messaging.models.content import Template, TemplateVersion
 from messaging.models.delivery import (
     DeliveryAttempt,
@@ -14,12 +15,14 @@ from messaging.models.delivery import (
 )
 
 __all__ = [
+    "ApiKey",
     "AuditEntry",
     "Channel",
     "ConsentRecord",
     "Contact",
     "DeliveryAttempt",
     "DeliveryEvent",
+    "Frequency",
     "Inbox",
     "InboxMessage",
     "OutboxMessage",

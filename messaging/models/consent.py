@@ -68,6 +68,11 @@ class ConsentRecord(models.Model):
     class Action(models.TextChoices):
         GRANTED = "granted", _("Granted")
         WITHDRAWN = "withdrawn", _("Withdrawn")
+        # Contact-wide preferences (no topic): the details say what changed.
+        PAUSED = "paused", _("Paused")
+        RESUMED = "resumed", _("Resumed")
+        FREQUENCY = "frequency", _("Frequency changed")
+        LANGUAGE = "language", _("Language changed")
 
     class Source(models.TextChoices):
         CONSOLE = "console", _("Console")
@@ -80,9 +85,12 @@ class ConsentRecord(models.Model):
         SYSTEM = "system", _("System")
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_records", verbose_name=_("contact"))
-    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="consent_records", verbose_name=_("topic"))
-    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    topic = models.ForeignKey(
+        Topic, null=True, blank=True, on_delete=models.PROTECT, related_name="consent_records", verbose_name=_("topic")
+    )
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, blank=True)
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    details = models.JSONField(_("details"), default=dict, db_default={}, blank=True)
     source = models.CharField(_("source"), max_length=32, choices=Source.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
@@ -98,6 +106,8 @@ class ConsentRecord(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
+        if self.topic_id is None:
+            return f"{self.get_action_display()} · {self.contact}"
         return f"{self.get_action_display()} · {self.topic} · {self.get_channel_display()}"
 
     def save(self, *args, **kwargs) -> None:

@@ -16,6 +16,11 @@ class ContactQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=True)
 
 
+class Frequency(models.TextChoices):
+    ALL = "all", _("Everything, as it happens")
+    WEEKLY = "weekly", _("Weekly digest only: at most one message a week")
+
+
 class Contact(models.Model):
     """A person. Email, phone and external id are each unique when present.
 
@@ -33,6 +38,13 @@ class Contact(models.Model):
     timezone = models.CharField(_("time zone"), max_length=64, default="UTC")
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     push_tokens = models.JSONField(_("push tokens"), default=list, blank=True)
+    # Chosen by the contact in the preference center (messaging.preferences), each change
+    # logged as a ConsentRecord; the send-time gate (messaging.sending.gate) honours them.
+    marketing_frequency = models.CharField(
+        _("marketing frequency"), max_length=10, choices=Frequency.choices, default=Frequency.ALL, db_default=Frequency.ALL
+    )
+    paused_until = models.DateTimeField(_("marketing paused until"), null=True, blank=True)
+    email_verified_at = models.DateTimeField(_("email verified"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)

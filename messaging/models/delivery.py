@@ -95,6 +95,9 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 
+    # Not a column: enqueue_message sets it on the message it returns for a repeated dedup key.
+    deduplicated: bool = False
+
     class Meta:
         verbose_name = _("outbox message")
         verbose_name_plural = _("outbox")
@@ -148,6 +151,9 @@ class DeliveryEvent(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     external_id = models.CharField(_("event id"), max_length=200, unique=True, null=True, blank=True)
     payload = models.JSONField(_("payload"), default=dict, blank=True)
+    # Opens and clicks made by machines (Apple Mail Privacy Protection, image proxies,
+    # security scanners, prefetch): kept as proof of delivery, left out of engagement.
+    is_automated = models.BooleanField(_("automated"), default=False, db_default=False)
     occurred_at = models.DateTimeField(_("when"), db_index=True)
 
     class Meta:

@@ -1,36 +1,29 @@
-"""Public endpoints for recipients: tracked clicks, one-click unsubscribe, the preference
-center and view-in-browser. No login: every link carries a signed, purpose-salted,
-expiring token, and no address or id appears in clear."""
+"""Public endpoints for recipients: open pixel, tracked clicks, one-click unsubscribe, the
+preference center and view-in-browser. No login: every link carries a signed,
+purpose-salted, expiring token (messaging.tokens), and no address or id appears in clear.
+
+Bad input gets a plain page that says nothing about anyone: a tampered token 400, an
+expired or used one 410, an unknown link or message 404, a flood 429.
+"""
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone, translation
 from django.utils.csp import CSP
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods
 
 from messaging.consent import ConsentContext
-from messaging.models import Channel, ConsentRecord, DeliveryEvent, OutboxMessage, Topic, TrackedLink
-from messaging.preferences import consent_context, current_choices, unsubscribe_from_message, update_preferences
-from messaging.tracking import fill_message_marker, message_from_public_token, message_from_token
+from messaging.models import Channel, ConsentRecord, DeliveryEvent, Frequency, OutboxMessage, Topic
+from messaging.preferences import PAUSE_WEEKS, consent_context, current_choices, unsubscribe_from_message, update_preferences
+from messaging.throttle import throttled
+from messaging.tokens import TokenError
+from messaging.tracking import CLICKS, GIF, OPENS, message_links, read_public_token, record_hit, tracked_url
 
-
-def click(request: HttpRequest, link_id: int, token: str) -> HttpResponseRedirect:
-    link = get_object_or_404(TrackedLink, pk=link_id)  # only stored URLs can be targets
-    message_pk = message_from_token(token)
-    if message_pk is None:
-        raise Http404
-    if OutboxMessage.objects.filter(pk=message_pk).exists():
-        DeliveryEvent.objects.create(
-            message_id=message_pk, kind=DeliveryEvent.Kind.CLICKED, payload={"link": link.pk}, occurred_at=timezone.now()
-        )
-    return HttpResponseRedirect(link.url)
-
-
-# --- unsubscribe, preferences, view in browser ----------------------------------------------
 # These pages are ours alone: a strict policy, no script at all.
 PUBLIC_CSP = {
     "default-src": [CSP.SELF],
@@ -44,12 +37,99 @@ PUBLIC_CSP = {
 }
 
 
-def _message_or_error(request: HttpRequest, token: str, marker: str) -> OutboxMessage | HttpResponse:
+# --- the plain error page ------------------------------------------------------------------
+def _problems() -> dict[str, tuple[int, str, str]]:
+    return {
+        "invalid": (
+            400,
+            _("This link does not work"),
+            _("It may have been copied incompletely. Use the link in a more recent message, or contact us."),
+        ),
+        "expired": (410, _("This link has expired"), _("Links in our messages only work for a while. Use a more recent message.")),
+        "used": (410, _("This link was already used"), _("Each of these links works once. If you still need to, ask for a new one.")),
+        "not_found": (404, _("Nothing here"), _("This link does not lead anywhere. Check that it was copied completely.")),
+        "throttled": (429, _("Too many requests"), _("Please wait a minute, then try again.")),
+    }
+
+
+@csp_override(PUBLIC_CSP)
+def problem(request: HttpRequest, reason: str, *, retry_after: int | None = None) -> HttpResponse:
+    status, title, text = _problems()[reason]
+    response = TemplateResponse(request, "public/problem.html", {"title": title, "text": text}, status=status)
+    response["Cache-Control"] = "no-store"
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def refused(request: HttpRequest, window: int) -> HttpResponse:
+    return problem(request, "throttled", retry_after=window)
+
+
+def token_problem(request: HttpRequest, error: TokenError) -> HttpResponse:
+    return problem(request, error.reason)
+
+
+# --- tracking: one insert, no page -----------------------------------------------------------
+def _pixel(status: int = 200) -> HttpResponse:
+    response = HttpResponse(GIF, content_type="image/gif", status=status)
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
+    response["Pragma"] = "no-cache"
+    response["Expires"] = "0"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+@throttled("tracking", refused=lambda request, window: _pixel(429))
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    """The 43-byte GIF, whatever happens (an email client shows nothing either way); the
+    status says what happened. A valid token costs one INSERT and no read."""
+    try:
+        message_pk, read = OPENS.read_id(token, "m")
+    except TokenError as error:
+        return _pixel(error.status)
+    recorded = record_hit(
+        kind=DeliveryEvent.Kind.OPENED, message_pk=message_pk, token=read, user_agent=request.META.get("HTTP_USER_AGENT", "")
+    )
+    return _pixel(200 if recorded else 404)
+
+
+@require_http_methods(["GET", "HEAD"])
+@throttled("tracking", refused=refused)
+def click(request: HttpRequest, link_id: int, token: str) -> HttpResponse:
+    """Redirect to one of the message's own stored links, never to a URL from the request."""
+    url = tracked_url(link_id)
+    if url is None:
+        return problem(request, "not_found")
+    try:
+        message_pk, read = CLICKS.read_id(token, "m")
+    except TokenError as error:
+        return token_problem(request, error)
+    if not message_links(message_pk, link_id):
+        return problem(request, "not_found")
+    record_hit(
+        kind=DeliveryEvent.Kind.CLICKED,
+        message_pk=message_pk,
+        token=read,
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        link_id=link_id,
+    )
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# --- unsubscribe, preferences, view in browser ----------------------------------------------
+def _message_or_problem(request: HttpRequest, token: str, marker: str) -> OutboxMessage | HttpResponse:
     """A tampered or expired token gets a plain page that says nothing about anyone."""
-    pk = message_from_public_token(token, marker)
-    message = OutboxMessage.objects.select_related("contact", "topic").filter(pk=pk).first() if pk else None
+    try:
+        pk = read_public_token(token, marker)
+    except TokenError as error:
+        return token_problem(request, error)
+    message = OutboxMessage.objects.select_related("contact", "topic").filter(pk=pk).first()
     if message is None:
-        return TemplateResponse(request, "public/invalid_link.html", status=400)
+        return problem(request, "not_found")
     return message
 
 
@@ -60,8 +140,13 @@ def _activate_language(message: OutboxMessage) -> None:
 
 @csp_override(PUBLIC_CSP)
 @csrf_exempt  # authenticated by the signed token; RFC 8058 clients post without a CSRF token
+@require_http_methods(["GET", "HEAD", "POST"])
+@throttled("pages", refused=refused)
 def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
-    message = _message_or_error(request, token, "__MAILROOM_UNSUBSCRIBE__")
+    """GET asks (link scanners follow GETs); POST acts. A POST with the RFC 8058 body
+    `List-Unsubscribe=One-Click` (what mail clients send) unsubscribes at once and answers
+    200 with no redirect; the confirm page's form posts a scope."""
+    message = _message_or_problem(request, token, "__MAILROOM_UNSUBSCRIBE__")
     if isinstance(message, HttpResponse):
         return message
     _activate_language(message)
@@ -71,7 +156,7 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
         everything = request.POST.get("scope") == "all"
         unsubscribe_from_message(message=message, everything=everything, context=_unsubscribe_context(request, one_click))
         if one_click:
-            return HttpResponse(status=200)
+            return HttpResponse(_("You are unsubscribed."), content_type="text/plain; charset=utf-8", status=200)
         return TemplateResponse(request, "public/unsubscribed.html", context | {"everything": everything})
     return TemplateResponse(request, "public/unsubscribe.html", context)
 
@@ -86,26 +171,40 @@ def _unsubscribe_context(request: HttpRequest, one_click: bool) -> ConsentContex
     )
 
 
+def _read_preferences(post) -> dict:
+    """The form as plain values; anything unknown is ignored rather than trusted."""
+    wanted = set()
+    for value in post.getlist("choice"):
+        topic_id, _sep, channel = value.partition(":")
+        if topic_id.isdigit():
+            wanted.add((int(topic_id), channel))
+    everything = post.get("action") == "unsubscribe_all" or bool(post.get("everything"))
+    pause = post.get("pause", "")
+    return {
+        "wanted": set() if everything else wanted,
+        "locale": post.get("locale") if post.get("locale") in dict(settings.LANGUAGES) else None,
+        "frequency": post.get("frequency") if post.get("frequency") in Frequency.values and not everything else None,
+        "pause_weeks": int(pause) if pause.isdigit() and (int(pause) in PAUSE_WEEKS or pause == "0") and not everything else None,
+        "everything": everything,
+    }
+
+
 @csp_override(PUBLIC_CSP)
 @csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
+@throttled("pages", refused=refused)
 def preferences_page(request: HttpRequest, token: str) -> HttpResponse:
-    message = _message_or_error(request, token, "__MAILROOM_PREFERENCES__")
+    message = _message_or_problem(request, token, "__MAILROOM_PREFERENCES__")
     if isinstance(message, HttpResponse):
         return message
     contact = message.contact
-    if contact is None or contact.erased_at:
-        return TemplateResponse(request, "public/invalid_link.html", status=400)
-    saved = False
+    if contact is None or contact.erased_at or contact.deleted_at:
+        return problem(request, "not_found")
+    saved = everything = False
     if request.method == "POST":
-        wanted = set()
-        for value in request.POST.getlist("choice"):
-            topic_id, _sep, channel = value.partition(":")
-            if topic_id.isdigit():
-                wanted.add((int(topic_id), channel))
-        locale = request.POST.get("locale") if request.POST.get("locale") in dict(settings.LANGUAGES) else None
-        if request.POST.get("everything"):
-            wanted = set()
-        update_preferences(contact=contact, wanted=wanted, locale=locale, context=consent_context(request))
+        choices = _read_preferences(request.POST)
+        everything = choices.pop("everything")
+        update_preferences(contact=contact, context=consent_context(request), **choices)
         contact.refresh_from_db()
         saved = True
     translation.activate(contact.locale)
@@ -120,20 +219,41 @@ def preferences_page(request: HttpRequest, token: str) -> HttpResponse:
         }
         for topic in Topic.objects.filter(kind=Topic.Kind.MARKETING)
     ]
+    paused_until = contact.paused_until if contact.paused_until and contact.paused_until > timezone.now() else None
     return TemplateResponse(
         request,
         "public/preferences.html",
-        {"rows": rows, "saved": saved, "languages": settings.LANGUAGES, "contact_locale": contact.locale},
+        {
+            "rows": rows,
+            "saved": saved,
+            "everything": everything,
+            "languages": settings.LANGUAGES,
+            "contact_locale": contact.locale,
+            "frequencies": Frequency.choices,
+            "frequency": contact.marketing_frequency,
+            "pause_weeks": PAUSE_WEEKS,
+            "paused_until": paused_until,
+        },
     )
 
 
 @csp_override(
     {"default-src": [CSP.NONE], "style-src": [CSP.UNSAFE_INLINE], "img-src": [CSP.SELF, "data:", "https:"], "frame-ancestors": [CSP.NONE]}
 )
+@require_http_methods(["GET", "HEAD"])
+@throttled("pages", refused=refused)
 def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
-    """The email as sent, with no script allowed to run."""
-    message = _message_or_error(request, token, "__MAILROOM_VIEW__")
+    """The email as it was sent (links, footer and all), with no script allowed to run."""
+    from messaging.providers.email import final_bodies
+
+    message = _message_or_problem(request, token, "__MAILROOM_VIEW__")
     if isinstance(message, HttpResponse):
         return message
-    html = message.body_html or f"<pre>{escape(message.body_text)}</pre>"
-    return HttpResponse(fill_message_marker(html, message.pk))
+    if message.status != OutboxMessage.Status.SENT:
+        return problem(request, "not_found")
+    _activate_language(message)
+    text, html = final_bodies(message)
+    response = HttpResponse(html or f'<pre style="white-space:pre-wrap">{escape(text)}</pre>')
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response

@@ -122,9 +122,9 @@ def test_tracked_links_redirect_only_to_stored_urls_and_record_the_click(client)
     response = client.get(path)
     assert response.status_code == 302 and response["Location"] == "https://shop.example.com/sale"
     assert DeliveryEvent.objects.get(kind="clicked").message_id == message.pk
-    # a tampered token or an unknown link is a plain 404, never a redirect
+    # a tampered token is a plain 400 and an unknown link a plain 404, never a redirect
     link_id, token = path.strip("/").split("/")[1:3]
-    assert client.get(f"/t/{link_id}/{token[:-2]}xx/").status_code == 404
+    assert client.get(f"/t/{link_id}/{token[:-2]}xx/").status_code == 400
     assert client.get(f"/t/999999/{token}/").status_code == 404
 
 

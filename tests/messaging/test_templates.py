@@ -172,6 +172,26 @@ def test_higher_apps_can_register_merge_tags():
     assert sample_context()["referral"]["link"] == "https://example.com/r/ADA"
 
 
+def test_costly_merge_tags_resolve_only_when_the_template_uses_them(marketer, contact, template):
+    # given a registered tag whose resolver would cost a query per recipient
+    calls = []
+    register_merge_tag("testcost.points", description="Points", sample=1, resolve=lambda c: calls.append(c.pk) or 7)
+    try:
+        activate_template_version(actor=marketer, version=save(template))
+        template.refresh_from_db()
+        # when a template that does not mention it is sent, then the resolver never runs
+        enqueue_message(channel="email", contact=contact, template=template, context={"order": {"number": "1", "url": "https://s.test"}})
+        assert calls == []
+        # when a version mentions it, then it runs once and its value is merged
+        version = save(template, body="<p>{{ testcost.points }} points</p>", body_format="html")
+        message = enqueue_message(channel="email", contact=contact, template_version=version, context={"order": {"number": "2"}})
+        assert calls == [contact.pk] and "7 points" in message.body_html
+    finally:
+        from messaging.content import merge_tags
+
+        merge_tags._registry.pop("testcost.points")
+
+
 # --- diff -----------------------------------------------------------------------------------------
 def test_diff_marks_the_changed_lines(template):
     old = save(template, body="<p>one</p>\n<p>two</p>", body_format="html")

@@ -1,0 +1,196 @@
+"""Templates: list and detail, versions (list, save a new one), activate, deactivate, and a
+render preview. Thin: messaging.content.versions holds the rules (syntax checks naming the
+line, immutable versions, one active version)."""
+
+import django_filters
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from messaging import policies
+from messaging.api.common import ReadViewSet, problems
+from messaging.content.versions import (
+    activate_template_version,
+    create_template,
+    deactivate_template,
+    preview_version,
+    save_template_version,
+)
+from messaging.errors import InvalidInput
+from messaging.models import Channel, Contact, Template, TemplateVersion, Topic
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    topic = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    active_version = serializers.IntegerField(source="active_version.number", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Template
+        fields = [
+            "id",
+            "key",
+            "locale",
+            "name",
+            "category",
+            "channel",
+            "topic",
+            "is_active",
+            "active_version",
+            "from_catalog",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TemplateInputSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=100)
+    name = serializers.CharField(max_length=200)
+    locale = serializers.CharField(default="en")
+    category = serializers.ChoiceField(choices=Template.Category.choices, default=Template.Category.TRANSACTIONAL)
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
+    topic = serializers.SlugRelatedField(slug_field="key", queryset=Topic.objects.all(), required=False, allow_null=True)
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = TemplateVersion
+        fields = ["id", "number", "subject", "preheader", "body_format", "body", "text_body", "sms_body", "note", "author", "created_at"]
+        read_only_fields = fields
+
+
+class VersionInputSerializer(serializers.Serializer):
+    subject = serializers.CharField(required=False, allow_blank=True, default="")
+    preheader = serializers.CharField(required=False, allow_blank=True, default="")
+    body_format = serializers.ChoiceField(choices=TemplateVersion.Format.choices, default=TemplateVersion.Format.MJML)
+    body = serializers.CharField(required=False, allow_blank=True, default="")
+    text_body = serializers.CharField(required=False, allow_blank=True, default="")
+    sms_body = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ActivateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="The version number to make active.")
+
+
+class PreviewInputSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False, min_value=1, help_text="Default: the active version, else the latest.")
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.active(), required=False, allow_null=True)
+    context = serializers.DictField(required=False, default=dict, help_text="Extra template variables (plain data).")
+
+
+class PreviewSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    subject = serializers.CharField()
+    preheader = serializers.CharField()
+    html = serializers.CharField()
+    text = serializers.CharField()
+    sms = serializers.CharField()
+    missing = serializers.ListField(child=serializers.CharField(), help_text="Variables the template asked for and did not get.")
+
+
+class TemplateFilter(django_filters.FilterSet):
+    topic = django_filters.CharFilter(field_name="topic__key")
+
+    class Meta:
+        model = Template
+        fields = ["key", "locale", "channel", "category", "is_active"]
+
+
+class TemplateViewSet(ReadViewSet):
+    queryset = Template.objects.select_related("topic", "active_version")
+    serializer_class = TemplateSerializer
+    filterset_class = TemplateFilter
+    search_fields = ["key", "name"]
+    ordering_fields = ["id", "key", "name", "created_at"]
+    ordering = ["key", "locale"]
+    capabilities = {
+        "list": policies.can_view_templates,
+        "retrieve": policies.can_view_templates,
+        "create": policies.can_create_templates,
+        "versions:get": policies.can_view_template_versions,
+        "versions:post": policies.can_edit_templates,
+        "activate": policies.can_edit_templates,
+        "deactivate": policies.can_edit_templates,
+        "preview": policies.can_view_templates,
+    }
+
+    @extend_schema(request=TemplateInputSerializer, responses={201: TemplateSerializer, **problems(400)})
+    def create(self, request: Request) -> Response:
+        data = self.parse(request, TemplateInputSerializer)
+        template = create_template(actor=request.user, **data)
+        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["get"], responses={200: VersionSerializer(many=True), **problems(404)})
+    @extend_schema(
+        methods=["post"],
+        request=VersionInputSerializer,
+        responses={
+            201: VersionSerializer,
+            200: OpenApiResponse(VersionSerializer, description="Same content as the latest version: that version."),
+            **problems(400, 404),
+        },
+    )
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
+    def versions(self, request: Request, pk: str) -> Response:
+        """Versions, newest first. POST saves the content as a new draft version (checked and
+        compiled; a syntax error names its line); activate it separately."""
+        template = self.get_object()
+        if request.method == "POST":
+            data = self.parse(request, VersionInputSerializer)
+            latest = template.versions.order_by("-number").values_list("number", flat=True).first()
+            version = save_template_version(actor=request.user, template=template, **data)
+            code = status.HTTP_200_OK if version.number == latest else status.HTTP_201_CREATED
+            return Response(VersionSerializer(version).data, status=code)
+        page = self.paginate_queryset(template.versions.select_related("author").order_by("-number"))
+        return self.get_paginated_response(VersionSerializer(page, many=True).data)
+
+    @extend_schema(request=ActivateSerializer, responses={200: TemplateSerializer, **problems(400, 404)})
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str) -> Response:
+        """Make a version the one that is sent."""
+        template = self.get_object()
+        number = self.parse(request, ActivateSerializer)["version"]
+        template = activate_template_version(actor=request.user, version=self._version(template, number))
+        return Response(TemplateSerializer(template).data)
+
+    @extend_schema(request=None, responses={200: TemplateSerializer, **problems(404)})
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request: Request, pk: str) -> Response:
+        template = deactivate_template(actor=request.user, template=self.get_object())
+        return Response(TemplateSerializer(template).data)
+
+    @extend_schema(request=PreviewInputSerializer, responses={200: PreviewSerializer, **problems(400, 404)})
+    @action(detail=True, methods=["post"])
+    def preview(self, request: Request, pk: str) -> Response:
+        """Render a version with sample merge-tag values (or a contact's), sending nothing."""
+        template = self.get_object()
+        data = self.parse(request, PreviewInputSerializer)
+        if data.get("version"):
+            version = self._version(template, data["version"])
+        else:
+            version = template.active_version or template.versions.order_by("-number").first()
+            if version is None:
+                raise InvalidInput(_("This template has no version yet."), fields={"version": [_("No version yet.")]})
+        rendered = preview_version(version=version, contact=data.get("contact"), context=data["context"])
+        body = {
+            "version": version.number,
+            "subject": rendered.subject,
+            "preheader": rendered.preheader,
+            "html": rendered.html,
+            "text": rendered.text,
+            "sms": rendered.sms,
+            "missing": rendered.missing,
+        }
+        return Response(PreviewSerializer(body).data)
+
+    @staticmethod
+    def _version(template: Template, number: int) -> TemplateVersion:
+        version = template.versions.filter(number=number).first()
+        if version is None:
+            raise InvalidInput(_("This template has no version %(n)s.") % {"n": number}, fields={"version": [_("No such version.")]})
+        return version

@@ -1,0 +1,58 @@
+"""Who may do what: one policy function per capability.
+
+The console (`has_<action>_permission`, custom pages), the API (`messaging.api.permissions`)
+and anything else ask these functions; none writes its own check. Each maps to the Django
+permissions the role groups hold (see config/roles.py), so the roles stay the one source
+of truth. Higher apps write their own policies the same way (`requires("app.codename")`).
+"""
+
+from collections.abc import Callable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+Policy = Callable[[AbstractBaseUser | AnonymousUser], bool]
+
+
+def requires(*perms: str) -> Policy:
+    """A policy granted to active users holding every one of `perms`."""
+
+    def policy(user: AbstractBaseUser | AnonymousUser) -> bool:
+        return bool(user and user.is_active and user.has_perms(perms))
+
+    policy.__name__ = "requires_" + "_and_".join(p.split(".")[-1] for p in perms)
+    policy.perms = perms  # type: ignore[attr-defined]
+    return policy
+
+
+def can_use_api(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Any active, authenticated user or key: the API root and the schema say what exists."""
+    return bool(user and user.is_active and user.is_authenticated)
+
+
+# Audience
+can_view_contacts = requires("messaging.view_contact")
+can_create_contacts = requires("messaging.add_contact")
+can_change_contacts = requires("messaging.change_contact")
+can_delete_contacts = requires("messaging.delete_contact")
+can_view_subscriptions = requires("messaging.view_subscription")
+can_change_subscriptions = requires("messaging.change_subscription")  # preferences and unsubscribes
+can_view_suppressions = requires("messaging.view_suppression")
+can_add_suppressions = requires("messaging.add_suppression")
+can_lift_suppressions = requires("messaging.delete_suppression")
+can_view_topics = requires("messaging.view_topic")
+
+# Content
+can_view_templates = requires("messaging.view_template")
+can_create_templates = requires("messaging.add_template")
+can_edit_templates = requires("messaging.change_template")  # save versions, activate, deactivate
+can_view_template_versions = requires("messaging.view_templateversion")
+
+# Delivery
+can_view_messages = requires("messaging.view_outboxmessage")
+can_enqueue_messages = requires("messaging.add_outboxmessage")
+can_manage_messages = requires("messaging.change_outboxmessage")  # cancel, requeue
+
+# Settings
+can_view_api_keys = requires("messaging.view_apikey")
+can_create_api_keys = requires("messaging.add_apikey")
+can_revoke_api_keys = requires("messaging.change_apikey")
