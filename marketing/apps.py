@@ -6,3 +6,14 @@ class MarketingConfig(AppConfig):
     name = "marketing"
     verbose_name = _("Marketing")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from marketing import schedules
+        from marketing.segments import fields  # noqa: F401  (registers the built-in segment fields)
+
+        schedules.register()
+
+        from marketing.automations.triggers import on_event_tracked
+        from marketing.events import event_tracked
+
+        event_tracked.connect(on_event_tracked, dispatch_uid="marketing_automations")

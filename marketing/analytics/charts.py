@@ -1,0 +1,116 @@
+"""Plotly figures built on the server as plain dicts (JSON-ready). Pages embed them with
+`json_script` and static/mailroom/charts.js draws them; the chart endpoints return them as
+JSON. Campaign, automation and growth reports use the same helpers."""
+
+import json
+from typing import Any
+
+import plotly.graph_objects as go
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from marketing.analytics import queries
+
+LAYOUT = {
+    "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
+    "height": 300,
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "legend": {"orientation": "h", "y": -0.2},
+    "template": "none",
+}
+COLOURS = ["#0284c7", "#16a34a", "#f59e0b", "#db2777", "#7c3aed", "#64748b"]
+WEEKDAYS = (
+    gettext_lazy("Mon"),
+    gettext_lazy("Tue"),
+    gettext_lazy("Wed"),
+    gettext_lazy("Thu"),
+    gettext_lazy("Fri"),
+    gettext_lazy("Sat"),
+    gettext_lazy("Sun"),
+)
+
+
+def figure(*traces, layout: dict | None = None) -> dict[str, Any]:
+    """A plotly figure as a JSON-ready dict, in the console's look."""
+    fig = go.Figure(data=list(traces))
+    fig.update_layout(**{**LAYOUT, **(layout or {})})
+    return json.loads(fig.to_json())
+
+
+def time_series(days: list[dict]) -> dict[str, Any]:
+    x = [row["day"] for row in days]
+    series = [
+        ("sent", _("Sent")),
+        ("delivered", _("Delivered")),
+        ("opened_unique", _("Opened")),
+        ("clicked_unique", _("Clicked")),
+    ]
+    return figure(
+        *[
+            go.Scatter(name=label, x=x, y=[row[key] for row in days], mode="lines+markers", line={"color": COLOURS[n]})
+            for n, (key, label) in enumerate(series)
+        ],
+        layout={"hovermode": "x unified"},
+    )
+
+
+def funnel(totals: dict) -> dict[str, Any]:
+    stages = [
+        (_("Sent"), totals["sent"]),
+        (_("Delivered"), totals["delivered"]),
+        (_("Opened"), totals["opened_unique"]),
+        (_("Clicked"), totals["clicked_unique"]),
+        (_("Converted"), totals["conversions"]),
+    ]
+    return figure(
+        go.Funnel(
+            y=[label for label, _n in stages], x=[n for _label, n in stages], textinfo="value+percent initial", marker={"color": COLOURS[0]}
+        ),
+        layout={"margin": {"l": 90, "r": 10, "t": 10, "b": 20}},
+    )
+
+
+def channel_mix(by_channel: list[dict]) -> dict[str, Any]:
+    return figure(
+        go.Pie(
+            labels=[row["channel"] or _("unknown") for row in by_channel],
+            values=[row["sent"] for row in by_channel],
+            hole=0.5,
+            marker={"colors": COLOURS},
+            sort=False,
+        )
+    )
+
+
+def opens_heatmap(grid: list[list[int]]) -> dict[str, Any]:
+    return figure(
+        go.Heatmap(
+            z=grid, x=[f"{hour:02d}" for hour in range(24)], y=[str(day) for day in WEEKDAYS], colorscale="Blues", hoverongaps=False
+        ),
+        layout={"yaxis": {"autorange": "reversed"}, "margin": {"l": 50, "r": 10, "t": 10, "b": 40}},
+    )
+
+
+def revenue_series(days: list[dict]) -> dict[str, Any]:
+    return figure(
+        go.Bar(name=_("Revenue"), x=[row["day"] for row in days], y=[float(row["revenue"]) for row in days], marker_color=COLOURS[1])
+    )
+
+
+CHARTS = ("timeseries", "funnel", "channels", "heatmap", "revenue")
+
+
+def build(name: str, filters: queries.Filters) -> dict[str, Any]:
+    """One named chart for these filters (the chart endpoints and the page use this)."""
+    if name == "timeseries":
+        return time_series(queries.per_day(filters))
+    if name == "funnel":
+        return funnel(queries.totals(filters))
+    if name == "channels":
+        return channel_mix(queries.breakdown(filters, by="channel"))
+    if name == "heatmap":
+        return opens_heatmap(queries.opens_heat(filters))
+    if name == "revenue":
+        return revenue_series(queries.per_day(filters))
+    raise KeyError(name)

@@ -1,0 +1,1 @@
+"""Automations: triggers start runs, the runner executes their steps (see runner.py)."""

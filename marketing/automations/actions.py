@@ -1,0 +1,289 @@
+"""Automation actions: create, edit, order steps, activate, pause, create from a preset.
+
+The console, the API and the tasks call these; none re-checks a rule itself.
+"""
+
+from datetime import time
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketing.automations.presets import PRESETS, Preset
+from marketing.automations.steps import clean_step_config, parse_clock
+from marketing.models import Automation, AutomationRun, AutomationStep, Segment
+from messaging.audit import diff, record_audit, snapshot
+from messaging.errors import InvalidInput, NotAllowed
+
+EDITABLE = [
+    "name",
+    "description",
+    "trigger_type",
+    "trigger",
+    "audience",
+    "exit_events",
+    "reentry",
+    "is_transactional",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    "frequency_cap",
+    "frequency_window_hours",
+    "conversion_event",
+    "conversion_window_days",
+]
+
+
+class AutomationStateError(NotAllowed):
+    code = "automation_state"
+
+
+def _clean_trigger(trigger_type: str, trigger: Any) -> dict:
+    if trigger_type not in Automation.Trigger.values:
+        raise InvalidInput(_("Unknown trigger “%(kind)s”.") % {"kind": trigger_type}, fields={"trigger_type": [_("Unknown trigger.")]})
+    if not isinstance(trigger, dict):
+        raise InvalidInput(_("The trigger settings must be an object."), fields={"trigger": [_("Must be an object.")]})
+    problem = None
+    if trigger_type == Automation.Trigger.EVENT and not (trigger.get("events") or trigger.get("event")):
+        problem = _("An event trigger names at least one event.")
+    elif trigger_type == Automation.Trigger.DATE and not trigger.get("attribute"):
+        problem = _("A date trigger names the contact attribute holding the date.")
+    elif trigger_type == Automation.Trigger.SEGMENT_ENTRY and not Segment.objects.filter(pk=trigger.get("segment") or 0).exists():
+        problem = _("A segment-entry trigger names an existing segment.")
+    elif trigger_type == Automation.Trigger.SCHEDULE:
+        weekday = trigger.get("weekday")
+        if weekday not in (None, "") and not (isinstance(weekday, int) and 0 <= weekday <= 6):
+            problem = _("The weekday is 0 (Monday) to 6 (Sunday).")
+    for key in ("time", "at"):
+        if trigger.get(key):
+            try:
+                parse_clock(trigger[key])
+            except ValueError:
+                problem = _("“%(value)s” is not a time like 09:00.") % {"value": trigger[key]}
+    if problem:
+        raise InvalidInput(problem, fields={"trigger": [problem]})
+    return trigger
+
+
+def _clean_exit_events(exit_events: Any) -> list[dict]:
+    if not isinstance(exit_events, list) or not all(isinstance(rule, dict) and rule.get("event") for rule in exit_events):
+        message = _('Exit events are a list like [{"event": "order_paid", "match": "order_id"}].')
+        raise InvalidInput(message, fields={"exit_events": [message]})
+    return exit_events
+
+
+def _apply_fields(automation: Automation, fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        if name not in EDITABLE:
+            raise InvalidInput(_("“%(name)s” cannot be set.") % {"name": name}, fields={name: [_("Unknown field.")]})
+        if name in ("quiet_hours_start", "quiet_hours_end") and isinstance(value, str):
+            value = parse_clock(value) if value else None
+        setattr(automation, name, value)
+    automation.trigger = _clean_trigger(automation.trigger_type, automation.trigger)
+    automation.exit_events = _clean_exit_events(automation.exit_events)
+    if not (automation.name or "").strip():
+        raise InvalidInput(_("An automation needs a name."), fields={"name": [_("This field is required.")]})
+    if (automation.quiet_hours_start is None) != (automation.quiet_hours_end is None):
+        raise InvalidInput(_("Quiet hours need both a start and an end."), fields={"quiet_hours_end": [_("Give both times.")]})
+
+
+@transaction.atomic
+def create_automation(*, actor: AbstractBaseUser | None, name: str, steps: list[dict] | None = None, **fields: Any) -> Automation:
+    """A new automation, in draft, with its steps ([{"kind": "send", "config": {...}}, …])."""
+    automation = Automation(name=name.strip(), created_by=actor if actor is not None and actor.is_authenticated else None)
+    _apply_fields(automation, fields)
+    automation.save()
+    for position, step in enumerate(steps or []):
+        config = clean_step_config(kind=step.get("kind", ""), config=step.get("config"), position=position)
+        AutomationStep.objects.create(automation=automation, position=position, kind=step["kind"], config=config)
+    record_audit(actor=actor, verb="created", target=automation)
+    return automation
+
+
+@transaction.atomic
+def update_automation(*, actor: AbstractBaseUser | None, automation: Automation, **fields: Any) -> Automation:
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    before = snapshot(automation, EDITABLE)
+    _apply_fields(automation, fields)
+    automation.save()
+    record_audit(actor=actor, verb="changed", target=automation, changes=diff(before, snapshot(automation, EDITABLE)))
+    return automation
+
+
+def _renumber(automation: Automation) -> None:
+    for position, step in enumerate(automation.steps.order_by("position", "id")):
+        if step.position != position:
+            AutomationStep.objects.filter(pk=step.pk).update(position=position)
+
+
+@transaction.atomic
+def add_step(
+    *, actor: AbstractBaseUser | None, automation: Automation, kind: str, config: dict | None = None, position: int | None = None
+) -> AutomationStep:
+    """Insert a step (at the end by default). Runs in flight keep their step number."""
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    count = automation.steps.count()
+    position = count if position is None else max(0, min(position, count))
+    config = clean_step_config(kind=kind, config=config, position=position)
+    automation.steps.filter(position__gte=position).update(position=F("position") + 1)
+    step = AutomationStep.objects.create(automation=automation, position=position, kind=kind, config=config)
+    record_audit(actor=actor, verb="step added", target=automation, changes={"step": {"before": None, "after": f"{position + 1}. {kind}"}})
+    return step
+
+
+@transaction.atomic
+def update_step(*, actor: AbstractBaseUser | None, step: AutomationStep, config: dict) -> AutomationStep:
+    step = AutomationStep.objects.select_for_update().get(pk=step.pk)
+    before = step.config
+    step.config = clean_step_config(kind=step.kind, config=config, position=step.position)
+    step.save(update_fields=["config"])
+    record_audit(actor=actor, verb="step changed", target=step.automation, changes={"config": {"before": before, "after": step.config}})
+    return step
+
+
+@transaction.atomic
+def remove_step(*, actor: AbstractBaseUser | None, step: AutomationStep) -> None:
+    automation = Automation.objects.select_for_update().get(pk=step.automation_id)
+    label = str(step)
+    step.delete()
+    _renumber(automation)
+    record_audit(actor=actor, verb="step removed", target=automation, changes={"step": {"before": label, "after": None}})
+
+
+@transaction.atomic
+def move_step(*, actor: AbstractBaseUser | None, step: AutomationStep, offset: int) -> AutomationStep:
+    """Move a step up (offset -1) or down (+1) by swapping it with its neighbour."""
+    automation = Automation.objects.select_for_update().get(pk=step.automation_id)
+    ordered = list(automation.steps.order_by("position", "id"))
+    index = next(i for i, s in enumerate(ordered) if s.pk == step.pk)
+    target = index + offset
+    if not 0 <= target < len(ordered):
+        return ordered[index]
+    ordered[index], ordered[target] = ordered[target], ordered[index]
+    for position, each in enumerate(ordered):
+        AutomationStep.objects.filter(pk=each.pk).update(position=position)
+    record_audit(actor=actor, verb="step moved", target=automation, changes={"step": {"before": index + 1, "after": target + 1}})
+    return AutomationStep.objects.get(pk=step.pk)
+
+
+@transaction.atomic
+def replace_steps(*, actor: AbstractBaseUser | None, automation: Automation, steps: list[dict]) -> Automation:
+    """Replace every step at once (the API's PATCH). Refused while the automation is active:
+    runs in flight point at step numbers."""
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    if automation.state == Automation.State.ACTIVE:
+        raise AutomationStateError(_("Pause the automation before replacing its steps."))
+    cleaned = [
+        (step.get("kind", ""), clean_step_config(kind=step.get("kind", ""), config=step.get("config"), position=position))
+        for position, step in enumerate(steps)
+    ]
+    before = [f"{s.kind}" for s in automation.steps.order_by("position", "id")]
+    automation.steps.all().delete()
+    AutomationStep.objects.bulk_create(
+        [
+            AutomationStep(automation=automation, position=position, kind=kind, config=config)
+            for position, (kind, config) in enumerate(cleaned)
+        ]
+    )
+    record_audit(
+        actor=actor, verb="steps replaced", target=automation, changes={"steps": {"before": before, "after": [k for k, _c in cleaned]}}
+    )
+    return automation
+
+
+def check_ready(automation: Automation) -> None:
+    """An automation can go live with at least one step and steps that still make sense."""
+    steps = list(automation.steps.order_by("position", "id"))
+    if not steps:
+        raise InvalidInput(_("Add at least one step before activating."), fields={"steps": [_("No steps.")]})
+    for position, step in enumerate(steps):
+        try:
+            clean_step_config(kind=step.kind, config=step.config, position=position)
+        except InvalidInput as error:
+            raise InvalidInput(_("Step %(n)s: %(error)s") % {"n": position + 1, "error": error}, fields={"steps": [str(error)]}) from None
+    _clean_trigger(automation.trigger_type, automation.trigger)
+
+
+@transaction.atomic
+def activate_automation(*, actor: AbstractBaseUser | None, automation: Automation) -> Automation:
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    if automation.state == Automation.State.ACTIVE:
+        raise AutomationStateError(_("This automation is already active."))
+    check_ready(automation)
+    before = automation.state
+    automation.state = Automation.State.ACTIVE
+    if before == Automation.State.DRAFT or automation.activated_at is None:
+        automation.activated_at = timezone.now()
+    automation.save(update_fields=["state", "activated_at", "updated_at"])
+    record_audit(actor=actor, verb="activated", target=automation, changes={"state": {"before": before, "after": automation.state}})
+    if AutomationRun.objects.filter(automation=automation, status=AutomationRun.Status.ACTIVE).exists():
+        from marketing.automations.triggers import kick_runner
+
+        kick_runner()  # paused runs that came due continue now
+    return automation
+
+
+@transaction.atomic
+def pause_automation(*, actor: AbstractBaseUser | None, automation: Automation) -> Automation:
+    """Stop starting runs and executing steps; runs in flight resume where they were."""
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    if automation.state != Automation.State.ACTIVE:
+        raise AutomationStateError(_("Only an active automation can be paused."))
+    automation.state = Automation.State.PAUSED
+    automation.save(update_fields=["state", "updated_at"])
+    record_audit(actor=actor, verb="paused", target=automation, changes={"state": {"before": "active", "after": "paused"}})
+    return automation
+
+
+@transaction.atomic
+def delete_automation(*, actor: AbstractBaseUser | None, automation: Automation) -> None:
+    automation = Automation.objects.select_for_update().get(pk=automation.pk)
+    if automation.state == Automation.State.ACTIVE:
+        raise AutomationStateError(_("Pause the automation before deleting it."))
+    record_audit(actor=actor, verb="deleted", target=automation)
+    automation.delete()
+
+
+def _quiet(value: str | None) -> time | None:
+    return parse_clock(value) if value else None
+
+
+@transaction.atomic
+def create_automation_from_preset(*, actor: AbstractBaseUser | None, key: str, name: str = "") -> Automation:
+    """One click: a draft copy of a preset, fully editable afterwards."""
+    preset: Preset | None = PRESETS.get(key)
+    if preset is None:
+        raise InvalidInput(_("Unknown preset “%(key)s”.") % {"key": key}, fields={"preset": [_("Unknown preset.")]})
+    audience = None
+    if preset.audience_rules is not None:
+        audience = Segment.objects.filter(name=str(preset.audience_name)).first()
+        if audience is None:
+            from marketing.segments.actions import create_segment
+
+            audience = create_segment(
+                actor=actor,
+                name=str(preset.audience_name),
+                description=str(preset.description),
+                kind="dynamic",
+                rules=preset.audience_rules,
+            )
+    automation = create_automation(
+        actor=actor,
+        name=name or str(preset.name),
+        description=str(preset.description),
+        trigger_type=preset.trigger_type,
+        trigger=dict(preset.trigger),
+        audience=audience,
+        exit_events=list(preset.exit_events),
+        reentry=preset.reentry,
+        is_transactional=preset.transactional,
+        quiet_hours_start=_quiet(preset.quiet_hours[0]) if preset.quiet_hours else None,
+        quiet_hours_end=_quiet(preset.quiet_hours[1]) if preset.quiet_hours else None,
+        frequency_cap=preset.frequency_cap,
+        steps=[{"kind": kind, "config": dict(config)} for kind, config in preset.steps],
+    )
+    Automation.objects.filter(pk=automation.pk).update(preset=key)
+    automation.preset = key
+    return automation

@@ -1,0 +1,17 @@
+"""django-q2 entry points for automations. Thin: plain arguments, call the runner."""
+
+from marketing.automations.runner import run_due_steps
+from marketing.automations.triggers import scan_triggers
+
+RUN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout
+
+
+def run_automations(*, limit: int = 200) -> int:
+    """Every minute and after each triggering event: start scheduled / date / segment
+    runs that came due, then execute due steps; returns steps executed."""
+    scan_triggers()
+    return run_due_steps(limit=limit, time_budget=RUN_TIME_BUDGET)
+
+
+def run_automation_steps(*, limit: int = 200) -> int:
+    return run_due_steps(limit=limit, time_budget=RUN_TIME_BUDGET)

@@ -1,0 +1,1 @@
+"""Campaigns: state machine, actions, audience and dry run, fan-out, A/B, guardrails."""

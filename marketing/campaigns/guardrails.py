@@ -1,0 +1,133 @@
+"""Guardrails: what must be true before a campaign may be submitted or start sending, and
+the automatic pause when complaints or hard bounces pass the campaign's limits.
+
+The per-contact frequency cap (N marketing messages per D days, across campaigns) is an
+eligibility rule: see `audience.with_eligibility`.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketing.models import Campaign
+from messaging.models import Channel, DeliveryEvent, OutboxMessage, Suppression, TemplateVersion, Topic
+
+MAX_VARIANTS = 4
+UNSUBSCRIBE_TAG = "unsubscribe_url"
+
+
+def content_problems(*, version: TemplateVersion | None, campaign: Campaign) -> list[str]:
+    """A marketing email must carry a visible unsubscribe link and the sender's postal address."""
+    if version is None:
+        return [_("Pick the template version to send.")]
+    problems = []
+    if version.template.channel != campaign.channel:
+        problems.append(
+            _("Template “%(name)s” is for %(channel)s messages.") % {"name": version.template.name, "channel": version.template.channel}
+        )
+    if campaign.channel == Channel.EMAIL and campaign.topic.kind == Topic.Kind.MARKETING:
+        body = f"{version.body}\n{version.text_body}"
+        if UNSUBSCRIBE_TAG not in body:
+            problems.append(
+                _("Template “%(name)s” v%(n)s has no unsubscribe link ({{ unsubscribe_url }}).")
+                % {"name": version.template.name, "n": version.number}
+            )
+        if not settings.MAILROOM_SENDER_ADDRESS:
+            problems.append(_("Marketing email needs the sender's postal address: set MAILROOM_SENDER_ADDRESS."))
+    return problems
+
+
+def campaign_problems(campaign: Campaign, *, check_audience: bool = True, now=None) -> list[str]:
+    """Everything that stops this campaign from being submitted, approved or started."""
+    now = now or timezone.now()
+    problems: list[str] = []
+    if not campaign.segments.exists():
+        problems.append(_("Pick at least one segment."))
+    versions = [campaign.template_version] + [v.template_version for v in campaign.variants.all() if v.template_version_id]
+    seen = set()
+    for version in versions:
+        if version is not None and version.pk in seen:
+            continue
+        seen.add(version.pk if version else None)
+        problems += content_problems(version=version, campaign=campaign)
+    if campaign.send_mode == Campaign.SendMode.AT:
+        if campaign.send_at is None:
+            problems.append(_("Pick the date and time to send."))
+        elif campaign.send_at < now and campaign.state in (Campaign.State.DRAFT, Campaign.State.REJECTED, Campaign.State.PENDING_APPROVAL):
+            problems.append(_("The send time is in the past."))
+    if campaign.send_mode == Campaign.SendMode.LOCAL:
+        if campaign.local_time is None or campaign.send_at is None:
+            problems.append(_("Pick the day and the local time to send."))
+        elif campaign.send_at.date() < now.date() and campaign.state in (Campaign.State.DRAFT, Campaign.State.REJECTED):
+            problems.append(_("The send day is in the past."))
+    variants = campaign.variants.count()
+    if variants > MAX_VARIANTS:
+        problems.append(_("An A/B test has at most four variants."))
+    if campaign.ab_test_share:
+        if variants < 2:
+            problems.append(_("An A/B test needs two to four variants."))
+        if not 1 <= campaign.ab_test_share <= 90:
+            problems.append(_("The test share is between 1 and 90 %."))
+    if check_audience and not problems:
+        from marketing.campaigns.audience import count_eligibility
+
+        if count_eligibility(campaign).eligible == 0:
+            problems.append(_("Nobody in this audience can receive the campaign (empty audience)."))
+    return problems
+
+
+@dataclass
+class Rates:
+    sent: int
+    complaints: int
+    hard_bounces: int
+
+    @property
+    def complaint_rate(self) -> Decimal:
+        return Decimal(100 * self.complaints) / self.sent if self.sent else Decimal(0)
+
+    @property
+    def bounce_rate(self) -> Decimal:
+        return Decimal(100 * self.hard_bounces) / self.sent if self.sent else Decimal(0)
+
+
+def delivery_rates(campaign: Campaign) -> Rates:
+    messages = OutboxMessage.objects.filter(campaign_recipient__campaign=campaign)
+    hard_bounced = Exists(Suppression.objects.filter(address=OuterRef("to_address"), reason=Suppression.Reason.HARD_BOUNCE))
+    figures = messages.annotate(hard=hard_bounced).aggregate(
+        sent=Count("id", filter=Q(status__in=[OutboxMessage.Status.SENT, OutboxMessage.Status.FAILED])),
+        failed_hard=Count("id", filter=Q(status=OutboxMessage.Status.FAILED, hard=True)),
+    )
+    events = DeliveryEvent.objects.filter(message__in=messages.values("id")).aggregate(
+        complaints=Count("message", distinct=True, filter=Q(kind=DeliveryEvent.Kind.COMPLAINED)),
+        bounces=Count("message", distinct=True, filter=Q(kind=DeliveryEvent.Kind.BOUNCED)),
+    )
+    return Rates(sent=figures["sent"], complaints=events["complaints"], hard_bounces=max(events["bounces"], figures["failed_hard"]))
+
+
+def breached_limit(campaign: Campaign, rates: Rates) -> str | None:
+    """The reason to pause, or None. Judged only once enough messages went out."""
+    if rates.sent < settings.MAILROOM_GUARDRAIL_MIN_SENT:
+        return None
+    if rates.complaint_rate > campaign.complaint_rate_limit:
+        return _("complaint rate %(rate).2f %% is above %(limit)s %%") % {
+            "rate": rates.complaint_rate,
+            "limit": campaign.complaint_rate_limit,
+        }
+    if rates.bounce_rate > campaign.bounce_rate_limit:
+        return _("hard-bounce rate %(rate).2f %% is above %(limit)s %%") % {"rate": rates.bounce_rate, "limit": campaign.bounce_rate_limit}
+    return None
+
+
+def enforce_guardrails(*, campaign: Campaign) -> str | None:
+    """Pause a sending campaign whose rates passed its limits and tell the author; returns the reason."""
+    from marketing.campaigns.actions import pause_campaign
+
+    reason = breached_limit(campaign, delivery_rates(campaign))
+    if reason and campaign.state == Campaign.State.SENDING:
+        pause_campaign(actor=None, campaign=campaign, reason=_("Paused automatically: %(reason)s.") % {"reason": reason})
+    return reason

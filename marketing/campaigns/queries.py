@@ -1,0 +1,159 @@
+"""Read-side querysets and figures for campaigns: due campaigns, the calendar, the report."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from marketing.models import Campaign, CampaignConversion, CampaignRecipient
+from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
+
+State = Campaign.State
+CALENDAR_STATES = (State.APPROVED, State.SCHEDULED, State.SENDING, State.PAUSED, State.SENT)
+
+
+def campaigns_due(*, now: datetime) -> list[Campaign]:
+    """Scheduled campaigns whose time has come. A "09:00 local" campaign keeps its day in
+    send_at and is due when the first zone on Earth (UTC+14) reaches that local time."""
+    from marketing.campaigns.actions import local_start
+
+    at = Campaign.objects.filter(state=State.SCHEDULED, send_at__lte=now).exclude(send_mode=Campaign.SendMode.LOCAL)
+    local = Campaign.objects.filter(state=State.SCHEDULED, send_mode=Campaign.SendMode.LOCAL, send_at__lte=now + timedelta(days=1))
+    due = list(at) + [c for c in local if c.local_time and local_start(c.send_at, c.local_time) <= now]
+    return sorted(due, key=lambda c: (c.send_at, c.pk))
+
+
+def campaigns_sending() -> QuerySet[Campaign]:
+    return Campaign.objects.filter(state=State.SENDING).order_by("pk")
+
+
+def pending_approval() -> QuerySet[Campaign]:
+    return Campaign.objects.filter(state=State.PENDING_APPROVAL).select_related("created_by", "topic", "template_version__template")
+
+
+def calendar_campaigns(*, start: datetime, end: datetime, channel: str = "", topic: int | None = None) -> QuerySet[Campaign]:
+    campaigns = Campaign.objects.filter(state__in=CALENDAR_STATES, send_at__gte=start, send_at__lt=end).select_related("topic")
+    if channel:
+        campaigns = campaigns.filter(channel=channel)
+    if topic:
+        campaigns = campaigns.filter(topic_id=topic)
+    return campaigns.order_by("send_at", "pk")
+
+
+def scheduled_other_sends(*, start: datetime, end: datetime, channel: str = "", topic: int | None = None):
+    """Automation and other scheduled sends (not campaigns), counted per day, for the calendar."""
+    messages = OutboxMessage.objects.filter(
+        scheduled_at__gte=start, scheduled_at__lt=end, campaign_recipient__isnull=True, metadata__has_key="automation"
+    )
+    if channel:
+        messages = messages.filter(channel=channel)
+    if topic:
+        messages = messages.filter(topic_id=topic)
+    return messages.values("scheduled_at__date", "metadata__automation").annotate(n=Count("id")).order_by("scheduled_at__date")
+
+
+EVENT_KINDS = {
+    "delivered": DeliveryEvent.Kind.DELIVERED,
+    "opens": DeliveryEvent.Kind.OPENED,
+    "clicks": DeliveryEvent.Kind.CLICKED,
+    "unsubscribes": DeliveryEvent.Kind.UNSUBSCRIBED,
+    "bounces": DeliveryEvent.Kind.BOUNCED,
+    "complaints": DeliveryEvent.Kind.COMPLAINED,
+}
+
+
+def _event_counts(events) -> dict:
+    return {
+        name: Count("message", distinct=True, filter=Q(kind=kind) if name != "opens" else Q(kind__in=[kind, DeliveryEvent.Kind.CLICKED]))
+        for name, kind in EVENT_KINDS.items()
+    }
+
+
+def campaign_report(campaign: Campaign) -> dict:
+    """Totals, per variant and per link. Opens count a click as an open (images blocked)."""
+    recipients = CampaignRecipient.objects.filter(campaign=campaign)
+    skipped = dict(recipients.filter(status=CampaignRecipient.Status.SKIPPED).values_list("skip_reason").annotate(n=Count("id")).order_by())
+    messages = OutboxMessage.objects.filter(campaign_recipient__campaign=campaign)
+    statuses = dict(messages.values_list("status").annotate(n=Count("id")).order_by())
+    events = DeliveryEvent.objects.filter(message__campaign_recipient__campaign=campaign)
+    totals = events.aggregate(**_event_counts(events))
+    conversions = CampaignConversion.objects.filter(campaign=campaign)
+    money = conversions.aggregate(n=Count("id"), revenue=Sum("revenue"))
+    per_variant_sent = dict(
+        messages.filter(status=OutboxMessage.Status.SENT)
+        .values_list("campaign_recipient__variant__label")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    per_variant_events = {
+        row.pop("campaign_recipient_label"): row
+        for row in events.values(campaign_recipient_label=models_label()).annotate(**_event_counts(events)).order_by()
+    }
+    per_variant_money = {
+        row["variant__label"]: row
+        for row in conversions.values("variant__label").annotate(n=Count("id"), revenue=Sum("revenue")).order_by()
+    }
+    variants = []
+    for variant in campaign.variants.order_by("label"):
+        figures = per_variant_events.get(variant.label, {})
+        sent = per_variant_sent.get(variant.label, 0)
+        variants.append(
+            {
+                "label": variant.label,
+                "subject": variant.subject,
+                "is_winner": campaign.winner_id == variant.pk,
+                "sent": sent,
+                **{name: figures.get(name, 0) for name in EVENT_KINDS},
+                "open_rate": round(100 * figures.get("opens", 0) / sent, 1) if sent else 0.0,
+                "click_rate": round(100 * figures.get("clicks", 0) / sent, 1) if sent else 0.0,
+                "conversions": per_variant_money.get(variant.label, {}).get("n", 0),
+                "revenue": per_variant_money.get(variant.label, {}).get("revenue") or 0,
+            }
+        )
+    link_clicks = list(
+        events.filter(kind=DeliveryEvent.Kind.CLICKED)
+        .values("payload__link")
+        .annotate(clicks=Count("id"), unique=Count("message", distinct=True))
+    )
+    urls = dict(
+        TrackedLink.objects.filter(pk__in=[row["payload__link"] for row in link_clicks if row["payload__link"]]).values_list("pk", "url")
+    )
+    links = sorted(
+        ({"url": urls.get(row["payload__link"], "?"), "clicks": row["clicks"], "unique": row["unique"]} for row in link_clicks),
+        key=lambda row: -row["clicks"],
+    )
+    sent = statuses.get(OutboxMessage.Status.SENT, 0)
+    return {
+        "recipients": recipients.exclude(status=CampaignRecipient.Status.SKIPPED).count(),
+        "skipped": skipped,
+        "queued": statuses.get(OutboxMessage.Status.QUEUED, 0) + statuses.get(OutboxMessage.Status.SENDING, 0),
+        "sent": sent,
+        "failed": statuses.get(OutboxMessage.Status.FAILED, 0),
+        "suppressed": statuses.get(OutboxMessage.Status.SUPPRESSED, 0),
+        "cancelled": statuses.get(OutboxMessage.Status.CANCELLED, 0),
+        **totals,
+        "conversions": money["n"],
+        "revenue": money["revenue"] or 0,
+        "variants": variants,
+        "links": links,
+    }
+
+
+def models_label():  # the variant label of an event's message
+    from django.db.models import F
+
+    return F("message__campaign_recipient__variant__label")
+
+
+def engagement_timeline(campaign: Campaign) -> list[dict]:
+    """Opens and clicks per hour, for the report's chart."""
+    from django.db.models.functions import TruncHour
+
+    return list(
+        DeliveryEvent.objects.filter(
+            message__campaign_recipient__campaign=campaign, kind__in=[DeliveryEvent.Kind.OPENED, DeliveryEvent.Kind.CLICKED]
+        )
+        .annotate(hour=TruncHour("occurred_at"))
+        .values("hour", "kind")
+        .annotate(n=Count("id"))
+        .order_by("hour")
+    )

@@ -1,0 +1,38 @@
+"""Marketing's schedules, registered into messaging's list (see messaging.schedules)."""
+
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+from django_q.models import Schedule
+
+from messaging.schedules import register_schedule
+
+
+def next_time_of_day(at: time) -> datetime:
+    """The next occurrence of a local wall-clock time (settings.TIME_ZONE)."""
+    now = timezone.localtime()
+    candidate = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + timedelta(days=1)
+
+
+def register() -> None:
+    register_schedule(
+        {"name": "refresh dynamic segments", "func": "marketing.tasks.refresh_dynamic_segments", "schedule_type": Schedule.DAILY},
+        first_run=lambda: next_time_of_day(time(2, 0)),
+    )
+    # Automations: trigger scans and due steps. Step timing lives in AutomationRun.next_run_at,
+    # so a restarted cluster picks up exactly where the last committed step left off.
+    register_schedule(
+        {"name": "run automations", "func": "marketing.tasks.run_automations", "schedule_type": Schedule.MINUTES, "minutes": 1}
+    )
+    # Starts due campaigns, resumes fan-outs, picks A/B winners, guardrails, conversions.
+    register_schedule({"name": "run campaigns", "func": "marketing.tasks.run_campaigns", "schedule_type": Schedule.MINUTES, "minutes": 1})
+    # Analytics rollups: today and yesterday again, so late events are counted.
+    register_schedule(
+        {
+            "name": "roll up analytics",
+            "func": "marketing.analytics.tasks.roll_up_analytics",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 15,
+        }
+    )

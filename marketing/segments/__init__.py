@@ -1,0 +1,1 @@
+"""Segments: the rule compiler, the field registry and the actions on segments."""

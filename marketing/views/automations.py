@@ -1,0 +1,168 @@
+"""Automation console pages, mounted on AutomationAdmin. Thin: parse the form, call an
+action, render. The steps editor swaps its list with HTMX (add, remove, move up/down)."""
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.generic import TemplateView
+from unfold.views import UnfoldModelAdminViewMixin
+
+from marketing import policies
+from marketing.automations.actions import (
+    activate_automation,
+    add_step,
+    create_automation,
+    create_automation_from_preset,
+    move_step,
+    pause_automation,
+    remove_step,
+)
+from marketing.automations.presets import PRESETS
+from marketing.automations.queries import automation_report, automation_runs
+from marketing.automations.steps import describe_step
+from marketing.models import Automation, AutomationStep
+from messaging.errors import MailroomError
+from messaging.models import Channel, Template
+
+
+class AutomationPage(UnfoldModelAdminViewMixin, TemplateView):
+    permission_required = ("marketing.view_automation",)
+
+    def automation(self) -> Automation:
+        return get_object_or_404(Automation, pk=self.kwargs["pk"])
+
+    def require(self, policy) -> None:
+        if not policy(self.request.user):
+            raise PermissionDenied
+
+
+def steps_context(automation: Automation, *, error: str = "") -> dict:
+    steps = list(automation.steps.order_by("position", "id"))
+    return {
+        "automation": automation,
+        "steps": [{"step": step, "number": n + 1, "summary": describe_step(step.kind, step.config)} for n, step in enumerate(steps)],
+        "kinds": AutomationStep.Kind.choices,
+        "templates": sorted(set(Template.objects.values_list("key", flat=True))),
+        "channels": Channel.choices,
+        "step_error": error,
+    }
+
+
+class PresetGalleryView(AutomationPage):
+    title = gettext_lazy("Preset gallery")
+    template_name = "console/automations/presets.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        context["presets"] = list(PRESETS.values())
+        context["existing"] = dict(Automation.objects.exclude(preset="").values_list("preset", "pk"))
+        return context
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        self.require(policies.can_create_automations)
+        try:
+            if request.POST.get("preset"):
+                automation = create_automation_from_preset(actor=request.user, key=request.POST["preset"])
+            else:
+                automation = create_automation(
+                    actor=request.user,
+                    name=request.POST.get("name") or _("New automation"),
+                    trigger_type="event",
+                    trigger={"events": ["*"]},
+                )
+        except MailroomError as error:
+            messages.error(request, str(error))
+            return redirect("admin:marketing_automation_presets")
+        messages.success(request, _("“%(name)s” created as a draft: check its steps, then activate it.") % {"name": automation.name})
+        return redirect("admin:marketing_automation_flow", pk=automation.pk)
+
+
+class AutomationFlowView(AutomationPage):
+    """One automation: state and actions, the steps editor, the report and recent runs."""
+
+    title = gettext_lazy("Automation")
+    template_name = "console/automations/flow.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        automation = self.automation()
+        context = super().get_context_data(**kwargs)
+        context.update(steps_context(automation))
+        context.update(
+            report=automation_report(automation=automation),
+            runs=automation_runs(automation=automation)[:25],
+            trigger_json=json.dumps(automation.trigger),
+            exit_json=json.dumps(automation.exit_events),
+            can_edit=policies.can_edit_automations(self.request.user),
+            can_activate=policies.can_activate_automations(self.request.user),
+        )
+        return context
+
+
+class AutomationStepsView(AutomationPage):
+    """HTMX: add / remove / move a step; answers with the steps list partial."""
+
+    template_name = "console/automations/steps.html"
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        self.require(policies.can_edit_automations)
+        automation = self.automation()
+        operation, error = request.POST.get("op", ""), ""
+        try:
+            if operation == "add":
+                add_step(actor=request.user, automation=automation, kind=request.POST.get("kind", ""), config=self._config(request))
+            else:
+                step = get_object_or_404(AutomationStep, pk=request.POST.get("step"), automation=automation)
+                if operation == "remove":
+                    remove_step(actor=request.user, step=step)
+                elif operation in ("up", "down"):
+                    move_step(actor=request.user, step=step, offset=-1 if operation == "up" else 1)
+        except MailroomError as error_:
+            error = str(error_)
+        context = steps_context(automation, error=error) | {"can_edit": True}
+        return TemplateResponse(request, self.template_name, context)
+
+    @staticmethod
+    def _config(request: HttpRequest) -> dict:
+        """The add form: a few plain fields per kind, or raw JSON settings for anything else."""
+        kind, post = request.POST.get("kind"), request.POST
+        if post.get("config", "").strip():
+            try:
+                value = json.loads(post["config"])
+            except ValueError:
+                from messaging.errors import InvalidInput
+
+                raise InvalidInput(_("The settings are not valid JSON.")) from None
+            return value if isinstance(value, dict) else {}
+        if kind == "send":
+            return {"template": post.get("template", ""), "channel": post.get("channel", "email")}
+        if kind == "wait":
+            unit = post.get("unit", "hours") if post.get("unit") in ("minutes", "hours", "days") else "hours"
+            try:
+                return {unit: float(post.get("amount") or 0)}
+            except ValueError:
+                return {}
+        if kind == "exit":
+            return {}
+        return {}
+
+
+class AutomationStateView(AutomationPage):
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        self.require(policies.can_activate_automations)
+        automation = self.automation()
+        try:
+            if request.POST.get("to") == "active":
+                activate_automation(actor=request.user, automation=automation)
+                messages.success(request, _("Automation activated."))
+            else:
+                pause_automation(actor=request.user, automation=automation)
+                messages.success(request, _("Automation paused."))
+        except MailroomError as error:
+            messages.error(request, str(error))
+        return redirect("admin:marketing_automation_flow", pk=automation.pk)

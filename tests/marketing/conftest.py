@@ -1,0 +1,164 @@
+"""Marketing fixtures. Automations: the demo topics and the template catalog, a clock to
+move, and `tick()` that runs what the cluster would. Campaigns: a marketing template
+version, an audience in a static segment, and campaigns brought to each state through the
+actions (never by setting fields)."""
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.db import transaction
+
+from marketing.automations.runner import run_due_steps
+from marketing.automations.triggers import scan_triggers
+from marketing.campaigns.actions import approve_campaign, create_campaign, schedule_campaign, start_campaign, submit_campaign
+from marketing.models import Campaign
+from marketing.segments.actions import add_static_members, create_segment
+from messaging.consent import subscribe
+from messaging.contacts import create_contact
+from messaging.content import versions
+from messaging.content.catalog import sync_catalog
+from messaging.content.rendering import compile_body
+from messaging.content.versions import activate_template_version, create_template, save_template_version
+from messaging.models import SandboxMessage, Topic
+from messaging.sending import send_due_messages
+
+TOPICS = [
+    ("newsletter", "Newsletter", Topic.Kind.MARKETING),
+    ("product-news", "Product news", Topic.Kind.MARKETING),
+    ("promotions", "Promotions", Topic.Kind.MARKETING),
+    ("reminders", "Reminders", Topic.Kind.MARKETING),
+    ("progress-reports", "Progress reports", Topic.Kind.MARKETING),
+    ("account", "Account and orders", Topic.Kind.TRANSACTIONAL),
+]
+
+# A Tuesday, 10:00 UTC (12:00 in Paris): outside any quiet hours.
+START = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+
+
+# MJML + CSS inlining of the 44 catalog files costs ~4 s; the output only depends on the
+# source, so the test session compiles each file once.
+_compile_once = functools.cache(compile_body)
+
+
+@pytest.fixture
+def catalog(db, settings, monkeypatch) -> dict[str, Topic]:
+    """Topics, the whole template catalog, and on-commit callbacks run at once: these tests
+    run inside one transaction that never commits, and `event_tracked` is sent on commit."""
+    settings.MAILROOM_SENDER_ADDRESS = "Mailroom, 1 rue de la Paix, 75002 Paris"
+    settings.MAILROOM_KICK_CLUSTER = False
+    monkeypatch.setattr(versions, "compile_body", _compile_once)
+    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
+    topics = {key: Topic.objects.get_or_create(key=key, defaults={"name": name, "kind": kind})[0] for key, name, kind in TOPICS}
+    sync_catalog()
+    return topics
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def tick() -> Callable[[], int]:
+    def run() -> int:
+        scan_triggers()
+        steps = run_due_steps(owner="test")
+        send_due_messages(owner="test")
+        return steps
+
+    return run
+
+
+def inbox(to: str | None = None) -> list[SandboxMessage]:
+    messages = SandboxMessage.objects.order_by("id")
+    return list(messages.filter(to_address=to) if to else messages)
+
+
+SENDER = "Mailroom SAS, 1 rue de la Poste, 75001 Paris"
+BODY = (
+    '<html><body><p>Hello {{ contact.first_name|default:"there" }}</p>'
+    '<p><a href="https://shop.example.com/sale">Spring sale</a></p>'
+    '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>'
+)
+
+
+@pytest.fixture(autouse=True)
+def _campaign_settings(settings):
+    settings.MAILROOM_KICK_CLUSTER = False
+    settings.MAILROOM_SENDER_ADDRESS = SENDER
+    settings.MAILROOM_BASE_URL = "http://testserver"
+
+
+def make_version(actor, topic, *, key="spring", subject="News for {{ contact.first_name }}", body=BODY, channel="email"):
+    template = create_template(actor=actor, key=key, name=key.title(), category="newsletter", channel=channel, topic=topic)
+    version = save_template_version(
+        actor=actor, template=template, subject=subject, body_format="html", body=body, sms_body="Hi {{ contact.first_name }}"
+    )
+    activate_template_version(actor=actor, version=version)
+    return version
+
+
+@pytest.fixture
+def version(marketer, newsletter):
+    return make_version(marketer, newsletter)
+
+
+def make_people(topic, n, *, prefix="p", subscribed=True, **fields):
+    people = []
+    for i in range(n):
+        person = create_contact(actor=None, email=f"{prefix}{i}@example.com", first_name=f"{prefix.title()}{i}", **fields)
+        if subscribed:
+            subscribe(actor=None, contact=person, topic=topic)
+        people.append(person)
+    return people
+
+
+def make_segment(name, people, actor=None):
+    segment = create_segment(name=name, actor=actor, kind="static")
+    add_static_members(segment=segment, identifiers=[p.email for p in people], actor=actor)
+    return segment
+
+
+@pytest.fixture
+def people(newsletter):
+    return make_people(newsletter, 6)
+
+
+@pytest.fixture
+def segment(people):
+    return make_segment("Everyone", people)
+
+
+def new_campaign(marketer, newsletter, segment, version, **values):
+    return create_campaign(actor=marketer, name="Spring sale", topic=newsletter, template_version=version, segments=[segment], **values)
+
+
+@pytest.fixture
+def draft(marketer, newsletter, segment, version):
+    return new_campaign(marketer, newsletter, segment, version)
+
+
+@pytest.fixture
+def pending(draft, marketer):
+    return submit_campaign(actor=marketer, campaign=draft)
+
+
+@pytest.fixture
+def approved(pending, approver):
+    return approve_campaign(actor=approver, campaign=pending)
+
+
+@pytest.fixture
+def scheduled(approved, marketer):
+    return schedule_campaign(actor=marketer, campaign=approved)
+
+
+@pytest.fixture
+def sending(scheduled):
+    campaign = start_campaign(actor=None, campaign=scheduled)
+    assert campaign.state == Campaign.State.SENDING
+    return campaign

@@ -1,0 +1,163 @@
+"""The campaign console through HTTP as named users: list, wizard, overview, dry run,
+transitions (including crafted POSTs), approval queue, calendar, reschedule, report."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from marketing.campaigns.actions import schedule_campaign
+from marketing.campaigns.fanout import fan_out
+from marketing.models import Campaign
+from messaging.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+State = Campaign.State
+
+
+def transition(client, campaign, name, **data):
+    return client.post(f"/admin/marketing/campaign/{campaign.pk}/do/{name}/", data)
+
+
+def test_the_list_filters_by_state_and_links_each_campaign(client, marketer, pending):
+    client.force_login(marketer)
+    response = client.get("/admin/marketing/campaign/", {"state": "pending_approval"})
+    assert response.status_code == 200
+    assert f"/admin/marketing/campaign/{pending.pk}/overview/".encode() in response.content
+    assert b'data-state="pending_approval"' in response.content
+    response = client.get("/admin/marketing/campaign/", {"state": "draft"})
+    assert f"/admin/marketing/campaign/{pending.pk}/overview/".encode() not in response.content
+
+
+def test_the_wizard_creates_a_draft_through_the_action(client, marketer, newsletter, segment, version):
+    client.force_login(marketer)
+    assert client.get("/admin/marketing/campaign/new/").status_code == 200
+    response = client.post(
+        "/admin/marketing/campaign/new/",
+        {
+            "name": "From the wizard",
+            "channel": "email",
+            "topic": newsletter.pk,
+            "segments": [segment.pk],
+            "template_version": version.pk,
+            "send_mode": "now",
+            "local_time": "09:00",
+            "ab_test_share": 0,
+            "ab_wait_hours": 4,
+            "ab_metric": "open",
+            "complaint_rate_limit": "0.30",
+            "bounce_rate_limit": "5.00",
+            "respect_frequency_cap": "on",
+            "attribution_days": 5,
+            "variant_B_subject": "Other subject",
+        },
+    )
+    campaign = Campaign.objects.get(name="From the wizard")
+    assert response.status_code == 302 and response["Location"].endswith(f"/{campaign.pk}/overview/")
+    assert campaign.state == State.DRAFT and campaign.created_by == marketer
+    assert list(campaign.variants.values_list("label", "subject")) == [("A", ""), ("B", "Other subject")]
+    assert AuditEntry.objects.filter(verb="created", target_id=str(campaign.pk)).exists()
+
+
+def test_the_wizard_shows_errors_and_creates_nothing(client, marketer, newsletter):
+    client.force_login(marketer)
+    response = client.post("/admin/marketing/campaign/new/", {"name": "", "channel": "fax", "topic": newsletter.pk})
+    assert response.status_code == 200 and b"wizard-errors" in response.content
+    assert not Campaign.objects.exists()
+
+
+def test_overview_and_dry_run_partial(client, marketer, draft):
+    client.force_login(marketer)
+    assert client.get(f"/admin/marketing/campaign/{draft.pk}/overview/").status_code == 200
+    response = client.get(f"/admin/marketing/campaign/{draft.pk}/dry-run/")
+    assert response.status_code == 200
+    assert response.context["result"].eligible == 6
+    assert response.content.count(b'data-testid="sample-render"') == 5
+
+
+def test_a_crafted_post_cannot_send_an_unapproved_campaign(client, marketer, pending):
+    client.force_login(marketer)
+    # the marketer may schedule approved campaigns, but this one is not approved
+    response = transition(client, pending, "schedule")
+    assert response.status_code == 302
+    pending.refresh_from_db()
+    assert pending.state == State.PENDING_APPROVAL
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert messages == ["A campaign must be approved before it is scheduled."]
+    # and she may not approve at all
+    assert transition(client, pending, "approve").status_code == 403
+    pending.refresh_from_db()
+    assert pending.state == State.PENDING_APPROVAL and pending.approved_by is None
+
+
+def test_transitions_refuse_get(client, approver, pending):
+    client.force_login(approver)
+    assert client.get(f"/admin/marketing/campaign/{pending.pk}/do/approve/").status_code == 405
+    pending.refresh_from_db()
+    assert pending.state == State.PENDING_APPROVAL
+
+
+def test_approver_approves_and_rejects_through_http(client, approver, pending, draft):
+    client.force_login(approver)
+    response = transition(client, pending, "approve", next="/admin/marketing/campaign/approvals/")
+    assert response["Location"] == "/admin/marketing/campaign/approvals/"
+    pending.refresh_from_db()
+    assert pending.state == State.APPROVED
+
+
+def test_reject_through_http_needs_a_reason(client, approver, pending):
+    client.force_login(approver)
+    transition(client, pending, "reject", reason="")
+    pending.refresh_from_db()
+    assert pending.state == State.PENDING_APPROVAL
+    transition(client, pending, "reject", reason="Wrong audience")
+    pending.refresh_from_db()
+    assert pending.state == State.REJECTED and pending.rejection_reason == "Wrong audience"
+
+
+def test_the_approval_queue_is_for_approvers_only(client, marketer, approver, pending):
+    client.force_login(marketer)
+    assert client.get("/admin/marketing/campaign/approvals/").status_code == 403
+    client.force_login(approver)
+    response = client.get("/admin/marketing/campaign/approvals/")
+    assert response.status_code == 200
+    [item] = response.context["items"]
+    assert item["campaign"] == pending and item["result"].eligible == 6 and item["preview"].subject.startswith("News for")
+
+
+def test_calendar_month_week_and_filters(client, marketer, scheduled, newsletter):
+    client.force_login(marketer)
+    day = timezone.localdate(scheduled.send_at).isoformat()
+    for params in ({"date": day}, {"date": day, "view": "week"}, {"date": day, "channel": "email", "topic": newsletter.pk}):
+        response = client.get("/admin/marketing/campaign/calendar/", params)
+        assert response.status_code == 200 and f'data-campaign="{scheduled.pk}"'.encode() in response.content
+    response = client.get("/admin/marketing/campaign/calendar/", {"date": day, "channel": "sms"})
+    assert f'data-campaign="{scheduled.pk}"'.encode() not in response.content
+
+
+def test_reschedule_endpoint_rechecks_state_and_permission(client, marketer, approver, approved, sending):
+    later = (timezone.now() + timedelta(days=3)).date().isoformat()
+    client.force_login(approver)  # no send permission
+    assert client.post(f"/admin/marketing/campaign/{sending.pk}/reschedule/", {"date": later}).status_code == 403
+    client.force_login(marketer)
+    response = client.post(f"/admin/marketing/campaign/{sending.pk}/reschedule/", {"date": later})
+    assert response.status_code == 409 and "Only a scheduled campaign" in response.json()["error"]
+    assert client.post(f"/admin/marketing/campaign/{sending.pk}/reschedule/", {"date": "not a date"}).status_code == 400
+
+
+def test_report_page_renders_figures_and_charts(client, marketer, sending):
+    fan_out(campaign=sending)
+    client.force_login(marketer)
+    response = client.get(f"/admin/marketing/campaign/{sending.pk}/report/")
+    assert response.status_code == 200
+    assert response.context["report"]["recipients"] == 6
+    assert "funnel" in response.context["charts"]
+    assert b"vendor/plotly.min.js" in response.content
+
+
+def test_sidebar_links_campaign_pages_for_an_approver(client, approver, pending):
+    client.force_login(approver)
+    page = client.get("/admin/").content.decode()
+    for link in ("/admin/marketing/campaign/", "/admin/marketing/campaign/calendar/", "/admin/marketing/campaign/approvals/"):
+        assert f'href="{link}"' in page
+    assert schedule_campaign  # imported for symmetry with the actions under test
