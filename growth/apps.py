@@ -6,3 +6,13 @@ class GrowthConfig(AppConfig):
     name = "growth"
     verbose_name = _("Growth")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from growth import registry, schedules
+        from growth.receivers import on_event_tracked
+        from marketing.events import event_tracked
+
+        event_tracked.connect(on_event_tracked, dispatch_uid="growth_order_events")
+        registry.register_merge_tags()
+        registry.register_segment_fields()
+        schedules.register()

@@ -1,0 +1,185 @@
+"""Gift cards in the console: issue (one or a batch, codes shown once), disable with a
+reason, read-only ledger."""
+
+from datetime import datetime, time
+from uuid import uuid4
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter
+from unfold.decorators import action
+from unfold.widgets import (
+    UnfoldAdminDecimalFieldWidget,
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSingleDateWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from growth.admin.common import ReasonDialogForm, run_action, summary_link
+from growth.giftcards import disable_gift_card, issue_gift_card, issue_gift_cards
+from growth.models import GiftCard, GiftCardTransaction
+from messaging.admin.audience import ReadOnlyAdmin
+from messaging.admin.delivery import ReadOnlyInline
+from messaging.errors import MailroomError
+from messaging.models import Contact
+
+
+class GiftCardLedgerInline(ReadOnlyInline):
+    model = GiftCardTransaction
+    fields = ("created_at", "kind", "amount", "balance_after", "order_reference", "actor")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    verbose_name_plural = _("ledger")
+
+
+class IssueForm(forms.Form):
+    count = forms.IntegerField(label=_("How many cards"), min_value=1, max_value=1000, initial=1, widget=UnfoldAdminIntegerFieldWidget)
+    amount = forms.DecimalField(label=_("Amount"), min_value=0.01, max_digits=9, decimal_places=2, widget=UnfoldAdminDecimalFieldWidget)
+    currency = forms.CharField(label=_("Currency"), max_length=3, initial="EUR", widget=UnfoldAdminTextInputWidget)
+    expires_on = forms.DateField(label=_("Expires on"), required=False, widget=UnfoldAdminSingleDateWidget)
+    recipient_email = forms.EmailField(
+        label=_("Send to contact"),
+        required=False,
+        widget=UnfoldAdminTextInputWidget,
+        help_text=_("One card only: emails it to this contact."),
+    )
+    sender_name = forms.CharField(label=_("From"), max_length=120, required=False, widget=UnfoldAdminTextInputWidget)
+    message = forms.CharField(label=_("Message"), max_length=500, required=False, widget=UnfoldAdminTextInputWidget)
+    batch = forms.CharField(label=_("Batch label"), max_length=64, required=False, widget=UnfoldAdminTextInputWidget)
+    # One per rendered form: submitting it again (a reload, a double click) replays the
+    # first issue, without the codes, instead of issuing more cards.
+    submission = forms.CharField(max_length=64, required=False, initial=lambda: uuid4().hex, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("recipient_email") and data.get("count", 1) > 1:
+            raise forms.ValidationError(_("A card sent to a contact is issued one at a time."))
+        if data.get("recipient_email"):
+            contact = Contact.objects.active().filter(email=data["recipient_email"].strip().lower()).first()
+            if contact is None:
+                self.add_error("recipient_email", _("No contact has this email address."))
+            data["recipient"] = contact
+        return data
+
+
+@admin.register(GiftCard)
+class GiftCardAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "balance", "initial_amount", "currency", "expires_at", "disabled_at", "recipient", "batch", "created_at")
+    list_filter = (
+        ("currency", admin.AllValuesFieldListFilter),
+        "disabled_at",
+        ("expires_at", RangeDateFilter),
+        ("created_at", RangeDateFilter),
+    )
+    list_filter_submit = True
+    search_fields = ("last4", "batch", "recipient__email")
+    list_select_related = ("recipient",)
+    show_full_result_count = False
+    fields = (
+        "last4",
+        "balance",
+        "initial_amount",
+        "currency",
+        "expires_at",
+        "disabled_at",
+        "disabled_reason",
+        "recipient_summary",
+        "sender_name",
+        "message",
+        "batch",
+        "issued_by",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = [GiftCardLedgerInline]
+    actions_list = ["issue"]
+    actions_detail = ["disable"]
+
+    @admin.display(description=_("recipient"))
+    def recipient_summary(self, obj: GiftCard) -> str:
+        return summary_link(obj.recipient)
+
+    def has_issue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("growth.issue_giftcard")
+
+    def has_disable_permission(self, request: HttpRequest, object_id=None) -> bool:
+        return request.user.has_perm("growth.disable_giftcard")
+
+    @action(description=_("Issue gift cards"), icon="add_card", permissions=["issue"])
+    def issue(self, request: HttpRequest) -> HttpResponse:
+        form = IssueForm(request.POST or None)
+        context = {**self.admin_site.each_context(request), "title": _("Issue gift cards"), "form": form, "opts": self.model._meta}
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            key = f"console:{data['submission']}" if data["submission"] else None
+            expires_at = None
+            if data["expires_on"]:
+                expires_at = timezone.make_aware(datetime.combine(data["expires_on"], time.max))
+            try:
+                if data["count"] == 1:
+                    issued = [
+                        issue_gift_card(
+                            actor=request.user,
+                            amount=data["amount"],
+                            currency=data["currency"],
+                            expires_at=expires_at,
+                            recipient=data.get("recipient"),
+                            sender_name=data["sender_name"],
+                            message=data["message"],
+                            idempotency_key=key,
+                        )
+                    ]
+                else:
+                    issued = issue_gift_cards(
+                        actor=request.user,
+                        count=data["count"],
+                        amount=data["amount"],
+                        currency=data["currency"],
+                        expires_at=expires_at,
+                        batch=data["batch"],
+                        idempotency_key=key,
+                    )
+            except MailroomError as error:
+                form.add_error(None, str(error))
+            else:
+                # The only time these codes are shown: the page is never cached.
+                response = TemplateResponse(request, "console/growth/gift_cards_issued.html", context | {"issued": issued})
+                response["Cache-Control"] = "no-store"
+                return response
+        return TemplateResponse(request, "console/growth/gift_cards_issue.html", context, status=400 if request.method == "POST" else 200)
+
+    @action(
+        description=_("Disable"),
+        icon="block",
+        permissions=["disable"],
+        dialog={
+            "title": _("Disable this gift card?"),
+            "description": _("It can no longer be redeemed. The card and its ledger are kept."),
+            "form_class": ReasonDialogForm,
+            "form_submit_text": _("Disable"),
+        },
+    )
+    def disable(self, request: HttpRequest, form: ReasonDialogForm, object_id: str) -> HttpResponse:
+        card = get_object_or_404(GiftCard, pk=object_id)
+        return run_action(
+            request,
+            lambda: disable_gift_card(card=card, reason=form.cleaned_data["reason"], actor=request.user),
+            success=_("Gift card disabled."),
+            url=reverse("admin:growth_giftcard_change", args=[card.pk]),
+        )
+
+
+@admin.register(GiftCardTransaction)
+class GiftCardTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "card", "kind", "amount", "balance_after", "order_reference", "actor")
+    list_filter = (("kind", ChoicesDropdownFilter), ("created_at", RangeDateFilter))
+    list_filter_submit = True
+    search_fields = ("card__last4", "order_reference", "idempotency_key")
+    list_select_related = ("card", "actor")
+    show_full_result_count = False

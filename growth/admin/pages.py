@@ -1,0 +1,90 @@
+"""Growth's own console pages: a customer lookup, one contact's growth summary, and the
+growth report (plotly figures built with marketing.analytics.charts, drawn by the shared
+static/mailroom/charts.js and console/analytics/chart.html, like every analytics report)."""
+
+import plotly.graph_objects as go
+from django.db.models import Q
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from unfold.views import UnfoldSiteViewMixin
+
+from growth import queries
+from growth.models import Referral
+from marketing.analytics.charts import figure
+from messaging.models import Contact
+
+
+class GrowthPage(UnfoldSiteViewMixin):
+    permission_required = ("growth.view_loyaltyaccount",)
+
+
+class CustomerLookupView(GrowthPage):
+    title = gettext_lazy("Customer growth")
+
+    def get(self, request: HttpRequest) -> TemplateResponse:
+        query = request.GET.get("q", "").strip()[:100]
+        contacts = []
+        if query:
+            contacts = list(
+                Contact.objects.active().filter(Q(email__icontains=query) | Q(phone__icontains=query) | Q(external_id=query))[:20]
+            )
+        return TemplateResponse(request, "console/growth/customer_lookup.html", self.get_context_data(query=query, contacts=contacts))
+
+
+class ContactGrowthView(GrowthPage):
+    title = gettext_lazy("Customer growth")
+
+    def get(self, request: HttpRequest, pk: int) -> TemplateResponse:
+        contact = get_object_or_404(Contact, pk=pk)
+        self.title = _("Growth summary: %(contact)s") % {"contact": contact}
+        return TemplateResponse(
+            request, "console/growth/contact_summary.html", self.get_context_data(**queries.contact_growth_summary(contact=contact))
+        )
+
+
+def report_figures(*, days: int = 30) -> dict[str, dict]:
+    points = queries.points_per_day(days=days)
+    statuses = queries.referrals_by_status()
+    liability = queries.gift_card_liability_per_day(days=days)
+    labels = dict(Referral.Status.choices)
+    return {
+        "points": figure(
+            go.Bar(name=_("Points issued"), x=points["days"], y=points["issued"], marker_color="#0284c7"),
+            go.Bar(name=_("Points redeemed"), x=points["days"], y=points["redeemed"], marker_color="#f59e0b"),
+            layout={"barmode": "group"},
+        ),
+        "referrals": figure(
+            go.Bar(x=[str(labels[s]) for s in statuses], y=list(statuses.values()), marker_color="#0284c7"),
+        ),
+        "liability": figure(
+            *[
+                go.Scatter(name=currency, x=liability["days"], y=values, mode="lines", fill="tozeroy")
+                for currency, values in liability["series"].items()
+            ],
+        ),
+    }
+
+
+class GrowthReportView(GrowthPage):
+    title = gettext_lazy("Growth report")
+
+    def get(self, request: HttpRequest) -> TemplateResponse:
+        days = 90 if request.GET.get("days") == "90" else 30
+        figures = report_figures(days=days)
+        context = self.get_context_data(
+            days=days,
+            figures=queries.growth_figures(),
+            charts=[
+                {"id": "chart-points", "title": _("Points issued and redeemed per day"), "figure": figures["points"]},
+                {"id": "chart-referrals", "title": _("Referrals by status"), "figure": figures["referrals"]},
+                {
+                    "id": "chart-liability",
+                    "title": _("Gift-card liability (outstanding balance)"),
+                    "figure": figures["liability"],
+                },
+            ],
+        )
+        return TemplateResponse(request, "console/growth/report.html", context)

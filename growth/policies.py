@@ -1,0 +1,11 @@
+"""Who may do what in growth (see messaging.policies for the pattern)."""
+
+from messaging.policies import requires
+
+can_view_referrals = requires("growth.view_referral", "growth.view_referralcode")
+can_create_referral_codes = requires("growth.add_referralcode")
+can_view_loyalty = requires("growth.view_loyaltyaccount", "growth.view_loyaltytransaction")
+can_redeem_points = requires("growth.view_loyaltyaccount", "growth.add_loyaltytransaction")
+can_view_gift_cards = requires("growth.view_giftcard")
+can_redeem_gift_cards = requires("growth.add_giftcardtransaction")
+can_refund_gift_cards = requires("growth.view_giftcard", "growth.add_giftcardtransaction")

@@ -1,0 +1,100 @@
+"""Concurrency on PostgreSQL: many threads spending the same points or the same gift card
+at the same instant never overdraw, and the ledger always sums to the balance."""
+
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+
+from growth.errors import InsufficientBalance
+from growth.giftcards import issue_gift_card, redeem_gift_card
+from growth.loyalty import earn_points_for_order, redeem_points
+from growth.models import GiftCard, GiftCardTransaction, LoyaltyAccount, LoyaltyTransaction
+from marketing.events import track_event
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+THREADS = 20
+
+
+def race(workers: list[Callable[[], object]]) -> list[object]:
+    """Run each worker in its own thread, all released at the same instant."""
+    barrier = threading.Barrier(len(workers))
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def run(worker: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            outcome = worker()
+        except Exception as error:
+            outcome = error
+        finally:
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    pool = [threading.Thread(target=run, args=(worker,)) for worker in workers]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=120)
+    assert len(results) == len(workers), f"{len(workers) - len(results)} of {len(workers)} threads did not finish"
+    return results
+
+
+def test_really_on_postgresql():
+    assert connection.vendor == "postgresql"
+
+
+def test_racing_point_redemptions_never_overdraw(contact, loyalty_program):
+    # given 1,000 points, and 20 requests for 150 points each (3,000 in all) at the same instant
+    earn_points_for_order(contact=contact, order_reference="BIG-1", amount="1000")
+    results = race([lambda n=n: redeem_points(contact=contact, points=150, idempotency_key=f"r{n}") for n in range(THREADS)])
+    # then exactly 6 succeed (900 points), the other 14 get a clear "not enough points"
+    succeeded = [r for r in results if isinstance(r, LoyaltyTransaction)]
+    refused = [r for r in results if isinstance(r, InsufficientBalance)]
+    assert (len(succeeded), len(refused)) == (6, THREADS - 6), results
+    account = LoyaltyAccount.objects.get(contact=contact)
+    assert account.balance == 100
+    assert account.transactions.aggregate(total=Sum("points"))["total"] == account.balance
+    assert min(account.transactions.values_list("balance_after", flat=True)) >= 0
+
+
+def test_racing_redemptions_with_one_key_spend_once(contact, loyalty_program):
+    earn_points_for_order(contact=contact, order_reference="BIG-2", amount="1000")
+    results = race([lambda: redeem_points(contact=contact, points=300, idempotency_key="same-checkout") for _n in range(THREADS)])
+    assert all(isinstance(r, LoyaltyTransaction) for r in results), results
+    assert len({r.pk for r in results}) == 1
+    assert LoyaltyAccount.objects.get(contact=contact).balance == 700
+
+
+def test_racing_gift_card_redemptions_never_overdraw(marketer, settings):
+    settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD = 1000
+    issued = issue_gift_card(actor=marketer, amount="100.00")
+    # 20 checkouts of 15.00 each (300.00) against a 100.00 card
+    results = race([lambda n=n: redeem_gift_card(code=issued.code, amount="15.00", idempotency_key=f"g{n}") for n in range(THREADS)])
+    succeeded = [r for r in results if isinstance(r, GiftCardTransaction)]
+    refused = [r for r in results if isinstance(r, InsufficientBalance)]
+    assert (len(succeeded), len(refused)) == (6, THREADS - 6), results
+    card = GiftCard.objects.get()
+    assert card.balance == Decimal("10.00")
+    assert card.transactions.aggregate(total=Sum("amount"))["total"] == card.balance
+
+
+def test_racing_deliveries_of_one_paid_order_credit_once(contact, loyalty_program):
+    # the same webhook delivered 20 times at once, under 20 different event keys
+    race(
+        [
+            lambda n=n: track_event(
+                contact=contact, name="order_paid", properties={"order_id": "W-1", "amount": "80"}, idempotency_key=f"d{n}"
+            )
+            for n in range(THREADS)
+        ]
+    )
+    account = LoyaltyAccount.objects.get(contact=contact)
+    assert account.transactions.filter(order_reference="W-1").count() == 1
+    assert account.balance == 80
