@@ -8,27 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404, HttpRequest
-from django.template.response import TemplateResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from unfold.views import UnfoldSiteViewMixin
 
 from messaging import queries
-
-# Areas of the design that have no page yet: they show what is coming instead of a 404.
-COMING_SOON: dict[str, tuple[str, str]] = {
-    "segments": (_("Segments"), _("Dynamic and static segments with a live member count.")),
-    "campaigns": (_("Campaigns"), _("Campaigns with approval, scheduling and A/B tests.")),
-    "calendar": (_("Calendar"), _("Month and week views of every scheduled send.")),
-    "approvals": (_("Approval queue"), _("Campaigns waiting for a second pair of eyes.")),
-    "automations": (_("Automations"), _("Triggered and scheduled flows with ready presets.")),
-    "referrals": (_("Referrals"), _("Referral programs with fraud rules.")),
-    "loyalty": (_("Loyalty"), _("Points, tiers and an append-only ledger.")),
-    "gift-cards": (_("Gift cards"), _("Gift cards with partial redemption.")),
-    "reports": (_("Reports"), _("Delivery, engagement and revenue charts.")),
-}
 
 
 def _perm(codename: str) -> Callable[[HttpRequest], bool]:
@@ -50,10 +35,6 @@ def _item(title: Any, icon: str, link: str, permission: Callable[[HttpRequest], 
     }
 
 
-def _coming(slug: str, icon: str) -> dict[str, Any]:
-    return _item(COMING_SOON[slug][0], icon, reverse("admin:coming_soon", args=[slug]), _staff)
-
-
 def _changelist(model: str, title: Any, icon: str) -> dict[str, Any]:
     app_label, name = model.split(".")
     return _item(title, icon, reverse(f"admin:{app_label}_{name}_changelist"), _perm(f"{app_label}.view_{name}"))
@@ -63,7 +44,13 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
     return [
         {
             "title": _("Overview"),
-            "items": [_item(_("Dashboard"), "dashboard", reverse("admin:index"), _staff)],
+            # The dashboard's link is a prefix of every page: only its own path lights it.
+            "items": [
+                {
+                    **_item(_("Dashboard"), "dashboard", reverse("admin:index"), _staff),
+                    "active": lambda request: request.path == reverse("admin:index"),
+                }
+            ],
         },
         {
             "title": _("Audience"),
@@ -73,7 +60,9 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _changelist("messaging.topic", _("Topics"), "label"),
                 _changelist("messaging.subscription", _("Subscriptions"), "how_to_reg"),
                 _changelist("messaging.consentrecord", _("Consent log"), "verified_user"),
-                _coming("segments", "filter_alt"),
+                _changelist("marketing.segment", _("Segments"), "filter_alt"),
+                _changelist("marketing.event", _("Events"), "timeline"),
+                _changelist("marketing.order", _("Orders"), "shopping_cart"),
             ],
         },
         {
@@ -84,17 +73,43 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
         {
             "title": _("Campaigns"),
             "collapsible": True,
-            "items": [_coming("campaigns", "campaign"), _coming("calendar", "calendar_month"), _coming("approvals", "task_alt")],
+            "items": [
+                _item(_("Campaigns"), "campaign", reverse("admin:marketing_campaign_changelist"), _perm("marketing.view_campaign")),
+                _item(_("Calendar"), "calendar_month", reverse("admin:marketing_campaign_calendar"), _perm("marketing.view_campaign")),
+                {
+                    **_item(
+                        _("Approval queue"), "task_alt", reverse("admin:marketing_campaign_approvals"), _perm("marketing.approve_campaign")
+                    ),
+                    "badge": "config.console.approval_badge",
+                },
+            ],
         },
         {
             "title": _("Automations"),
             "collapsible": True,
-            "items": [_coming("automations", "bolt")],
+            "items": [
+                _changelist("marketing.automation", _("Automations"), "bolt"),
+                _item(
+                    _("Preset gallery"), "auto_awesome", reverse("admin:marketing_automation_presets"), _perm("marketing.add_automation")
+                ),
+                _changelist("marketing.automationrun", _("Runs"), "route"),
+                _changelist("marketing.paymentwebhookevent", _("Payment webhooks"), "webhook"),
+            ],
         },
         {
             "title": _("Growth"),
             "collapsible": True,
-            "items": [_coming("referrals", "share"), _coming("loyalty", "loyalty"), _coming("gift-cards", "redeem")],
+            "items": [
+                _changelist("growth.referral", _("Referrals"), "share"),
+                _changelist("growth.referralprogram", _("Referral programs"), "campaign"),
+                _changelist("growth.loyaltyaccount", _("Loyalty accounts"), "loyalty"),
+                _changelist("growth.loyaltytransaction", _("Points ledger"), "receipt_long"),
+                _changelist("growth.loyaltyprogram", _("Loyalty programs"), "military_tech"),
+                _changelist("growth.giftcard", _("Gift cards"), "redeem"),
+                _changelist("growth.giftcardtransaction", _("Gift-card ledger"), "account_balance_wallet"),
+                _item(_("Customer growth"), "person_search", reverse("admin:growth_customers"), _perm("growth.view_loyaltyaccount")),
+                _item(_("Growth report"), "bar_chart", reverse("admin:growth_report"), _perm("growth.view_loyaltyaccount")),
+            ],
         },
         {
             "title": _("Delivery"),
@@ -111,7 +126,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
         {
             "title": _("Analytics"),
             "collapsible": True,
-            "items": [_coming("reports", "monitoring")],
+            "items": [_item(_("Reports"), "monitoring", reverse("admin:analytics"), _perm("marketing.view_dailystat"))],
         },
         {
             "title": _("Settings"),
@@ -120,11 +135,21 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _changelist("auth.user", _("Users"), "person"),
                 _changelist("auth.group", _("Roles"), "groups"),
                 _changelist("messaging.auditentry", _("Audit trail"), "history"),
+                _changelist("messaging.apikey", _("API keys"), "key"),
+                _item(_("API docs"), "api", reverse("api:swagger-ui"), _staff),
                 _changelist("django_q.schedule", _("Scheduled jobs"), "schedule"),
                 _changelist("django_q.failure", _("Failed jobs"), "error"),
             ],
         },
     ]
+
+
+def approval_badge(request: HttpRequest) -> int | str:
+    """How many campaigns wait for approval (one indexed count per page)."""
+    from marketing.models import Campaign
+
+    count = Campaign.objects.filter(state=Campaign.State.PENDING_APPROVAL).count()
+    return count or ""
 
 
 def environment_badge(request: HttpRequest) -> list[str] | None:
@@ -170,21 +195,3 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
         }
     )
     return context
-
-
-class ComingSoonView(UnfoldSiteViewMixin):
-    """A placeholder for an area of the design that has not shipped yet."""
-
-    title = _("Coming soon")
-
-    def has_permission(self) -> bool:
-        # Any active staff member may read a placeholder; it shows no data.
-        return _staff(self.request)
-
-    def get(self, request: HttpRequest, area: str) -> TemplateResponse:
-        if area not in COMING_SOON:
-            raise Http404
-        name, description = COMING_SOON[area]
-        self.title = name
-        context = self.get_context_data(area_name=name, area_description=description)
-        return TemplateResponse(request, "console/coming_soon.html", context)

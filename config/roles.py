@@ -8,6 +8,8 @@ from django.contrib.auth.models import Group, Permission
 
 VIEW, ADD, CHANGE, DELETE = "view", "add", "change", "delete"
 ALL = (VIEW, ADD, CHANGE, DELETE)
+# Growth's own permissions (Meta.permissions): <verb>_<model>.
+ADJUST, ISSUE, DISABLE, REJECT = "adjust", "issue", "disable", "reject"
 
 ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "Marketer": {
@@ -20,8 +22,31 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.sandboxmessage": (VIEW,),
         "messaging.template": (VIEW, ADD, CHANGE),
         "messaging.templateversion": (VIEW,),
+        "marketing.segment": (*ALL, "refresh"),
+        "marketing.segmentmember": (VIEW,),
+        "marketing.event": (VIEW, ADD),
+        "marketing.order": (VIEW, ADD),
+        "marketing.dailystat": (VIEW,),
+        "growth.referralprogram": (VIEW, ADD, CHANGE),
+        "growth.loyaltyprogram": (VIEW, ADD, CHANGE),
+        "growth.loyaltytier": ALL,
+        "growth.referral": (VIEW, REJECT),
+        "growth.referralcode": (VIEW, ADD),
+        "growth.referralreward": (VIEW,),
+        "growth.loyaltyaccount": (VIEW,),
+        "growth.loyaltytransaction": (VIEW,),
+        "growth.giftcard": (VIEW, ISSUE),
+        "growth.giftcardtransaction": (VIEW,),
+        "marketing.automation": (*ALL, "activate"),
+        "marketing.automationstep": ALL,
+        "marketing.automationrun": (VIEW,),
+        "marketing.automationsteplog": (VIEW,),
+        "marketing.campaign": (VIEW, ADD, CHANGE, "send", "report"),
     },
     "Approver": {
+        "marketing.automation": (VIEW,),
+        "marketing.segment": (VIEW,),
+        "marketing.campaign": (VIEW, "approve", "report"),
         "messaging.template": (VIEW,),
         "messaging.templateversion": (VIEW,),
         "messaging.contact": (VIEW,),
@@ -37,7 +62,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.consentrecord": (VIEW,),
         "messaging.suppression": ALL,
         "messaging.auditentry": (VIEW,),
-        "messaging.outboxmessage": (VIEW, CHANGE),
+        "messaging.outboxmessage": (VIEW, ADD, CHANGE),  # add: enqueue through the API
         "messaging.deliveryattempt": (VIEW,),
         "messaging.deliveryevent": (VIEW,),
         "messaging.provider": ALL,
@@ -48,6 +73,18 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "django_q.failure": (VIEW, DELETE),
         "django_q.success": (VIEW,),
         "django_q.ormq": (VIEW,),
+        "marketing.event": (VIEW, ADD),
+        "marketing.order": (VIEW, ADD),
+        "marketing.dailystat": (VIEW,),
+        "growth.loyaltyaccount": (VIEW,),
+        "growth.loyaltytransaction": (VIEW, ADD),  # add: redeem points for a customer (API)
+        "growth.giftcard": (VIEW, DISABLE),
+        "growth.giftcardtransaction": (VIEW, ADD),  # add: redeem / refund a card (API)
+        "growth.referral": (VIEW,),
+        "marketing.automation": (VIEW,),
+        "marketing.automationrun": (VIEW,),
+        "marketing.automationsteplog": (VIEW,),
+        "marketing.paymentwebhookevent": (VIEW,),
     },
     "Support": {
         "messaging.contact": (VIEW, CHANGE),
@@ -59,6 +96,17 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.outboxmessage": (VIEW, CHANGE),
         "messaging.sandboxmessage": (VIEW,),
         "messaging.inboxmessage": (VIEW,),
+        "marketing.event": (VIEW,),
+        "marketing.order": (VIEW,),
+        "growth.loyaltyaccount": (VIEW, ADJUST),
+        "growth.loyaltytransaction": (VIEW, ADD),
+        "growth.giftcard": (VIEW, DISABLE),
+        "growth.giftcardtransaction": (VIEW, ADD),
+        "growth.referral": (VIEW, REJECT),
+        "growth.referralcode": (VIEW, ADD),
+        "growth.referralreward": (VIEW,),
+        "marketing.automationrun": (VIEW,),
+        "marketing.automationsteplog": (VIEW,),
     },
 }
 ADMIN_ROLE = "Admin"  # every permission there is

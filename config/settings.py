@@ -6,6 +6,7 @@ SQLite in WAL mode, DEBUG off, the sandbox provider.
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,7 +68,51 @@ MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)
 MAILROOM_MISSING_VARIABLE_DEFAULT = os.environ.get("MAILROOM_MISSING_VARIABLE_DEFAULT", "")
 # Unsubscribe, preference and view-in-browser links stop working after this many days.
 MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS = int(os.environ.get("MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS", "365"))
+# An open or click this soon after sending (per its token's timestamp) is a prefetch.
+MAILROOM_PREFETCH_SECONDS = float(os.environ.get("MAILROOM_PREFETCH_SECONDS", "2"))
+# Email verification and password-reset links: single use, and short-lived.
+MAILROOM_VERIFY_LINK_MAX_AGE_HOURS = int(os.environ.get("MAILROOM_VERIFY_LINK_MAX_AGE_HOURS", "48"))
+MAILROOM_RESET_LINK_MAX_AGE_MINUTES = int(os.environ.get("MAILROOM_RESET_LINK_MAX_AGE_MINUTES", "60"))
+# Rate limits of the public endpoints, {scope: (hits, seconds)}; 0 hits turns one off.
+# Per client IP unless the scope says otherwise; counted in the cache (see messaging.throttle).
+# Tracking is generous: image proxies and office networks put many people behind one IP.
+MAILROOM_RATE_LIMITS = {
+    "tracking": (int(os.environ.get("MAILROOM_TRACKING_RATE_LIMIT", "1200")), 60),
+    "pages": (int(os.environ.get("MAILROOM_PAGES_RATE_LIMIT", "60")), 60),
+    "verification-address": (3, 3600),
+    "verification-ip": (20, 3600),
+    "reset-address": (3, 3600),
+    "reset-ip": (10, 3600),
+    # Console sign-in: failed attempts per username and per client IP before a lockout
+    # that lasts the window (see config/login.py).
+    "login-username": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES", "5")), 900),
+    "login-ip": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES_IP", "20")), 900),
+}
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
+# REST API throttles (requests per s/min/hour/day). A user's requests and an API key's are
+# counted apart; a key may carry its own rate (set in the console). Anonymous requests
+# (the token endpoint, a bad key) are counted per IP address.
+MAILROOM_API_USER_RATE = os.environ.get("MAILROOM_API_USER_RATE", "600/min")
+MAILROOM_API_KEY_RATE = os.environ.get("MAILROOM_API_KEY_RATE", "1200/min")
+MAILROOM_API_ANON_RATE = os.environ.get("MAILROOM_API_ANON_RATE", "60/min")
+MAILROOM_API_PAGE_SIZE = int(os.environ.get("MAILROOM_API_PAGE_SIZE", "50"))
+MAILROOM_API_MAX_PAGE_SIZE = int(os.environ.get("MAILROOM_API_MAX_PAGE_SIZE", "500"))
+MAILROOM_JWT_ACCESS_MINUTES = int(os.environ.get("MAILROOM_JWT_ACCESS_MINUTES", "15"))
+MAILROOM_JWT_REFRESH_HOURS = int(os.environ.get("MAILROOM_JWT_REFRESH_HOURS", "24"))
+# Gift-card redemption throttling: bad codes (unknown, expired, disabled) from one IP lock
+# it out for the lockout period; attempts per minute are capped per IP and per card.
+MAILROOM_GIFT_CARD_MAX_BAD_CODES = int(os.environ.get("MAILROOM_GIFT_CARD_MAX_BAD_CODES", "5"))
+MAILROOM_GIFT_CARD_LOCKOUT_MINUTES = int(os.environ.get("MAILROOM_GIFT_CARD_LOCKOUT_MINUTES", "15"))
+MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP = int(os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP", "30"))
+MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD = int(os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD", "10"))
+# Campaigns: at most N marketing messages per contact in D days, across campaigns.
+MAILROOM_FREQUENCY_CAP = int(os.environ.get("MAILROOM_FREQUENCY_CAP", "3"))
+MAILROOM_FREQUENCY_CAP_DAYS = int(os.environ.get("MAILROOM_FREQUENCY_CAP_DAYS", "7"))
+# Guardrails (each campaign sets its complaint / hard-bounce limits) judge a rate only once
+# this many messages were sent, so one early complaint among 3 sends pauses nothing.
+MAILROOM_GUARDRAIL_MIN_SENT = int(os.environ.get("MAILROOM_GUARDRAIL_MIN_SENT", "20"))
+# Fan-out: rows per transaction (a crash resumes at the next chunk; nothing is duplicated).
+MAILROOM_FANOUT_CHUNK = int(os.environ.get("MAILROOM_FANOUT_CHUNK", "20000"))
 
 INSTALLED_APPS = [
     "unfold",
@@ -84,6 +129,11 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "import_export",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "messaging",
     "marketing",
     "growth",
@@ -132,7 +182,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": SQLITE_PATH}}
+    # Persistent connections here too (one per web thread): opening one costs more than a
+    # tracking hit (connect + the PRAGMAs below), and every request paid it.
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": SQLITE_PATH, "CONN_MAX_AGE": 60, "CONN_HEALTH_CHECKS": True}}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -167,6 +219,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "config.staticfinders.PlotlyFinder",  # vendor/plotly.min.js, from the plotly package
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -187,6 +244,11 @@ HTTPS = env_bool("MAILROOM_HTTPS")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("MAILROOM_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("MAILROOM_HSTS_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("MAILROOM_HSTS_PRELOAD", True)
+# The console opens related-object popups as iframes of itself (see UNFOLD-NOTES), so
+# frames stay SAMEORIGIN rather than DENY; frame-ancestors 'self' in the CSP says the same.
+SILENCED_SYSTEM_CHECKS = ["security.W019"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 
 # Unfold's templates carry no nonces and Alpine needs 'unsafe-eval'; inside the console
@@ -237,6 +299,67 @@ LOGGING = {
     },
 }
 
+# --- REST API (/api/v1/, see config/api.py) ---------------------------------------------
+REST_FRAMEWORK = {
+    # JWT first: its WWW-Authenticate header is the one a 401 carries.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "messaging.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the docs pages, from the console
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["messaging.api.permissions.HasCapability"],
+    "DEFAULT_THROTTLE_CLASSES": ["messaging.api.throttles.PrincipalRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "messaging.api.pagination.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "messaging.api.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "messaging.api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=MAILROOM_JWT_ACCESS_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=MAILROOM_JWT_REFRESH_HOURS),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": True,
+    "CHECK_REVOKE_TOKEN": True,  # changing a password ends the tokens issued before
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Mailroom API",
+    "DESCRIPTION": (
+        "Contacts, consent, templates and the outbox of Mailroom. Authenticate with a JWT "
+        "(`POST /api/v1/auth/token/`, then `Authorization: Bearer <access>`) or an API key "
+        "created in the console (`Authorization: Api-Key <prefix>.<secret>`). Errors are "
+        "RFC 9457 problem details (`application/problem+json`)."
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Served from our static files (drf-spectacular-sidecar): no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "messaging.models.contacts.Channel",
+        "MessageStatusEnum": "messaging.models.delivery.OutboxMessage.Status",
+        "SubscriptionStatusEnum": "messaging.models.consent.Subscription.Status",
+        "OrderStatusEnum": "marketing.models.events.Order.Status",
+        "SegmentKindEnum": "marketing.models.segments.Segment.Kind",
+        "AutomationStepKindEnum": "marketing.models.automations.AutomationStep.Kind",
+        "AutomationRunStatusEnum": "marketing.models.automations.AutomationRun.Status",
+        "AutomationStateEnum": "marketing.models.automations.Automation.State",
+        "LoyaltyTransactionKindEnum": "growth.models.loyalty.LoyaltyTransaction.Kind",
+        "GiftCardTransactionKindEnum": "growth.models.giftcards.GiftCardTransaction.Kind",
+    },
+}
+
 # --- Console (Unfold) ----------------------------------------------------------------
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False  # the console import also lands in the admin log
@@ -253,8 +376,16 @@ UNFOLD = {
     "ENVIRONMENT": "config.console.environment_badge",
     "DASHBOARD_CALLBACK": "config.console.dashboard_callback",
     "STYLES": [lambda request: static("mailroom/console.css")],
+    "LOGIN": {"form": "config.login.ThrottledLoginForm"},
     "SITE_VIEWS": [
-        ("coming/<slug:area>/", "coming_soon", "config.console.ComingSoonView"),
+        ("growth/customers/", "growth_customers", "growth.admin.pages.CustomerLookupView"),
+        ("growth/customers/<int:pk>/", "growth_contact", "growth.admin.pages.ContactGrowthView"),
+        ("growth/report/", "growth_report", "growth.admin.pages.GrowthReportView"),
+        ("analytics/", "analytics", "marketing.views.analytics.AnalyticsView"),
+        ("analytics/charts/<slug:name>/", "analytics_chart", "marketing.views.analytics.ChartView"),
+        ("analytics/export/<slug:table>/", "analytics_export", "marketing.views.analytics.ExportView"),
+        ("analytics/campaigns/<str:object_id>/", "analytics_campaign", "marketing.views.analytics.CampaignReportView"),
+        ("analytics/automations/<str:object_id>/", "analytics_automation", "marketing.views.analytics.AutomationReportView"),
     ],
     "COLORS": {
         "primary": {

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import include, path
+from django.views.defaults import page_not_found
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -13,5 +14,17 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(("config.api", "api"))),
     path("", include("messaging.urls")),
+    path("", include("growth.urls")),
+    path("", include("marketing.urls")),
 ]
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Under /api/ a wrong address gets a problem+json 404; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        from messaging.api.problems import not_found_problem
+
+        return not_found_problem(request)
+    return page_not_found(request, exception)

@@ -65,6 +65,18 @@ def _english(settings) -> None:
     settings.LANGUAGE_CODE = "en"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    """Rate-limit counters and the per-process link caches never leak from one test to the
+    next (each test's database starts empty, so ids are reused)."""
+    from django.core.cache import cache
+
+    from messaging import tracking
+
+    cache.clear()
+    tracking.forget_links()
+
+
 # --- people ----------------------------------------------------------------------------
 def make_user(username: str, role: str | None = None, *, superuser: bool = False) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@staff.test")

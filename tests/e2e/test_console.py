@@ -330,17 +330,9 @@ def test_csv_import_of_good_rows_creates_the_contacts_after_confirmation(admin_u
     assert AuditEntry.objects.filter(verb="imported", actor=admin_user, target_type="messaging.contact").count() == 1
 
 
-# --- 8. placeholders -------------------------------------------------------------------------------
-def test_coming_soon_pages_render_inside_the_console(support: User, console_login, live_server):
+# --- 8. unknown pages ------------------------------------------------------------------------------
+def test_an_unknown_console_page_is_a_404_inside_the_console(support: User, console_login, live_server):
     page = console_login(support)
-
-    response = page.goto(live_server.url + "/admin/coming/segments/")
-    assert response.status == 200
-    expect(sidebar(page)).to_be_visible()
-    expect(page.locator("#content")).to_contain_text("Segments")
-    expect(page.locator("#content")).to_contain_text("Dynamic and static segments")
-    expect(page.locator("#content")).to_contain_text("coming in a later release")
-
     response = page.goto(live_server.url + "/admin/coming/nope/")
     assert response.status == 404
     expect(page.get_by_role("heading", name="Not Found")).to_be_visible()
