@@ -93,9 +93,7 @@ test-fast: test-unit
 # Each prints one JSON object as its last line (see README). send_throughput installs
 # django-post-office (the peer) and Postfix's smtp-sink when they are missing.
 bench: install
-	$(PY) bench/import_contacts.py
-	$(PY) bench/render.py
-	$(PY) bench/send_throughput.py
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) staticfiles var db.sqlite3 db.sqlite3-wal db.sqlite3-shm test-results
