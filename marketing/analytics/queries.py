@@ -6,8 +6,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from marketing.models import DailyStat
 from messaging.models import DeliveryAttempt, OutboxMessage, Provider
@@ -31,6 +33,18 @@ METRICS = (
 )
 CENTS = Decimal("0.01")
 BREAKDOWNS = ("channel", "provider", "topic", "campaign_id", "automation_id")
+
+
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def reporting_day(value: date) -> None:
+    """Validator for every date a report is asked for: far-off days mean nothing to a report
+    and would overflow the day arithmetic (`0001-01-01` minus 29 days)."""
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValidationError(
+            _("Pick a day between %(first)s and %(last)s.") % {"first": EARLIEST_DAY.isoformat(), "last": LATEST_DAY.isoformat()}
+        )
 
 
 @dataclass(frozen=True)

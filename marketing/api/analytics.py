@@ -20,8 +20,12 @@ MAX_DAYS = 366
 
 
 class RangeQuerySerializer(serializers.Serializer):
-    since = serializers.DateField(required=False, help_text="First local day (default: 29 days before `until`).")
-    until = serializers.DateField(required=False, help_text="Last local day, inclusive (default: today).")
+    since = serializers.DateField(
+        required=False, validators=[queries.reporting_day], help_text="First local day (default: 29 days before `until`)."
+    )
+    until = serializers.DateField(
+        required=False, validators=[queries.reporting_day], help_text="Last local day, inclusive (default: today)."
+    )
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
 
     def validate(self, data: dict) -> dict:

@@ -4,7 +4,8 @@ The contact is named by id, email or external id; an unknown email creates the c
 (an event like user_registered is often the first thing we hear of someone)."""
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +26,26 @@ class EventSerializer(serializers.ModelSerializer):
         model = Event
         fields = ["id", "contact", "name", "properties", "occurred_at", "idempotency_key", "source", "received_at"]
         read_only_fields = fields
+
+
+class EventResultSerializer(EventSerializer):
+    created = serializers.SerializerMethodField(help_text="False when the idempotency key was seen before.")
+
+    class Meta(EventSerializer.Meta):
+        fields = [*EventSerializer.Meta.fields, "created"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_created(self, event: Event) -> bool:
+        return self.context["created"]
+
+
+EVENTS_TRACKED = PolymorphicProxySerializer(
+    component_name="EventsTracked",
+    serializers=[EventResultSerializer, EventResultSerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,  # one event answers an object, a batch a list
+)
 
 
 class ContactRefSerializer(serializers.Serializer):
@@ -93,9 +114,7 @@ class EventViewSet(ReadViewSet):
         "create": policies.can_track_events,
     }
 
-    @extend_schema(
-        request=EventBatchSerializer, responses={201: EventSerializer(many=True), 200: EventSerializer(many=True), **problems(400)}
-    )
+    @extend_schema(request=EventBatchSerializer, responses={201: EVENTS_TRACKED, 200: EVENTS_TRACKED, **problems(400)})
     def create(self, request: Request) -> Response:
         """Record one event (the body is the event) or many ({"events": [...]}, at most
         500). A repeated idempotency_key returns the first event and creates nothing; the
@@ -114,7 +133,7 @@ class EventViewSet(ReadViewSet):
                     source="api",
                 )
                 created_any |= created
-                results.append({**EventSerializer(event).data, "created": created})
+                results.append(EventResultSerializer(event, context={"created": created}).data)
         body = results if batch else results[0]
         return Response(body, status=status.HTTP_201_CREATED if created_any else status.HTTP_200_OK)
 

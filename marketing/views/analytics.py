@@ -31,8 +31,12 @@ MAX_DAYS = 366
 
 class FilterForm(forms.Form):
     range = forms.ChoiceField(label=gettext_lazy("Period"), choices=RANGES, required=False)
-    since = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        label=gettext_lazy("From"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=gettext_lazy("To"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
+    )
     channel = forms.ChoiceField(
         label=gettext_lazy("Channel"), choices=[("", gettext_lazy("All channels")), *Channel.choices], required=False
     )

@@ -24,7 +24,7 @@ from messaging.models import Channel, Contact, Template, TemplateVersion, Topic
 
 
 class TemplateSerializer(serializers.ModelSerializer):
-    topic = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    topic = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
     active_version = serializers.IntegerField(source="active_version.number", read_only=True, allow_null=True, default=None)
 
     class Meta:
@@ -55,7 +55,7 @@ class TemplateInputSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TemplateVersion

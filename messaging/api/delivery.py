@@ -23,7 +23,7 @@ from messaging.outbox import cancel_message, enqueue_message
 # --- outbox ---------------------------------------------------------------------------------
 class MessageSerializer(serializers.ModelSerializer):
     to = serializers.CharField(source="to_address")
-    topic = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    topic = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
 
     class Meta:
         model = OutboxMessage

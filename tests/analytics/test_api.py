@@ -69,6 +69,15 @@ def test_bad_range_is_a_400_with_field_errors(as_user, marketer, days_ago):
     assert "since" in assert_problem(client.get(OVERVIEW, {"since": "2020-01-01", "until": "2023-01-01"}), 400)["fields"]
 
 
+@pytest.mark.parametrize("query", [{"until": "0001-01-06"}, {"since": "0001-01-01"}, {"until": "9999-12-31"}])
+def test_far_off_days_are_a_400_not_an_overflow(as_user, marketer, query):
+    """Found by schemathesis: `?until=0001-01-06` was a 500 (29 days before it is no date)."""
+    client = as_user(marketer)
+    for url in (OVERVIEW, "/api/v1/analytics/daily/", "/api/v1/analytics/campaigns/"):
+        body = assert_problem(client.get(url, query), 400)
+        assert "between 1970-01-01 and 2999-12-31" in str(body["fields"][next(iter(query))])
+
+
 def test_analytics_need_the_permission(api, as_user, approver, support):
     for url in (OVERVIEW, "/api/v1/analytics/daily/", "/api/v1/analytics/campaigns/", "/api/v1/analytics/automations/"):
         assert_problem(as_user(approver).get(url), 403)

@@ -50,6 +50,15 @@ def test_filter_change_through_htmx_returns_only_the_results(client, marketer, r
     assert "<html" not in page
 
 
+def test_a_far_off_custom_range_falls_back_to_the_last_30_days(client, marketer, rolled_up):
+    client.force_login(marketer)
+    for since, until in (("0001-01-01", "0001-01-06"), ("9999-12-01", "9999-12-31")):
+        query = {"range": "custom", "since": since, "until": until, "table": "message_stats"}
+        assert client.get("/admin/analytics/", query).status_code == 200
+        series = client.get("/admin/analytics/charts/timeseries/", query).json()
+        assert len(series["data"][0]["x"]) == 30 and sum(series["data"][0]["y"]) == 2
+
+
 def test_chart_endpoints_return_plotly_figures(client, marketer, rolled_up):
     client.force_login(marketer)
     funnel = client.get("/admin/analytics/charts/funnel/").json()
