@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from unfold.views import UnfoldSiteViewMixin
 
 from marketing.analytics import charts, queries
@@ -32,10 +32,10 @@ MAX_DAYS = 366
 class FilterForm(forms.Form):
     range = forms.ChoiceField(label=gettext_lazy("Period"), choices=RANGES, required=False)
     since = forms.DateField(
-        label=gettext_lazy("From"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("start of a date range", "From"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
     )
     until = forms.DateField(
-        label=gettext_lazy("To"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("end of a date range", "To"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
     )
     channel = forms.ChoiceField(
         label=gettext_lazy("Channel"), choices=[("", gettext_lazy("All channels")), *Channel.choices], required=False
