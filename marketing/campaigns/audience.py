@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Case, CharField, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from marketing.models import Campaign, CampaignRecipient, SegmentMember
@@ -41,16 +40,20 @@ def audience(campaign: Campaign) -> QuerySet[Contact]:
     return contacts
 
 
-def recent_marketing_count(*, days: int | None = None) -> Subquery:
+def over_frequency_cap(*, cap: int, days: int | None = None) -> QuerySet:
+    """Ids of contacts who already got `cap` marketing messages in the window. Not
+    correlated: the database computes it once (a hashed subplan), where a count per
+    contact cost an outbox probe per audience member — and a full scan each when the
+    planner's statistics were stale (minutes at 200,000 contacts on PostgreSQL)."""
     since = timezone.now() - timedelta(days=days or settings.MAILROOM_FREQUENCY_CAP_DAYS)
-    recent = (
-        OutboxMessage.objects.filter(contact=OuterRef("pk"), is_marketing=True, status__in=COUNTED_STATUSES, created_at__gte=since)
+    return (
+        OutboxMessage.objects.filter(is_marketing=True, status__in=COUNTED_STATUSES, created_at__gte=since, contact__isnull=False)
         .order_by()
-        .values("contact")
+        .values("contact_id")
         .annotate(n=Count("id"))
-        .values("n")
+        .filter(n__gte=cap)
+        .values("contact_id")
     )
-    return Coalesce(Subquery(recent, output_field=IntegerField()), 0)
 
 
 def with_eligibility(campaign: Campaign) -> QuerySet[Contact]:
@@ -73,8 +76,8 @@ def with_eligibility(campaign: Campaign) -> QuerySet[Contact]:
         )
         conditions.append(When(consented=False, then=Value(Skip.CONSENT)))
         if campaign.respect_frequency_cap and settings.MAILROOM_FREQUENCY_CAP:
-            contacts = contacts.annotate(recent=recent_marketing_count())
-            conditions.append(When(recent__gte=settings.MAILROOM_FREQUENCY_CAP, then=Value(Skip.FREQUENCY)))
+            capped = over_frequency_cap(cap=settings.MAILROOM_FREQUENCY_CAP)
+            conditions.append(When(pk__in=capped, then=Value(Skip.FREQUENCY)))
     return contacts.annotate(skip=Case(*conditions, default=Value(""), output_field=CharField()))
 
 
@@ -111,15 +114,18 @@ class DryRun:
 
 
 def count_eligibility(campaign: Campaign) -> DryRun:
-    figures = with_eligibility(campaign).aggregate(
-        audience=Count("pk"),
-        eligible=Count("pk", filter=Q(skip="")),
-        excluded_consent=Count("pk", filter=Q(skip=Skip.CONSENT)),
-        suppressed=Count("pk", filter=Q(skip=Skip.SUPPRESSED)),
-        missing_address=Count("pk", filter=Q(skip=Skip.ADDRESS)),
-        over_frequency_cap=Count("pk", filter=Q(skip=Skip.FREQUENCY)),
+    """Grouped by reason, so each contact's reason is worked out once (a FILTER per figure
+    repeated the whole CASE, and its subqueries, six times per contact)."""
+    rows = with_eligibility(campaign).order_by().values("skip").annotate(n=Count("pk"))
+    by_reason = {row["skip"]: row["n"] for row in rows}
+    return DryRun(
+        audience=sum(by_reason.values()),
+        eligible=by_reason.get("", 0),
+        excluded_consent=by_reason.get(Skip.CONSENT, 0),
+        suppressed=by_reason.get(Skip.SUPPRESSED, 0),
+        missing_address=by_reason.get(Skip.ADDRESS, 0),
+        over_frequency_cap=by_reason.get(Skip.FREQUENCY, 0),
     )
-    return DryRun(**figures)
 
 
 def render_for(campaign: Campaign, contact: Contact, variant=None) -> SampleRender:
