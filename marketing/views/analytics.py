@@ -32,10 +32,16 @@ MAX_DAYS = 366
 class FilterForm(forms.Form):
     range = forms.ChoiceField(label=gettext_lazy("Period"), choices=RANGES, required=False)
     since = forms.DateField(
-        label=pgettext_lazy("start of a date range", "From"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("start of a date range", "From"),
+        required=False,
+        validators=[queries.reporting_day],
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     until = forms.DateField(
-        label=pgettext_lazy("end of a date range", "To"), required=False, validators=[queries.reporting_day], widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("end of a date range", "To"),
+        required=False,
+        validators=[queries.reporting_day],
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     channel = forms.ChoiceField(
         label=gettext_lazy("Channel"), choices=[("", gettext_lazy("All channels")), *Channel.choices], required=False
