@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from messaging.contacts import create_contact
 from messaging.models import Topic
@@ -20,6 +21,13 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 RESULTS = Path(settings.BASE_DIR) / "test-results"
 CHROMIUM = os.environ.get("MAILROOM_CHROMIUM", "/usr/bin/chromium")
 ROLE_NAMES = ["Marketer", "Approver", "Ops", "Support", "Admin"]
+
+# CI replays the same generated examples on every run, so a red build is the change's
+# doing and reproducible; a developer's runs stay random and keep exploring (what they
+# find becomes a named regression test).
+hypothesis_settings.register_profile("ci", derandomize=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
 
 
 def _uses_postgres() -> bool:

@@ -8,6 +8,7 @@ happens once per version; per recipient only the merge runs, on templates cached
 version id (versions are immutable, so the cache never goes stale).
 """
 
+import html as html_module
 import logging
 import re
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from html.parser import HTMLParser
 
 from django.conf import settings
 from django.template import Context, Engine, TemplateSyntaxError
-from django.template.base import Lexer, TokenType
+from django.template.base import Lexer, TokenType, VariableNode, render_value_in_context
 from django.utils.translation import gettext as _
 
 from messaging.errors import InvalidInput
@@ -193,8 +194,29 @@ def compiled_templates(version_id: int, content_hash: str) -> dict:
     )
 
 
+class MergeVariableNode(VariableNode):
+    """`{{ value }}` over plain data (see plain_data): a str is escaped directly and an int
+    printed as is; anything else (filter output, floats, dates, SafeStrings) takes Django's
+    own path. The same output as VariableNode without its per-variable localisation and
+    lazy-escape wrappers, which were a third of a newsletter's render time."""
+
+    def render(self, context):
+        value = self.filter_expression.resolve(context)
+        kind = type(value)
+        if kind is str:
+            return html_module.escape(value) if context.autoescape else value
+        if kind is int and not settings.USE_THOUSAND_SEPARATOR:
+            return str(value)
+        return render_value_in_context(value, context)
+
+
 def parse_parts(**parts: str) -> dict:
-    return {name: engine(html=name == "html").from_string(source) for name, source in parts.items() if source}
+    templates = {name: engine(html=name == "html").from_string(source) for name, source in parts.items() if source}
+    for template in templates.values():
+        for node in template.nodelist.get_nodes_by_type(VariableNode):
+            if type(node) is VariableNode:
+                node.__class__ = MergeVariableNode  # same state, cheaper render
+    return templates
 
 
 class PlainData(dict):
@@ -264,9 +286,10 @@ def render_parts(templates: dict, context: dict) -> Rendered:
             # A plain str, not a SafeString: wherever the console shows rendered content,
             # Django must still escape it.
             setattr(result, name, str.__str__(template.render(context)))
-    except (ValueError, TypeError, ArithmeticError) as error:
-        # A filter given an argument it cannot use ({{ name|wordwrap:"0" }}, ljust:"abc"):
-        # a clear error for the person, never a server error.
+    except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
+        # A filter given an argument it cannot use ({{ name|wordwrap:"0" }}, ljust:"abc"; and
+        # inside Django floatformat:"" raises IndexError, join:3 AttributeError): a clear
+        # error for the person, never a server error.
         if isinstance(error, InvalidInput):
             raise
         raise InvalidInput(

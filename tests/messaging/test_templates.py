@@ -129,6 +129,37 @@ def test_bad_templates_are_refused_with_a_clear_error_and_change_nothing(templat
     assert not AuditEntry.objects.filter(verb="saved version").exists()
 
 
+@pytest.mark.parametrize("source", ['{{ price|floatformat:"" }}', "{{ tags|join:price }}"])
+def test_a_filter_argument_django_trips_on_is_a_clear_error(source):
+    """Found by hypothesis: inside Django `floatformat:""` raises IndexError, `join:<a number>`
+    AttributeError."""
+    with pytest.raises(InvalidInput) as error:
+        rendering.render_parts(rendering.parse_parts(text=source), {"price": 1.5, "tags": ["a", "b"]})
+    assert "could not be rendered" in str(error.value)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_merging_prints_exactly_what_django_would(settings, language):
+    """parse_parts swaps VariableNode for a faster node: the output must not change, in
+    either language, for text to escape, numbers, booleans, lists, filters and blanks."""
+    from django.template import Context
+    from django.utils import translation
+
+    source = (
+        "{{ name }}|{{ count }}|{{ price }}|{{ ratio }}|{{ flag }}|{{ nothing }}|{{ items }}|{{ nested.value }}|"
+        "{{ name|upper }}|{{ price|floatformat:2 }}|{{ missing }}|{{ name|safe }}|{% for i in items %}{{ i }},{% endfor %}"
+    )
+    data = {"name": "Zoë <b>&\"'", "count": 1234567, "price": 12.5, "ratio": -0.25, "flag": True, "nothing": None,
+            "items": ["a<", 2, 3.5], "nested": {"value": 7}}  # fmt: skip
+    with translation.override(language):
+        for html in (True, False):
+            name = "html" if html else "text"
+            fast = rendering.render_parts(rendering.parse_parts(**{name: source}), data)
+            plain = rendering.engine(html=html).from_string(source).render(Context(rendering.plain_data(data), autoescape=html))
+            assert getattr(fast, name) == plain
+            assert ("&lt;b&gt;&amp;&quot;&#x27;" in plain) is html
+
+
 def test_private_attributes_cannot_be_reached(template):
     with pytest.raises(InvalidInput, match="may not begin with underscores"):
         save(template, body="<p>{{ order.__class__.__mro__ }}</p>", body_format="html")
