@@ -59,7 +59,7 @@ def verdict(result: dict) -> str:
     value, target = result.get("value"), result.get("target")
     if value is None or target is None:
         return ""
-    lower_is_better = result.get("unit") in ("ms", "s")
+    lower_is_better = result.get("unit", "").split(" ")[0] in ("ms", "s")  # "ms (p99, …)" too
     return "meets" if (value <= target if lower_is_better else value >= target) else "misses"
 
 
