@@ -61,6 +61,9 @@ MAILROOM_LEASE_SECONDS = int(os.environ.get("MAILROOM_LEASE_SECONDS", "120"))
 MAILROOM_FAILOVER_AFTER = int(os.environ.get("MAILROOM_FAILOVER_AFTER", "5"))
 MAILROOM_PROVIDER_REST_SECONDS = int(os.environ.get("MAILROOM_PROVIDER_REST_SECONDS", "60"))
 MAILROOM_SEND_BATCH = int(os.environ.get("MAILROOM_SEND_BATCH", "500"))
+# How long a worker keeps retrying to record a sent batch while the database is down
+# (under the task timeout below): past it, the batch's leases expire and it is sent again.
+MAILROOM_RECORD_RETRY_SECONDS = int(os.environ.get("MAILROOM_RECORD_RETRY_SECONDS", "180"))
 MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION_DAYS", "90"))
 # Enqueue kicks a drain task on the cluster after commit (the minute schedule is the net).
 MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)

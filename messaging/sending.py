@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -208,6 +208,26 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
         logger.info("message %s %s: %s", o.message.pk, o.message.status, o.message.error[:200])
 
 
+def record_outcomes_durably(outcomes: list[Outcome]) -> None:
+    """record_outcomes, retried while the database cannot be reached. These messages have
+    already reached the provider: giving up would let their leases expire and send them
+    again once the database is back. Retries stop after MAILROOM_RECORD_RETRY_SECONDS,
+    well inside the task timeout."""
+    deadline = time.monotonic() + settings.MAILROOM_RECORD_RETRY_SECONDS
+    pause = 0.5
+    while True:
+        try:
+            record_outcomes(outcomes)
+            return
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() + pause > deadline or connection.in_atomic_block:
+                raise
+            logger.warning("database unreachable while recording %s outcomes (%s); retrying in %.1f s", len(outcomes), error, pause)
+            connection.close()  # never reuse a broken connection
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)  # short: another worker may reclaim the expired leases
+
+
 def _write_attempts(outcomes: list[Outcome], now) -> None:
     """The DeliveryAttempt rows, as one executemany INSERT: bulk_create spent more time
     building 500 model instances and their SQL than the database spent storing them."""
@@ -389,8 +409,18 @@ def deliver(
 
 
 def _renew_lease(messages: list[OutboxMessage]) -> None:
-    if messages:
+    """Extend the batch's lease. A database outage must not abort a batch half sent (its
+    outcomes would be lost and the sent half sent again): log it and go on sending; the
+    outcomes are recorded once the database is back (record_outcomes_durably)."""
+    if not messages:
+        return
+    try:
         OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(lease_until=timezone.now() + lease_length())
+    except (OperationalError, InterfaceError) as error:
+        if connection.in_atomic_block:
+            raise
+        logger.warning("could not renew the lease of %s messages: %s", len(messages), error)
+        connection.close()
 
 
 def send_due_messages(*, limit: int = 500, channel: str | None = None, owner: str | None = None, time_budget: float | None = None) -> int:
@@ -412,7 +442,7 @@ def send_due_messages(*, limit: int = 500, channel: str | None = None, owner: st
             batch = claim_batch(channel=current, limit=granted, owner=owner)
             give_back_tokens(provider=providers[0], count=granted - len(batch))
             if batch:
-                record_outcomes(deliver(batch, providers, record_early=record_outcomes))
+                record_outcomes_durably(deliver(batch, providers, record_early=record_outcomes_durably))
                 handled += len(batch)
         total += handled
         if not handled or (deadline is not None and time.monotonic() > deadline):

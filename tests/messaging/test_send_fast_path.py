@@ -224,3 +224,32 @@ def test_an_urgent_message_is_recorded_before_the_campaign_in_its_batch_is_sent(
     ]
     assert {refreshed(m).status for m in [receipt, *bulk]} == {Status.SENT}
     assert DeliveryAttempt.objects.filter(outcome="sent").count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_sent_while_the_database_is_down_is_recorded_once_it_is_back(monkeypatch, settings):
+    """Given a batch the SMTP server accepted, when the database refuses the lease renewals
+    and the first writes of the outcomes, then the worker keeps the outcomes and records
+    them when the database answers again: nothing stays leased, to be sent a second time."""
+    from django.db import OperationalError, connection
+
+    settings.MAILROOM_LEASE_SECONDS = 0  # renew the lease after every message
+    monkeypatch.setattr(sending.time, "sleep", lambda seconds: None)
+    refused = {"renewal": 2, "record": 2}
+
+    def database_down(execute, sql, params, many, context):
+        kind = "renewal" if 'SET "lease_until"' in sql else "record" if "SET status = %s, error" in sql else ""
+        if kind and refused[kind]:
+            refused[kind] -= 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with SMTPSink() as sink:
+        provider_for(sink)
+        messages = [email_to(f"down{n}@example.com", priority=OutboxMessage.Priority.BULK) for n in range(3)]
+        with connection.execute_wrapper(database_down):
+            assert send_due_messages() == 3
+    assert refused == {"renewal": 0, "record": 0}
+    assert len(sink.messages) == 3
+    assert {(m.status, m.lease_owner) for m in map(refreshed, messages)} == {(Status.SENT, "")}
+    assert DeliveryAttempt.objects.filter(outcome="sent").count() == 3
