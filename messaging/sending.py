@@ -385,6 +385,7 @@ def deliver(
                         and message.priority < URGENT_BELOW
                         and (following is None or following.priority >= URGENT_BELOW)
                     ):
+                        session.flush()  # the sandbox stores its rows at the end of a batch
                         record_early(outcomes[recorded:])
                         recorded = len(outcomes)
                     failures_in_row = failures_in_row + 1 if result.outcome == "transient" else 0

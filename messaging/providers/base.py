@@ -65,5 +65,10 @@ class Session(AbstractContextManager):
         message's content); the next call is then for `following`, or the session is closed."""
         return self.send(message)
 
+    def flush(self) -> None:
+        """Make final what was sent so far. Called before outcomes are recorded in the
+        middle of a batch (urgent messages), so nothing is marked sent that the provider
+        does not hold yet."""
+
     def close(self) -> None:
         """Flush and close; called once per batch."""

@@ -33,7 +33,10 @@ class SandboxSession(Session):
         )
         return sent("stored in the sandbox", provider_message_id=f"sandbox-{uuid.uuid4().hex[:16]}")
 
-    def close(self) -> None:
+    def flush(self) -> None:
         if self.caught:
             SandboxMessage.objects.bulk_create(self.caught)
             self.caught = []
+
+    def close(self) -> None:
+        self.flush()

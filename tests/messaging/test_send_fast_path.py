@@ -226,6 +226,30 @@ def test_an_urgent_message_is_recorded_before_the_campaign_in_its_batch_is_sent(
     assert DeliveryAttempt.objects.filter(outcome="sent").count() == 4
 
 
+def test_an_urgent_message_recorded_early_is_already_in_the_sandbox(monkeypatch):
+    """Given a receipt claimed with bulk mail on the sandbox provider, when the receipt's
+    outcome is recorded before the rest of the batch, then its sandbox copy is stored
+    first: nothing reads as sent that the provider does not hold (found by the automation
+    restart test, which counted the sandbox the moment the outbox said sent)."""
+    from messaging.models import SandboxMessage
+
+    Provider.objects.create(name="Sandbox", channel="email", kind="sandbox", priority=10)
+    stored_when_recorded = []
+    real_record = sending.record_outcomes
+
+    def record(outcomes):
+        addresses = [o.message.to_address for o in outcomes]
+        stored_when_recorded.append(SandboxMessage.objects.filter(to_address__in=addresses).count() == len(addresses))
+        real_record(outcomes)
+
+    monkeypatch.setattr(sending, "record_outcomes", record)
+    [email_to(f"bulk{n}@example.com", priority=OutboxMessage.Priority.BULK) for n in range(3)]
+    email_to("receipt@example.com", priority=OutboxMessage.Priority.TRANSACTIONAL)
+    assert send_due_messages() == 4
+    assert stored_when_recorded == [True, True]
+    assert SandboxMessage.objects.count() == 4
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_sent_while_the_database_is_down_is_recorded_once_it_is_back(monkeypatch, settings):
     """Given a batch the SMTP server accepted, when the database refuses the lease renewals
