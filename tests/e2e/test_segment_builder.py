@@ -42,6 +42,7 @@ def test_build_a_segment_and_watch_the_count(marketer, audience, console_login, 
 
     # when the marketer adds a rule "attribute lifecycle_stage is customer"
     page.get_by_test_id("add-rule").first.click()
+    expect(page.get_by_test_id("rule")).to_have_count(1)  # the re-rendered tree is in place
     settle(page)
     rule = page.get_by_test_id("rule").first
     rule.get_by_test_id("rule-field").select_option("attribute")
@@ -57,11 +58,13 @@ def test_build_a_segment_and_watch_the_count(marketer, audience, console_login, 
 
     # when they add an OR group for tags includes vip
     page.get_by_test_id("add-rule").first.click()
+    expect(page.get_by_test_id("rule")).to_have_count(2)  # never pick a field in the old tree
     settle(page)
     second = page.get_by_test_id("rule").nth(1)
     second.get_by_test_id("rule-field").select_option("attribute")
     settle(page)
     second = page.get_by_test_id("rule").nth(1)
+    expect(second.get_by_test_id("rule-key")).to_be_visible()
     second.get_by_test_id("rule-key").fill("tags")
     second.get_by_test_id("rule-operator").select_option("includes")
     settle(page)
