@@ -4,8 +4,9 @@
 - Swagger UI: the split view loads its start-up script from a URL instead of an inline
   <script>, so the site's nonce-based script-src applies unchanged.
 - ReDoc: our template (templates/drf_spectacular/redoc.html) drops the Google Fonts links
-  and loads static/mailroom/redoc-offline.js first, which points the Redocly logo ReDoc 2
-  always fetches from its CDN at an empty local image. ReDoc runs its search in a Web
+  and loads static/mailroom/redoc-offline.js first, which turns any image source on another
+  origin (ReDoc 2 always draws its vendor's logo from the vendor's servers) into an empty
+  local image. ReDoc runs its search in a Web
   Worker built from a blob: URL, so its page alone adds `worker-src 'self' blob:`.
 
 Reading them needs an authenticated user (a console session works); an anonymous browser is

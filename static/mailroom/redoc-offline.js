@@ -1,12 +1,18 @@
-// ReDoc 2 always renders Redocly's logo from https://cdn.redoc.ly (no option turns it off).
-// Our docs are offline and under a strict CSP, so that image would be blocked and reported
-// as a violation: point it at an empty inline image instead. Loaded before ReDoc's bundle.
+// The API docs page shows no remote image: ReDoc 2 always draws its vendor's logo from the
+// vendor's servers (no option turns it off), which the offline, strict-CSP page would block
+// and report as a violation. Any image source on another origin becomes an empty local GIF.
+// Loaded before ReDoc's bundle.
 (function () {
   "use strict";
-  var CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg";
-  var EMPTY = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1' height='1'/%3E";
+  var EMPTY = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
   var local = function (value) {
-    return String(value) === CDN_LOGO ? EMPTY : value;
+    try {
+      var url = new URL(String(value), window.location.href);
+      var remote = (url.protocol === "http:" || url.protocol === "https:") && url.origin !== window.location.origin;
+      return remote ? EMPTY : value;
+    } catch (error) {
+      return value;
+    }
   };
   var setAttribute = Element.prototype.setAttribute;
   Element.prototype.setAttribute = function (name, value) {
