@@ -31,18 +31,10 @@ def settle(page: Page) -> None:
 
 
 def pick_attribute_field(page: Page, index: int) -> None:
-    """Pick "attribute" as rule `index`'s field. Under CI load a tree re-render still in
-    flight can replace the rule just picked (the pick is lost, as a person would see the
-    select reset); pick again, at most three times. Noted in the issue as a known race."""
-    for _attempt in range(3):
-        page.get_by_test_id("rule").nth(index).get_by_test_id("rule-field").select_option("attribute")
-        settle(page)
-        try:
-            expect(page.get_by_test_id("rule").nth(index).get_by_test_id("rule-key")).to_be_visible(timeout=5000)
-            return
-        except AssertionError:
-            continue
-    raise AssertionError(f"rule {index + 1} never showed its attribute key")
+    """Pick "attribute" as rule `index`'s field; the tree re-renders with its key input."""
+    page.get_by_test_id("rule").nth(index).get_by_test_id("rule-field").select_option("attribute")
+    settle(page)
+    expect(page.get_by_test_id("rule").nth(index).get_by_test_id("rule-key")).to_be_visible()
 
 
 def count(page: Page):
@@ -105,3 +97,24 @@ def test_build_a_segment_and_watch_the_count(marketer, audience, console_login, 
         "value": "customer",
         "key": "lifecycle_stage",
     }
+
+
+PICK_AS_THE_TREE_LANDS = """() => new Promise(resolve => {
+    document.body.addEventListener("htmx:afterSwap", () => setTimeout(() => {
+        const field = document.querySelector("[data-testid=rule] [data-testid=rule-field]");
+        field.value = "attribute";
+        field.dispatchEvent(new Event("change", {bubbles: true}));
+        resolve();
+    }, 0), {once: true});
+    document.querySelector("[data-testid=add-rule]").click();
+})"""
+
+
+def test_a_field_picked_the_moment_the_new_tree_lands_is_kept(marketer, audience, console_login, live_server):
+    page = console_login(marketer)
+    page.goto(f"{live_server.url}/admin/marketing/segment/builder/")
+    expect(count(page)).to_have_text("10")
+    # when a rule is added and its field picked as soon as the new tree is in the page
+    page.evaluate(PICK_AS_THE_TREE_LANDS)
+    # then the tree re-renders for that field (it used to stay inert until htmx settled it)
+    expect(page.get_by_test_id("rule").first.get_by_test_id("rule-key")).to_be_visible()
