@@ -319,7 +319,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.JSONWithoutNulParser"],
     "DEFAULT_SCHEMA_CLASS": "messaging.api.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "messaging.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

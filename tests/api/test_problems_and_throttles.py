@@ -75,3 +75,21 @@ def test_domain_error_statuses_come_from_one_table():
 def test_nested_errors_are_flattened_to_dotted_paths():
     detail = {"items": [{}, {"topic": ["bad"]}], "non_field_errors": ["whole"], "tags": {"non_field_errors": ["empty"]}}
     assert flatten_errors(detail) == {"items.1.topic": ["bad"], "non_field_errors": ["whole"], "tags": ["empty"]}
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/templates/", {"key": "spring", "name": "Spring", "category": "promotion", "topic": "news\x00letter"}),
+        (CONTACTS, {"email": "nul@example.com", "attributes": {"plan\x00": "pro"}}),
+        (CONTACTS, {"email": "nul@example.com", "tags": ["vip", "a\x00b"]}),
+    ],
+)
+def test_a_nul_character_anywhere_in_a_body_is_a_400_problem_and_writes_nothing(as_user, marketer, newsletter, url, body):
+    # PostgreSQL text and jsonb refuse U+0000: this was a 500 from the database (found by schemathesis)
+    from messaging.models import Contact, Template
+
+    body_problem = assert_problem(as_user(marketer).post(url, body), 400, "parse_error")
+    assert "NUL" in body_problem["detail"]
+    assert not Template.objects.filter(key="spring").exists()
+    assert not Contact.objects.filter(email="nul@example.com").exists()
