@@ -116,6 +116,8 @@ MAILROOM_FREQUENCY_CAP_DAYS = int(os.environ.get("MAILROOM_FREQUENCY_CAP_DAYS", 
 MAILROOM_GUARDRAIL_MIN_SENT = int(os.environ.get("MAILROOM_GUARDRAIL_MIN_SENT", "20"))
 # Fan-out: rows per transaction (a crash resumes at the next chunk; nothing is duplicated).
 MAILROOM_FANOUT_CHUNK = int(os.environ.get("MAILROOM_FANOUT_CHUNK", "20000"))
+# Threads creating a campaign's messages side by side (PostgreSQL only).
+MAILROOM_FANOUT_WORKERS = int(os.environ.get("MAILROOM_FANOUT_WORKERS", "2"))
 
 INSTALLED_APPS = [
     "unfold",

@@ -393,7 +393,7 @@ def complete_campaign(*, campaign: Campaign) -> Campaign | None:
     campaign = _lock(campaign)
     if campaign.state != State.SENDING or campaign.fanout != Campaign.Fanout.DONE:
         return None
-    if CampaignRecipient.objects.filter(campaign=campaign, status__in=["pending", "holdout"]).exists():
+    if CampaignRecipient.objects.filter(campaign=campaign, status=CampaignRecipient.Status.HOLDOUT).exists():
         return None
     busy = _campaign_messages(campaign).filter(Q(status=OutboxMessage.Status.QUEUED) | Q(status=OutboxMessage.Status.SENDING))
     if busy.exists():

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from marketing.models import Campaign, CampaignConversion, CampaignRecipient
+from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
 
 State = Campaign.State
@@ -24,6 +24,16 @@ def campaigns_due(*, now: datetime) -> list[Campaign]:
 
 def campaigns_sending() -> QuerySet[Campaign]:
     return Campaign.objects.filter(state=State.SENDING).order_by("pk")
+
+
+def fanout_progress(campaign: Campaign) -> dict | None:
+    """Chunks of messages created so far while the fan-out runs (None otherwise)."""
+    if campaign.fanout != Campaign.Fanout.RUNNING:
+        return None
+    chunks = FanoutChunk.objects.filter(campaign=campaign).aggregate(total=Count("id"), done=Count("id", filter=Q(done=True)))
+    if not chunks["total"]:
+        return None
+    return {**chunks, "percent": round(100 * chunks["done"] / chunks["total"])}
 
 
 def pending_approval() -> QuerySet[Campaign]:

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from marketing.models import Campaign, CampaignRecipient, CampaignVariant
+from marketing.models import Campaign, CampaignRecipient, CampaignVariant, FanoutChunk
 from messaging.audit import record_audit
 from messaging.models import DeliveryEvent, OutboxMessage
 
@@ -69,8 +69,8 @@ def finish_fanout(*, campaign: Campaign) -> None:
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.state != Campaign.State.SENDING or campaign.fanout != Campaign.Fanout.RUNNING:
             return
-        if CampaignRecipient.objects.filter(campaign=campaign, status=Status.PENDING).exists():
-            return  # another pass is still creating messages
+        if FanoutChunk.objects.filter(campaign=campaign, done=False).exists():
+            return  # another worker is still creating messages
         if campaign.winner_id is None and CampaignRecipient.objects.filter(campaign=campaign, status=Status.HOLDOUT).exists():
             campaign.fanout = Campaign.Fanout.TESTING
             campaign.ab_test_ends_at = timezone.now() + timedelta(hours=campaign.ab_wait_hours)
@@ -82,7 +82,7 @@ def finish_fanout(*, campaign: Campaign) -> None:
 def pick_winner(*, campaign: Campaign, now=None) -> CampaignVariant | None:
     """When the wait is over: choose the winner, give it to every holdout recipient and run
     the fan-out again for them. Does nothing before the wait ends or when not sending."""
-    from marketing.campaigns.fanout import fan_out, schedule_recipients
+    from marketing.campaigns.fanout import fan_out, plan_chunks, schedule_recipients
 
     now = now or timezone.now()
     with transaction.atomic():
@@ -96,10 +96,11 @@ def pick_winner(*, campaign: Campaign, now=None) -> CampaignVariant | None:
         campaign.winner = winner
         campaign.fanout = Campaign.Fanout.RUNNING
         campaign.save(update_fields=["winner", "fanout", "updated_at"])
-        CampaignRecipient.objects.filter(campaign=campaign, status=Status.HOLDOUT).update(variant=winner, status=Status.PENDING)
         if campaign.send_mode != Campaign.SendMode.LOCAL:
             campaign.send_at = None  # the rest goes now (quiet hours and throttle still apply); not saved
-        schedule_recipients(campaign, now=now)
+        schedule_recipients(campaign, status=Status.HOLDOUT, now=now)
+        plan_chunks(campaign, status=Status.HOLDOUT)
+        CampaignRecipient.objects.filter(campaign=campaign, status=Status.HOLDOUT).update(variant=winner, status=Status.QUEUED)
         record_audit(
             actor=None,
             verb="picked A/B winner",

@@ -1,6 +1,6 @@
 from marketing.models.analytics import DailyStat
 from marketing.models.automations import Automation, AutomationRun, AutomationStep, AutomationStepLog, PaymentWebhookEvent
-from marketing.models.campaigns import Campaign, CampaignConversion, CampaignRecipient, CampaignVariant
+from marketing.models.campaigns import Campaign, CampaignConversion, CampaignRecipient, CampaignVariant, FanoutChunk
 from marketing.models.events import Event, Order
 from marketing.models.segments import Segment, SegmentMember
 
@@ -15,6 +15,7 @@ __all__ = [
     "CampaignVariant",
     "DailyStat",
     "Event",
+    "FanoutChunk",
     "Order",
     "PaymentWebhookEvent",
     "Segment",

@@ -124,6 +124,7 @@ class CampaignOverviewView(CampaignPage):
             excluded=campaign.excluded_segments.all(),
             history=AuditEntry.objects.filter(target_type="marketing.campaign", target_id=str(campaign.pk)).select_related("actor")[:30],
             reject_form=RejectForm(),
+            fanout_progress=queries.fanout_progress(campaign),
         )
         return context
 

@@ -69,7 +69,10 @@ class OutboxMessage(models.Model):
         BULK = 8, _("Bulk")
 
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
-    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    # No database constraint: checking it locked the contact row for every message written,
+    # a tenth of a million-message fan-out, and contacts are never deleted (soft delete and
+    # erasure keep the row); an ORM delete would still null the link.
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_constraint=False)
     to_address = models.CharField(_("to"), max_length=512)
     from_address = models.CharField(_("from"), max_length=254, blank=True)
     topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
@@ -84,13 +87,13 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=4)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
-    next_attempt_at = models.DateTimeField(_("next attempt"), db_index=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"))  # claimed through outbox_due
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
     lease_owner = models.CharField(max_length=64, blank=True)
-    dedup_key = models.CharField(_("dedup key"), max_length=200, unique=True, null=True, blank=True)
+    dedup_key = models.CharField(_("dedup key"), max_length=200, null=True, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=200, blank=True)
     provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
-    provider_message_id = models.CharField(_("provider message id"), max_length=200, blank=True, db_index=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=200, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
@@ -102,7 +105,12 @@ class OutboxMessage(models.Model):
         verbose_name = _("outbox message")
         verbose_name_plural = _("outbox")
         ordering = ["-id"]
+        # Declared here rather than with unique=/db_index= on the fields: on PostgreSQL those
+        # add a second, LIKE-only index to each text column, written on every insert and
+        # never read (keys are only ever looked up whole).
+        constraints = [models.UniqueConstraint(fields=["dedup_key"], name="outbox_dedup_key")]
         indexes = [
+            models.Index(fields=["provider_message_id"], name="outbox_provider_message_id"),
             models.Index(fields=["status", "next_attempt_at", "priority"], name="outbox_due"),
             models.Index(fields=["status", "lease_until"], name="outbox_leases"),
             models.Index(fields=["channel", "status"], name="outbox_channel_status"),

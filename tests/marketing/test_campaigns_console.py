@@ -75,6 +75,24 @@ def test_overview_and_dry_run_partial(client, marketer, draft):
     assert response.content.count(b'data-testid="sample-render"') == 5
 
 
+def test_the_overview_shows_how_far_the_fan_out_has_come(client, marketer, sending, settings):
+    from marketing.campaigns.fanout import create_messages, prepare_recipients
+    from marketing.models import FanoutChunk
+
+    settings.MAILROOM_FANOUT_CHUNK = 2
+    client.force_login(marketer)
+    # given a fan-out of six recipients in three chunks, one of them done
+    prepare_recipients(campaign=sending)
+    FanoutChunk.objects.filter(pk=FanoutChunk.objects.filter(campaign=sending).order_by("pk").first().pk).update(done=True)
+    page = client.get(f"/admin/marketing/campaign/{sending.pk}/overview/")
+    assert b'data-testid="fanout-progress"' in page.content and b"1 of 3 chunks (33 %)" in page.content
+    # when every chunk is done the campaign says so instead
+    create_messages(campaign=sending)
+    fan_out(campaign=sending)
+    page = client.get(f"/admin/marketing/campaign/{sending.pk}/overview/")
+    assert b'data-testid="fanout-progress"' not in page.content and b"All messages created" in page.content
+
+
 def test_a_crafted_post_cannot_send_an_unapproved_campaign(client, marketer, pending):
     client.force_login(marketer)
     # the marketer may schedule approved campaigns, but this one is not approved

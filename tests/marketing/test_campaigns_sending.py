@@ -23,9 +23,10 @@ from marketing.campaigns.queries import campaign_report
 from marketing.campaigns.tasks import run_campaigns
 from marketing.campaigns.variants import choose_winner, pick_winner, variant_scores
 from marketing.events import record_order
-from marketing.models import Campaign, CampaignConversion, CampaignRecipient
+from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.consent import suppress_address
 from messaging.models import DeliveryEvent, OutboxMessage, SandboxMessage
+from messaging.outbox import enqueue_message
 from messaging.sending import send_due_messages
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 
@@ -47,6 +48,13 @@ def approve_and_start(campaign, marketer, approver, **edits):
     approve_campaign(actor=approver, campaign=campaign)
     schedule_campaign(actor=marketer, campaign=campaign)
     return start_campaign(actor=None, campaign=campaign)
+
+
+def started(marketer, approver, newsletter, version, *, n: int, prefix: str):
+    """A campaign to `n` new subscribers, started (its fan-out not run yet), and the people."""
+    people = make_people(newsletter, n, prefix=prefix)
+    campaign = new_campaign(marketer, newsletter, make_segment(f"{n} {prefix}", people), version)
+    return approve_and_start(campaign, marketer, approver), people
 
 
 def event(message, kind, **payload):
@@ -97,13 +105,64 @@ def test_skipped_contacts_are_recorded_with_their_reason(marketer, approver, new
 
 def test_running_the_fan_out_twice_creates_nothing_twice(sending):
     fan_out(campaign=sending)
-    # a crash-and-retry: the fan-out is run again from its first step
+    # a crash-and-retry: the fan-out is run again from its first chunk
     Campaign.objects.filter(pk=sending.pk).update(fanout=Campaign.Fanout.RUNNING)
-    CampaignRecipient.objects.filter(campaign=sending).update(status="pending", message=None)
+    FanoutChunk.objects.filter(campaign=sending).update(done=False)
     again = fan_out(campaign=sending)
     assert again.messages == 0
     assert campaign_messages(sending).count() == 6
     assert CampaignRecipient.objects.filter(campaign=sending, message__isnull=False).count() == 6
+
+
+def test_each_recipient_is_written_once_with_the_id_its_message_gets(marketer, approver, newsletter, version, settings):
+    settings.MAILROOM_FANOUT_CHUNK = 5
+    campaign, _people = started(marketer, approver, newsletter, version, n=12, prefix="r")
+    # given the recipients prepared: each eligible one already holds its future message's id
+    prepare_recipients(campaign=campaign)
+    reserved = dict(CampaignRecipient.objects.filter(campaign=campaign).values_list("contact_id", "message_id"))
+    assert None not in reserved.values() and len(set(reserved.values())) == 12
+    assert not OutboxMessage.objects.filter(pk__in=reserved.values()).exists()
+    # when another message is queued meanwhile / then it takes an id nobody reserved
+    other = enqueue_message(channel="email", to="someone@example.com", subject="Receipt", text="Thanks")
+    assert other.pk not in reserved.values()
+    create_messages(campaign=campaign)
+    # then every message exists under the reserved id, for the right contact
+    created = dict(campaign_messages(campaign).values_list("contact_id", "pk"))
+    assert created == reserved
+    assert OutboxMessage.objects.get(pk=other.pk).subject == "Receipt"
+
+
+def test_a_crash_mid_fan_out_keeps_the_chunks_done_and_the_rerun_finishes_the_rest(
+    marketer, approver, newsletter, version, settings, monkeypatch
+):
+    settings.MAILROOM_FANOUT_CHUNK = 10
+    campaign, people = started(marketer, approver, newsletter, version, n=25, prefix="k")
+    prepare_recipients(campaign=campaign)
+    from marketing.campaigns import fanout as fanout_module
+
+    original = fanout_module._insert_messages_sql
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        return original(*args, **kwargs)
+
+    # given a worker that dies in its second chunk
+    monkeypatch.setattr(fanout_module, "_insert_messages_sql", crashing)
+    with pytest.raises(RuntimeError):
+        create_messages(campaign=campaign)
+    monkeypatch.undo()
+    # then the first chunk is kept and marked done, the second left nothing behind
+    assert campaign_messages(campaign).count() == 10
+    assert list(FanoutChunk.objects.filter(campaign=campaign).order_by("pk").values_list("done", flat=True)) == [True, False, False]
+    # when the fan-out runs again / then it finishes, each contact once
+    result = fan_out(campaign=campaign)
+    assert result.messages == 15
+    assert sorted(campaign_messages(campaign).values_list("contact_id", flat=True)) == sorted(p.pk for p in people)
+    campaign.refresh_from_db()
+    assert campaign.fanout == Campaign.Fanout.DONE
 
 
 # --- pause / resume / cancel ---------------------------------------------------------------------
@@ -127,12 +186,12 @@ def test_pause_holds_queued_messages_and_resume_sends_each_exactly_once(marketer
     assert SandboxMessage.objects.values("to_address").distinct().count() == SandboxMessage.objects.count()
 
 
-def test_pause_during_fan_out_stops_it_and_resume_continues_without_duplicates(marketer, approver, newsletter, version):
-    people = make_people(newsletter, 25, prefix="y")
-    campaign = new_campaign(marketer, newsletter, make_segment("Twenty-five", people), version)
-    approve_and_start(campaign, marketer, approver)
+def test_pause_during_fan_out_stops_it_and_resume_continues_without_duplicates(
+    marketer, approver, newsletter, version, settings, monkeypatch
+):
+    settings.MAILROOM_FANOUT_CHUNK = 10
+    campaign, _people = started(marketer, approver, newsletter, version, n=25, prefix="y")
     prepare_recipients(campaign=campaign)
-    first = CampaignRecipient.objects.filter(campaign=campaign).order_by("pk").first().pk
     # one chunk of 10 is created, then the campaign is paused before the next chunk
     from marketing.campaigns import fanout as fanout_module
 
@@ -145,18 +204,15 @@ def test_pause_during_fan_out_stops_it_and_resume_continues_without_duplicates(m
             Campaign.objects.filter(pk=campaign.pk).update(state=State.PAUSED)
         return original(*args, **kwargs)
 
-    fanout_module.transaction.atomic = pausing_atomic
-    try:
-        result = create_messages(campaign=campaign, chunk=10)
-    finally:
-        fanout_module.transaction.atomic = original
+    monkeypatch.setattr(fanout_module.transaction, "atomic", pausing_atomic)
+    result = create_messages(campaign=campaign)
+    monkeypatch.undo()
     assert result.stopped and result.messages == 10
     assert campaign_messages(campaign).count() == 10
     Campaign.objects.filter(pk=campaign.pk).update(state=State.SENDING)  # resume, as resume_campaign would after its own lock
     fan_out(campaign=campaign)
     assert campaign_messages(campaign).count() == 25
     assert CampaignRecipient.objects.filter(campaign=campaign, status="queued").count() == 25
-    assert first
 
 
 def test_cancel_cancels_every_queued_message(sending, marketer):
@@ -186,7 +242,10 @@ def test_ab_test_sends_the_share_then_the_winner_by_click_rate_to_the_rest(marke
     # the test share: 20 messages, 10 per variant; 20 wait for the winner
     assert campaign.fanout == Campaign.Fanout.TESTING
     assert campaign_messages(campaign).count() == 20
-    assert CampaignRecipient.objects.filter(campaign=campaign, status="holdout").count() == 20
+    holdouts = CampaignRecipient.objects.filter(campaign=campaign, status="holdout")
+    assert holdouts.count() == 20
+    reserved = set(holdouts.values_list("message_id", flat=True))
+    assert None not in reserved and not OutboxMessage.objects.filter(pk__in=reserved).exists()
     send_due_messages()
     # B's readers click more
     for recipient in CampaignRecipient.objects.filter(campaign=campaign, variant__label="B").select_related("message")[:4]:
@@ -201,6 +260,8 @@ def test_ab_test_sends_the_share_then_the_winner_by_click_rate_to_the_rest(marke
         assert campaign.winner.label == "B" and campaign.fanout == Campaign.Fanout.DONE
         rest = CampaignRecipient.objects.filter(campaign=campaign, is_test=False)
         assert rest.count() == 20 and set(rest.values_list("variant__label", flat=True)) == {"B"}
+        assert set(rest.values_list("message_id", flat=True)) == reserved
+        assert set(OutboxMessage.objects.filter(pk__in=reserved).values_list("metadata__variant", flat=True)) == {"B"}
         send_due_messages()
     assert SandboxMessage.objects.filter(subject__startswith="B: sale").count() == 30
     assert SandboxMessage.objects.filter(subject__startswith="A: spring").count() == 10
