@@ -5,7 +5,8 @@
 Each benchmark is a script here that prints one JSON object as its last line (see
 DESIGN.md); this runner starts each in its own process, one after the other so they do
 not compete for the two cores, and collects those lines with the machine they ran on.
-`--quick` passes a small `--n` to each, for a smoke run.
+`--quick` passes a small `--n` to each, for a smoke run. `--only` re-runs the named ones
+and keeps the other benchmarks' last figures in results.json.
 """
 
 import argparse
@@ -81,6 +82,10 @@ def main() -> None:
             f"{r['benchmark']:18s} {r.get('value', '-')!s:>12s} {r.get('unit', ''):8s} {r.get('target', '')!s:>8s} "
             f"{r.get('n', '')!s:>9s} {peer:>22s} {r.get('ratio', '')!s:>7s}  {verdict(r)}"
         )
+    kept = []
+    if args.only and (BENCH / "results.json").exists():  # a partial run updates its rows, keeps the others
+        previous = json.loads((BENCH / "results.json").read_text())
+        kept = [r for r in previous.get("results", []) if r.get("benchmark") not in names]
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -90,7 +95,7 @@ def main() -> None:
             "load_avg": [round(x, 2) for x in os.getloadavg()],
         },
         "quick": args.quick,
-        "results": results,
+        "results": sorted(kept + results, key=lambda r: r.get("benchmark", "")),
     }
     (BENCH / "results.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwrote {BENCH / 'results.json'}")
