@@ -2,8 +2,10 @@
 guardrail auto-pause, per-contact time zones, throttle and quiet hours, the minute tick and
 conversion attribution."""
 
+import importlib
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -161,6 +163,33 @@ def test_a_crash_mid_fan_out_keeps_the_chunks_done_and_the_rerun_finishes_the_re
     result = fan_out(campaign=campaign)
     assert result.messages == 15
     assert sorted(campaign_messages(campaign).values_list("contact_id", flat=True)) == sorted(p.pk for p in people)
+    campaign.refresh_from_db()
+    assert campaign.fanout == Campaign.Fanout.DONE
+
+
+def test_recipients_the_old_fan_out_left_pending_are_sent_after_the_upgrade(marketer, approver, newsletter, version, settings):
+    from django.apps import apps
+    from django.db import connection
+
+    upgrade = importlib.import_module("marketing.migrations.0006_pending_recipients_to_chunks")
+    settings.MAILROOM_FANOUT_CHUNK = 10
+    campaign, people = started(marketer, approver, newsletter, version, n=25, prefix="u")
+    prepare_recipients(campaign=campaign)
+    FanoutChunk.objects.filter(campaign=campaign).exclude(pk=FanoutChunk.objects.filter(campaign=campaign).order_by("pk")[0].pk).delete()
+    create_messages(campaign=campaign)
+    # given the old code's state mid fan-out: 10 messages created, 15 recipients "pending", no id, no chunk
+    left = CampaignRecipient.objects.filter(campaign=campaign).exclude(pk__in=campaign_messages(campaign).values("campaign_recipient"))
+    left.update(status="pending", message=None)
+    FanoutChunk.objects.filter(campaign=campaign).delete()
+    assert campaign_messages(campaign).count() == 10 and CampaignRecipient.objects.filter(status="pending").count() == 15
+    # when the upgrade runs, and a message is queued before the next tick
+    upgrade.queue_pending_recipients(apps, SimpleNamespace(connection=connection))
+    other = enqueue_message(channel="email", to="someone@example.com", subject="Receipt", text="Thanks")
+    result = fan_out(campaign=campaign)
+    # then the 15 get their messages, every contact exactly once, and the other message is untouched
+    assert result.messages == 15
+    assert sorted(campaign_messages(campaign).values_list("contact_id", flat=True)) == sorted(p.pk for p in people)
+    assert OutboxMessage.objects.get(pk=other.pk).subject == "Receipt"
     campaign.refresh_from_db()
     assert campaign.fanout == Campaign.Fanout.DONE
 
