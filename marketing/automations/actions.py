@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from marketing.automations.presets import PRESETS, Preset
 from marketing.automations.steps import clean_step_config, parse_clock
@@ -118,16 +119,32 @@ def _renumber(automation: Automation) -> None:
             AutomationStep.objects.filter(pk=step.pk).update(position=position)
 
 
+def _shift_references(automation: Automation, *, after: int, by: int) -> None:
+    """Steps after position `after` moved by `by`: runs in flight and the conditions' "go to"
+    follow them, so nobody repeats or skips a step because another was added or removed.
+
+    Both point at a place between steps (a run at n has done the steps before n), so a place
+    right at an inserted step (n == after) stays: the new step is ahead of it and is run."""
+    runs = AutomationRun.objects.filter(automation=automation, status=AutomationRun.Status.ACTIVE, next_step_index__gt=after)
+    runs.update(next_step_index=F("next_step_index") + by)
+    for condition in automation.steps.filter(kind=AutomationStep.Kind.CONDITION):
+        otherwise = condition.config.get("else")
+        if isinstance(otherwise, dict) and isinstance(otherwise.get("goto"), int) and otherwise["goto"] - 1 > after:
+            condition.config = {**condition.config, "else": {**otherwise, "goto": otherwise["goto"] + by}}
+            condition.save(update_fields=["config"])
+
+
 @transaction.atomic
 def add_step(
     *, actor: AbstractBaseUser | None, automation: Automation, kind: str, config: dict | None = None, position: int | None = None
 ) -> AutomationStep:
-    """Insert a step (at the end by default). Runs in flight keep their step number."""
+    """Insert a step (at the end by default). Runs in flight keep their place in the flow."""
     automation = Automation.objects.select_for_update().get(pk=automation.pk)
     count = automation.steps.count()
     position = count if position is None else max(0, min(position, count))
     config = clean_step_config(kind=kind, config=config, position=position)
     automation.steps.filter(position__gte=position).update(position=F("position") + 1)
+    _shift_references(automation, after=position, by=1)
     step = AutomationStep.objects.create(automation=automation, position=position, kind=kind, config=config)
     record_audit(actor=actor, verb="step added", target=automation, changes={"step": {"before": None, "after": f"{position + 1}. {kind}"}})
     return step
@@ -145,25 +162,45 @@ def update_step(*, actor: AbstractBaseUser | None, step: AutomationStep, config:
 
 @transaction.atomic
 def remove_step(*, actor: AbstractBaseUser | None, step: AutomationStep) -> None:
+    """Remove a step; runs waiting for it go on with the step after it."""
     automation = Automation.objects.select_for_update().get(pk=step.automation_id)
-    label = str(step)
+    step = AutomationStep.objects.get(pk=step.pk)
+    label, position = str(step), step.position
     step.delete()
     _renumber(automation)
+    _shift_references(automation, after=position, by=-1)
     record_audit(actor=actor, verb="step removed", target=automation, changes={"step": {"before": label, "after": None}})
 
 
 @transaction.atomic
 def move_step(*, actor: AbstractBaseUser | None, step: AutomationStep, offset: int) -> AutomationStep:
-    """Move a step up (offset -1) or down (+1) by swapping it with its neighbour."""
+    """Move a step up (offset -1) or down (+1) by swapping it with its neighbour. Refused while
+    runs sit between the two (they did the first and would do it again or skip the second)."""
     automation = Automation.objects.select_for_update().get(pk=step.automation_id)
     ordered = list(automation.steps.order_by("position", "id"))
     index = next(i for i, s in enumerate(ordered) if s.pk == step.pk)
     target = index + offset
     if not 0 <= target < len(ordered):
         return ordered[index]
+    between = AutomationRun.objects.filter(
+        automation=automation, status=AutomationRun.Status.ACTIVE, next_step_index=max(index, target)
+    ).count()
+    if between:
+        raise AutomationStateError(
+            ngettext(
+                "%(count)s run has done step %(first)s and waits for step %(second)s: swapping them now would make it repeat "
+                "or skip one. Try again once it has moved on.",
+                "%(count)s runs have done step %(first)s and wait for step %(second)s: swapping them now would make them repeat "
+                "or skip one. Try again once they have moved on.",
+                between,
+            )
+            % {"count": between, "first": min(index, target) + 1, "second": max(index, target) + 1}
+        )
     ordered[index], ordered[target] = ordered[target], ordered[index]
     for position, each in enumerate(ordered):
         AutomationStep.objects.filter(pk=each.pk).update(position=position)
+        if each.kind == AutomationStep.Kind.CONDITION:
+            clean_step_config(kind=each.kind, config=each.config, position=position)  # its "go to" must stay ahead of it
     record_audit(actor=actor, verb="step moved", target=automation, changes={"step": {"before": index + 1, "after": target + 1}})
     return AutomationStep.objects.get(pk=step.pk)
 

@@ -270,7 +270,7 @@ def frequency_cap_frees_at(automation: Automation, contact: Contact, now: dateti
     return times[-1] + window + timedelta(seconds=1)
 
 
-def send_step(run: AutomationRun, index: int, config: dict, now: datetime) -> StepResult:
+def send_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
     automation, contact = run.automation, run.contact
     template = Template.objects.filter(key=config["template"]).order_by("pk").first()
     if template is None:
@@ -303,7 +303,7 @@ def send_step(run: AutomationRun, index: int, config: dict, now: datetime) -> St
             context=message_context(run, config, now),
             priority=OutboxMessage.Priority.HIGH if automation.is_transactional else OutboxMessage.Priority.NORMAL,
             scheduled_at=scheduled_at,
-            dedup_key=f"automation:{run.pk}:{index}",
+            dedup_key=f"automation:{run.pk}:step:{step.pk}",  # its id, not its position, which moves when steps are added or removed
             metadata={"automation": automation.pk, "automation_run": run.pk, "step": index},
         )
     except InvalidInput as error:  # no address on this channel, template without an active version…
@@ -311,7 +311,7 @@ def send_step(run: AutomationRun, index: int, config: dict, now: datetime) -> St
     return StepResult(Outcome.SENT, detail or template.key, message=message)
 
 
-def wait_step(run: AutomationRun, index: int, config: dict, now: datetime) -> StepResult:
+def wait_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
     zone = zone_of(run.contact)
     until = config.get("until")
     if until is None:
@@ -357,7 +357,7 @@ def condition_holds(run: AutomationRun, config: dict) -> bool:
     return compare(lookup(source, config.get("name", "")), config.get("op", "eq"), config.get("value"))
 
 
-def condition_step(run: AutomationRun, index: int, config: dict, now: datetime) -> StepResult:
+def condition_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
     if condition_holds(run, config):
         return StepResult(Outcome.PASSED)
     otherwise = config.get("else", "exit")
@@ -367,7 +367,7 @@ def condition_step(run: AutomationRun, index: int, config: dict, now: datetime) 
     return StepResult(Outcome.BRANCHED, _("Not met: go to step %(n)s.") % {"n": target + 1}, next_index=max(target, index + 1))
 
 
-def update_step(run: AutomationRun, index: int, config: dict, now: datetime) -> StepResult:
+def update_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
     contact = Contact.objects.select_for_update().get(pk=run.contact_id)
     attributes = dict(contact.attributes or {})
     attributes.update(config.get("set") or {})
@@ -387,7 +387,7 @@ def update_step(run: AutomationRun, index: int, config: dict, now: datetime) -> 
     return StepResult(Outcome.UPDATED, ", ".join(changed)[:300])
 
 
-def exit_step(run: AutomationRun, index: int, config: dict, now: datetime) -> StepResult:
+def exit_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
     return StepResult(Outcome.EXITED, config.get("reason", "")[:300], end_status=AutomationRun.Status.COMPLETED)
 
 
@@ -395,7 +395,7 @@ EXECUTORS = {Kind.SEND: send_step, Kind.WAIT: wait_step, Kind.CONDITION: conditi
 
 
 def execute_step(run: AutomationRun, step: AutomationStep, index: int, now: datetime) -> StepResult:
-    return EXECUTORS[step.kind](run, index, step.config or {}, now)
+    return EXECUTORS[step.kind](run, step, index, step.config or {}, now)
 
 
 def describe_step(kind: str, config: dict) -> str:
