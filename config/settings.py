@@ -360,6 +360,8 @@ SPECTACULAR_SETTINGS = {
         "AutomationStepKindEnum": "marketing.models.automations.AutomationStep.Kind",
         "AutomationRunStatusEnum": "marketing.models.automations.AutomationRun.Status",
         "AutomationStateEnum": "marketing.models.automations.Automation.State",
+        "CampaignChannelEnum": "marketing.models.campaigns.Campaign.CHANNELS",
+        "CampaignStateEnum": "marketing.models.campaigns.Campaign.State",
         "LoyaltyTransactionKindEnum": "growth.models.loyalty.LoyaltyTransaction.Kind",
         "GiftCardTransactionKindEnum": "growth.models.giftcards.GiftCardTransaction.Kind",
     },

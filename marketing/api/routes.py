@@ -4,6 +4,7 @@ from django.urls import path
 
 from marketing.api.analytics import AutomationsView, CampaignsView, DailyView, OverviewView
 from marketing.api.automations import AutomationViewSet
+from marketing.api.campaigns import CampaignViewSet
 from marketing.api.events import EventViewSet, OrderViewSet
 from marketing.api.segments import SegmentViewSet
 from messaging.api.routing import Route
@@ -13,6 +14,7 @@ routes = [
     Route("events", EventViewSet, "event"),
     Route("orders", OrderViewSet, "order"),
     Route("automations", AutomationViewSet, "automation"),
+    Route("campaigns", CampaignViewSet, "campaign"),
 ]
 
 urlpatterns = [
