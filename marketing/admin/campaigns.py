@@ -21,6 +21,7 @@ from marketing.views.calendar import CalendarView, RescheduleView
 from marketing.views.campaigns import (
     CampaignDryRunView,
     CampaignOverviewView,
+    CampaignRecipientsView,
     CampaignReportView,
     CampaignTransitionView,
     CampaignWizardView,
@@ -121,6 +122,7 @@ class CampaignAdmin(ModelAdmin):
             path("<int:pk>/edit/", view(CampaignWizardView), name="marketing_campaign_edit"),
             path("<int:pk>/dry-run/", view(CampaignDryRunView), name="marketing_campaign_dry_run"),
             path("<int:pk>/report/", view(CampaignReportView), name="marketing_campaign_report"),
+            path("<int:pk>/recipients/", view(CampaignRecipientsView), name="marketing_campaign_recipients"),
             path("<int:pk>/reschedule/", view(RescheduleView), name="marketing_campaign_reschedule"),
             path("<int:pk>/do/<slug:name>/", view(CampaignTransitionView), name="marketing_campaign_transition"),
             *super().get_urls(),

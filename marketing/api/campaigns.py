@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from marketing.campaigns import actions, policies
 from marketing.campaigns.audience import dry_run
-from marketing.campaigns.queries import campaign_report
+from marketing.campaigns.queries import campaign_recipients, campaign_report
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.api.common import ReadViewSet, problems
 from messaging.errors import InvalidInput
@@ -259,7 +259,7 @@ class CampaignViewSet(ReadViewSet):
     def recipients(self, request: Request, pk: str) -> Response:
         """Each contact of the audience: queued, waiting for the A/B winner, or skipped with
         the reason, and its message's status. `?status=` and `?skip_reason=` narrow the list."""
-        rows = CampaignRecipient.objects.filter(campaign=self.get_object()).select_related("contact", "variant", "message").order_by("id")
+        filters = {}
         for name, choices in (("status", CampaignRecipient.Status.values), ("skip_reason", CampaignRecipient.Skip.values)):
             value = request.query_params.get(name)
             if value is not None:
@@ -267,6 +267,6 @@ class CampaignViewSet(ReadViewSet):
                     raise InvalidInput(
                         _("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)}, fields={name: [_("Unknown value.")]}
                     )
-                rows = rows.filter(**{name: value})
-        page = self.paginate_queryset(rows)
+                filters[name] = value
+        page = self.paginate_queryset(campaign_recipients(self.get_object(), **filters))
         return self.get_paginated_response(RecipientSerializer(page, many=True).data)

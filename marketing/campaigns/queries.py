@@ -36,6 +36,22 @@ def fanout_progress(campaign: Campaign) -> dict | None:
     return {**chunks, "percent": round(100 * chunks["done"] / chunks["total"])}
 
 
+def campaign_recipients(campaign: Campaign, *, status: str | None = None, skip_reason: str | None = None) -> QuerySet[CampaignRecipient]:
+    """The campaign's audience as recorded at the fan-out, with each contact's message."""
+    rows = CampaignRecipient.objects.filter(campaign=campaign).select_related("contact", "variant", "message").order_by("id")
+    if status:
+        rows = rows.filter(status=status)
+    if skip_reason:
+        rows = rows.filter(skip_reason=skip_reason)
+    return rows
+
+
+def recipient_counts(campaign: Campaign) -> dict[str, int]:
+    """Recipients per status (queued, holdout, skipped)."""
+    rows = CampaignRecipient.objects.filter(campaign=campaign).values_list("status").annotate(n=Count("id")).order_by()
+    return dict(rows)
+
+
 def pending_approval() -> QuerySet[Campaign]:
     return Campaign.objects.filter(state=State.PENDING_APPROVAL).select_related("created_by", "topic", "template_version__template")
 

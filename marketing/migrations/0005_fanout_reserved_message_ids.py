@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='campaignrecipient',
             name='status',
-            field=models.CharField(choices=[('queued', 'To send'), ('holdout', 'Waiting for the A/B winner'), ('skipped', 'Skipped')], default='queued', max_length=10),
+            field=models.CharField(choices=[('queued', 'Included'), ('holdout', 'Waiting for the A/B winner'), ('skipped', 'Skipped')], default='queued', max_length=10),
         ),
         migrations.CreateModel(
             name='FanoutChunk',

@@ -151,7 +151,7 @@ class CampaignRecipient(models.Model):
     a million messages by UPDATE afterwards cost a third of the fan-out."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("To send")
+        QUEUED = "queued", _("Included")
         HOLDOUT = "holdout", _("Waiting for the A/B winner")
         SKIPPED = "skipped", _("Skipped")
 

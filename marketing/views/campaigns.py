@@ -6,6 +6,7 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -20,7 +21,7 @@ from marketing.campaigns import actions, policies, queries
 from marketing.campaigns.audience import dry_run
 from marketing.campaigns.states import TRANSITIONS
 from marketing.forms import CampaignForm, RejectForm
-from marketing.models import Campaign
+from marketing.models import Campaign, CampaignRecipient
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry
 
@@ -244,6 +245,32 @@ def report_charts(campaign: Campaign, report: dict) -> dict[str, dict]:
         series.update_layout(title=str(_("Engagement per hour")), **layout)
         charts["timeline"] = figure_json(series)
     return charts
+
+
+class CampaignRecipientsView(CampaignPage):
+    """Who the campaign went to: each recipient's status, skip reason, variant and message."""
+
+    title = gettext_lazy("Recipients")
+    template_name = "console/campaigns/recipients.html"
+    per_page = 50
+
+    def get_context_data(self, **kwargs) -> dict:
+        campaign = self.campaign()
+        status = self.request.GET.get("status", "")
+        if status not in CampaignRecipient.Status.values:
+            status = ""
+        page = Paginator(queries.campaign_recipients(campaign, status=status or None), self.per_page).get_page(self.request.GET.get("page"))
+        counts = queries.recipient_counts(campaign)
+        context = super().get_context_data(**kwargs)
+        context.update(
+            campaign=campaign,
+            title=_("Recipients of “%(name)s”") % {"name": campaign.name},
+            page=page,
+            status=status,
+            filters=[("", _("All"), sum(counts.values()))]
+            + [(value, label, counts.get(value, 0)) for value, label in CampaignRecipient.Status.choices],
+        )
+        return context
 
 
 class CampaignReportView(CampaignPage):

@@ -132,6 +132,13 @@ def test_marketer_creates_approver_approves_it_sends_and_the_report_shows_number
     expect(page.locator('[data-plotly-target="funnel"][data-drawn="true"]')).to_have_count(1)
     shot(page, "6-report")
 
+    # And the recipients page lists each one with its sent message
+    page.goto(f"{live_server.url}/admin/marketing/campaign/{campaign.pk}/overview/")
+    page.get_by_test_id("recipients-link").click()
+    expect(page.get_by_test_id("recipient-row")).to_have_count(5)
+    expect(page.get_by_test_id("recipient-row").first).to_contain_text("Sent")
+    shot(page, "6b-recipients")
+
 
 def test_author_with_the_approver_role_cannot_approve_her_own_in_the_queue(page, live_server, approver, marketer, newsletter):
     people = make_people(newsletter, 2, prefix="own")

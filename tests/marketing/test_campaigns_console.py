@@ -75,6 +75,39 @@ def test_overview_and_dry_run_partial(client, marketer, draft):
     assert response.content.count(b'data-testid="sample-render"') == 5
 
 
+def test_the_recipients_page_lists_who_got_the_campaign_by_status(client, marketer, approver, support, people, sending, monkeypatch):
+    from marketing.views.campaigns import CampaignRecipientsView
+    from messaging.consent import suppress_address
+
+    url = f"/admin/marketing/campaign/{sending.pk}/recipients/"
+    client.force_login(marketer)
+    # given a campaign not yet fanned out: the page says when recipients appear
+    empty = client.get(url)
+    assert empty.status_code == 200 and b'data-testid="recipient-empty"' in empty.content
+    # when it fans out with one suppressed address
+    suppress_address(actor=None, address=people[0].email, channel="email", reason="manual")
+    fan_out(campaign=sending)
+    page = client.get(url).content.decode()
+    # then every recipient is listed with its message, and the skipped one with its reason
+    assert page.count('data-testid="recipient-row"') == 6 and "All (6)" in page and "Included (5)" in page
+    skipped = client.get(url, {"status": "skipped"}).content.decode()
+    assert skipped.count('data-testid="recipient-row"') == 1 and people[0].email in skipped and "Suppressed" in skipped
+    # and an unknown status shows everyone; pages hold 50 (2 here)
+    assert client.get(url, {"status": "nope"}).content.decode().count('data-testid="recipient-row"') == 6
+    monkeypatch.setattr(CampaignRecipientsView, "per_page", 2)
+    last = client.get(url, {"page": 3}).content.decode()
+    assert last.count('data-testid="recipient-row"') == 2 and "Page 3 of 3 (6 recipients)" in last
+    assert (
+        f'{sending.pk}/recipients/" data-testid="recipients-link"'
+        in client.get(f"/admin/marketing/campaign/{sending.pk}/overview/").content.decode()
+    )
+    # and who may see campaigns may see it; support may not
+    client.force_login(approver)
+    assert client.get(url).status_code == 200
+    client.force_login(support)
+    assert client.get(url).status_code == 403
+
+
 def test_the_overview_shows_how_far_the_fan_out_has_come(client, marketer, sending, settings):
     from marketing.campaigns.fanout import create_messages, prepare_recipients
     from marketing.models import FanoutChunk
