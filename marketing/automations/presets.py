@@ -3,8 +3,8 @@ copy (see `create_automation_from_preset`); nothing here runs by itself.
 
 Event names follow what the host sends (README, "Automations"): `user_registered`,
 `enrollment`, `demo_attended`, `content_published`, `lesson_completed`,
-`appointment_booked` / `_rescheduled` / `_cancelled` (with `appointment_id` and
-`appointment_at`), `cart_abandoned`, and the order events `record_order` emits
+`appointment_booked` or `_confirmed` / `_rescheduled` / `_cancelled` or `_canceled`
+(with `appointment_id` and `appointment_at`), `cart_abandoned`, and the order events `record_order` emits
 (`order_paid`, `order_fulfilled`, `order_payment_failed`, `order_pending`).
 """
 
@@ -141,8 +141,8 @@ _PRESETS = [
         _("Confirms a booked appointment with its time and place."),
         "event_available",
         EVENT,
-        {"events": ["appointment_booked"]},
-        [(SEND, {"template": "booking-confirmation", "channel": "email"})],
+        {"events": ["appointment_booked", "appointment_confirmed"]},  # a host sends one of the two
+        [(SEND, {"template": "booking-confirmation", "channel": "email", "once_per": "appointment_id"})],
         transactional=True,
         seed="004",
     ),
@@ -152,7 +152,7 @@ _PRESETS = [
         _("24 h and 2 h before the appointment; cancelled when it is, planned again when it moves."),
         "alarm",
         EVENT,
-        {"events": ["appointment_booked", "appointment_rescheduled"]},
+        {"events": ["appointment_booked", "appointment_confirmed", "appointment_rescheduled"]},
         [
             (WAIT, {"until": {"property": "appointment_at", "offset_minutes": -1440}, "if_past": "skip_next"}),
             (SEND, {"template": "appointment-reminder-24h", "channel": "email"}),
@@ -161,7 +161,9 @@ _PRESETS = [
         ],
         exit_events=[
             {"event": "appointment_cancelled", "match": "appointment_id"},
+            {"event": "appointment_canceled", "match": "appointment_id"},  # seed 004's status spelling
             {"event": "appointment_rescheduled", "match": "appointment_id"},
+            {"event": "appointment_confirmed", "match": "appointment_id"},  # booked, then confirmed: planned once
         ],
         seed="004",
     ),

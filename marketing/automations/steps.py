@@ -7,7 +7,9 @@ once or not at all.
 Settings per kind (the JSON in AutomationStep.config):
 
 - send:      {"template": "cart-abandoned", "channel": "email", "topic": "promotions"?,
-              "context": "order" | "weekly_progress"?}
+              "context": "order" | "weekly_progress"?, "once_per": "appointment_id"?}
+             (`once_per`: one message per contact and value of that run property, whichever
+             run gets there first, e.g. one confirmation per appointment booked then confirmed)
 - wait:      {"minutes": 60} / {"hours": 24} / {"days": 7} / {"seconds": 30}
              or {"until": {"property": "appointment_at", "offset_minutes": -1440}}
              or {"until": {"attribute": "renewal_at", "offset_minutes": 0}}
@@ -139,6 +141,8 @@ def clean_step_config(*, kind: str, config: dict | None, position: int | None = 
             raise _invalid(_("No topic with the key “%(key)s”.") % {"key": config["topic"]})
         if config.get("context") and config["context"] not in CONTEXT_BUILDERS:
             raise _invalid(_("Unknown message context “%(name)s”.") % {"name": config["context"]})
+        if "once_per" in config and (not isinstance(config["once_per"], str) or not config["once_per"].strip()):
+            raise _invalid(_("“once_per” names a property of the event, e.g. appointment_id."))
         config["template"] = key
     elif kind == Kind.WAIT:
         until = config.get("until")
@@ -270,6 +274,15 @@ def frequency_cap_frees_at(automation: Automation, contact: Contact, now: dateti
     return times[-1] + window + timedelta(seconds=1)
 
 
+def send_dedup_key(run: AutomationRun, step: AutomationStep, config: dict) -> str:
+    """Per run and step (its id, not its position, which moves when steps are added or
+    removed), or with `once_per` per contact and property value across the automation's runs."""
+    value = lookup(run.context, config["once_per"]) if config.get("once_per") else None
+    if value is None or isinstance(value, (dict, list)):
+        return f"automation:{run.pk}:step:{step.pk}"
+    return f"automation:{run.automation_id}:contact:{run.contact_id}:{config['once_per'][:40]}:{str(value)[:80]}:step:{step.pk}"
+
+
 def send_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
     automation, contact = run.automation, run.contact
     template = Template.objects.filter(key=config["template"]).order_by("pk").first()
@@ -303,7 +316,7 @@ def send_step(run: AutomationRun, step: AutomationStep, index: int, config: dict
             context=message_context(run, config, now),
             priority=OutboxMessage.Priority.HIGH if automation.is_transactional else OutboxMessage.Priority.NORMAL,
             scheduled_at=scheduled_at,
-            dedup_key=f"automation:{run.pk}:step:{step.pk}",  # its id, not its position, which moves when steps are added or removed
+            dedup_key=send_dedup_key(run, step, config),
             metadata={"automation": automation.pk, "automation_run": run.pk, "step": index},
         )
     except InvalidInput as error:  # no address on this channel, template without an active version…

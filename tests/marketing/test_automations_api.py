@@ -61,6 +61,9 @@ def test_create_from_scratch_validates_steps_and_trigger(catalog, marketer):
         format="json",
     )
     assert bad.status_code == 400 and "template" in bad.json()["detail"]
+    once_per = {"kind": "send", "config": {"template": "welcome", "once_per": 7}}
+    bad_once = api.post(URL, {"name": "X", "trigger_type": "event", "trigger": {"events": ["a"]}, "steps": [once_per]}, format="json")
+    assert bad_once.status_code == 400 and "once_per" in bad_once.json()["detail"]
     no_event = api.post(URL, {"name": "X", "trigger_type": "event", "trigger": {}}, format="json")
     assert no_event.status_code == 400
     good = api.post(

@@ -218,6 +218,31 @@ def test_appointment_reminders_are_planned_again_when_the_appointment_moves(cata
     assert sorted(AutomationRun.objects.values_list("status", flat=True)) == ["completed", "exited"]
 
 
+def test_seed_004_statuses_confirmed_then_canceled_plan_and_cancel_the_reminders(catalog, clock, tick):
+    # given a host whose appointments go pending → confirmed → canceled (the adapter emits
+    # appointment_<status>), with the confirmation and the reminders presets
+    preset("booking-confirmation")
+    preset("appointment-reminders")
+    ada = person(catalog, consent=["reminders"])
+    at = START + timedelta(days=3)
+    appointment(ada, "appointment_booked", at)
+    tick()
+    # when it is confirmed: the reminders are planned once (the booked run gives way)
+    appointment(ada, "appointment_confirmed", at)
+    tick()
+    assert AutomationRun.objects.filter(automation__preset="appointment-reminders", status="active").count() == 1
+    clock.move_to(at - timedelta(hours=24))
+    tick()
+    # and canceled, spelt as seed 004 does: the 2 h reminder never goes
+    appointment(ada, "appointment_canceled", at)
+    clock.move_to(at)
+    tick()
+    # then one confirmation (booked and confirmed are one appointment), one reminder
+    confirmation, *reminders = subjects()
+    assert confirmation.startswith("Your appointment is confirmed") and reminders == ["Reminder: your appointment is tomorrow"]
+    assert not AutomationRun.objects.filter(automation__preset="appointment-reminders", status="active").exists()
+
+
 def test_a_reminder_already_past_is_skipped(catalog, clock, tick):
     preset("appointment-reminders")
     ada = person(catalog, consent=["reminders"])
