@@ -4,8 +4,7 @@ from datetime import time
 
 from django_q.models import Schedule
 
-from marketing.schedules import next_time_of_day
-from messaging.schedules import register_schedule
+from messaging.schedules import next_time_of_day, register_schedule
 
 DAILY = [
     ("growth: referral rewards", "growth.tasks.process_referrals", time(1, 0)),

@@ -1,18 +1,10 @@
 """Marketing's schedules, registered into messaging's list (see messaging.schedules)."""
 
-from datetime import datetime, time, timedelta
+from datetime import time
 
-from django.utils import timezone
 from django_q.models import Schedule
 
-from messaging.schedules import register_schedule
-
-
-def next_time_of_day(at: time) -> datetime:
-    """The next occurrence of a local wall-clock time (settings.TIME_ZONE)."""
-    now = timezone.localtime()
-    candidate = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
-    return candidate if candidate > now else candidate + timedelta(days=1)
+from messaging.schedules import next_time_of_day, register_schedule
 
 
 def register() -> None:

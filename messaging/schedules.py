@@ -5,8 +5,9 @@ module never imports them.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
+from django.utils import timezone
 from django_q.models import Schedule
 
 HEARTBEAT = "messaging.tasks.heartbeat"
@@ -19,8 +20,16 @@ SCHEDULES = [
     {"name": "clean delivery logs", "func": "messaging.tasks.clean_delivery_logs", "schedule_type": Schedule.DAILY},
 ]
 
+
+def next_time_of_day(at: time) -> datetime:
+    """The next occurrence of a local wall-clock time (settings.TIME_ZONE)."""
+    now = timezone.localtime()
+    candidate = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + timedelta(days=1)
+
+
 # name -> function giving the first run, for schedules pinned to a time of day.
-FIRST_RUNS: dict[str, Callable[[], datetime]] = {}
+FIRST_RUNS: dict[str, Callable[[], datetime]] = {"clean delivery logs": lambda: next_time_of_day(time(2, 0))}
 
 
 def register_schedule(spec: dict, *, first_run: Callable[[], datetime] | None = None) -> None:

@@ -90,3 +90,12 @@ def test_heartbeat_schedule_exists_after_migrate():
 
     schedule = Schedule.objects.get(func=HEARTBEAT)
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 1
+
+
+@pytest.mark.parametrize(("name", "hour"), [("clean delivery logs", 2), ("refresh dynamic segments", 2), ("growth: referral rewards", 1)])
+def test_nightly_jobs_are_pinned_to_their_hour(name, hour):
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name=name)
+    local = timezone.localtime(schedule.next_run)
+    assert schedule.schedule_type == Schedule.DAILY and (local.hour, local.minute) == (hour, 0)
