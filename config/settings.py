@@ -39,6 +39,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 MAILROOM_BASE_URL = os.environ.get("MAILROOM_BASE_URL", "http://127.0.0.1:8000")
+# What templates call the product and where it lives ({{ site_name }}, {{ site_url }}).
+MAILROOM_SITE_NAME = os.environ.get("MAILROOM_SITE_NAME", "Mailroom")
+MAILROOM_SITE_URL = os.environ.get("MAILROOM_SITE_URL", "") or MAILROOM_BASE_URL
 MAILROOM_SENDER_ADDRESS = os.environ.get("MAILROOM_SENDER_ADDRESS", "")
 MAILROOM_DEFAULT_FROM = os.environ.get("MAILROOM_DEFAULT_FROM", "Mailroom <hello@mailroom.test>")
 MAILROOM_DEFAULT_REGION = os.environ.get("MAILROOM_DEFAULT_REGION", "FR")

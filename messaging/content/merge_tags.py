@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from messaging.models import Contact
@@ -46,6 +47,11 @@ def _set(target: dict, dotted: str, value: Any) -> None:
     target[leaf] = value
 
 
+def site_context() -> dict:
+    """The product's name and address, the same in every message (settings)."""
+    return {"site_name": settings.MAILROOM_SITE_NAME, "site_url": settings.MAILROOM_SITE_URL}
+
+
 def contact_context(contact: Contact | None, *, uses: Callable[[str], bool] | None = None) -> dict:
     """Everything the registry knows about one contact, as plain data.
 
@@ -53,7 +59,7 @@ def contact_context(contact: Contact | None, *, uses: Callable[[str], bool] | No
     each, so a send passes `uses` — does this template mention the tag? — and only those
     are resolved. Without it (previews, the editor) every tag is. A contact not saved yet
     has no related rows, so its resolvers are skipped."""
-    context: dict = dict(LINK_MARKERS)
+    context: dict = dict(LINK_MARKERS) | site_context()
     if contact is None:
         return context
     context["contact"] = {
@@ -100,5 +106,7 @@ for _name, _description, _sample in [
     ("unsubscribe_url", _("One-click unsubscribe link"), "https://example.com/u/sample/"),
     ("preferences_url", _("Preference center link"), "https://example.com/p/sample/"),
     ("view_in_browser_url", _("View in browser link"), "https://example.com/v/sample/"),
+    ("site_name", _("The product's name (MAILROOM_SITE_NAME)"), "Mailroom"),
+    ("site_url", _("The product's address (MAILROOM_SITE_URL)"), "https://example.com/"),
 ]:
     register_merge_tag(_name, description=_description, sample=_sample)

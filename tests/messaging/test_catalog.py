@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from messaging.contacts import create_contact
 from messaging.content import rendering
 from messaging.content.catalog import catalog_root, sync_catalog
 from messaging.content.merge_tags import sample_context
 from messaging.errors import InvalidInput
-from messaging.models import Template, TemplateVersion, Topic
+from messaging.models import Template, TemplateVersion, Topic, TrackedLink
+from messaging.outbox import enqueue_message
 
 pytestmark = pytest.mark.django_db
 
@@ -353,3 +355,17 @@ def test_a_cart_without_items_renders_no_rows_rather_than_the_carts_own_fields(o
     assert rendered.missing == ["cart.items"]
     item_rows = rendered.html.split("Price</th>", 1)[1].split("</table>", 1)[0]
     assert "<td" not in item_rows
+
+
+def test_the_welcome_email_names_the_site_from_the_settings(one_key, settings):
+    # given the product called Acme at its own address
+    settings.MAILROOM_SITE_NAME, settings.MAILROOM_SITE_URL = "Acme", "https://acme.test/"
+    settings.MAILROOM_SENDER_ADDRESS = "Acme, 1 rue de la Paix, 75002 Paris"
+    one_key("welcome")
+    ada = create_contact(actor=None, email="ada@example.com", first_name="Ada")
+    # when the welcome email is queued for Ada without a start link
+    message = enqueue_message(channel="email", contact=ada, template=Template.objects.get(key="welcome", locale="en"))
+    # then it greets her with the site's name and links to the site
+    assert message.subject == "Welcome to Acme, Ada!"
+    assert "example.com/start" not in message.body_html
+    assert TrackedLink.objects.filter(url="https://acme.test/").exists()  # the button, behind click tracking
