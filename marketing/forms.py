@@ -32,6 +32,13 @@ class CampaignForm(forms.Form):
     )
     # 3. content (variant A is the campaign's own version)
     template_version = VersionChoice(label=_("Template version"), queryset=version_choices(), required=False)
+    context = forms.JSONField(
+        label=_("Merge data"),
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "font-mono"}),
+        help_text=_('Extra template values as JSON, e.g. {"promo_code": "SPRING"} for {{ promo_code }}.'),
+    )
     # 4. schedule
     send_mode = forms.ChoiceField(
         label=_("Send"), choices=Campaign.SendMode.choices, widget=forms.RadioSelect, initial=Campaign.SendMode.NOW
@@ -88,6 +95,7 @@ class CampaignForm(forms.Form):
         data["variants"] = [] if len(variants) == 1 and not variants[0]["subject"] else variants
         data["segments"] = list(data["segments"])
         data["excluded_segments"] = list(data["excluded_segments"])
+        data["context"] = data.get("context") or {}
         return data
 
     @classmethod

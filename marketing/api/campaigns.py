@@ -61,6 +61,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "bounce_rate_limit",
             "respect_frequency_cap",
             "attribution_days",
+            "context",
             "fanout",
             "recipient_count",
             "created_by",
@@ -104,6 +105,7 @@ class CampaignInputSerializer(serializers.Serializer):
     bounce_rate_limit = serializers.DecimalField(required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100)
     respect_frequency_cap = serializers.BooleanField(required=False)
     attribution_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+    context = serializers.DictField(required=False, help_text='Extra template values, e.g. {"promo_code": "SPRING"}.')
 
 
 class RejectInputSerializer(serializers.Serializer):

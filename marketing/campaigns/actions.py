@@ -5,6 +5,8 @@ locks the campaign row before checking its state, checks the transition table
 (`states.TRANSITIONS`), writes the audit entry and schedules side effects after commit.
 """
 
+import json
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from marketing.campaigns.guardrails import MAX_VARIANTS, campaign_problems, cont
 from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.audit import record_audit, snapshot
+from messaging.content.merge_tags import merge_tags
 from messaging.errors import InvalidInput
 from messaging.models import OutboxMessage, Topic
 from messaging.work import after_commit
@@ -47,6 +50,7 @@ SCALAR_FIELDS = (
     "bounce_rate_limit",
     "respect_frequency_cap",
     "attribution_days",
+    "context",
 )
 # Fields an approval covers: changing any of them after submission needs a new approval.
 APPROVED_FIELDS = frozenset(SCALAR_FIELDS) - {"name", "complaint_rate_limit", "bounce_rate_limit", "attribution_days"}
@@ -82,9 +86,34 @@ def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(_("The hourly limit must be at least 1."), fields={"throttle_per_hour": [_("At least 1.")]})
     if values.get("ab_test_share") is not None and not 0 <= values["ab_test_share"] <= 90:
         raise InvalidInput(_("The test share is between 0 and 90 %."), fields={"ab_test_share": [_("Between 0 and 90.")]})
+    if "context" in values:
+        values["context"] = clean_merge_data(values["context"])
     if "variants" in values and len(values["variants"]) > MAX_VARIANTS:
         raise InvalidInput(_("An A/B test has at most four variants."), fields={"variants": [_("At most four.")]})
     return values
+
+
+MERGE_DATA_MAX_CHARS = 10_000
+MERGE_DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def clean_merge_data(value: Any) -> dict:
+    """A campaign's extra template values: an object of names a template can print
+    ({{ promo_code }}), small, and never one of the names the product fills in itself."""
+    value = {} if value in (None, "") else value
+    error = None
+    reserved = {tag.name.split(".")[0] for tag in merge_tags()}
+    if not isinstance(value, dict):
+        error = _('The merge data is an object of names and values, e.g. {"promo_code": "SPRING"}.')
+    elif bad := sorted(name for name in value if not MERGE_DATA_NAME.match(str(name))):
+        error = _("“%(name)s” is not a name a template can use (letters, digits and _).") % {"name": bad[0]}
+    elif taken := sorted(name for name in value if name in reserved):
+        error = _("“%(name)s” is filled in by Mailroom itself; pick another name.") % {"name": taken[0]}
+    elif len(json.dumps(value, default=str)) > MERGE_DATA_MAX_CHARS:
+        error = _("The merge data is limited to %(n)s characters.") % {"n": MERGE_DATA_MAX_CHARS}
+    if error:
+        raise InvalidInput(error, fields={"context": [error]})
+    return json.loads(json.dumps(value, default=str))
 
 
 def _set_variants(campaign: Campaign, variants: list[dict[str, Any]]) -> list[dict]:

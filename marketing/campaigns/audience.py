@@ -130,7 +130,7 @@ def count_eligibility(campaign: Campaign) -> DryRun:
 
 def render_for(campaign: Campaign, contact: Contact, variant=None) -> SampleRender:
     version = (variant.template_version if variant and variant.template_version_id else None) or campaign.template_version
-    context = contact_context(contact)
+    context = contact_context(contact) | (campaign.context or {})  # as the sending worker merges it
     rendered = render_version(version, context)
     subject = rendered.subject
     if variant is not None and variant.subject:

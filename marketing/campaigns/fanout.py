@@ -230,6 +230,8 @@ def prepare_recipients(*, campaign: Campaign) -> int:
 def _variant_metadata(campaign: Campaign, variant: CampaignVariant | None) -> str:
     version_id = variant.template_version_id if variant and variant.template_version_id else campaign.template_version_id
     render = {"version": version_id, "subject": variant.subject if variant else ""}
+    if campaign.context:
+        render["context"] = campaign.context
     return json.dumps({"campaign": campaign.pk, "variant": variant.label if variant else "", "render": render})
 
 

@@ -83,6 +83,9 @@ class Campaign(models.Model):
     bounce_rate_limit = models.DecimalField(_("pause above hard-bounce rate (%)"), max_digits=5, decimal_places=2, default=Decimal("5.00"))
     respect_frequency_cap = models.BooleanField(_("apply the frequency cap"), default=True)
     attribution_days = models.PositiveSmallIntegerField(_("attribution window (days)"), default=5)
+    context = models.JSONField(
+        _("merge data"), default=dict, blank=True, help_text=_('Extra template values, e.g. {"promo_code": "SPRING"} for {{ promo_code }}.')
+    )
     # Lifecycle
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("author"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
