@@ -23,6 +23,9 @@ from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, 
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Suppression, Topic
 from messaging.resources import ContactResource
+from messaging.verification import send_email_verification
+
+VERIFICATION_BATCH = 500
 
 
 class ReadOnlyAdmin(ModelAdmin):
@@ -125,7 +128,7 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
         (_("History"), {"fields": ("created_at", "updated_at", "deleted_at", "erased_at"), "classes": ["tab"]}),
     )
     inlines = [SubscriptionInline]
-    actions = ["soft_delete_contacts", "erase_contacts"]
+    actions = ["send_verification_emails", "soft_delete_contacts", "erase_contacts"]
 
     @admin.display(description=_("full name"))
     def full_name(self, obj: Contact) -> str:
@@ -152,6 +155,31 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Contact) -> None:
         delete_contact(actor=request.user, contact=obj)
+
+    @admin.action(description=_("Send a verification email"), permissions=["change"])
+    def send_verification_emails(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Each selected contact with an unverified address gets a single-use link; the
+        others are counted, not sent to."""
+        sent, skipped = 0, 0
+        for contact in queryset.filter(email_verified_at=None)[:VERIFICATION_BATCH]:
+            try:
+                send_email_verification(actor=request.user, contact=contact)
+                sent += 1
+            except MailroomError:  # no address, erased, or asked too often
+                skipped += 1
+        skipped += queryset.count() - sent - skipped
+        self.message_user(request, ngettext("%d verification email queued.", "%d verification emails queued.", sent) % sent)
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%d contact skipped: already verified, no address, or asked too often (at most %d at a time).",
+                    "%d contacts skipped: already verified, no address, or asked too often (at most %d at a time).",
+                    skipped,
+                )
+                % (skipped, VERIFICATION_BATCH),
+                messages.WARNING,
+            )
 
     @admin.action(description=_("Delete (keeps history)"), permissions=["delete"])
     def soft_delete_contacts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

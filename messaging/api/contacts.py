@@ -5,7 +5,7 @@ hold every rule (what a valid contact is, duplicates, consent records, cancellin
 marketing after a withdrawal)."""
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,9 +14,13 @@ from rest_framework.views import APIView
 
 from messaging import policies
 from messaging.api.common import ReadViewSet, UtcDateTimeFilter, consent_context, problems
+from messaging.api.problems import register_error_status
 from messaging.contacts import create_contact, delete_contact, erase_contact, update_contact
 from messaging.models import Channel, Contact, Subscription, Topic
 from messaging.preferences import set_subscriptions, unsubscribe_address, unsubscribe_contact
+from messaging.verification import Throttled, send_email_verification
+
+register_error_status(Throttled, 429)
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -131,6 +135,7 @@ class ContactViewSet(ReadViewSet):
         "subscriptions:get": policies.can_view_subscriptions,
         "subscriptions:patch": policies.can_change_subscriptions,
         "unsubscribe": policies.can_change_subscriptions,
+        "verify_email": policies.can_change_contacts,
     }
 
     @extend_schema(request=ContactInputSerializer, responses={201: ContactSerializer, **problems(400, 409)})
@@ -148,6 +153,17 @@ class ContactViewSet(ReadViewSet):
     def destroy(self, request: Request, pk: str) -> Response:
         delete_contact(actor=request.user, contact=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("VerificationQueued", {"message": serializers.IntegerField()}), **problems(400, 404, 429)},
+    )
+    @action(detail=True, methods=["post"], url_path="verify-email")
+    def verify_email(self, request: Request, pk: str) -> Response:
+        """Email the contact a single-use link that confirms their address (seed 000). A few
+        per address per hour; more answer 429."""
+        message = send_email_verification(actor=request.user, contact=self.get_object())
+        return Response({"message": message.pk}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={204: None, **problems(404)})
     @action(detail=True, methods=["post"])

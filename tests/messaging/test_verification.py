@@ -155,3 +155,41 @@ def test_a_reset_link_expires(staff, settings):
 def test_an_invalid_address_is_refused_before_any_lookup():
     with pytest.raises(InvalidInput):
         request_password_reset(email="not an address")
+
+
+# --- sending it from the API and the console ------------------------------------------------
+def test_the_api_sends_a_verification_link_and_answers_429_when_asked_too_often(contact, marketer, approver):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(marketer)
+    url = f"/api/v1/contacts/{contact.pk}/verify-email/"
+    first = api.post(url)
+    assert first.status_code == 202
+    message = OutboxMessage.objects.get(pk=first.json()["message"])
+    assert message.to_address == contact.email and "/e/verify/" in message.body_text
+    statuses = [api.post(url).status_code for _ in range(10)]
+    assert statuses[-1] == 429 and 202 not in statuses[statuses.index(429) :]
+    api.force_authenticate(approver)  # may not change contacts
+    assert api.post(url).status_code == 403
+
+
+def test_the_console_action_sends_to_the_unverified_and_counts_the_others(contact, marketer, client):
+    from messaging.contacts import create_contact
+
+    verified = create_contact(actor=None, email="grace@example.com")
+    verified.email_verified_at = timezone.now()
+    verified.save(update_fields=["email_verified_at"])
+    phone_only = create_contact(actor=None, phone="+33612345678")
+    client.force_login(marketer)
+    response = client.post(
+        "/admin/messaging/contact/",
+        {"action": "send_verification_emails", "_selected_action": [contact.pk, verified.pk, phone_only.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "1 verification email queued." in text and "2 contacts skipped" in text
+    assert list(OutboxMessage.objects.filter(metadata__purpose="email_verification").values_list("to_address", flat=True)) == [
+        contact.email
+    ]
