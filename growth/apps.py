@@ -16,3 +16,8 @@ class GrowthConfig(AppConfig):
         registry.register_merge_tags()
         registry.register_segment_fields()
         schedules.register()
+
+        from growth import demo
+        from messaging.demo import register_demo_loader
+
+        register_demo_loader(demo.load)

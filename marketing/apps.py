@@ -13,6 +13,11 @@ class MarketingConfig(AppConfig):
 
         schedules.register()
 
+        from marketing import demo
+        from messaging.demo import register_demo_loader
+
+        register_demo_loader(demo.load)
+
         from marketing.automations.triggers import on_event_tracked
         from marketing.events import event_tracked
 

@@ -99,3 +99,20 @@ def test_nightly_jobs_are_pinned_to_their_hour(name, hour):
     schedule = Schedule.objects.get(name=name)
     local = timezone.localtime(schedule.next_run)
     assert schedule.schedule_type == Schedule.DAILY and (local.hour, local.minute) == (hour, 0)
+
+
+def test_seed_demo_also_loads_segments_the_welcome_automation_and_the_growth_programs():
+    from growth.models import LoyaltyProgram, ReferralProgram
+    from marketing.models import Automation, Segment
+
+    output = run("seed_demo", contacts=40)
+    customers = Segment.objects.get(name="All customers")
+    assert customers.member_count > 0 and customers.members.count() == customers.member_count
+    assert Segment.objects.filter(name__in=["VIP", "French speakers"]).count() == 2
+    assert Automation.objects.get(preset="welcome").state == "active"
+    assert LoyaltyProgram.objects.get().tiers.count() == 3 and ReferralProgram.objects.count() == 1
+    assert "Marketing demo: All customers" in output and "Growth demo: loyalty program" in output
+    # and again: nothing is added twice
+    again = run("seed_demo", contacts=40)
+    assert Segment.objects.count() == 3 and Automation.objects.count() == 1 and LoyaltyProgram.objects.count() == 1
+    assert "Marketing demo: nothing new." in again and "Growth demo: nothing new." in again

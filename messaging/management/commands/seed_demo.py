@@ -5,6 +5,7 @@ from django.db import transaction
 
 from messaging.consent import ConsentContext, subscribe
 from messaging.contacts import create_contact
+from messaging.demo import demo_loaders
 from messaging.models import Channel, ConsentRecord, Contact, Topic
 
 TOPICS = [
@@ -65,7 +66,10 @@ TAGS = ["vip", "beta", "newsletter-2025", "webinar", "mobile"]
 
 
 class Command(BaseCommand):
-    help = "Load demo contacts, topics and consents. Safe to run again: nothing is duplicated."
+    help = (
+        "Load demo contacts, topics and consents, then the higher apps' demo data (segments, the welcome "
+        "automation, loyalty and referral programs). Safe to run again: nothing is duplicated."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--contacts", type=int, default=300)
@@ -107,3 +111,5 @@ class Command(BaseCommand):
                 subscribe(actor=None, contact=contact, topic=marketing[3], channel=Channel.SMS, context=signup)
             created += 1
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {created} contacts added, {len(existing)} already there."))
+        for loader in demo_loaders():
+            self.stdout.write(loader())
