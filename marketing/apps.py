@@ -22,3 +22,8 @@ class MarketingConfig(AppConfig):
         from marketing.events import event_tracked
 
         event_tracked.connect(on_event_tracked, dispatch_uid="marketing_automations")
+
+        from marketing.events import on_contact_replied
+        from messaging.inbound import contact_replied
+
+        contact_replied.connect(on_contact_replied, dispatch_uid="marketing_replies")

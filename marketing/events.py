@@ -117,3 +117,15 @@ def record_order(
             source="orders",
         )
     return order, previous
+
+
+def on_contact_replied(sender, inbound, **kwargs) -> None:
+    """An SMS or WhatsApp answer is the contact's activity: the `message_replied` event,
+    once per inbound message (re-engagement restarts on any event; flows may exit on it)."""
+    track_event(
+        contact=inbound.contact,
+        name="message_replied",
+        properties={"channel": inbound.channel},
+        idempotency_key=f"inbound:{inbound.pk}",
+        source="reply",
+    )

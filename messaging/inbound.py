@@ -5,6 +5,7 @@ import logging
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -14,6 +15,13 @@ from messaging.models import ConsentRecord, Contact, DeliveryEvent, Inbox, Inbox
 logger = logging.getLogger(__name__)
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET", "ARRÊT", "DESABONNER", "DÉSABONNER"}
+# A contact answered (not a STOP): sent with `inbound`. Higher apps turn it into an event
+# (marketing: `message_replied`, which automations and re-engagement react to).
+contact_replied = Signal()
+
+
+def is_stop_word(body: str) -> bool:
+    return body.strip().upper().rstrip(".!") in STOP_WORDS
 
 
 @transaction.atomic
@@ -81,7 +89,24 @@ def receive_inbound(*, channel: str, from_address: str, to_address: str, body: s
                 )
         except IntegrityError:
             return None
+    if contact is not None and not is_stop_word(body):
+        record_reply(inbound)
     return run_handler(inbound)
+
+
+def record_reply(inbound: InboxMessage) -> None:
+    """The reply counts on the last message sent to the contact on that channel (the
+    `replied` figure of reports) and is announced to the higher apps."""
+    last = (
+        OutboxMessage.objects.filter(contact_id=inbound.contact_id, channel=inbound.channel, status=OutboxMessage.Status.SENT)
+        .order_by("-sent_at", "-pk")
+        .first()
+    )
+    if last is not None:
+        record_delivery_event(
+            kind=DeliveryEvent.Kind.REPLIED, message=last, external_id=f"inbound:{inbound.pk}", payload={"inbound": inbound.pk}
+        )
+    contact_replied.send(sender=InboxMessage, inbound=inbound)
 
 
 def run_handler(inbound: InboxMessage) -> InboxMessage:
@@ -100,8 +125,7 @@ def run_handler(inbound: InboxMessage) -> InboxMessage:
 def handle_stop_words(inbound: InboxMessage) -> str:
     """The default handler: "STOP" (and its usual variants, English and French) unsubscribes
     the sender from everything on that channel and suppresses the number."""
-    word = inbound.body.strip().upper().rstrip(".!")
-    if word not in STOP_WORDS:
+    if not is_stop_word(inbound.body):
         return "no action"
     suppress_address(
         actor=None, address=inbound.from_address, channel=inbound.channel, reason=Suppression.Reason.UNSUBSCRIBE, note="STOP reply"
