@@ -23,7 +23,7 @@ from growth.errors import (
     TooManyAttempts,
     UnknownGiftCard,
 )
-from growth.giftcards import redeem_gift_card, refund_to_gift_card
+from growth.giftcards import issue_gift_card, redeem_gift_card, refund_to_gift_card
 from growth.loyalty import redeem_points
 from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction
 from growth.referrals import get_or_create_referral_code
@@ -217,6 +217,74 @@ class RefundGiftCardSerializer(serializers.Serializer):
     order_reference = serializers.CharField(max_length=128, required=False, default="")
 
 
+class GiftCardDetailSerializer(GiftCardSerializer):
+    recipient = serializers.PrimaryKeyRelatedField(read_only=True)
+    transactions = GiftCardTransactionSerializer(many=True, read_only=True)
+
+    class Meta(GiftCardSerializer.Meta):
+        fields = [*GiftCardSerializer.Meta.fields, "recipient", "transactions"]
+        read_only_fields = fields
+
+
+class IssuedGiftCardSerializer(GiftCardSerializer):
+    code = serializers.CharField(allow_null=True, help_text="The code in clear: shown in this answer only (null on a replay).")
+
+    class Meta(GiftCardSerializer.Meta):
+        fields = [*GiftCardSerializer.Meta.fields, "code"]
+        read_only_fields = fields
+
+
+class IssueGiftCardSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    currency = serializers.CharField(max_length=3, required=False, default="EUR")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    recipient = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.active().filter(erased_at__isnull=True), required=False, allow_null=True
+    )
+    sender_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    message = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    send_email = serializers.BooleanField(required=False, default=True, help_text="Email the card to the recipient.")
+    idempotency_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class GiftCardsView(GenericAPIView):
+    """Issue a gift card (POST: the code is in this answer only; the same idempotency key
+    again answers 200 without it) or list the cards, newest first (`?recipient=<contact id>`)."""
+
+    serializer_class = GiftCardSerializer
+    capabilities = {"get": policies.can_view_gift_cards, "post": policies.can_issue_gift_cards}
+
+    def get_queryset(self):
+        cards = GiftCard.objects.order_by("-created_at", "-id")
+        recipient = self.request.query_params.get("recipient", "")
+        return cards.filter(recipient_id=int(recipient)) if recipient.isdigit() else cards
+
+    @extend_schema(responses={200: GiftCardSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request=IssueGiftCardSerializer, responses={201: IssuedGiftCardSerializer, 200: IssuedGiftCardSerializer, **problems(400)}
+    )
+    def post(self, request: Request) -> Response:
+        data = parse(request, IssueGiftCardSerializer)
+        issued = issue_gift_card(actor=request.user, idempotency_key=data.pop("idempotency_key") or None, **data)
+        body = {**GiftCardSerializer(issued.card).data, "code": issued.code}
+        return Response(body, status=status.HTTP_201_CREATED if issued.code else status.HTTP_200_OK)
+
+
+class GiftCardDetailView(APIView):
+    """One card with its ledger (the code is never shown again: last 4 only)."""
+
+    capabilities = {"get": policies.can_view_gift_cards}
+
+    @extend_schema(responses={200: GiftCardDetailSerializer, **problems(404)})
+    def get(self, request: Request, card_id: int) -> Response:
+        card = get_object_or_404(GiftCard.objects.prefetch_related("transactions"), pk=card_id)
+        return Response(GiftCardDetailSerializer(card).data)
+
+
 class ContactGiftCardsView(GenericAPIView):
     """The gift cards a contact received (codes are never shown again: last 4 only)."""
 
@@ -293,6 +361,8 @@ urlpatterns = [
     path("contacts/<int:contact_id>/loyalty/transactions/", LoyaltyLedgerView.as_view(), name="contact-loyalty-transactions"),
     path("contacts/<int:contact_id>/loyalty/redeem/", RedeemPointsView.as_view(), name="contact-loyalty-redeem"),
     path("contacts/<int:contact_id>/gift-cards/", ContactGiftCardsView.as_view(), name="contact-gift-cards"),
+    path("gift-cards/", GiftCardsView.as_view(), name="gift-cards"),
+    path("gift-cards/<int:card_id>/", GiftCardDetailView.as_view(), name="gift-card-detail"),
     path("gift-cards/redeem/", RedeemGiftCardView.as_view(), name="gift-card-redeem"),
     path("gift-cards/<int:card_id>/refund/", RefundGiftCardView.as_view(), name="gift-card-refund"),
 ]

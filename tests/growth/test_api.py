@@ -164,3 +164,41 @@ def test_many_wrong_codes_through_the_api_end_in_429_even_for_the_right_code(as_
     right = {"code": card.code, "amount": "1.00", "idempotency_key": "real"}
     assert_problem(client.post("/api/v1/gift-cards/redeem/", right, format="json"), 429, "too_many_attempts")
     assert GiftCard.objects.get(pk=card.card.pk).balance == Decimal("50.00")
+
+
+def test_a_marketer_issues_a_card_through_the_api_and_sees_the_code_once(as_user, marketer, support, referrer):
+    client = as_user(marketer)
+    payload = {"amount": "25.00", "currency": "EUR", "recipient": referrer.pk, "send_email": False, "idempotency_key": "promo-1"}
+    # when a card is issued / then the answer holds the code, the card stores only its hash
+    first = client.post("/api/v1/gift-cards/", payload, format="json")
+    assert first.status_code == 201 and first.json()["balance"] == "25.00"
+    code = first.json()["code"]
+    assert code and first.json()["last4"] == code[-4:]
+    card = GiftCard.objects.get()
+    assert code not in str(GiftCard.objects.values().get())
+    # and the same key again gives the card without its code
+    replay = client.post("/api/v1/gift-cards/", payload, format="json")
+    assert replay.status_code == 200 and replay.json()["id"] == card.pk and replay.json()["code"] is None
+    # and the list and the detail show it, with its ledger, never the code
+    listed = client.get("/api/v1/gift-cards/", {"recipient": referrer.pk}).json()["results"]
+    assert [c["id"] for c in listed] == [card.pk]
+    detail = client.get(f"/api/v1/gift-cards/{card.pk}/").json()
+    assert detail["recipient"] == referrer.pk and [t["kind"] for t in detail["transactions"]] == ["purchase"]
+    assert "code" not in detail
+    # support may look but not issue
+    assert_problem(as_user(support).post("/api/v1/gift-cards/", {**payload, "idempotency_key": "x"}, format="json"), 403)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-5"}, "amount"),
+        ({"amount": "10", "currency": "EURO"}, "currency"),
+        ({"amount": "10", "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ({"amount": "10", "recipient": 999999}, "recipient"),
+    ],
+)
+def test_issuing_a_card_with_bad_input_is_a_400_and_issues_nothing(as_user, marketer, payload, field):
+    body = assert_problem(as_user(marketer).post("/api/v1/gift-cards/", payload, format="json"), 400)
+    assert field in body["fields"] and not GiftCard.objects.exists()
