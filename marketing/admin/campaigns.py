@@ -25,6 +25,7 @@ from marketing.views.campaigns import (
     CampaignReportView,
     CampaignTransitionView,
     CampaignWizardView,
+    RemoveRecipientView,
 )
 
 STATE_BADGES = {
@@ -123,6 +124,7 @@ class CampaignAdmin(ModelAdmin):
             path("<int:pk>/dry-run/", view(CampaignDryRunView), name="marketing_campaign_dry_run"),
             path("<int:pk>/report/", view(CampaignReportView), name="marketing_campaign_report"),
             path("<int:pk>/recipients/", view(CampaignRecipientsView), name="marketing_campaign_recipients"),
+            path("<int:pk>/recipients/<int:rid>/remove/", view(RemoveRecipientView), name="marketing_campaign_remove_recipient"),
             path("<int:pk>/reschedule/", view(RescheduleView), name="marketing_campaign_reschedule"),
             path("<int:pk>/do/<slug:name>/", view(CampaignTransitionView), name="marketing_campaign_transition"),
             *super().get_urls(),

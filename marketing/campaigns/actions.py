@@ -417,6 +417,35 @@ def cancel_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Ca
 
 
 @transaction.atomic
+def remove_recipient(*, actor: AbstractBaseUser, recipient: CampaignRecipient) -> CampaignRecipient:
+    """Take one contact out of a campaign that is sending or paused: a message not created
+    yet never will be, a queued one is cancelled; one already sent (or being sent) stays."""
+    campaign = _lock(recipient.campaign)  # waits for a fan-out chunk in flight (it holds a share lock)
+    if campaign.state not in (State.SENDING, State.PAUSED):
+        raise CampaignStateError(_("Recipients can be removed while the campaign is sending or paused."))
+    recipient = CampaignRecipient.objects.select_for_update().select_related("contact").get(pk=recipient.pk)
+    if recipient.status == CampaignRecipient.Status.SKIPPED:
+        raise CampaignStateError(_("This recipient is already left out (%(reason)s).") % {"reason": recipient.get_skip_reason_display()})
+    message = OutboxMessage.objects.select_for_update().filter(pk=recipient.message_id).first() if recipient.message_id else None
+    if message is not None and message.status != OutboxMessage.Status.QUEUED:
+        raise CampaignStateError(
+            _("Its message is already %(status)s: it cannot be taken back.") % {"status": message.get_status_display().lower()}
+        )
+    if message is not None:
+        message.status, message.error = OutboxMessage.Status.CANCELLED, _("Removed from the campaign")
+        message.save(update_fields=["status", "error"])
+    recipient.status, recipient.skip_reason = CampaignRecipient.Status.SKIPPED, CampaignRecipient.Skip.REMOVED
+    recipient.save(update_fields=["status", "skip_reason"])
+    record_audit(
+        actor=actor,
+        verb="recipient removed",
+        target=campaign,
+        changes={"recipient": {"before": str(recipient.contact), "after": None}, "message_cancelled": message is not None},
+    )
+    return recipient
+
+
+@transaction.atomic
 def complete_campaign(*, campaign: Campaign) -> Campaign | None:
     """Sending → sent once every message is created and none is queued or in flight."""
     campaign = _lock(campaign)

@@ -163,6 +163,7 @@ class CampaignRecipient(models.Model):
         SUPPRESSED = "suppressed", _("Suppressed")
         ADDRESS = "address", _("No address")
         FREQUENCY = "frequency", _("Over the frequency cap")
+        REMOVED = "removed", _("Removed by hand")
 
     # No database constraints on `campaign` and `contact`: checking them took a key-share lock
     # per row at commit, 14 s of a million-recipient fan-out. The campaign is locked while its

@@ -267,10 +267,42 @@ class CampaignRecipientsView(CampaignPage):
             title=_("Recipients of “%(name)s”") % {"name": campaign.name},
             page=page,
             status=status,
+            can_remove=policies.can_send_campaign(self.request.user) and campaign.state in (State.SENDING, State.PAUSED),
             filters=[("", _("All"), sum(counts.values()))]
             + [(value, label, counts.get(value, 0)) for value, label in CampaignRecipient.Status.choices],
         )
         return context
+
+
+class RemoveRecipientView(CampaignPage):
+    """GET asks for confirmation, POST takes the contact out of the campaign (the action
+    cancels its queued message, or makes sure it is never created)."""
+
+    title = gettext_lazy("Remove a recipient")
+    template_name = "console/campaigns/remove_recipient.html"
+
+    def recipient(self) -> CampaignRecipient:
+        if not policies.can_send_campaign(self.request.user):
+            raise PermissionDenied
+        return get_object_or_404(
+            CampaignRecipient.objects.select_related("contact", "campaign"), pk=self.kwargs["rid"], campaign_id=self.kwargs["pk"]
+        )
+
+    def get_context_data(self, **kwargs) -> dict:
+        recipient = self.recipient()
+        context = super().get_context_data(**kwargs)
+        context.update(recipient=recipient, campaign=recipient.campaign)
+        return context
+
+    def post(self, request: HttpRequest, pk: int, rid: int) -> HttpResponse:
+        recipient = self.recipient()
+        try:
+            actions.remove_recipient(actor=request.user, recipient=recipient)
+        except MailroomError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("%(contact)s will not get this campaign.") % {"contact": recipient.contact})
+        return redirect("admin:marketing_campaign_recipients", pk=pk)
 
 
 class CampaignReportView(CampaignPage):

@@ -1,0 +1,71 @@
+"""Taking one contact out of a campaign while it sends (seed 000's "suppress specific
+recipients"): a queued message is cancelled, one not created yet never is, a sent one
+stays; the console asks first; the state and the roles are checked."""
+
+import pytest
+
+from marketing.campaigns.actions import cancel_campaign, remove_recipient
+from marketing.campaigns.fanout import create_messages, fan_out, prepare_recipients
+from marketing.campaigns.states import CampaignStateError
+from marketing.models import CampaignRecipient
+from messaging.models import AuditEntry, OutboxMessage
+from messaging.sending import send_due_messages
+
+pytestmark = pytest.mark.django_db
+
+
+def recipient_of(campaign, person):
+    return CampaignRecipient.objects.get(campaign=campaign, contact=person)
+
+
+def test_a_queued_message_is_cancelled_and_the_rest_still_go(marketer, sending, people):
+    fan_out(campaign=sending)
+    removed = remove_recipient(actor=marketer, recipient=recipient_of(sending, people[0]))
+    assert (removed.status, removed.skip_reason) == ("skipped", "removed")
+    assert OutboxMessage.objects.get(pk=removed.message_id).status == OutboxMessage.Status.CANCELLED
+    send_due_messages()
+    sent = OutboxMessage.objects.filter(campaign_recipient__campaign=sending, status=OutboxMessage.Status.SENT)
+    assert sorted(sent.values_list("to_address", flat=True)) == sorted(p.email for p in people[1:])
+    assert AuditEntry.objects.filter(verb="recipient removed", target_id=str(sending.pk)).count() == 1
+
+
+def test_a_message_not_created_yet_never_is(marketer, sending, people, settings):
+    settings.MAILROOM_FANOUT_CHUNK = 2
+    prepare_recipients(campaign=sending)
+    last = people[-1]
+    remove_recipient(actor=marketer, recipient=recipient_of(sending, last))
+    create_messages(campaign=sending)
+    assert not OutboxMessage.objects.filter(contact=last, campaign_recipient__campaign=sending).exists()
+    assert OutboxMessage.objects.filter(campaign_recipient__campaign=sending).count() == 5
+
+
+def test_a_sent_message_stays_and_the_refusals_say_why(marketer, sending, people):
+    fan_out(campaign=sending)
+    send_due_messages()
+    with pytest.raises(CampaignStateError, match="already sent"):
+        remove_recipient(actor=marketer, recipient=recipient_of(sending, people[0]))
+    assert recipient_of(sending, people[0]).status == "queued"
+    cancel_campaign(actor=marketer, campaign=sending)
+    with pytest.raises(CampaignStateError, match="sending or paused"):
+        remove_recipient(actor=marketer, recipient=recipient_of(sending, people[1]))
+
+
+def test_the_console_asks_then_removes_and_an_approver_may_not(client, marketer, approver, sending, people):
+    fan_out(campaign=sending)
+    row = recipient_of(sending, people[0])
+    url = f"/admin/marketing/campaign/{sending.pk}/recipients/{row.pk}/remove/"
+    client.force_login(marketer)
+    listing = client.get(f"/admin/marketing/campaign/{sending.pk}/recipients/").content.decode()
+    assert listing.count('data-testid="remove-recipient"') == 6
+    confirm = client.get(url)
+    assert confirm.status_code == 200 and b'data-testid="confirm-remove"' in confirm.content
+    assert recipient_of(sending, people[0]).status == "queued"  # asking changed nothing
+    done = client.post(url, follow=True)
+    assert "will not get this campaign" in done.content.decode() and recipient_of(sending, people[0]).status == "skipped"
+    again = client.post(url, follow=True)
+    assert "already left out" in again.content.decode()
+    client.force_login(approver)
+    assert (
+        client.post(f"/admin/marketing/campaign/{sending.pk}/recipients/{recipient_of(sending, people[1]).pk}/remove/").status_code == 403
+    )
+    assert recipient_of(sending, people[1]).status == "queued"
