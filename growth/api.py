@@ -20,13 +20,15 @@ from growth.errors import (
     NoLoyaltyProgram,
     ReferralNotEligible,
     ReferralProgramClosed,
+    SelfReferral,
     TooManyAttempts,
     UnknownGiftCard,
+    UnknownReferralCode,
 )
 from growth.giftcards import issue_gift_card, redeem_gift_card, refund_to_gift_card
 from growth.loyalty import redeem_points
-from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction
-from growth.referrals import get_or_create_referral_code
+from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction, Referral
+from growth.referrals import get_or_create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.api.problems import register_error_status
 from messaging.models import Contact
@@ -38,6 +40,8 @@ for error, code in (
     (GiftCardExpired, 409),
     (ReferralProgramClosed, 409),
     (ReferralNotEligible, 409),
+    (SelfReferral, 409),
+    (UnknownReferralCode, 404),
     (NoLoyaltyProgram, 404),
     (UnknownGiftCard, 404),
     (TooManyAttempts, 429),
@@ -86,6 +90,69 @@ class ReferralView(APIView):
         get_or_create_referral_code(contact=contact)
         body = ReferralStatsSerializer(queries.referral_stats(contact=contact)).data
         return Response(body, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+
+
+class ReferralSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="code.code", read_only=True)
+
+    class Meta:
+        model = Referral
+        fields = [
+            "id",
+            "program",
+            "code",
+            "referrer",
+            "friend",
+            "status",
+            "rejection_reason",
+            "order_reference",
+            "order_amount",
+            "expires_at",
+            "created_at",
+            "qualified_at",
+            "rewarded_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class ReferralSignupSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64)
+    email = serializers.CharField(max_length=254)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    locale = serializers.ChoiceField(choices=["en", "fr"], required=False, default="en")
+    ip_address = serializers.IPAddressField(
+        required=False, allow_null=True, default=None, help_text="The friend's, for the shared IP rule."
+    )
+    device_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
+class ReferralsView(GenericAPIView):
+    """Referrals, newest first (`?status=`, `?referrer=<contact id>`); POST records a friend
+    signing up with a code on the host's own form: 201 with the referral, pending, or
+    rejected when too many sign-ups came from one IP address or device."""
+
+    serializer_class = ReferralSerializer
+    capabilities = {"get": policies.can_view_referrals, "post": policies.can_record_referrals}
+
+    def get_queryset(self):
+        rows = Referral.objects.select_related("code").order_by("-created_at", "-id")
+        status_, referrer = self.request.query_params.get("status", ""), self.request.query_params.get("referrer", "")
+        if status_ in Referral.Status.values:
+            rows = rows.filter(status=status_)
+        return rows.filter(referrer_id=int(referrer)) if referrer.isdigit() else rows
+
+    @extend_schema(responses={200: ReferralSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(request=ReferralSignupSerializer, responses={201: ReferralSerializer, **problems(400, 404, 409)})
+    def post(self, request: Request) -> Response:
+        referral = sign_up_with_referral(actor=request.user, **parse(request, ReferralSignupSerializer))
+        return Response(ReferralSerializer(referral).data, status=status.HTTP_201_CREATED)
 
 
 # --- loyalty ----------------------------------------------------------------------------------
@@ -357,6 +424,7 @@ routes: list = []  # no viewsets: plain views only (config/api.py reads both)
 
 urlpatterns = [
     path("contacts/<int:contact_id>/referral/", ReferralView.as_view(), name="contact-referral"),
+    path("referrals/", ReferralsView.as_view(), name="referrals"),
     path("contacts/<int:contact_id>/loyalty/", LoyaltyView.as_view(), name="contact-loyalty"),
     path("contacts/<int:contact_id>/loyalty/transactions/", LoyaltyLedgerView.as_view(), name="contact-loyalty-transactions"),
     path("contacts/<int:contact_id>/loyalty/redeem/", RedeemPointsView.as_view(), name="contact-loyalty-redeem"),

@@ -4,6 +4,8 @@ from messaging.policies import requires
 
 can_view_referrals = requires("growth.view_referral", "growth.view_referralcode")
 can_create_referral_codes = requires("growth.add_referralcode")
+# Recording a friend's sign-up through the API: whoever may hand out codes.
+can_record_referrals = requires("growth.view_referral", "growth.add_referralcode")
 can_view_loyalty = requires("growth.view_loyaltyaccount", "growth.view_loyaltytransaction")
 can_redeem_points = requires("growth.view_loyaltyaccount", "growth.add_loyaltytransaction")
 can_view_gift_cards = requires("growth.view_giftcard")

@@ -8,7 +8,7 @@ import pytest
 
 from growth.giftcards import issue_gift_card
 from growth.loyalty import earn_points_for_order
-from growth.models import GiftCard, LoyaltyAccount
+from growth.models import GiftCard, LoyaltyAccount, Referral
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -202,3 +202,51 @@ def test_a_marketer_issues_a_card_through_the_api_and_sees_the_code_once(as_user
 def test_issuing_a_card_with_bad_input_is_a_400_and_issues_nothing(as_user, marketer, payload, field):
     body = assert_problem(as_user(marketer).post("/api/v1/gift-cards/", payload, format="json"), 400)
     assert field in body["fields"] and not GiftCard.objects.exists()
+
+
+# --- referral sign-ups through the API ----------------------------------------------------------
+def test_a_host_records_a_friends_sign_up_and_lists_the_referrals(as_user, marketer, support, referral_program, referrer):
+    client = as_user(marketer)
+    code = client.post(f"/api/v1/contacts/{referrer.pk}/referral/").json()["code"]
+    signup = {"code": code.lower(), "email": "Linus@Example.org", "first_name": "Linus", "ip_address": "203.0.113.9"}
+    created = client.post("/api/v1/referrals/", signup, format="json")
+    assert created.status_code == 201 and created.json()["status"] == "pending" and created.json()["code"] == code
+    assert created.json()["referrer"] == referrer.pk
+    # the same friend again is refused, and the list shows the one referral
+    assert_problem(client.post("/api/v1/referrals/", signup, format="json"), 409, "referral_not_eligible")
+    listed = as_user(support).get("/api/v1/referrals/", {"referrer": referrer.pk, "status": "pending"}).json()["results"]
+    assert [r["id"] for r in listed] == [created.json()["id"]]
+
+
+def test_the_shared_ip_rule_rejects_the_sign_ups_past_the_threshold(as_user, marketer, referral_program, referrer):
+    client = as_user(marketer)
+    code = client.post(f"/api/v1/contacts/{referrer.pk}/referral/").json()["code"]
+    statuses = [
+        client.post("/api/v1/referrals/", {"code": code, "email": f"f{n}@example.org", "ip_address": "203.0.113.7"}, format="json").json()[
+            "status"
+        ]
+        for n in range(referral_program.shared_signup_threshold + 1)
+    ]
+    assert statuses == ["pending"] * referral_program.shared_signup_threshold + ["rejected"]
+
+
+def test_referral_sign_up_refusals(api, as_user, marketer, ops, approver, referral_program, referrer):
+    client = as_user(marketer)
+    code = client.post(f"/api/v1/contacts/{referrer.pk}/referral/").json()["code"]
+    assert_problem(
+        client.post("/api/v1/referrals/", {"code": "NOPE", "email": "a@example.org"}, format="json"), 404, "unknown_referral_code"
+    )
+    assert_problem(client.post("/api/v1/referrals/", {"code": code, "email": referrer.email}, format="json"), 409, "self_referral")
+    assert (
+        "email" in assert_problem(client.post("/api/v1/referrals/", {"code": code, "email": "not-an-email"}, format="json"), 400)["fields"]
+    )
+    assert (
+        "ip_address"
+        in assert_problem(
+            client.post("/api/v1/referrals/", {"code": code, "email": "b@example.org", "ip_address": "999.1.1.1"}, format="json"), 400
+        )["fields"]
+    )
+    assert_problem(as_user(ops).post("/api/v1/referrals/", {"code": code, "email": "c@example.org"}, format="json"), 403)
+    assert_problem(as_user(approver).get("/api/v1/referrals/"), 403)
+    assert_problem(api.get("/api/v1/referrals/"), 401)
+    assert not Referral.objects.exists()
