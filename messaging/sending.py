@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import Channel, Contact, DeliveryAttempt, Frequency, OutboxMessage, Provider, Subscription, Suppression
+from messaging.models import Channel, Contact, DeliveryAttempt, Frequency, OutboxMessage, Provider, Subscription, Suppression, Topic
 from messaging.providers import ProviderError, Result, session_for
 from messaging.providers.base import permanent, transient
 from messaging.providers.email import message_id_for
@@ -279,6 +279,10 @@ def provider_failed(provider: Provider, error: str, *, failures: int = 1) -> Non
 WEEK = timedelta(days=7)
 
 
+def time_sensitive_topic_ids() -> set[int]:
+    return set(Topic.objects.filter(time_sensitive=True).values_list("pk", flat=True))
+
+
 def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outcome]]:
     """Send-time checks: suppression for every message; for marketing ones, consent for the
     topic and channel and the contact's own choices from the preference center:
@@ -289,7 +293,8 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
     - weekly digest only (`Contact.marketing_frequency`): at most one marketing message per
       channel in 7 days; the first one due goes, later ones end `suppressed` with the reason.
 
-    Transactional messages are never held by either. Two queries per batch with marketing
+    Transactional messages are never held by either, nor are messages on a time-sensitive
+    topic (reminders: consent still required). Three queries per batch with marketing
     messages (three when a contact chose the weekly digest), never one per message."""
     if not messages:
         return [], []
@@ -298,9 +303,10 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
         Suppression.objects.filter(channel=channel, address__in={m.to_address for m in messages}).values_list("address", "reason")
     )
     marketing = [m for m in messages if m.is_marketing]
-    consented, paused, weekly, sent_this_week = set(), {}, set(), set()
+    consented, paused, weekly, sent_this_week, time_sensitive = set(), {}, set(), set(), set()
     now = timezone.now()
     if marketing:
+        time_sensitive = time_sensitive_topic_ids()
         contact_ids = {m.contact_id for m in marketing}
         consented = set(
             Subscription.objects.filter(channel=channel, status=Subscription.Status.SUBSCRIBED, contact_id__in=contact_ids).values_list(
@@ -317,7 +323,9 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
             sent_this_week = set(
                 OutboxMessage.objects.filter(
                     contact_id__in=weekly, channel=channel, is_marketing=True, status=Status.SENT, sent_at__gte=now - WEEK
-                ).values_list("contact_id", flat=True)
+                )
+                .exclude(topic_id__in=time_sensitive)
+                .values_list("contact_id", flat=True)
             )
     ready, stopped = [], []
     for message in messages:
@@ -329,6 +337,8 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
             ready.append(message)
         elif (message.contact_id, message.topic_id) not in consented:
             stopped.append(Outcome(message, permanent("no consent for this topic on this channel"), None, suppressed=True))
+        elif message.topic_id in time_sensitive:
+            ready.append(message)  # consented; a reminder held until next week would be useless
         elif message.contact_id in paused:
             until = paused[message.contact_id].isoformat(timespec="minutes")
             stopped.append(Outcome(message, permanent(f"the contact paused marketing messages until {until}"), None, suppressed=True))

@@ -264,6 +264,7 @@ def frequency_cap_frees_at(automation: Automation, contact: Contact, now: dateti
     window = timedelta(hours=automation.frequency_window_hours or 24)
     recent = (
         OutboxMessage.objects.filter(contact=contact, is_marketing=True, created_at__gt=now - window)
+        .exclude(topic__time_sensitive=True)
         .exclude(status__in=[OutboxMessage.Status.CANCELLED, OutboxMessage.Status.SUPPRESSED, OutboxMessage.Status.FAILED])
         .order_by("-created_at")
         .values_list("created_at", flat=True)

@@ -48,6 +48,7 @@ def over_frequency_cap(*, cap: int, days: int | None = None) -> QuerySet:
     since = timezone.now() - timedelta(days=days or settings.MAILROOM_FREQUENCY_CAP_DAYS)
     return (
         OutboxMessage.objects.filter(is_marketing=True, status__in=COUNTED_STATUSES, created_at__gte=since, contact__isnull=False)
+        .exclude(topic__time_sensitive=True)  # reminders do not count against the cap (seed 004)
         .order_by()
         .values("contact_id")
         .annotate(n=Count("id"))

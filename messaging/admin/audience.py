@@ -216,7 +216,7 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
 
 @admin.register(Topic)
 class TopicAdmin(AuditedModelAdmin):
-    list_display = ("name", "key", "kind", "position")
+    list_display = ("name", "key", "kind", "time_sensitive", "position")
     list_filter = (("kind", ChoicesDropdownFilter),)
     search_fields = ("name", "key")
     prepopulated_fields = {"key": ("name",)}

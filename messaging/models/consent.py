@@ -19,6 +19,14 @@ class Topic(models.Model):
     name = models.CharField(_("name"), max_length=120)
     description = models.TextField(_("description"), blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.MARKETING)
+    time_sensitive = models.BooleanField(
+        _("time-sensitive"),
+        default=False,
+        help_text=_(
+            "Reminders and the like: still sent only with consent, but never held by a pause or the weekly digest "
+            "and not counted in frequency caps."
+        ),
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
 
     class Meta:

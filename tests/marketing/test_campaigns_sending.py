@@ -363,6 +363,22 @@ def test_frequency_cap_applies_across_campaigns(marketer, approver, newsletter, 
     assert campaign_messages(second).count() == 0
 
 
+def test_reminders_do_not_count_against_the_frequency_cap(marketer, approver, newsletter, version, settings):
+    from marketing.campaigns.audience import dry_run
+    from messaging.models import Topic
+
+    settings.MAILROOM_FREQUENCY_CAP = 1
+    reminders = Topic.objects.create(key="reminders", name="Reminders", kind=Topic.Kind.MARKETING, time_sensitive=True)
+    people = make_people(newsletter, 2, prefix="r")
+    # given each got an appointment reminder this week, and the first also a promotion
+    for person in people:
+        enqueue_message(channel="email", contact=person, topic=reminders, subject="Tomorrow at 10:00", text="See you")
+    enqueue_message(channel="email", contact=people[0], topic=newsletter, subject="Sale", text="Sale")
+    # when a campaign is dry-run / then only the promotion counts
+    result = dry_run(campaign=new_campaign(marketer, newsletter, make_segment("Two", people), version))
+    assert (result.eligible, result.over_frequency_cap) == (1, 1)
+
+
 # --- time zones, throttle, quiet hours --------------------------------------------------------------
 def test_nine_local_uses_each_contacts_time_zone(marketer, approver, newsletter, version):
     paris = make_people(newsletter, 2, prefix="paris", timezone="Europe/Paris")

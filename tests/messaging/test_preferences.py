@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from messaging.consent import ConsentContext, subscribe
-from messaging.models import ConsentRecord, Contact, OutboxMessage, SandboxMessage, Subscription
+from messaging.models import ConsentRecord, Contact, OutboxMessage, SandboxMessage, Subscription, Topic
 from messaging.outbox import enqueue_message
 from messaging.preferences import pause_marketing, set_marketing_frequency
 from messaging.sending import send_due_messages
@@ -90,6 +90,29 @@ def test_the_weekly_digest_contact_gets_at_most_one_marketing_email_a_week(subsc
         next_week = news(subscriber, newsletter, "Next Monday")
         send_due_messages()
     assert status_of(next_week)[0] == "sent"
+
+
+def test_reminders_on_a_time_sensitive_topic_go_through_a_pause_and_the_weekly_digest(subscriber, newsletter):
+    # given a contact on the weekly digest who also paused marketing, subscribed to reminders
+    reminders = Topic.objects.create(key="reminders", name="Reminders", kind=Topic.Kind.MARKETING, time_sensitive=True)
+    subscribe(actor=None, contact=subscriber, topic=reminders)
+    set_marketing_frequency(actor=None, contact=subscriber, frequency="weekly", context=ConsentContext())
+    pause_marketing(actor=None, contact=subscriber, weeks=2, context=ConsentContext())
+    promo = news(subscriber, newsletter, "Sale")
+    tomorrow, soon = news(subscriber, reminders, "Tomorrow at 10:00"), news(subscriber, reminders, "In 2 hours")
+    # when the queue is sent
+    send_due_messages()
+    # then both reminders go and the newsletter is held by the pause
+    assert status_of(tomorrow)[0] == "sent" and status_of(soon)[0] == "sent"
+    assert status_of(promo)[0] == "suppressed"
+
+
+def test_a_time_sensitive_topic_still_needs_consent(contact):
+    reminders = Topic.objects.create(key="reminders", name="Reminders", kind=Topic.Kind.MARKETING, time_sensitive=True)
+    message = news(contact, reminders, "Tomorrow at 10:00")
+    send_due_messages()
+    status, error = status_of(message)
+    assert status == "suppressed" and "no consent" in error
 
 
 def test_a_topic_unticked_in_the_preference_center_stops_its_queued_and_future_messages(subscriber, newsletter):

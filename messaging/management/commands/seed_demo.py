@@ -80,7 +80,14 @@ class Command(BaseCommand):
         topics = []
         for position, (key, name, description, kind) in enumerate(TOPICS):
             topic, _created = Topic.objects.get_or_create(
-                key=key, defaults={"name": name, "description": description, "kind": kind, "position": position}
+                key=key,
+                defaults={
+                    "name": name,
+                    "description": description,
+                    "kind": kind,
+                    "position": position,
+                    "time_sensitive": key == "reminders",
+                },
             )
             topics.append(topic)
         marketing = [t for t in topics if t.kind == Topic.Kind.MARKETING]
