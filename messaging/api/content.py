@@ -18,6 +18,7 @@ from messaging.content.versions import (
     deactivate_template,
     preview_version,
     save_template_version,
+    update_template,
 )
 from messaging.errors import InvalidInput
 from messaging.models import Channel, Contact, Template, TemplateVersion, Topic
@@ -51,6 +52,12 @@ class TemplateInputSerializer(serializers.Serializer):
     locale = serializers.CharField(default="en")
     category = serializers.ChoiceField(choices=Template.Category.choices, default=Template.Category.TRANSACTIONAL)
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
+    topic = serializers.SlugRelatedField(slug_field="key", queryset=Topic.objects.all(), required=False, allow_null=True)
+
+
+class TemplateUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    category = serializers.ChoiceField(choices=Template.Category.choices, required=False)
     topic = serializers.SlugRelatedField(slug_field="key", queryset=Topic.objects.all(), required=False, allow_null=True)
 
 
@@ -112,6 +119,7 @@ class TemplateViewSet(ReadViewSet):
         "list": policies.can_view_templates,
         "retrieve": policies.can_view_templates,
         "create": policies.can_create_templates,
+        "partial_update": policies.can_edit_templates,
         "versions:get": policies.can_view_template_versions,
         "versions:post": policies.can_edit_templates,
         "activate": policies.can_edit_templates,
@@ -124,6 +132,12 @@ class TemplateViewSet(ReadViewSet):
         data = self.parse(request, TemplateInputSerializer)
         template = create_template(actor=request.user, **data)
         return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TemplateUpdateSerializer, responses={200: TemplateSerializer, **problems(400, 404)})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        """Rename, or change the category or topic; the content changes through `versions`."""
+        template = update_template(actor=request.user, template=self.get_object(), **self.parse(request, TemplateUpdateSerializer))
+        return Response(TemplateSerializer(template).data)
 
     @extend_schema(methods=["get"], responses={200: VersionSerializer(many=True), **problems(404)})
     @extend_schema(

@@ -51,6 +51,34 @@ def create_template(
     return template
 
 
+TEMPLATE_SETTINGS = ("name", "category", "topic")  # key, language and channel name the template: fixed
+
+
+@transaction.atomic
+def update_template(*, actor: AbstractBaseUser | None, template: Template, **values) -> Template:
+    """Rename a template, or change its category or topic (its content lives in versions)."""
+    unknown = set(values) - set(TEMPLATE_SETTINGS)
+    if unknown:
+        raise InvalidInput(
+            _("Only the name, category and topic of a template can change (not %(names)s).") % {"names": ", ".join(sorted(unknown))},
+            fields={name: [_("Cannot be changed.")] for name in unknown},
+        )
+    if "name" in values and not str(values["name"] or "").strip():
+        raise InvalidInput(_("A template needs a name."), fields={"name": [_("This field is required.")]})
+    if "category" in values and values["category"] not in Template.Category.values:
+        raise InvalidInput(_("Unknown category “%(category)s”.") % {"category": values["category"]}, fields={"category": [_("Unknown.")]})
+    template = Template.objects.select_for_update().get(pk=template.pk)
+    before = {"name": template.name, "category": template.category, "topic": template.topic_id}
+    for name, value in values.items():
+        setattr(template, name, value.strip() if name == "name" else value)
+    after = {"name": template.name, "category": template.category, "topic": template.topic_id}
+    changes = {name: {"before": before[name], "after": after[name]} for name in before if before[name] != after[name]}
+    if changes:
+        template.save(update_fields=list(values))
+        record_audit(actor=actor, verb="changed", target=template, changes=changes)
+    return template
+
+
 @transaction.atomic
 def save_template_version(
     *,

@@ -97,3 +97,18 @@ def test_deactivate_and_missing_and_anonymous(api, as_user, marketer, welcome):
     assert Template.objects.get(pk=welcome.pk).is_active is False
     assert_problem(client.get(f"{URL}999/"), 404)
     assert_problem(api.get(URL), 401)
+
+
+def test_a_template_is_renamed_and_moved_to_a_topic_with_a_patch(as_user, marketer, approver, welcome, newsletter):
+    client = as_user(marketer)
+    changed = client.patch(f"{URL}{welcome.pk}/", {"name": "Welcome aboard", "category": "lifecycle", "topic": "newsletter"}, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert (changed.json()["name"], changed.json()["category"], changed.json()["topic"]) == ("Welcome aboard", "lifecycle", "newsletter")
+    entry = AuditEntry.objects.get(verb="changed", target_type="messaging.template", target_id=str(welcome.pk))
+    assert entry.changes["name"] == {"before": "Welcome", "after": "Welcome aboard"}
+    # the key, the language and the content do not change this way; a blank name is refused
+    assert client.patch(f"{URL}{welcome.pk}/", {"key": "other"}, format="json").json()["key"] == "welcome"
+    assert "name" in assert_problem(client.patch(f"{URL}{welcome.pk}/", {"name": "  "}, format="json"), 400)["fields"]
+    assert "topic" in assert_problem(client.patch(f"{URL}{welcome.pk}/", {"topic": "nope"}, format="json"), 400)["fields"]
+    assert_problem(as_user(approver).patch(f"{URL}{welcome.pk}/", {"name": "X"}, format="json"), 403)
+    assert Template.objects.get(pk=welcome.pk).name == "Welcome aboard"
