@@ -54,6 +54,27 @@ class EventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class OriginFilter(admin.SimpleListFilter):
+    """Who queued the message, from its dedup key (campaign:<id>:…, automation:<run>:…);
+    `?origin=campaign:<id>` narrows to one campaign (the campaign's recipients page links it)."""
+
+    title = _("origin")
+    parameter_name = "origin"
+
+    def lookups(self, request, model_admin):
+        return [("campaign", _("Campaigns")), ("automation", _("Automations")), ("other", _("API, console and system"))]
+
+    def queryset(self, request, queryset):
+        value = self.value() or ""
+        if value in ("campaign", "automation"):
+            return queryset.filter(dedup_key__startswith=f"{value}:")
+        if value.startswith("campaign:") and value.removeprefix("campaign:").isdigit():
+            return queryset.filter(dedup_key__startswith=f"{value}:")
+        if value == "other":
+            return queryset.exclude(dedup_key__startswith="campaign:").exclude(dedup_key__startswith="automation:")
+        return queryset
+
+
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ("id", "channel", "to_address", "subject", "status", "priority", "attempts", "provider", "next_attempt_at", "sent_at")
@@ -62,6 +83,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
         ("channel", ChoicesDropdownFilter),
         ("provider", RelatedDropdownFilter),
         ("topic", RelatedDropdownFilter),
+        OriginFilter,
         ("created_at", RangeDateFilter),
     )
     list_filter_submit = True

@@ -69,3 +69,22 @@ def test_the_console_asks_then_removes_and_an_approver_may_not(client, marketer,
         client.post(f"/admin/marketing/campaign/{sending.pk}/recipients/{recipient_of(sending, people[1]).pk}/remove/").status_code == 403
     )
     assert recipient_of(sending, people[1]).status == "queued"
+
+
+def test_the_outbox_filters_by_origin_and_by_campaign(client, marketer, sending, people):
+    from messaging.outbox import enqueue_message
+
+    fan_out(campaign=sending)
+    enqueue_message(channel="email", to="buyer@example.com", subject="Receipt", text="Paid", dedup_key="order-1")
+    client.force_login(marketer)
+    recipients_page = client.get(f"/admin/marketing/campaign/{sending.pk}/recipients/").content.decode()
+    assert f"/admin/messaging/outboxmessage/?origin=campaign:{sending.pk}" in recipients_page
+
+    def listed(origin: str) -> str:
+        return client.get("/admin/messaging/outboxmessage/", {"origin": origin}).content.decode()
+
+    own = listed(f"campaign:{sending.pk}")
+    assert all(p.email in own for p in people) and "buyer@example.com" not in own
+    assert "buyer@example.com" not in listed(f"campaign:{sending.pk + 1}") and people[0].email not in listed(f"campaign:{sending.pk + 1}")
+    other = listed("other")
+    assert "buyer@example.com" in other and people[0].email not in other
