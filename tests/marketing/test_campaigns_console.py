@@ -10,6 +10,7 @@ from marketing.campaigns.actions import schedule_campaign
 from marketing.campaigns.fanout import fan_out
 from marketing.models import Campaign
 from messaging.models import AuditEntry
+from tests.marketing.conftest import wizard_form
 
 pytestmark = pytest.mark.django_db
 State = Campaign.State
@@ -32,26 +33,7 @@ def test_the_list_filters_by_state_and_links_each_campaign(client, marketer, pen
 def test_the_wizard_creates_a_draft_through_the_action(client, marketer, newsletter, segment, version):
     client.force_login(marketer)
     assert client.get("/admin/marketing/campaign/new/").status_code == 200
-    response = client.post(
-        "/admin/marketing/campaign/new/",
-        {
-            "name": "From the wizard",
-            "channel": "email",
-            "topic": newsletter.pk,
-            "segments": [segment.pk],
-            "template_version": version.pk,
-            "send_mode": "now",
-            "local_time": "09:00",
-            "ab_test_share": 0,
-            "ab_wait_hours": 4,
-            "ab_metric": "open",
-            "complaint_rate_limit": "0.30",
-            "bounce_rate_limit": "5.00",
-            "respect_frequency_cap": "on",
-            "attribution_days": 5,
-            "variant_B_subject": "Other subject",
-        },
-    )
+    response = client.post("/admin/marketing/campaign/new/", wizard_form(newsletter, segment, version, variant_B_subject="Other subject"))
     campaign = Campaign.objects.get(name="From the wizard")
     assert response.status_code == 302 and response["Location"].endswith(f"/{campaign.pk}/overview/")
     assert campaign.state == State.DRAFT and campaign.created_by == marketer

@@ -11,7 +11,7 @@ from marketing.models import Campaign
 from messaging.errors import InvalidInput
 from messaging.models import OutboxMessage
 from messaging.sending import send_due_messages
-from tests.marketing.conftest import make_version
+from tests.marketing.conftest import make_version, wizard_form
 from tests.marketing.test_campaigns_sending import approve_and_start
 
 pytestmark = pytest.mark.django_db
@@ -89,22 +89,6 @@ def test_the_wizard_and_the_api_take_merge_data_and_say_what_is_wrong(client, ma
 @pytest.mark.parametrize(("raw", "error"), [("{not json", b"Enter a valid JSON"), ('{"contact": 1}', b"filled in by Mailroom")])
 def test_the_wizard_refuses_bad_merge_data_with_the_reason(client, marketer, newsletter, segment, version, raw, error):
     client.force_login(marketer)
-    form = {
-        "name": "Wizard promo",
-        "channel": "email",
-        "topic": newsletter.pk,
-        "segments": [segment.pk],
-        "template_version": version.pk,
-        "send_mode": "now",
-        "local_time": "09:00",
-        "ab_test_share": 0,
-        "ab_wait_hours": 4,
-        "ab_metric": "open",
-        "complaint_rate_limit": "0.30",
-        "bounce_rate_limit": "5.00",
-        "attribution_days": 5,
-        "context": raw,
-    }
-    response = client.post("/admin/marketing/campaign/new/", form)
+    response = client.post("/admin/marketing/campaign/new/", wizard_form(newsletter, segment, version, name="Wizard promo", context=raw))
     assert response.status_code == 200 and error in response.content
     assert not Campaign.objects.filter(name="Wizard promo").exists()
