@@ -60,9 +60,16 @@ def test_a_cluster_killed_between_steps_neither_skips_nor_repeats_one(clusters, 
     for n in range(CONTACTS):
         track_event(contact=create_contact(actor=None, email=f"buyer{n}@example.com"), name="paid", idempotency_key=f"paid-{n}")
 
-    # when every run has done its first send and is waiting, the cluster is SIGKILLed
+    # when every run has done its first send and is waiting, the cluster is SIGKILLed. Waiting
+    # means the outbox has recorded every first message as sent: the sandbox holds a message
+    # a moment before its outcome is written, and a SIGKILL in that moment sends the batch in
+    # flight again (at least once, by design: tests/reliability/test_cluster_delivery.py)
     def all_first_sends() -> bool:
-        return AutomationStepLog.objects.filter(step_index=0).count() == CONTACTS and SandboxMessage.objects.count() >= CONTACTS
+        return (
+            AutomationStepLog.objects.filter(step_index=0).count() == CONTACTS
+            and OutboxMessage.objects.filter(status="sent").count() >= CONTACTS
+            and SandboxMessage.objects.count() >= CONTACTS
+        )
 
     kick_until(all_first_sends, timeout=90, what="the first step of every run")
     first.kill()
