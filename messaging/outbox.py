@@ -8,6 +8,7 @@ is refused with a clear error instead of failing later in a worker.
 import hashlib
 import json
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -172,6 +173,60 @@ def enqueue_message(
     if message.next_attempt_at <= now:
         after_commit("messaging.tasks.drain_outbox", channel=channel)
     return message
+
+
+BULK_MAX_RECIPIENTS = 1000  # beyond that, a campaign (segments, approval, set-based fan-out)
+
+
+@dataclass
+class BulkResult:
+    queued: int = 0
+    deduplicated: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # recipient → why it got nothing
+
+
+def enqueue_bulk(*, channel: str, recipients: list[Contact | str], key: str, **message: Any) -> BulkResult:
+    """The same message to each recipient, a contact or an address (seed 001's BulkNotifier,
+    seed 002's send_bulk_email). A recipient who cannot get it (no address, an invalid
+    number…) is skipped with the reason and the others are queued. Each message's dedup key
+    is `bulk:<key>:<recipient>`, so calling again with the same key queues nothing twice."""
+    key = (key or "").strip()
+    if not key or len(key) > 100:
+        raise InvalidInput(_("A bulk send needs a key of at most 100 characters."), fields={"key": [_("This field is required.")]})
+    if not recipients or len(recipients) > BULK_MAX_RECIPIENTS:
+        raise InvalidInput(
+            _("Give between 1 and %(n)s recipients (a campaign sends to more).") % {"n": BULK_MAX_RECIPIENTS},
+            fields={"recipients": [_("Between 1 and %(n)s.") % {"n": BULK_MAX_RECIPIENTS}]},
+        )
+    result = BulkResult()
+    for recipient in recipients:
+        name = f"contact:{recipient.pk}" if isinstance(recipient, Contact) else str(recipient)
+        try:
+            target = _bulk_target(recipient, channel)
+            with transaction.atomic():  # one recipient's failure leaves the others' messages alone
+                sent = enqueue_message(channel=channel, dedup_key=f"bulk:{key}:{target['to']}"[:200], **target, **message)
+        except (InvalidInput, NotAllowed) as error:
+            result.skipped[name] = str(error)
+            continue
+        if getattr(sent, "deduplicated", False):
+            result.deduplicated += 1
+        else:
+            result.queued += 1
+    return result
+
+
+def _bulk_target(recipient: Contact | str, channel: str) -> dict[str, Any]:
+    """The normalised address (one message per address, however it was given) and the
+    contact who has it: consent and preferences are theirs."""
+    if isinstance(recipient, Contact):
+        address = address_of(recipient, channel)
+        if not address:
+            raise InvalidInput(_("No %(channel)s address.") % {"channel": Channel(channel).label})
+        return {"to": normalise_address(address, channel), "contact": recipient}
+    normalised = normalise_address(recipient, channel)  # InvalidInput names what is wrong
+    field_name = {Channel.EMAIL: "email", Channel.SMS: "phone", Channel.WHATSAPP: "phone"}.get(channel)
+    contact = Contact.objects.active().filter(**{field_name: normalised}).first() if field_name else None
+    return {"to": normalised, "contact": contact}
 
 
 @transaction.atomic

@@ -3,10 +3,12 @@
 Thin: enqueue_message, cancel_message, suppress_address and lift_suppression hold the
 rules (addresses, dedup keys, what can be cancelled); the views parse and render."""
 
+from dataclasses import asdict
+
 import django_filters
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -17,7 +19,7 @@ from messaging import policies, queries
 from messaging.api.common import ReadViewSet, UtcDateTimeFilter, problems
 from messaging.consent import lift_suppression, suppress_address
 from messaging.models import Channel, Contact, DeliveryEvent, OutboxMessage, Suppression, Template, Topic
-from messaging.outbox import cancel_message, enqueue_message
+from messaging.outbox import cancel_message, enqueue_bulk, enqueue_message
 
 
 # --- outbox ---------------------------------------------------------------------------------
@@ -82,6 +84,33 @@ class EnqueueSerializer(serializers.Serializer):
     metadata = serializers.DictField(required=False, default=dict)
 
 
+class BulkSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
+    key = serializers.CharField(max_length=100, help_text="Names this send: the same key again queues nothing twice.")
+    recipients = serializers.ListField(
+        child=serializers.CharField(max_length=254), required=False, default=list, max_length=1000, help_text="Addresses."
+    )
+    contacts = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.active(), many=True, required=False, default=list)
+    template = TemplateKeyField(required=False, allow_null=True, help_text="A template key; its active version is rendered.")
+    subject = serializers.CharField(required=False, allow_blank=True, default="")
+    text = serializers.CharField(required=False, allow_blank=True, default="")
+    html = serializers.CharField(required=False, allow_blank=True, default="")
+    context = serializers.DictField(required=False, default=dict, help_text="Template variables, the same for everyone.")
+    topic = serializers.SlugRelatedField(slug_field="key", queryset=Topic.objects.all(), required=False, allow_null=True)
+    priority = serializers.ChoiceField(choices=OutboxMessage.Priority.choices, default=OutboxMessage.Priority.BULK)
+    scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+BulkResultSerializer = inline_serializer(
+    "BulkResult",
+    {
+        "queued": serializers.IntegerField(),
+        "deduplicated": serializers.IntegerField(help_text="Already queued by an earlier call with the same key."),
+        "skipped": serializers.DictField(child=serializers.CharField(), help_text="Recipient → why it got nothing."),
+    },
+)
+
+
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
@@ -110,6 +139,7 @@ class MessageViewSet(ReadViewSet):
         "list": policies.can_view_messages,
         "retrieve": policies.can_view_messages,
         "create": policies.can_enqueue_messages,
+        "bulk": policies.can_enqueue_messages,
         "cancel": policies.can_manage_messages,
     }
 
@@ -143,6 +173,16 @@ class MessageViewSet(ReadViewSet):
         code = status.HTTP_200_OK if message.deduplicated else status.HTTP_201_CREATED
         location = reverse("api:message-detail", args=[message.pk])
         return Response(MessageSerializer(message).data, status=code, headers={"Location": location})
+
+    @extend_schema(request=BulkSerializer, responses={202: BulkResultSerializer, **problems(400)})
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request) -> Response:
+        """The same message to up to 1,000 recipients (addresses and/or contact ids); each
+        one that cannot get it is skipped with the reason. More than that is a campaign."""
+        data = dict(self.parse(request, BulkSerializer))
+        recipients = [*data.pop("contacts"), *data.pop("recipients")]
+        result = enqueue_bulk(channel=data.pop("channel"), recipients=recipients, key=data.pop("key"), **data)
+        return Response(asdict(result), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=CancelSerializer, responses={200: MessageSerializer, **problems(404, 409)})
     @action(detail=True, methods=["post"])

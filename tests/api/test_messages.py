@@ -118,3 +118,53 @@ def test_cancelling_a_sent_message_is_a_409_conflict(as_user, ops):
 def test_marketer_cannot_cancel(as_user, marketer):
     message = enqueue_message(channel="email", to="a@example.com", text="x")
     assert_problem(as_user(marketer).post(f"{URL}{message.pk}/cancel/"), 403)
+
+
+# --- bulk ---------------------------------------------------------------------------------------
+def test_a_bulk_send_queues_each_recipient_once_and_says_who_was_skipped(as_user, ops, contact, receipts):
+    client = as_user(ops)
+    payload = {
+        "key": "maintenance-2026-12",
+        "topic": "receipts",
+        "subject": "Maintenance tonight",
+        "text": "Hello, we are down from {{ start }} to {{ end }}.",
+        "context": {"start": "02:00", "end": "03:00"},
+        "contacts": [contact.pk],
+        "recipients": ["bob@example.com", "ADA@example.com", "not-an-address"],
+    }
+    # when a bulk send names Ada twice (as a contact and by her address) and one bad address
+    first = client.post(f"{URL}bulk/", payload, format="json")
+    # then Ada and Bob get one message each, the bad address is skipped with the reason
+    assert first.status_code == 202, first.json()
+    body = first.json()
+    assert (body["queued"], body["deduplicated"]) == (2, 1) and list(body["skipped"]) == ["not-an-address"], body
+    ada = OutboxMessage.objects.get(to_address="ada@example.com")
+    assert (
+        ada.contact == contact
+        and ada.body_text == "Hello, we are down from 02:00 to 03:00."
+        and ada.priority == OutboxMessage.Priority.BULK
+    )
+    # and the same key again queues nothing
+    again = client.post(f"{URL}bulk/", payload, format="json").json()
+    assert (again["queued"], again["deduplicated"]) == (0, 3) and OutboxMessage.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"recipients": ["a@example.com"], "text": "x"}, "key"),
+        ({"key": "k", "text": "x"}, "recipients"),
+        ({"key": "k", "text": "x", "recipients": [f"p{n}@example.com" for n in range(1001)]}, "recipients"),
+        ({"key": "k", "text": "x", "contacts": [999999]}, "contacts"),
+    ],
+)
+def test_a_bad_bulk_send_is_a_400_and_queues_nothing(as_user, ops, payload, field):
+    body = assert_problem(as_user(ops).post(f"{URL}bulk/", payload, format="json"), 400)
+    assert field in body["fields"] and not OutboxMessage.objects.exists()
+
+
+def test_only_who_may_enqueue_may_bulk_send(as_user, approver, api):
+    payload = {"key": "k", "text": "x", "recipients": ["a@example.com"]}
+    assert_problem(as_user(approver).post(f"{URL}bulk/", payload, format="json"), 403)
+    assert_problem(api.post(f"{URL}bulk/", payload, format="json"), 401)
+    assert not OutboxMessage.objects.exists()
