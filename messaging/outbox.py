@@ -208,7 +208,7 @@ def enqueue_bulk(*, channel: str, recipients: list[Contact | str], key: str, **m
         except (InvalidInput, NotAllowed) as error:
             result.skipped[name] = str(error)
             continue
-        if getattr(sent, "deduplicated", False):
+        if sent.deduplicated:
             result.deduplicated += 1
         else:
             result.queued += 1

@@ -66,10 +66,10 @@ class TemplateKeyField(serializers.SlugRelatedField):
         return template
 
 
-class EnqueueSerializer(serializers.Serializer):
+class MessageContentSerializer(serializers.Serializer):
+    """What a message says, on which channel and when: one message or a bulk send alike."""
+
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
-    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.active(), required=False, allow_null=True)
-    to = serializers.CharField(required=False, allow_blank=True, help_text="The address; defaults to the contact's.")
     template = TemplateKeyField(required=False, allow_null=True, help_text="A template key; its active version is rendered.")
     subject = serializers.CharField(required=False, allow_blank=True, default="")
     text = serializers.CharField(required=False, allow_blank=True, default="")
@@ -78,27 +78,24 @@ class EnqueueSerializer(serializers.Serializer):
     topic = serializers.SlugRelatedField(slug_field="key", queryset=Topic.objects.all(), required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=OutboxMessage.Priority.choices, default=OutboxMessage.Priority.NORMAL)
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class EnqueueSerializer(MessageContentSerializer):
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.active(), required=False, allow_null=True)
+    to = serializers.CharField(required=False, allow_blank=True, help_text="The address; defaults to the contact's.")
     dedup_key = serializers.CharField(
         required=False, allow_null=True, max_length=200, help_text="Sending the same key again returns the first message (200)."
     )
     metadata = serializers.DictField(required=False, default=dict)
 
 
-class BulkSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
+class BulkSerializer(MessageContentSerializer):
     key = serializers.CharField(max_length=100, help_text="Names this send: the same key again queues nothing twice.")
     recipients = serializers.ListField(
         child=serializers.CharField(max_length=254), required=False, default=list, max_length=1000, help_text="Addresses."
     )
     contacts = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.active(), many=True, required=False, default=list)
-    template = TemplateKeyField(required=False, allow_null=True, help_text="A template key; its active version is rendered.")
-    subject = serializers.CharField(required=False, allow_blank=True, default="")
-    text = serializers.CharField(required=False, allow_blank=True, default="")
-    html = serializers.CharField(required=False, allow_blank=True, default="")
-    context = serializers.DictField(required=False, default=dict, help_text="Template variables, the same for everyone.")
-    topic = serializers.SlugRelatedField(slug_field="key", queryset=Topic.objects.all(), required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=OutboxMessage.Priority.choices, default=OutboxMessage.Priority.BULK)
-    scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 BulkResultSerializer = inline_serializer(
