@@ -22,8 +22,9 @@ from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignSta
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.audit import record_audit, snapshot
 from messaging.content.merge_tags import merge_tags
-from messaging.errors import InvalidInput
+from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
+from messaging.outbox import cancel_message
 from messaging.work import after_commit
 
 State = Campaign.State
@@ -416,24 +417,28 @@ def cancel_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Ca
     return campaign
 
 
+# Recipients exist from the start of sending; before that the audience is a dry run.
+RECIPIENTS_REMOVABLE_IN = (State.SENDING, State.PAUSED)
+
+
 @transaction.atomic
 def remove_recipient(*, actor: AbstractBaseUser, recipient: CampaignRecipient) -> CampaignRecipient:
     """Take one contact out of a campaign that is sending or paused: a message not created
     yet never will be, a queued one is cancelled; one already sent (or being sent) stays."""
     campaign = _lock(recipient.campaign)  # waits for a fan-out chunk in flight (it holds a share lock)
-    if campaign.state not in (State.SENDING, State.PAUSED):
+    if campaign.state not in RECIPIENTS_REMOVABLE_IN:
         raise CampaignStateError(_("Recipients can be removed while the campaign is sending or paused."))
     recipient = CampaignRecipient.objects.select_for_update().select_related("contact").get(pk=recipient.pk)
     if recipient.status == CampaignRecipient.Status.SKIPPED:
         raise CampaignStateError(_("This recipient is already left out (%(reason)s).") % {"reason": recipient.get_skip_reason_display()})
-    message = OutboxMessage.objects.select_for_update().filter(pk=recipient.message_id).first() if recipient.message_id else None
-    if message is not None and message.status != OutboxMessage.Status.QUEUED:
-        raise CampaignStateError(
-            _("Its message is already %(status)s: it cannot be taken back.") % {"status": message.get_status_display().lower()}
-        )
+    message = OutboxMessage.objects.filter(pk=recipient.message_id).first() if recipient.message_id else None
     if message is not None:
-        message.status, message.error = OutboxMessage.Status.CANCELLED, _("Removed from the campaign")
-        message.save(update_fields=["status", "error"])
+        try:
+            cancel_message(actor=actor, message=message, reason=_("Removed from the campaign"))
+        except NotAllowed:
+            raise CampaignStateError(
+                _("Its message is already %(status)s: it cannot be taken back.") % {"status": message.get_status_display().lower()}
+            ) from None
     recipient.status, recipient.skip_reason = CampaignRecipient.Status.SKIPPED, CampaignRecipient.Skip.REMOVED
     recipient.save(update_fields=["status", "skip_reason"])
     record_audit(

@@ -267,7 +267,7 @@ class CampaignRecipientsView(CampaignPage):
             title=_("Recipients of “%(name)s”") % {"name": campaign.name},
             page=page,
             status=status,
-            can_remove=policies.can_send_campaign(self.request.user) and campaign.state in (State.SENDING, State.PAUSED),
+            can_remove=policies.can_send_campaign(self.request.user) and campaign.state in actions.RECIPIENTS_REMOVABLE_IN,
             filters=[("", _("All"), sum(counts.values()))]
             + [(value, label, counts.get(value, 0)) for value, label in CampaignRecipient.Status.choices],
         )
