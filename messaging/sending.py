@@ -294,8 +294,9 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
       channel in 7 days; the first one due goes, later ones end `suppressed` with the reason.
 
     Transactional messages are never held by either, nor are messages on a time-sensitive
-    topic (reminders: consent still required). Three queries per batch with marketing
-    messages (three when a contact chose the weekly digest), never one per message."""
+    topic (reminders: consent still required). Two queries per batch with marketing
+    messages (four when a contact in it paused or chose the weekly digest), never one per
+    message."""
     if not messages:
         return [], []
     channel = messages[0].channel
@@ -306,7 +307,6 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
     consented, paused, weekly, sent_this_week, time_sensitive = set(), {}, set(), set(), set()
     now = timezone.now()
     if marketing:
-        time_sensitive = time_sensitive_topic_ids()
         contact_ids = {m.contact_id for m in marketing}
         consented = set(
             Subscription.objects.filter(channel=channel, status=Subscription.Status.SUBSCRIBED, contact_id__in=contact_ids).values_list(
@@ -319,6 +319,8 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
                 paused[contact_id] = paused_until
             if frequency == Frequency.WEEKLY:
                 weekly.add(contact_id)
+        if paused or weekly:  # only then does a topic's time-sensitivity change anything
+            time_sensitive = time_sensitive_topic_ids()
         if weekly:
             sent_this_week = set(
                 OutboxMessage.objects.filter(
