@@ -244,11 +244,7 @@ def _scrub_audit(contact: Contact, message_ids: list[int], values: set[str], add
     annotations, mentions = text_contains_any("changes", addresses)
     for address in addresses:
         mentions |= Q(target_repr__icontains=address)
-    entries = (
-        AuditEntry.objects.annotate(**annotations).filter(about_her | mentions).distinct()
-        if addresses
-        else AuditEntry.objects.filter(about_her)
-    )
+    entries = AuditEntry.objects.annotate(**annotations).filter(about_her | mentions) if addresses else AuditEntry.objects.filter(about_her)
     own = set(AuditEntry.objects.filter(about_her).values_list("pk", flat=True))
     changed = []
     for entry in entries.only("pk", "target_type", "target_repr", "changes"):

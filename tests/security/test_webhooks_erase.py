@@ -7,14 +7,17 @@ from collections import Counter
 
 import pytest
 from django.apps import apps
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models.functions import Cast
 
 from growth.giftcards import issue_gift_card
 from marketing.events import record_order, track_event
+from messaging.audit import record_audit
 from messaging.consent import suppress_address
 from messaging.contacts import create_contact, erase_contact, update_contact
-from messaging.models import AuditEntry, DeliveryAttempt, DeliveryEvent, InboxMessage, OutboxMessage, Provider, SandboxMessage
+from messaging.models import AuditEntry, Contact, DeliveryAttempt, DeliveryEvent, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.outbox import enqueue_message
 from messaging.sending import send_due_messages
 from messaging.tracking import public_link
@@ -99,6 +102,16 @@ def wendy(client, admin_user):
     suppress_address(actor=admin_user, address="wendy@example.com", channel="email", reason="complaint")
     track_event(contact=contact, name="viewed_product", properties={"email": "wendy@example.com", "name": "Wendy Walker", "price": 12})
     record_order(contact=contact, external_id="order-1", amount="42.00", status="paid", details={"shipping_name": "Wendy Walker"})
+    # a test send to her address audited on the provider, and the Django admin's own history
+    record_audit(actor=admin_user, verb="test-sent", target=sms, changes={"to": {"before": None, "after": "wendy@example.com"}})
+    LogEntry.objects.create(
+        user=admin_user,
+        content_type=ContentType.objects.get_for_model(Contact),
+        object_id=str(contact.pk),
+        object_repr="Wendy Walker <wendy@example.com>",
+        action_flag=CHANGE,
+        change_message='[{"changed": {"fields": ["Last name"]}}]',
+    )
     issue_gift_card(actor=admin_user, amount="20", recipient=contact, sender_name="Bob", message="Happy birthday Wendy!", send_email=False)
     return contact, email
 
