@@ -13,6 +13,11 @@ class GrowthConfig(AppConfig):
         from marketing.events import event_tracked
 
         event_tracked.connect(on_event_tracked, dispatch_uid="growth_order_events")
+
+        from growth.receivers import on_contact_erased
+        from messaging.erasure import contact_erased
+
+        contact_erased.connect(on_contact_erased, dispatch_uid="growth_erasure")
         registry.register_merge_tags()
         registry.register_segment_fields()
         schedules.register()

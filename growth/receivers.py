@@ -41,3 +41,14 @@ def handle_order_event(*, event: Event, order_reference: str, amount) -> None:
     else:
         reverse_points_for_order(contact=contact, order_reference=order_reference)
         reverse_referral_for_order(order_reference=order_reference)
+
+
+def on_contact_erased(sender, contact, values, message_ids, **kwargs) -> None:
+    """Growth's part of a GDPR erasure (messaging's `contact_erased`, inside the erasing
+    transaction): balances, ledgers and referral states stay; what names or traces the person goes."""
+    from django.db.models import Q
+
+    from growth.models import GiftCard, Referral
+
+    GiftCard.objects.filter(recipient=contact).update(sender_name="", message="")
+    Referral.objects.filter(Q(referrer=contact) | Q(friend=contact)).update(signup_ip=None, device_id="", note="")

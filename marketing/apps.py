@@ -27,3 +27,8 @@ class MarketingConfig(AppConfig):
         from messaging.inbound import contact_replied
 
         contact_replied.connect(on_contact_replied, dispatch_uid="marketing_replies")
+
+        from marketing.erasure import on_contact_erased
+        from messaging.erasure import contact_erased
+
+        contact_erased.connect(on_contact_erased, dispatch_uid="marketing_erasure")

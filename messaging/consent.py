@@ -13,6 +13,7 @@ from messaging.audit import record_audit
 from messaging.contacts import normalise_email, normalise_phone
 from messaging.errors import InvalidInput
 from messaging.models import Channel, ConsentRecord, Contact, Subscription, Suppression, Topic
+from messaging.models.consent import hashed_address
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,9 @@ def suppress_address(*, actor: AbstractBaseUser | None, address: str, channel: s
     if reason not in Suppression.Reason.values:
         raise InvalidInput(_("Unknown suppression reason “%(reason)s”.") % {"reason": reason})
     address = normalise_address(address, channel)
+    erased = Suppression.objects.filter(address=hashed_address(address), channel=channel).first()
+    if erased is not None:  # suppressed before its contact was erased
+        return erased
     suppression, created = Suppression.objects.get_or_create(
         address=address,
         channel=channel,

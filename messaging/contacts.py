@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from messaging.audit import diff, record_audit, snapshot
+from messaging.erasure import scrub_personal_data
 from messaging.errors import DuplicateContact, InvalidInput
 from messaging.models import Contact, Subscription
 
@@ -188,12 +189,13 @@ def delete_contact(*, actor: AbstractBaseUser | None, contact: Contact) -> Conta
 
 @transaction.atomic
 def erase_contact(*, actor: AbstractBaseUser | None, contact: Contact) -> Contact:
-    """GDPR erasure: remove everything that identifies the person, keep the row so
-    counts and delivery statistics stay right. Irreversible."""
+    """GDPR erasure: remove everything that identifies the person, here and in every table
+    that kept it (messaging.erasure; higher apps through `contact_erased`), keep the rows
+    so counts and delivery statistics stay right. One transaction. Irreversible."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.erased_at:
         return contact
-    label = str(contact)
+    scrubbed = scrub_personal_data(contact=contact)
     now = timezone.now()
     contact.email = contact.phone = contact.external_id = None
     contact.first_name = contact.last_name = ""
@@ -207,5 +209,6 @@ def erase_contact(*, actor: AbstractBaseUser | None, contact: Contact) -> Contac
         record.ip_address, record.user_agent = None, ""
         record._erasing = True
         record.save(update_fields=["ip_address", "user_agent"])
-    record_audit(actor=actor, verb="erased", target=contact, changes={"contact": {"before": label, "after": None}})
+    # Counts only: the entry says what was scrubbed, not whom it was about.
+    record_audit(actor=actor, verb="erased", target=contact, changes={"scrubbed": {"before": None, "after": scrubbed}})
     return contact

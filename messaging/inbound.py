@@ -1,6 +1,8 @@
 """What comes back from providers: delivery events and inbound messages (SMS/WhatsApp
-replies). Both are idempotent by the provider's id, so a replayed webhook changes nothing."""
+replies). Both are idempotent by the provider's id (an inbound message without one, by a
+hash of its signed body), so a replayed webhook changes nothing."""
 
+import hashlib
 import logging
 from datetime import datetime
 
@@ -68,6 +70,15 @@ def record_delivery_event(
             context=ConsentContext(source=ConsentRecord.Source.SYSTEM),
         )
     return event
+
+
+def inbound_key(*, provider: Provider, raw_body: bytes) -> str:
+    """The idempotency key of an inbound delivery that carries no provider id: the provider
+    and a hash of the exact signed body. A replayed capture is byte-identical, so it is a
+    duplicate; two real messages differ in some field (an id, a timestamp), so both are kept.
+    The one loss: the same words from the same number through a provider that sends no id
+    and no timestamp are indistinguishable from a replay, and are kept once."""
+    return f"body:{provider.pk}:{hashlib.sha256(raw_body).hexdigest()}"
 
 
 def receive_inbound(*, channel: str, from_address: str, to_address: str, body: str, external_id: str | None = None) -> InboxMessage | None:

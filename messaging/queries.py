@@ -17,7 +17,7 @@ def has_consent(*, contact: Contact, topic: Topic, channel: str = Channel.EMAIL)
 
 
 def is_suppressed(*, address: str, channel: str) -> bool:
-    return Suppression.objects.filter(address=address, channel=channel).exists()
+    return Suppression.objects.filter(address__in=Suppression.keys_for([address]), channel=channel).exists()
 
 
 def start_of_today() -> datetime.datetime:

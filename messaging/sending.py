@@ -300,9 +300,11 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
     if not messages:
         return [], []
     channel = messages[0].channel
-    suppressed = dict(
-        Suppression.objects.filter(channel=channel, address__in={m.to_address for m in messages}).values_list("address", "reason")
-    )
+    keys = Suppression.keys_for({m.to_address for m in messages})  # plain, and hashed for erased contacts
+    suppressed = {
+        keys[address]: reason
+        for address, reason in Suppression.objects.filter(channel=channel, address__in=keys).values_list("address", "reason")
+    }
     marketing = [m for m in messages if m.is_marketing]
     consented, paused, weekly, sent_this_week, time_sensitive = set(), {}, set(), set(), set()
     now = timezone.now()

@@ -1,5 +1,7 @@
 """Topics, subscriptions, the append-only consent log and suppressions."""
 
+import hashlib
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -127,8 +129,15 @@ class ConsentRecord(models.Model):
         raise TypeError("Consent records are append-only.")
 
 
+def hashed_address(address: str) -> str:
+    """What a suppression keeps of an erased contact's address (GDPR erasure): enough to
+    recognise the address when it comes back, not enough to read it."""
+    return "sha256:" + hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
 class Suppression(models.Model):
-    """An address we must never send to on a channel, whatever the topic."""
+    """An address we must never send to on a channel, whatever the topic. After a GDPR
+    erasure `address` holds `hashed_address(address)`: lookups go through `keys_for`."""
 
     class Reason(models.TextChoices):
         HARD_BOUNCE = "hard_bounce", _("Hard bounce")
@@ -151,3 +160,10 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} ({self.get_channel_display()})"
+
+    @staticmethod
+    def keys_for(addresses) -> dict[str, str]:
+        """{stored form: address} for the plain and the hashed form of each address."""
+        keys = {address: address for address in addresses}
+        keys.update({hashed_address(address): address for address in addresses})
+        return keys

@@ -49,6 +49,7 @@ def _problems() -> dict[str, tuple[int, str, str]]:
         "used": (410, _("This link was already used"), _("Each of these links works once. If you still need to, ask for a new one.")),
         "not_found": (404, _("Nothing here"), _("This link does not lead anywhere. Check that it was copied completely.")),
         "throttled": (429, _("Too many requests"), _("Please wait a minute, then try again.")),
+        "gone": (410, _("This message is no longer available"), _("Its recipient's personal data was erased at their request.")),
     }
 
 
@@ -251,6 +252,9 @@ def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
         return message
     if message.status != OutboxMessage.Status.SENT:
         return problem(request, "not_found")
+    erased = (message.contact is not None and message.contact.erased_at) or (message.metadata or {}).get("erased")
+    if erased:
+        return problem(request, "gone")  # GDPR erasure: the body is gone, and so is the page
     _activate_language(message)
     text, html = final_bodies(message)
     response = HttpResponse(html or f'<pre style="white-space:pre-wrap">{escape(text)}</pre>')

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from messaging.inbound import receive_inbound, record_delivery_event
+from messaging.inbound import inbound_key, receive_inbound, record_delivery_event
 from messaging.models import DeliveryEvent, Provider
 
 logger = logging.getLogger(__name__)
@@ -37,17 +37,41 @@ def _verified(request: HttpRequest, provider: Provider) -> bool:
     if not secret:
         logger.warning("provider %s has no webhook secret: refusing its webhooks", provider)
         return False
-    return hmac.compare_digest(signature_for(secret, request.body), request.headers.get(SIGNATURE_HEADER, ""))
+    # Bytes on both sides: compare_digest refuses a str with non-ASCII characters (a 500).
+    given = request.headers.get(SIGNATURE_HEADER, "").encode("utf-8", "replace")
+    return hmac.compare_digest(signature_for(secret, request.body).encode(), given)
 
 
-def _payload(request: HttpRequest) -> dict | None:
+class BadPayload(ValueError):
+    """A signed delivery we cannot read: 400, and nothing is stored."""
+
+
+def _payload(request: HttpRequest) -> dict:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
+            raise BadPayload("body must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise BadPayload("body must be a JSON object")
+        return data
     return request.POST.dict()
+
+
+def _text(data: dict, name: str, *, required: bool = False, max_length: int = 200) -> str:
+    """A field that must be text (JSON bodies can hold anything)."""
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadPayload(f"'{name}' is required")
+        return ""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise BadPayload(f"'{name}' must be text of at most {max_length} characters")
+    return value
+
+
+def _bad(error: BadPayload) -> JsonResponse:
+    return JsonResponse({"detail": str(error)}, status=400)
 
 
 @csrf_exempt
@@ -56,19 +80,21 @@ def delivery_events(request: HttpRequest, provider_id: int) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=provider_id)
     if not _verified(request, provider):
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
-    data = _payload(request)
-    if data is None:
-        return JsonResponse({"detail": "body must be a JSON object"}, status=400)
-    if "MessageStatus" in data:  # Twilio-style form callback
-        kind = TWILIO_STATUSES.get(data["MessageStatus"])
-        if kind is None:
-            return JsonResponse({"status": "ignored"})
-        external_id = f"{data.get('MessageSid', '')}:{data['MessageStatus']}"
-        provider_message_id = data.get("MessageSid", "")
-    else:
-        kind, external_id, provider_message_id = data.get("type"), data.get("id"), data.get("message_id", "")
-        if kind not in DeliveryEvent.Kind.values or not external_id:
-            return JsonResponse({"detail": "need 'id' and a known 'type'", "types": DeliveryEvent.Kind.values}, status=400)
+    try:
+        data = _payload(request)
+        if "MessageStatus" in data:  # Twilio-style form callback
+            status, provider_message_id = _text(data, "MessageStatus", required=True, max_length=40), _text(data, "MessageSid", max_length=150)
+            kind = TWILIO_STATUSES.get(status)
+            external_id = f"{provider_message_id}:{status}"
+        else:
+            kind, external_id = _text(data, "type", max_length=40), _text(data, "id")
+            provider_message_id = _text(data, "message_id")
+            if kind not in DeliveryEvent.Kind.values or not external_id:
+                return JsonResponse({"detail": "need 'id' and a known 'type'", "types": DeliveryEvent.Kind.values}, status=400)
+    except BadPayload as error:
+        return _bad(error)
+    if kind is None:
+        return JsonResponse({"status": "ignored"})
     event = record_delivery_event(
         kind=kind, provider=provider, provider_message_id=provider_message_id, external_id=external_id, payload=data
     )
@@ -81,16 +107,19 @@ def inbound_message(request: HttpRequest, provider_id: int) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=provider_id)
     if not _verified(request, provider):
         return HttpResponse("invalid signature", status=403, content_type="text/plain")
-    data = _payload(request) or {}
-    sender, recipient = data.get("From", ""), data.get("To", "")
-    if not sender or not recipient:
-        return JsonResponse({"detail": "From and To are required"}, status=400)
+    try:
+        data = _payload(request)
+        sender, recipient = _text(data, "From", required=True, max_length=254), _text(data, "To", required=True, max_length=254)
+        body, provider_id = _text(data, "Body", max_length=100_000), _text(data, "MessageSid")
+    except BadPayload as error:
+        return _bad(error)
     channel = "whatsapp" if sender.startswith("whatsapp:") else provider.channel
     inbound = receive_inbound(
         channel=channel,
         from_address=sender.removeprefix("whatsapp:"),
         to_address=recipient.removeprefix("whatsapp:"),
-        body=data.get("Body", ""),
-        external_id=data.get("MessageSid") or None,
+        body=body,
+        # Without the provider's id, the signed body itself is the key: a replay is a duplicate.
+        external_id=provider_id or inbound_key(provider=provider, raw_body=request.body),
     )
     return JsonResponse({"status": inbound.status if inbound else "duplicate"})
