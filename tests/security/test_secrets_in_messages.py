@@ -269,3 +269,10 @@ def test_the_gift_card_code_is_in_no_stored_message_and_reaches_the_recipient_ov
     assert not any(
         form in repr([*OutboxMessage.objects.values(), *SandboxMessage.objects.values()]) for form in code_forms(issued_to_contact.code)
     )
+
+
+def test_view_in_browser_says_the_body_is_hidden_in_the_contacts_language(contact):
+    send_email_verification(actor=None, contact=contact)  # the contact reads French
+    send_due_messages()
+    page = Client().get(body_pages(the_only_message())["view in browser"]).content.decode()
+    assert "masqué : contient un lien secret" in page and not VERIFY_LINK.search(page)
