@@ -10,6 +10,7 @@ from messaging.models import OutboxMessage, SandboxMessage
 from messaging.outbox import cancel_message, enqueue_message, requeue_failed, retry_message
 from messaging.secrets import attach_secrets, marker, reveal
 from messaging.sending import send_due_messages
+from tests.messaging.test_delivery import FakeTwilio, http_api, sms_provider  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 SECRET = "https://mailroom.test/e/reset/s3cr3t-t0ken-value/"
@@ -98,3 +99,27 @@ def test_a_batch_without_sensitive_messages_costs_no_extra_query():
         send_due_messages()
     assert not any('sealed_secrets" = ' in q["sql"] or "sealed_secrets = " in q["sql"] for q in plain.captured_queries)
     assert len(secret.captured_queries) == len(plain.captured_queries) + 1  # the seals dropped, in one statement
+
+
+def test_an_esp_gets_the_secret_and_the_row_keeps_none():
+    from django.core import mail
+
+    from messaging.models import Provider
+
+    Provider.objects.create(name="ESP", channel="email", kind="anymail", config={"backend": "anymail.backends.test.EmailBackend"})
+    message = sensitive(html='<p><a href="{{ url }}">Reset</a></p>')
+    send_due_messages()
+    sent = mail.outbox[0]
+    assert sent.body == f"Open {SECRET}" and SECRET in sent.alternatives[0][0]
+    message.refresh_from_db()
+    assert message.status == OutboxMessage.Status.SENT and message.sealed_secrets == ""
+
+
+@pytest.mark.usefixtures("sms_provider")
+def test_an_sms_code_goes_to_the_http_api_and_the_row_keeps_none():
+    message = enqueue_message(channel="sms", to="06 12 34 56 78", text="Your code is {{ code }}", secrets={"code": "918273"})
+    assert "918273" not in message.body_text
+    send_due_messages()
+    assert FakeTwilio.received[0]["form"]["Body"] == "Your code is 918273"
+    message.refresh_from_db()
+    assert message.status == OutboxMessage.Status.SENT and message.sealed_secrets == ""
