@@ -184,13 +184,13 @@ def issue_gift_card(
                         "gift_card": {
                             "amount": f"{amount:.2f}",
                             "currency": currency,
-                            "code": issued.code,
                             "last4": issued.card.last4,
                             "message": message,
                             "sender_name": sender_name,
                         }
                     },
                     dedup_key=f"gift-card-delivered:{issued.card.pk}",
+                    secrets={"gift_card.code": issued.code},  # sealed: staff reading the outbox cannot redeem it
                 )
     except IntegrityError:
         if key and (existing := GiftCard.objects.filter(issue_key=key).first()):

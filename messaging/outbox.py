@@ -28,6 +28,7 @@ from messaging.content.rendering import engine, mentions, render_parts, render_s
 from messaging.content.versions import pick_template
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
+from messaging.secrets import check_secrets, check_stored, seal, with_markers
 from messaging.tracking import add_open_pixel, rewrite_links, tracked_link_ids
 from messaging.work import after_commit
 
@@ -97,9 +98,16 @@ def enqueue_message(
     track_links: bool = True,
     template: Template | None = None,
     template_version: TemplateVersion | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> OutboxMessage:
     """Queue one message. Returns the existing message when the dedup key was seen before
-    (its `deduplicated` is then True, so the API can answer 200 instead of 201)."""
+    (its `deduplicated` is then True, so the API can answer 200 instead of 201).
+
+    `secrets` (e.g. {"url": reset_link} or {"gift_card.code": code}) makes the message
+    sensitive: each secret is in the render context as its marker (`{{ url }}`, or
+    `messaging.secrets.marker("url")` in a text composed beforehand), the stored body holds
+    only markers, the values are sealed in the row and filled in on the wire at send time,
+    and no page shows the body to anyone (see messaging.secrets)."""
     if channel not in Channel.values:
         raise InvalidInput(_("Unknown channel “%(channel)s”.") % {"channel": channel}, fields={"channel": [_("Unknown channel.")]})
     raw_address = to if to else (address_of(contact, channel) if contact else None)
@@ -111,6 +119,9 @@ def enqueue_message(
     address = normalise_address(raw_address, channel)
     context = dict(context or {})
     metadata = dict(metadata or {})
+    if secrets:
+        secrets = check_secrets(secrets)
+        context = with_markers(context, secrets)
     if template is not None or template_version is not None:
         version = template_version or _active_version(template, contact)
         rendered = render_version(version, contact_context(contact, uses=mentions(version)) | context)
@@ -142,8 +153,12 @@ def enqueue_message(
         raise NotAllowed(_("Marketing email needs the sender's postal address: set MAILROOM_SENDER_ADDRESS."))
     if dedup_key is None and dedup_namespace:
         dedup_key = context_dedup_key(namespace=dedup_namespace, channel=channel, to=address, context=context)
+    if secrets:
+        check_stored(secrets, subject=subject, parts=[text, html], context={"metadata": metadata, "headers": headers, "key": dedup_key})
     now = timezone.now()
     message = OutboxMessage(
+        is_sensitive=bool(secrets),
+        sealed_secrets=seal(secrets) if secrets else "",
         channel=channel,
         contact=contact,
         to_address=address,
@@ -236,7 +251,8 @@ def cancel_message(*, actor: AbstractBaseUser | None, message: OutboxMessage, re
         raise NotAllowed(_("Only a queued message can be cancelled (this one is %(status)s).") % {"status": message.get_status_display()})
     message.status = OutboxMessage.Status.CANCELLED
     message.error = reason or _("Cancelled")
-    message.save(update_fields=["status", "error"])
+    message.sealed_secrets = ""  # a cancelled message's secret is never needed again
+    message.save(update_fields=["status", "error", "sealed_secrets"])
     record_audit(actor=actor, verb="cancelled", target=message, changes={"status": {"before": "queued", "after": "cancelled"}})
     return message
 
@@ -248,6 +264,10 @@ def retry_message(*, actor: AbstractBaseUser | None, message: OutboxMessage) -> 
     if message.status not in (OutboxMessage.Status.FAILED, OutboxMessage.Status.CANCELLED):
         raise NotAllowed(
             _("Only a failed or cancelled message can be retried (this one is %(status)s).") % {"status": message.get_status_display()}
+        )
+    if message.is_sensitive and not message.sealed_secrets:
+        raise NotAllowed(
+            _("This message carried a secret link or code that was discarded when it ended: ask for a new one instead of retrying it.")
         )
     before = message.status
     message.status, message.attempts, message.error = OutboxMessage.Status.QUEUED, 0, ""
@@ -264,6 +284,7 @@ def requeue_failed(
 ) -> int:
     """Put failed messages back in the queue in one statement; returns how many."""
     failed = (queryset if queryset is not None else OutboxMessage.objects.all()).filter(status=OutboxMessage.Status.FAILED)
+    failed = failed.exclude(is_sensitive=True, sealed_secrets="")  # their secret is gone: a new link is asked for instead
     if max_age_hours is not None:
         failed = failed.filter(created_at__gte=timezone.now() - timedelta(hours=max_age_hours))
     if channel:

@@ -26,6 +26,7 @@ from messaging.models import Channel, Contact, DeliveryAttempt, Frequency, Outbo
 from messaging.providers import ProviderError, Result, session_for
 from messaging.providers.base import permanent, transient
 from messaging.providers.email import message_id_for
+from messaging.secrets import SecretUnavailable, attach_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +191,13 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     for o in outcomes:
         if o.provider is not None and not o.suppressed:
             by_provider[o.provider.pk]["sent" if o.result.sent else "failed"] += 1
+    # A secret is kept only while the message may still be sent: sent, failed or suppressed
+    # drops it (a transient failure that will be retried keeps it).
+    spent = [o.message.pk for o in outcomes if o.message.is_sensitive and o.message.status != Status.QUEUED]
     with transaction.atomic():
         _write_statuses([o.message for o in outcomes])
+        if spent:
+            OutboxMessage.objects.filter(pk__in=spent).update(sealed_secrets="")
         _write_attempts([o for o in outcomes if not o.suppressed], now)
         if bounces:
             Suppression.objects.bulk_create(bounces, ignore_conflicts=True)
@@ -370,6 +376,9 @@ def deliver(
 
         ready, broken = render_deferred(ready)
         outcomes += [Outcome(message, permanent(error), None) for message, error in broken]
+    if any(message.is_sensitive for message in ready):  # only then: the fast path pays nothing
+        ready, locked = _unseal_secrets(ready)
+        outcomes += locked
     recorded = 0
     for message in ready:
         if not message.message_id and message.channel == Channel.EMAIL:
@@ -421,6 +430,22 @@ def deliver(
         pending = leftover
     outcomes += [Outcome(m, transient("no provider available for this channel"), None) for m in pending]
     return outcomes[recorded:]
+
+
+def _unseal_secrets(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outcome]]:
+    """Attach the secrets of the batch's sensitive messages to them, in memory only; a
+    message whose seal is gone or cannot be opened fails with the reason (never goes out
+    with a marker instead of its link)."""
+    ready, locked = [], []
+    for message in messages:
+        if message.is_sensitive:
+            try:
+                attach_secrets(message)
+            except SecretUnavailable as error:
+                locked.append(Outcome(message, permanent(str(error)), None))
+                continue
+        ready.append(message)
+    return ready, locked
 
 
 def _renew_lease(messages: list[OutboxMessage]) -> None:

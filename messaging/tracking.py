@@ -21,6 +21,7 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
+from messaging.secrets import MARKER_PREFIX as SECRET_MARKER_PREFIX
 from messaging.tokens import FastSigner, Token, TokenError, TokenService, conceal_id, public_link_seconds
 
 __all__ = ["FastSigner"]
@@ -41,12 +42,15 @@ GIF = (
 
 def rewrite_links(html: str) -> str:
     """Replace http(s) links by click URLs carrying a per-message marker filled in at send time."""
-    urls = {match.group(2) for match in HREF.finditer(html)}
+    # A link carrying a secret (messaging.secrets) is never a TrackedLink: it goes out as it is.
+    urls = {match.group(2) for match in HREF.finditer(html) if SECRET_MARKER_PREFIX not in match.group(2)}
     if not urls:
         return html
     ids = {url: _link_id(url) for url in urls}
     base = settings.MAILROOM_BASE_URL.rstrip("/")
-    return HREF.sub(lambda m: f"href={m.group(1)}{base}/t/{ids[m.group(2)]}/{MESSAGE_MARKER}/{m.group(1)}", html)
+    return HREF.sub(
+        lambda m: f"href={m.group(1)}{base}/t/{ids[m.group(2)]}/{MESSAGE_MARKER}/{m.group(1)}" if m.group(2) in ids else m.group(0), html
+    )
 
 
 def tracked_link_ids(html: str) -> list[int]:

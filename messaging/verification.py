@@ -28,6 +28,7 @@ from messaging.contacts import normalise_email
 from messaging.errors import InvalidInput, MailroomError
 from messaging.models import Channel, Contact, OutboxMessage
 from messaging.outbox import enqueue_message
+from messaging.secrets import marker
 from messaging.throttle import allow
 from messaging.tokens import TokenInvalid, TokenService, TokenUsed, conceal_id
 
@@ -73,7 +74,8 @@ def send_email_verification(*, actor: AbstractBaseUser | None, contact: Contact,
             contact=contact,
             subject=_("Confirm your email address"),
             text=_("Please confirm your email address by opening this link:\n%(url)s\n\nIf you did not ask for this, ignore this message.")
-            % {"url": url},
+            % {"url": marker("url")},
+            secrets={"url": url},  # sealed: no staff member can read the link (messaging.secrets)
             priority=OutboxMessage.Priority.TRANSACTIONAL,
             track_links=False,  # a secret link is never stored as a TrackedLink
             metadata={"purpose": "email_verification"},
@@ -135,7 +137,8 @@ def request_password_reset(*, email: str, ip_address: str | None = None, languag
                 "Someone asked to reset the password of your Mailroom account. To choose a new one, open this link "
                 "within %(minutes)s minutes:\n%(url)s\n\nIf it was not you, ignore this message: your password stays as it is."
             )
-            % {"url": url, "minutes": minutes},
+            % {"url": marker("url"), "minutes": minutes},
+            secrets={"url": url},  # sealed: reading the outbox must not let anyone take this account over
             priority=OutboxMessage.Priority.TRANSACTIONAL,
             track_links=False,
             metadata={"purpose": "password_reset"},

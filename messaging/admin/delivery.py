@@ -18,7 +18,20 @@ from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
 from messaging.errors import MailroomError
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.outbox import cancel_message, retry_message
+from messaging.secrets import hidden_notice
 from messaging.sending import send_test_message
+
+
+def body_preview(obj: OutboxMessage | SandboxMessage) -> str:
+    """A message's rendered content, or for one carrying a secret (reset or verification
+    link, gift-card code) the notice that it is hidden: for every role, Admin included."""
+    if obj.is_sensitive:
+        return hidden_body()
+    return preview_iframe(obj.body_html, obj.body_text)
+
+
+def hidden_body() -> str:
+    return format_html('<p class="italic text-base-500">{}</p>', hidden_notice())
 
 
 def preview_iframe(html: str, text: str = "") -> str:
@@ -95,7 +108,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     actions = ["requeue_messages", "cancel_messages"]
     fieldsets = (
         (None, {"fields": ("status", "error", "channel", "to_address", "from_address", "topic", "is_marketing", "contact")}),
-        (_("Content"), {"fields": ("subject", "content_preview", "body_text")}),
+        (_("Content"), {"fields": ("subject", "is_sensitive", "content_preview", "text_content")}),
         (
             _("Delivery"),
             {
@@ -124,7 +137,11 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("rendered content"))
     def content_preview(self, obj: OutboxMessage) -> str:
-        return preview_iframe(obj.body_html, obj.body_text)
+        return body_preview(obj)
+
+    @admin.display(description=_("text"))
+    def text_content(self, obj: OutboxMessage) -> str:
+        return hidden_notice() if obj.is_sensitive else obj.body_text
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return policies.can_manage_messages(request.user)
@@ -239,12 +256,27 @@ class SandboxAdmin(ReadOnlyAdmin):
     list_filter_submit = True
     search_fields = ("to_address", "subject")
     show_full_result_count = False
-    fields = ("created_at", "channel", "from_address", "to_address", "subject", "preview", "body_text", "headers", "message")
+    fields = (
+        "created_at",
+        "channel",
+        "from_address",
+        "to_address",
+        "subject",
+        "is_sensitive",
+        "preview",
+        "text_content",
+        "headers",
+        "message",
+    )
     readonly_fields = fields
 
     @admin.display(description=_("preview"))
     def preview(self, obj: SandboxMessage) -> str:
-        return preview_iframe(obj.body_html, obj.body_text)
+        return body_preview(obj)
+
+    @admin.display(description=_("text"))
+    def text_content(self, obj: SandboxMessage) -> str:
+        return hidden_notice() if obj.is_sensitive else obj.body_text
 
 
 admin.site.register(SandboxMessage, SandboxAdmin)

@@ -36,6 +36,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "to",
             "topic",
             "is_marketing",
+            "is_sensitive",
             "subject",
             "status",
             "error",

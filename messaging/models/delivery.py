@@ -82,6 +82,11 @@ class OutboxMessage(models.Model):
     body_html = models.TextField(_("HTML"), blank=True)
     headers = models.JSONField(_("headers"), default=dict, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    # A message carrying a secret (reset/verification link, gift-card code): its body holds
+    # markers, the values are sealed here until it is sent or gives up (messaging.secrets).
+    # db_default: set-based inserts (campaign fan-out) need not name them.
+    is_sensitive = models.BooleanField(_("contains a secret"), default=False, db_default=False)
+    sealed_secrets = models.TextField(blank=True, default="", db_default="", editable=False)
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
@@ -200,6 +205,8 @@ class SandboxMessage(models.Model):
     body_text = models.TextField(_("text"), blank=True)
     body_html = models.TextField(_("HTML"), blank=True)
     headers = models.JSONField(_("headers"), default=dict, blank=True)
+    # Stored redacted; the console shows the hidden notice instead of its body.
+    is_sensitive = models.BooleanField(_("contains a secret"), default=False, db_default=False)
     created_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
 
     class Meta:
@@ -208,7 +215,7 @@ class SandboxMessage(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.to_address}: {self.subject or self.body_text[:40]}"
+        return f"{self.to_address}: {self.subject or ('' if self.is_sensitive else self.body_text[:40])}"
 
 
 class Inbox(models.Model):

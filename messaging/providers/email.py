@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 
 from messaging.models import OutboxMessage, Provider
 from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session, permanent, sent, transient
+from messaging.secrets import redact, reveal
 from messaging.tracking import fill_message_marker, public_link
 
 HARD_BOUNCE_CODES = {550, 551, 553, 554}
@@ -156,11 +157,15 @@ def _unsubscribe_label(language: str | None) -> str:
     return _("Unsubscribe")  # in `language`, the active one: looked up once per language, not twice per email
 
 
-def final_bodies(message: OutboxMessage) -> tuple[str, str]:
-    """Text and HTML exactly as they go out: per-message links filled in, and the marketing
-    footer (unsubscribe link, postal address) added."""
+def final_bodies(message: OutboxMessage, *, with_secrets: bool = True) -> tuple[str, str]:
+    """Text and HTML exactly as they go out: per-message links filled in, the secrets of a
+    sensitive message filled in (only when the sender attached them; `with_secrets=False`
+    hides them, for what is stored), and the marketing footer (unsubscribe link, postal
+    address) added."""
     has_link = UNSUBSCRIBE_MARKER in message.body_html or UNSUBSCRIBE_MARKER in message.body_text
     text, html = fill_message_marker(message.body_text, message.pk), fill_message_marker(message.body_html, message.pk)
+    if message.is_sensitive:
+        text, html = (reveal(message, text), reveal(message, html)) if with_secrets else (redact(text), redact(html))
     if message.is_marketing:
         footer_text, footer_html = marketing_footer(message, with_link=not has_link)
         text = (text or "") + footer_text
@@ -438,14 +443,14 @@ class DjangoBackendSession(Session):
         headers = build_headers(message)
         email = EmailMultiAlternatives(
             subject=message.subject,
-            body=message.body_text,
+            body=reveal(message, message.body_text),
             from_email=headers.pop("From"),
             to=[headers.pop("To")],
             headers={k: v for k, v in headers.items() if k != "Subject"},
             connection=self.connection,
         )
         if message.body_html:
-            email.attach_alternative(message.body_html, "text/html")
+            email.attach_alternative(reveal(message, message.body_html), "text/html")
         started = time.perf_counter()
         try:
             email.send()

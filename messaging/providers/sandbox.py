@@ -6,6 +6,7 @@ import uuid
 from messaging.models import SandboxMessage
 from messaging.providers.base import Result, Session, permanent, sent
 from messaging.providers.email import build_headers, final_bodies
+from messaging.secrets import redact
 
 
 class SandboxSession(Session):
@@ -17,7 +18,8 @@ class SandboxSession(Session):
         if self.provider.config.get("fail_addresses") and message.to_address in self.provider.config["fail_addresses"]:
             return permanent("550 sandbox: address configured to fail", hard_bounce=True)
         headers = build_headers(message) if message.channel == "email" else {}
-        text, html = final_bodies(message) if message.channel == "email" else (message.body_text, "")
+        # Stored redacted: the sandbox inbox is read by staff, the secret is for the recipient only.
+        text, html = final_bodies(message, with_secrets=False) if message.channel == "email" else (redact(message.body_text), "")
         self.caught.append(
             SandboxMessage(
                 message_id=message.pk,
@@ -29,6 +31,7 @@ class SandboxSession(Session):
                 body_text=text,
                 body_html=html,
                 headers=headers,
+                is_sensitive=message.is_sensitive,
             )
         )
         return sent("stored in the sandbox", provider_message_id=f"sandbox-{uuid.uuid4().hex[:16]}")

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from messaging.consent import ConsentContext
 from messaging.models import Channel, ConsentRecord, DeliveryEvent, Frequency, OutboxMessage, Topic
 from messaging.preferences import PAUSE_WEEKS, consent_context, current_choices, unsubscribe_from_message, update_preferences
+from messaging.secrets import hidden_notice
 from messaging.throttle import throttled
 from messaging.tokens import TokenError
 from messaging.tracking import CLICKS, GIF, OPENS, message_links, read_public_token, record_hit, tracked_url
@@ -256,8 +257,11 @@ def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     if erased:
         return problem(request, "gone")  # GDPR erasure: the body is gone, and so is the page
     _activate_language(message)
-    text, html = final_bodies(message)
-    response = HttpResponse(html or f'<pre style="white-space:pre-wrap">{escape(text)}</pre>')
+    if message.is_sensitive:  # its secret is for the inbox it went to, not for whoever has this link
+        response = HttpResponse(f"<p>{escape(hidden_notice())}</p>")
+    else:
+        text, html = final_bodies(message)
+        response = HttpResponse(html or f'<pre style="white-space:pre-wrap">{escape(text)}</pre>')
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

@@ -34,6 +34,7 @@ from growth.giftcards import (
 from growth.models import GiftCard, GiftCardTransaction
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, OutboxMessage
+from messaging.secrets import attach_secrets, reveal
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,10 @@ def test_issuing_to_a_contact_queues_the_catalog_delivery_email_once(marketer, c
     with django_capture_on_commit_callbacks(execute=True):
         issued = issue_gift_card(actor=marketer, amount="50", recipient=contact, sender_name="Grace", message="Joyeux anniversaire")
     message = OutboxMessage.objects.get(dedup_key=f"gift-card-delivered:{issued.card.pk}")
-    assert issued.code in message.body_text and "Grace" in message.subject
+    # the stored body holds a marker, the code is sealed and filled in at send time
+    assert message.is_sensitive and issued.code not in message.body_text + message.body_html and "Grace" in message.subject
+    attach_secrets(message)
+    assert issued.code in reveal(message, message.body_text) and issued.code in reveal(message, message.body_html)
     assert re.search(r"50\.00", message.body_text)
 
 

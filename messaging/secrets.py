@@ -1,0 +1,138 @@
+"""Secrets in messages (reset and verification links, gift-card codes…): readable only by
+the person they are sent to, never by the staff who can read the outbox.
+
+A message is *sensitive* when `enqueue_message(..., secrets={"url": url})` is given
+secrets. The stored subject and body then hold only a marker per secret
+(`__MAILROOM_SECRET_URL__`); the values are sealed (Fernet: AES-128-CBC + HMAC-SHA256,
+with a key derived from SECRET_KEY) in the row's `sealed_secrets`. At send time the worker
+unseals them onto the message object in memory (`attach_secrets`), and the function that
+composes what goes on the wire fills the markers in (`reveal`). Once the message is sent,
+or finally failed, suppressed or cancelled, the seal is dropped from the row. Everything
+that shows a body to staff (console, sandbox inbox, API, view-in-browser) shows
+`hidden_notice()` instead for a sensitive message, whoever asks.
+"""
+
+import base64
+import json
+import re
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
+
+from messaging.errors import InvalidInput
+
+SALT = "mailroom.outbox-secrets"
+MARKER_PREFIX = "__MAILROOM_SECRET_"
+_WORD = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
+NAME = re.compile(rf"{_WORD}(?:\.{_WORD})*")  # no "__": a marker ends with it
+_SECRETS_ATTR = "_mailroom_secrets"  # set on the in-memory message by the sender only
+
+
+class SecretUnavailable(Exception):
+    """The seal is gone (already sent or given up) or cannot be opened (SECRET_KEY changed)."""
+
+
+def marker(name: str) -> str:
+    """What stands in a stored body for the secret `name` (letters, digits and `_` only, so
+    HTML escaping, MJML and `upper` leave it as it is)."""
+    return f"{MARKER_PREFIX}{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}__"
+
+
+def hidden_notice() -> str:
+    return gettext("hidden: contains a secret link")
+
+
+# --- sealing -----------------------------------------------------------------------------------
+def _fernet() -> MultiFernet:
+    """One key per SECRET_KEY (and per fallback, so a key rotation does not lose the queue)."""
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    cached = _fernet.__dict__.get("cache")
+    if cached and cached[0] == keys:
+        return cached[1]
+    fernets = [Fernet(base64.urlsafe_b64encode(salted_hmac(SALT, "fernet-key", secret=key, algorithm="sha256").digest())) for key in keys]
+    _fernet.cache = (keys, MultiFernet(fernets))
+    return _fernet.cache[1]
+
+
+def seal(values: dict[str, str]) -> str:
+    """The secrets, keyed by their marker, encrypted and authenticated."""
+    return _fernet().encrypt(json.dumps({marker(name): value for name, value in values.items()}).encode()).decode()
+
+
+def unseal(sealed: str) -> dict[str, str]:
+    """{marker: value}; raises SecretUnavailable."""
+    if not sealed:
+        raise SecretUnavailable("the secret this message carried was discarded")
+    try:
+        return json.loads(_fernet().decrypt(sealed.encode()))
+    except (InvalidToken, ValueError) as error:
+        raise SecretUnavailable("the secret this message carried cannot be unsealed (was SECRET_KEY changed?)") from error
+
+
+# --- at enqueue ----------------------------------------------------------------------------------
+def check_secrets(secrets: dict[str, Any]) -> dict[str, str]:
+    """Names and values a message may carry as secrets (a clear error for a bad one)."""
+    checked = {}
+    for name, value in secrets.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise InvalidInput(gettext("A secret needs a name like “url” or “gift_card.code”."), fields={"secrets": [str(name)]})
+        if not isinstance(value, str) or len(value) < 4:
+            raise InvalidInput(gettext("The secret “%(name)s” must be text of at least 4 characters.") % {"name": name})
+        checked[name] = value
+    return checked
+
+
+def with_markers(context: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """The render context with each secret replaced by its marker (`gift_card.code` goes in
+    context["gift_card"]["code"]); the renderer never sees a secret value."""
+    context = dict(context)
+    for name in secrets:
+        *parents, leaf = name.split(".")
+        level = context
+        for parent in parents:
+            child = level.get(parent)
+            level[parent] = child = dict(child) if isinstance(child, dict) else {}
+            level = child
+        level[leaf] = marker(name)
+    return context
+
+
+def check_stored(secrets: dict[str, str], *, subject: str, parts: list[str], context: dict[str, Any] | None = None) -> None:
+    """Before a sensitive message is stored: no secret value anywhere in what is stored, no
+    secret in the subject (it shows in every list), and each secret used in the body."""
+    stored = [subject, *parts, json.dumps(context or {}, default=str)]
+    for name, value in secrets.items():
+        if any(value in part for part in stored):
+            raise InvalidInput(
+                gettext("The secret “%(name)s” appears in clear in the message: use its marker.") % {"name": name},
+                fields={"secrets": [name]},
+            )
+        if marker(name) in subject:
+            raise InvalidInput(gettext("A secret cannot go in the subject."), fields={"subject": [name]})
+        if not any(marker(name) in part for part in parts):
+            raise InvalidInput(gettext("The secret “%(name)s” is not used in the message.") % {"name": name}, fields={"secrets": [name]})
+
+
+# --- at send time --------------------------------------------------------------------------------
+def attach_secrets(message) -> None:
+    """Unseal the message's secrets onto the object in memory (never saved); raises SecretUnavailable."""
+    message.__dict__[_SECRETS_ATTR] = unseal(message.sealed_secrets)
+
+
+def reveal(message, content: str) -> str:
+    """`content` as it goes on the wire: the markers filled with the secrets. Only the send
+    path, which attached them, gets them; anything else gets the hidden notice."""
+    if not content or MARKER_PREFIX not in content:
+        return content
+    values = message.__dict__.get(_SECRETS_ATTR) or {}
+    return re.sub(rf"{MARKER_PREFIX}[A-Z0-9_]*?__", lambda found: values.get(found.group(0), f"[{hidden_notice()}]"), content)
+
+
+def redact(content: str) -> str:
+    """`content` with every secret marker replaced by the hidden notice."""
+    if not content or MARKER_PREFIX not in content:
+        return content
+    return re.sub(rf"{MARKER_PREFIX}[A-Z0-9_]*?__", f"[{hidden_notice()}]", content)
