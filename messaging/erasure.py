@@ -168,7 +168,7 @@ def _scrub_outbox(message_ids: list[int], values: set[str]) -> int:
     OutboxMessage.objects.filter(pk__in=message_ids, status=OutboxMessage.Status.QUEUED).update(
         status=OutboxMessage.Status.CANCELLED, error="the contact was erased"
     )
-    rows = OutboxMessage.objects.filter(pk__in=message_ids).only("pk", "metadata", "error", "dedup_key")
+    rows = OutboxMessage.objects.filter(pk__in=message_ids).only("pk", "metadata", "error", "dedup_key", "sealed_secrets")
     changed = []
     for message in rows.iterator(chunk_size=BATCH):
         metadata = message.metadata if isinstance(message.metadata, dict) else {}
@@ -177,8 +177,9 @@ def _scrub_outbox(message_ids: list[int], values: set[str]) -> int:
         message.dedup_key = hashed_key(message.dedup_key)
         message.to_address = message.subject = message.body_text = message.body_html = ""
         message.headers = {}
+        message.sealed_secrets = ""  # a link meant for her alone goes with her
         changed.append(message)
-    fields = ["to_address", "subject", "body_text", "body_html", "headers", "metadata", "error", "dedup_key"]
+    fields = ["to_address", "subject", "body_text", "body_html", "headers", "metadata", "error", "dedup_key", "sealed_secrets"]
     OutboxMessage.objects.bulk_update(changed, fields, batch_size=BATCH)
     return len(changed)
 

@@ -167,3 +167,14 @@ def test_an_erasure_that_fails_half_way_changes_nothing(wendy, admin_user):
     email.refresh_from_db()
     assert contact.erased_at is None and email.to_address == "wendy@example.com" and "Hi Wendy" in email.subject
     assert not AuditEntry.objects.filter(verb="erased").exists()
+
+
+def test_erasing_a_contact_drops_the_sealed_secret_of_her_queued_verification_link(admin_user):
+    from messaging.verification import send_email_verification
+
+    contact = create_contact(actor=admin_user, email="wendy@example.com", first_name="Wendy")
+    message = send_email_verification(actor=admin_user, contact=contact)
+    assert OutboxMessage.objects.get(pk=message.pk).sealed_secrets  # sealed, waiting to be sent
+    erase_contact(actor=admin_user, contact=contact)
+    message.refresh_from_db()
+    assert message.sealed_secrets == "" and message.status == OutboxMessage.Status.CANCELLED
