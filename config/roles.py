@@ -69,7 +69,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.sandboxmessage": (VIEW,),
         "messaging.inbox": ALL,
         "messaging.inboxmessage": (VIEW,),
-        "django_q.schedule": ALL,
+        "django_q.schedule": (VIEW,),  # add/change: Admin only (picking what the cluster runs)
         "django_q.failure": (VIEW, DELETE),
         "django_q.success": (VIEW,),
         "django_q.ormq": (VIEW,),

@@ -48,3 +48,12 @@ class MessagingConfig(AppConfig):
         from messaging.inbound import on_anymail_tracking
 
         tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")
+
+        from django.db.models.signals import pre_save
+        from django_q.models import Schedule
+        from django_q.signals import pre_enqueue
+
+        from messaging.schedules import guard_enqueue, guard_schedule
+
+        pre_save.connect(guard_schedule, sender=Schedule, dispatch_uid="mailroom_guard_schedule")
+        pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
