@@ -57,3 +57,10 @@ class MessagingConfig(AppConfig):
 
         pre_save.connect(guard_schedule, sender=Schedule, dispatch_uid="mailroom_guard_schedule")
         pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
+
+        from django.db.models.signals import m2m_changed
+
+        from messaging.audit import audit_m2m_change, audited_relations
+
+        for through in audited_relations():
+            m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")
