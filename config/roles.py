@@ -69,7 +69,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.sandboxmessage": (VIEW,),
         "messaging.inbox": ALL,
         "messaging.inboxmessage": (VIEW,),
-        "django_q.schedule": ALL,
+        "django_q.schedule": (VIEW,),  # add/change: Admin only (picking what the cluster runs)
         "django_q.failure": (VIEW, DELETE),
         "django_q.success": (VIEW,),
         "django_q.ormq": (VIEW,),
@@ -112,6 +112,21 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
 ADMIN_ROLE = "Admin"  # every permission there is
 
 
+def _apply(role: str, permissions: list[Permission]) -> int:
+    """Give the role exactly `permissions`. A role that existed and differed (a permission
+    removed by hand, new models after an upgrade) gets one audit entry; a new one none."""
+    from messaging.audit import m2m_audited_by_caller, m2m_change, record_audit, related_labels
+
+    group, created = Group.objects.get_or_create(name=role)
+    before = [] if created else related_labels(group, "permissions")
+    with m2m_audited_by_caller():
+        group.permissions.set(permissions)
+    after = related_labels(group, "permissions")
+    if not created and after != before:
+        record_audit(actor=None, verb="permissions_changed", target=group, changes=m2m_change("permissions", before, after))
+    return len(after)
+
+
 def setup_roles() -> dict[str, int]:
     """Create or update the role groups; returns {role: number of permissions}."""
     result = {}
@@ -121,10 +136,6 @@ def setup_roles() -> dict[str, int]:
             app_label, model = label.split(".")
             codenames = [f"{verb}_{model}" for verb in verbs]
             wanted += list(Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames))
-        group, _created = Group.objects.get_or_create(name=role)
-        group.permissions.set(wanted)
-        result[role] = len(wanted)
-    admin, _created = Group.objects.get_or_create(name=ADMIN_ROLE)
-    admin.permissions.set(Permission.objects.all())
-    result[ADMIN_ROLE] = admin.permissions.count()
+        result[role] = _apply(role, wanted)
+    result[ADMIN_ROLE] = _apply(ADMIN_ROLE, list(Permission.objects.all()))
     return result

@@ -4,10 +4,13 @@ from datetime import time
 
 from django_q.models import Schedule
 
-from messaging.schedules import next_time_of_day, register_schedule
+from messaging.schedules import next_time_of_day, register_schedule, register_task
 
 
 def register() -> None:
+    # Kicks enqueued after a commit (messaging.work.after_commit).
+    register_task("marketing.tasks.fan_out_campaign")
+    register_task("marketing.tasks.run_automation_steps")
     register_schedule(
         {"name": "refresh dynamic segments", "func": "marketing.tasks.refresh_dynamic_segments", "schedule_type": Schedule.DAILY},
         first_run=lambda: next_time_of_day(time(2, 0)),

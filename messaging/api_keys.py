@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from messaging.audit import record_audit
+from messaging.audit import acting_as, record_audit
 from messaging.errors import InvalidInput, MailroomError
 from messaging.models import ApiKey
 
@@ -67,7 +67,8 @@ def create_api_key(*, actor: AbstractBaseUser | None, name: str, role: Group, ra
     user = get_user_model().objects.create_user(username=f"{SERVICE_USER_PREFIX}{prefix}", password=None)
     user.first_name = name[:150]
     user.save(update_fields=["first_name"])
-    user.groups.add(role)
+    with acting_as(actor):  # the role grant is audited on the service user, as the creator's
+        user.groups.add(role)
     key = ApiKey.objects.create(
         name=name,
         prefix=prefix,

@@ -48,3 +48,19 @@ class MessagingConfig(AppConfig):
         from messaging.inbound import on_anymail_tracking
 
         tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")
+
+        from django.db.models.signals import pre_save
+        from django_q.models import Schedule
+        from django_q.signals import pre_enqueue
+
+        from messaging.schedules import guard_enqueue, guard_schedule
+
+        pre_save.connect(guard_schedule, sender=Schedule, dispatch_uid="mailroom_guard_schedule")
+        pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
+
+        from django.db.models.signals import m2m_changed
+
+        from messaging.audit import audit_m2m_change, audited_relations
+
+        for through in audited_relations():
+            m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")

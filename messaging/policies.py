@@ -56,3 +56,9 @@ can_manage_messages = requires("messaging.change_outboxmessage")  # cancel, requ
 can_view_api_keys = requires("messaging.view_apikey")
 can_create_api_keys = requires("messaging.add_apikey")
 can_revoke_api_keys = requires("messaging.change_apikey")
+
+# Background jobs (django-q2). Choosing what the cluster runs is running code on the
+# server, and task arguments and results may hold secrets: Admin only (config/roles.py
+# gives no other role add/change on schedules).
+can_manage_jobs = requires("django_q.add_schedule", "django_q.change_schedule")
+can_read_job_payloads = can_manage_jobs

@@ -1,16 +1,29 @@
-"""The django-q2 schedules Mailroom relies on, created idempotently after migrate.
+"""The django-q2 jobs Mailroom runs: the one registry of what the cluster may execute.
 
-Higher apps add theirs with `register_schedule` from their AppConfig.ready(), so this
-module never imports them.
+Schedules are created idempotently after migrate. Higher apps add theirs with
+`register_schedule` (and their after-commit kicks with `register_task`) from their
+AppConfig.ready(), so this module never imports them.
+
+A schedule names a dotted path the cluster imports and calls, so a free-text path is a
+way to run anything on the server (`subprocess.getoutput`). Only registered functions
+may run: the console offers them as a choice, `guard_schedule` refuses any other on
+save, and `guard_enqueue` swaps anything else the cluster is handed (a row that got in
+another way, a resubmitted task) for `refuse_unregistered_job`, which fails visibly.
 """
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_q.models import Schedule
 
+logger = logging.getLogger(__name__)
+
 HEARTBEAT = "messaging.tasks.heartbeat"
+REFUSED = "messaging.tasks.refuse_unregistered_job"
 
 SCHEDULES = [
     {"name": "cluster heartbeat", "func": HEARTBEAT, "schedule_type": Schedule.MINUTES, "minutes": 1},
@@ -32,11 +45,77 @@ def next_time_of_day(at: time) -> datetime:
 FIRST_RUNS: dict[str, Callable[[], datetime]] = {"clean delivery logs": lambda: next_time_of_day(time(2, 0))}
 
 
+# Functions enqueued only as kicks after a commit (`messaging.work.after_commit`), never
+# picked for a schedule in the console.
+TASKS: set[str] = {REFUSED}
+
+
 def register_schedule(spec: dict, *, first_run: Callable[[], datetime] | None = None) -> None:
     if not any(existing["name"] == spec["name"] for existing in SCHEDULES):
         SCHEDULES.append(spec)
     if first_run is not None:
         FIRST_RUNS[spec["name"]] = first_run
+
+
+def register_task(func: str) -> None:
+    """Allow the cluster to run `func` when Mailroom's own code enqueues it."""
+    TASKS.add(func)
+
+
+def schedule_functions() -> dict[str, str]:
+    """{dotted path: schedule name} for every registered schedule: what a schedule may call."""
+    functions: dict[str, str] = {}
+    for spec in SCHEDULES:
+        functions.setdefault(spec["func"], spec["name"])
+    return functions
+
+
+def dotted_path(func: str | Callable) -> str:
+    return func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+
+
+def may_run(func: str | Callable | None) -> bool:
+    """Whether the cluster may call `func`: a registered schedule's function or task."""
+    if not func:
+        return False
+    path = dotted_path(func)
+    return path in TASKS or path in schedule_functions()
+
+
+def check_schedule_func(func: str) -> None:
+    """The one rule for what a schedule may call; ValidationError naming the function."""
+    if func not in schedule_functions():
+        raise ValidationError(
+            {"func": _("%(func)s is not one of Mailroom's scheduled jobs; pick one from the list.") % {"func": func}},
+            code="unregistered_job",
+        )
+
+
+def guard_schedule(sender, instance: Schedule, raw: bool = False, **kwargs) -> None:
+    """pre_save on Schedule: whatever saves it (console, shell, code) cannot point it at an
+    unregistered function or give it a result hook. A row saved again by the scheduler
+    with the function it already had is let through (the cluster guard refuses to run it),
+    so one old bad row cannot stop every other schedule."""
+    if instance.hook:
+        raise ValidationError({"hook": _("Schedules cannot have a result hook.")}, code="hook")
+    if instance.pk is not None:
+        stored = Schedule.objects.filter(pk=instance.pk).values_list("func", flat=True).first()
+        if stored == instance.func:
+            return
+    check_schedule_func(instance.func)
+
+
+def guard_enqueue(sender, task: dict, **kwargs) -> None:
+    """django-q2's pre_enqueue: every task (scheduled, kicked or resubmitted) passes here.
+    An unregistered function is replaced by one that fails with the reason, so nothing
+    else runs and the refusal shows in "Failed jobs"; an unregistered hook is dropped."""
+    func = task.get("func")
+    if not may_run(func):
+        logger.warning("refused to enqueue unregistered job %r (task %s)", dotted_path(func) if func else func, task.get("name"))
+        task["func"], task["args"], task["kwargs"] = REFUSED, (), {"func": str(dotted_path(func) if func else func)}
+    if task.get("hook") and not may_run(task["hook"]):
+        logger.warning("dropped unregistered hook %r (task %s)", task["hook"], task.get("name"))
+        task.pop("hook")
 
 
 def ensure_schedules() -> None:

@@ -2,10 +2,17 @@
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from messaging.sending import send_due_messages
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
+
+
+def refuse_unregistered_job(*, func: str) -> None:
+    """What the cluster runs instead of a function Mailroom does not register (see
+    messaging.schedules.guard_enqueue): it fails, so the refusal is on record."""
+    raise PermissionError(_("Refused to run %(func)s: it is not a registered Mailroom job.") % {"func": func})
 
 
 def heartbeat() -> str:

@@ -9,6 +9,7 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,12 @@ def enqueue_task(func: str, **kwargs) -> None:
 
 def after_commit(func: str, *, coalesce: bool = True, **kwargs) -> None:
     """Run `func(**kwargs)` on the cluster once the current transaction commits."""
+    from messaging.schedules import may_run
+
+    if not may_run(func):  # the cluster would refuse it: say so where the mistake is
+        raise ImproperlyConfigured(
+            f"{func} is not a registered job: call messaging.schedules.register_task({func!r}) in its app's ready()."
+        )
     if not settings.MAILROOM_KICK_CLUSTER:
         return
     key = "mailroom:kick:" + func + ":" + ":".join(f"{k}={v}" for k, v in sorted(kwargs.items()))

@@ -17,7 +17,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter,
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from messaging.audit import diff, record_audit, snapshot
+from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
 from messaging.errors import MailroomError
@@ -48,6 +48,12 @@ class AuditedModelAdmin(ModelAdmin):
     """
 
     audit_exclude = frozenset({"password"})
+
+    def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Role and permission changes saved with the form (save_related) are audited by a
+        # signal (messaging.audit.audit_m2m_change): it records them as this user's.
+        with acting_as(request.user):
+            return super().changeform_view(request, *args, **kwargs)
 
     def _audited_fields(self, obj, names) -> list[str]:
         concrete = {f.name for f in obj._meta.concrete_fields}
@@ -320,6 +326,9 @@ class UserAdmin(BaseUserAdmin, AuditedModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
+    # Set by logging in, not by hand: editable, the form re-saved them with every change
+    # (and the audit showed a role grant as a last_login change).
+    readonly_fields = ("last_login", "date_joined")
 
 
 @admin.register(Group)

@@ -40,6 +40,54 @@ def test_console_list_pages_follow_the_role_permissions(client, role_users, role
     assert not wrong, wrong
 
 
+@pytest.fixture
+def job_pages(db) -> dict[str, str]:
+    """One of each django-q2 object: schedule, finished task, failed task, queued task."""
+    from django.utils import timezone
+    from django_q.models import Failure, OrmQ, Schedule, Success
+    from django_q.tasks import async_task
+
+    now = timezone.now()
+    task = {"func": "messaging.tasks.heartbeat", "args": (), "kwargs": {}, "started": now, "stopped": now}
+    success = Success.objects.create(id="1" * 32, name="matrix-ok", success=True, result="ok", **task)
+    failure = Failure.objects.create(id="2" * 32, name="matrix-failed", success=False, result="boom", **task)
+    async_task("messaging.tasks.heartbeat")
+    return {
+        "schedule": str(Schedule.objects.get(func="messaging.tasks.heartbeat").pk),
+        "success": success.pk,
+        "failure": failure.pk,
+        "ormq": str(OrmQ.objects.get().pk),
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_django_q_pages_follow_the_role_table(client, role_users, job_pages, role):
+    """Schedules: list for viewers, add and change (the edit form) for Admin only.
+    Finished, failed and queued tasks: list and read-only page for viewers, never added
+    or edited by anyone (what a task runs is chosen by a schedule or by Mailroom's code)."""
+    user = role_users[role]
+    client.force_login(user)
+    wrong = []
+    for model, pk in job_pages.items():
+        base = f"/admin/django_q/{model}/"
+        viewer = user.has_perm(f"django_q.view_{model}") or user.has_perm(f"django_q.change_{model}")
+        editor = model == "schedule" and user.has_perm("django_q.change_schedule")
+        expected = {
+            base: viewer,
+            f"{base}add/": model == "schedule" and user.has_perm("django_q.add_schedule"),
+            f"{base}{pk}/change/": editor if model == "schedule" else viewer,
+        }
+        for url, allowed in expected.items():
+            status = client.get(url).status_code
+            if (status == 200) != allowed or status not in (200, 403):
+                wrong.append((url, status, "allowed" if allowed else "refused"))
+        if not editor and client.post(f"{base}{pk}/change/", {"func": "subprocess.getoutput"}).status_code != 403:
+            wrong.append((f"POST {base}{pk}/change/", "not refused"))
+    assert not wrong, wrong
+    if role != "Admin":
+        assert not user.has_perm("django_q.add_schedule") and not user.has_perm("django_q.change_schedule")
+
+
 def test_anonymous_visitors_are_sent_to_the_login(client, db):
     for _app, _model, url in changelists():
         response = client.get(url)
@@ -85,4 +133,5 @@ def test_the_matrix_covers_the_areas(db):
     urls = [url for _a, _m, url in changelists()]
     assert any("/marketing/segment/" in url for url in urls)
     assert any("/messaging/contact/" in url for url in urls)
+    assert {f"/admin/django_q/{model}/" for model in ("schedule", "success", "failure", "ormq")} <= set(urls)
     assert any(url.endswith("/segments/") for url, _p in api_list_endpoints())
