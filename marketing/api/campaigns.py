@@ -123,7 +123,8 @@ class CampaignViewSet(ReadViewSet):
     """Campaigns and their approval flow: draft → pending_approval (`submit`) → approved
     (`approve` by someone other than the author, or `reject` with a reason) → scheduled
     (`schedule`: at the campaign's send time, or now) → sending ⇄ paused → sent; `cancel`
-    stops it. Editing the content, audience or schedule after submission makes it a draft again."""
+    stops it. Editing the content, audience (or its segments' rules and members), merge data,
+    sender, schedule or guardrails after submission makes it a draft again."""
 
     queryset = Campaign.objects.select_related("topic", "created_by", "approved_by").prefetch_related(
         "segments", "excluded_segments", "variants"
