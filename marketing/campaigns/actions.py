@@ -17,7 +17,13 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from marketing.campaigns.guardrails import MAX_VARIANTS, campaign_problems, content_problems
+from marketing.campaigns.guardrails import (
+    MAX_VARIANTS,
+    campaign_problems,
+    check_variant_subjects,
+    content_problems,
+    variant_subject_problem,
+)
 from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.audit import record_audit, snapshot
@@ -95,6 +101,8 @@ def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
         values["context"] = clean_merge_data(values["context"])
     if "variants" in values and len(values["variants"]) > MAX_VARIANTS:
         raise InvalidInput(_("An A/B test has at most four variants."), fields={"variants": [_("At most four.")]})
+    if "variants" in values:
+        check_variant_subjects([(label, spec.get("subject") or "") for label, spec in zip("ABCD", values["variants"], strict=False)])
     return values
 
 
@@ -369,6 +377,9 @@ def start_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Cam
         v.template_version for v in campaign.variants.select_related("template_version__template") if v.template_version_id
     ]
     problems = [p for version in versions for p in content_problems(version=version, campaign=campaign)]
+    problems += [
+        p for label, subject in campaign.variants.values_list("label", "subject") if (p := variant_subject_problem(label, subject))
+    ]
     if problems:
         _back_to_draft(actor, campaign, reason=_("sending blocked: %(problems)s") % {"problems": " ".join(problems)})
         from marketing.campaigns.notifications import notify_author

@@ -73,8 +73,10 @@ class CampaignWizardView(CampaignPage):
                 if was != campaign.state and campaign.state == State.DRAFT:
                     messages.warning(request, _("The campaign changed after submission: it is a draft again and needs a new approval."))
         except MailroomError as error:
+            on_fields = {field: errors for field, errors in error.fields.items() if field in form.fields}
             for field, errors in error.fields.items():
-                form.add_error(field if field in form.fields else None, errors)
+                if field in form.fields or not on_fields:  # an error the form shows next to its field is not repeated
+                    form.add_error(field if field in form.fields else None, errors)
             if not error.fields:
                 form.add_error(None, str(error))
             return self.render_to_response(self.get_context_data(form=form))
