@@ -31,6 +31,7 @@ from messaging.content.merge_tags import merge_tags
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
 from messaging.outbox import cancel_message
+from messaging.senders import clean_sender, sender_error
 from messaging.work import after_commit
 
 State = Campaign.State
@@ -99,6 +100,8 @@ def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(_("The test share is between 0 and 90 %."), fields={"ab_test_share": [_("Between 0 and 90.")]})
     if "context" in values:
         values["context"] = clean_merge_data(values["context"])
+    if "from_address" in values:
+        values["from_address"] = clean_sender(values["from_address"])
     if "variants" in values and len(values["variants"]) > MAX_VARIANTS:
         raise InvalidInput(_("An A/B test has at most four variants."), fields={"variants": [_("At most four.")]})
     if "variants" in values:
@@ -380,6 +383,8 @@ def start_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Cam
     problems += [
         p for label, subject in campaign.variants.values_list("label", "subject") if (p := variant_subject_problem(label, subject))
     ]
+    if sender := sender_error(campaign.from_address):  # a row stored before senders were checked
+        problems.append(sender)
     if problems:
         _back_to_draft(actor, campaign, reason=_("sending blocked: %(problems)s") % {"problems": " ".join(problems)})
         from marketing.campaigns.notifications import notify_author

@@ -17,6 +17,7 @@ from marketing.models import Campaign
 from messaging.content.rendering import check_source
 from messaging.errors import InvalidInput
 from messaging.models import Channel, DeliveryEvent, OutboxMessage, Suppression, TemplateVersion, Topic
+from messaging.senders import sender_error
 
 MAX_VARIANTS = 4
 UNSUBSCRIBE_TAG = "unsubscribe_url"
@@ -85,6 +86,8 @@ def campaign_problems(campaign: Campaign, *, check_audience: bool = True, now=No
             problems.append(_("Pick the day and the local time to send."))
         elif campaign.send_at.date() < now.date() and campaign.state in (Campaign.State.DRAFT, Campaign.State.REJECTED):
             problems.append(_("The send day is in the past."))
+    if sender := sender_error(campaign.from_address):  # a row stored before senders were checked
+        problems.append(sender)
     stored = list(campaign.variants.order_by("label").values_list("label", "subject"))
     problems += [problem for label, subject in stored if (problem := variant_subject_problem(label, subject))]
     variants = len(stored)
