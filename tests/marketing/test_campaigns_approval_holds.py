@@ -211,3 +211,22 @@ def test_a_bad_segment_edit_changes_neither_the_segment_nor_the_campaign(markete
         update_segment(segment=dynamic, actor=marketer, rules=group("and", rule("nope", "equals", "1")))
     campaign.refresh_from_db()
     assert campaign.state == State.APPROVED and returned_to_draft(campaign) == []
+
+
+def test_deleting_an_excluded_segment_in_the_admin_returns_the_campaign_to_draft(
+    client, admin_user, marketer, approver, newsletter, version
+):
+    from marketing.campaigns.actions import approve_campaign, submit_campaign
+
+    people = make_people(newsletter, 3, prefix="adm")
+    everyone = make_segment("All of them", people)
+    # (the admin refuses to delete a segment that has members: their rows are read-only there)
+    blocked = create_segment(name="Never", actor=marketer, rules=group("and", rule("email", "contains", "adm0")))
+    campaign = new_campaign(marketer, newsletter, everyone, version, excluded_segments=[blocked])
+    submit_campaign(actor=marketer, campaign=campaign)
+    approve_campaign(actor=approver, campaign=campaign)
+    client.force_login(admin_user)
+    response = client.post(f"/admin/marketing/segment/{blocked.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT and any("Never" in reason for reason in returned_to_draft(campaign))
