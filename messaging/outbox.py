@@ -29,6 +29,7 @@ from messaging.content.versions import pick_template
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.secrets import check_secrets, check_stored, seal, with_markers
+from messaging.senders import clean_sender
 from messaging.tracking import add_open_pixel, rewrite_links, tracked_link_ids
 from messaging.work import after_commit
 
@@ -117,6 +118,7 @@ def enqueue_message(
             fields={"to": [_("This field is required.")]},
         )
     address = normalise_address(raw_address, channel)
+    from_address = clean_sender(from_address)  # never a header injection (CR/LF), whoever calls
     context = dict(context or {})
     metadata = dict(metadata or {})
     if secrets:

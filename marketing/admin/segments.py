@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from marketing.models import Segment, SegmentMember
+from marketing.segments.actions import delete_segment
 from marketing.views.segments import SegmentBuilderView, SegmentOperationView, SegmentPreviewView, SegmentTreeView
 from messaging.admin.audience import ReadOnlyAdmin
 
@@ -33,6 +34,13 @@ class SegmentAdmin(ModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None) -> HttpResponse:
         return redirect("admin:marketing_segment_builder", pk=object_id)
+
+    def delete_model(self, request: HttpRequest, obj: Segment) -> None:
+        delete_segment(segment=obj, actor=request.user)  # campaigns using it need a new approval
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for segment in queryset.order_by("pk"):
+            delete_segment(segment=segment, actor=request.user)
 
     def get_urls(self):
         def view(cls, **kwargs):

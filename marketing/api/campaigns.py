@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from marketing.campaigns import actions, policies
 from marketing.campaigns.audience import dry_run
-from marketing.campaigns.queries import campaign_recipients, campaign_report
+from marketing.campaigns.queries import RECIPIENT_STATUSES, campaign_recipients, campaign_report
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.api.common import ReadViewSet, problems
 from messaging.errors import InvalidInput
@@ -96,6 +96,12 @@ class RejectInputSerializer(serializers.Serializer):
 
 class RecipientSerializer(serializers.ModelSerializer):
     email = serializers.CharField(source="contact.email", read_only=True)
+    status = serializers.ChoiceField(
+        source="delivery_status",
+        choices=list(RECIPIENT_STATUSES.items()),
+        read_only=True,
+        help_text="What happened: its message's status once created (sent, failed…), holdout, or skipped.",
+    )
     variant = serializers.CharField(source="variant.label", read_only=True, default="")
     message_status = serializers.CharField(source="message.status", read_only=True, default="")
 
@@ -123,7 +129,8 @@ class CampaignViewSet(ReadViewSet):
     """Campaigns and their approval flow: draft → pending_approval (`submit`) → approved
     (`approve` by someone other than the author, or `reject` with a reason) → scheduled
     (`schedule`: at the campaign's send time, or now) → sending ⇄ paused → sent; `cancel`
-    stops it. Editing the content, audience or schedule after submission makes it a draft again."""
+    stops it. Editing the content, audience (or its segments' rules and members), merge data,
+    sender, schedule or guardrails after submission makes it a draft again."""
 
     queryset = Campaign.objects.select_related("topic", "created_by", "approved_by").prefetch_related(
         "segments", "excluded_segments", "variants"
@@ -241,10 +248,11 @@ class CampaignViewSet(ReadViewSet):
     @extend_schema(responses={200: RecipientSerializer(many=True), **problems(404)})
     @action(detail=True, methods=["get"], filterset_fields=[], search_fields=[], ordering_fields=["id"])
     def recipients(self, request: Request, pk: str) -> Response:
-        """Each contact of the audience: queued, waiting for the A/B winner, or skipped with
-        the reason, and its message's status. `?status=` and `?skip_reason=` narrow the list."""
+        """Each contact of the audience and what happened: queued, sending, sent, failed,
+        cancelled or suppressed (its message's status), waiting for the A/B winner, or
+        skipped with the reason. `?status=` and `?skip_reason=` narrow the list."""
         filters = {}
-        for name, choices in (("status", CampaignRecipient.Status.values), ("skip_reason", CampaignRecipient.Skip.values)):
+        for name, choices in (("status", list(RECIPIENT_STATUSES)), ("skip_reason", CampaignRecipient.Skip.values)):
             value = request.query_params.get(name)
             if value is not None:
                 if value not in choices:

@@ -13,6 +13,7 @@ from marketing.models import Segment
 from marketing.segments.actions import (
     add_static_members,
     create_segment,
+    delete_segment,
     preview_rules,
     refresh_segment,
     segment_contacts,
@@ -20,7 +21,6 @@ from marketing.segments.actions import (
 )
 from messaging.api.common import ReadViewSet, problems
 from messaging.api.contacts import ContactSerializer
-from messaging.audit import record_audit
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -98,9 +98,7 @@ class SegmentViewSet(ReadViewSet):
 
     @extend_schema(request=None, responses={204: None, **problems(404)})
     def destroy(self, request: Request, pk: str) -> Response:
-        segment = self.get_object()
-        record_audit(actor=request.user, verb="deleted", target=segment)
-        segment.delete()
+        delete_segment(segment=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: SegmentSerializer, **problems(404)})

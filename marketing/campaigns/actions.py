@@ -17,7 +17,13 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from marketing.campaigns.guardrails import MAX_VARIANTS, campaign_problems, content_problems
+from marketing.campaigns.guardrails import (
+    MAX_VARIANTS,
+    campaign_problems,
+    check_variant_subjects,
+    content_problems,
+    variant_subject_problem,
+)
 from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.audit import record_audit, snapshot
@@ -25,6 +31,7 @@ from messaging.content.merge_tags import merge_tags
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
 from messaging.outbox import cancel_message
+from messaging.senders import clean_sender, sender_error
 from messaging.work import after_commit
 
 State = Campaign.State
@@ -53,8 +60,12 @@ SCALAR_FIELDS = (
     "attribution_days",
     "context",
 )
-# Fields an approval covers: changing any of them after submission needs a new approval.
-APPROVED_FIELDS = frozenset(SCALAR_FIELDS) - {"name", "complaint_rate_limit", "bounce_rate_limit", "attribution_days"}
+# What a second person approves (invariant 9): audience, content, merge data, sender,
+# schedule and guardrails. Changing any of them after submission returns the campaign to
+# draft (`withdraw_approval`); only the internal name and the attribution window (a
+# reporting setting) are outside the approval.
+APPROVED_FIELDS = frozenset(SCALAR_FIELDS) - {"name", "attribution_days"}
+APPROVED_RELATIONS = frozenset({"segments", "excluded_segments", "variants"})
 
 
 def hold_until() -> datetime:
@@ -89,8 +100,12 @@ def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(_("The test share is between 0 and 90 %."), fields={"ab_test_share": [_("Between 0 and 90.")]})
     if "context" in values:
         values["context"] = clean_merge_data(values["context"])
+    if "from_address" in values:
+        values["from_address"] = clean_sender(values["from_address"])
     if "variants" in values and len(values["variants"]) > MAX_VARIANTS:
         raise InvalidInput(_("An A/B test has at most four variants."), fields={"variants": [_("At most four.")]})
+    if "variants" in values:
+        check_variant_subjects([(label, spec.get("subject") or "") for label, spec in zip("ABCD", values["variants"], strict=False)])
     return values
 
 
@@ -180,10 +195,42 @@ def update_campaign(*, actor: AbstractBaseUser, campaign: Campaign, **values: An
         return campaign
     campaign.save()
     record_audit(actor=actor, verb="changed", target=campaign, changes=changes)
-    needs_approval = set(changes) & (APPROVED_FIELDS | {"segments", "excluded_segments", "variants"})
-    if campaign.state == State.REJECTED or (campaign.state in NEEDS_NEW_APPROVAL and needs_approval):
-        _back_to_draft(actor, campaign, reason=_("edited after submission"))
+    if campaign.state == State.REJECTED:
+        _back_to_draft(actor, campaign, reason=_("edited after rejection"))
+    elif approved := sorted(set(changes) & (APPROVED_FIELDS | APPROVED_RELATIONS)):
+        withdraw_approval(actor=actor, campaign=campaign, reason=_("edited after submission: %(fields)s") % {"fields": ", ".join(approved)})
     return campaign
+
+
+def withdraw_approval(*, actor: AbstractBaseUser | None, campaign: Campaign, reason: str) -> bool:
+    """Invariant 9, the one rule: something a second person approved (or is reviewing)
+    changed, so a submitted, approved or scheduled campaign goes back to draft, with the
+    reason audited. The caller holds the campaign's row lock. Returns whether it did."""
+    if campaign.state not in NEEDS_NEW_APPROVAL:
+        return False
+    _back_to_draft(actor, campaign, reason=reason)
+    return True
+
+
+def withdraw_approvals_for_segment(*, actor: AbstractBaseUser | None, segment: Segment, change: str) -> list[Campaign]:
+    """A segment's rules or members changed (or it is being deleted): every submitted,
+    approved or scheduled campaign that sends to it or excludes it goes back to draft.
+    Refused while a campaign using it is sending but has not fixed its recipients yet (the
+    fan-out reads the audience when it starts), so no change slips into a send in flight.
+    Called by the segment actions inside their transaction, before they change anything."""
+    using = Campaign.objects.filter(Q(segments=segment) | Q(excluded_segments=segment)).distinct().order_by("pk")
+    unfixed = using.filter(state__in=[State.SENDING, State.PAUSED], fanout=Campaign.Fanout.NOT_STARTED).first()
+    if unfixed is not None:
+        raise CampaignStateError(
+            _("Campaign “%(name)s” is about to send to this segment: change it once its recipients are recorded, or cancel it.")
+            % {"name": unfixed.name}
+        )
+    withdrawn = []
+    for campaign in Campaign.objects.select_for_update(of=("self",)).filter(pk__in=using.filter(state__in=NEEDS_NEW_APPROVAL).values("pk")):
+        reason = _("segment “%(segment)s” changed: %(change)s") % {"segment": segment.name, "change": change}
+        if withdraw_approval(actor=actor, campaign=campaign, reason=reason):
+            withdrawn.append(campaign)
+    return withdrawn
 
 
 def _back_to_draft(actor, campaign: Campaign, *, reason: str) -> None:
@@ -296,9 +343,9 @@ def schedule_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaig
 
 @transaction.atomic
 def reschedule_campaign(*, actor: AbstractBaseUser, campaign: Campaign, send_at: datetime) -> Campaign:
-    """Move a scheduled campaign to another time (the calendar's drag and drop). Allowed only
-    while it is scheduled; the approval stands because content and audience are unchanged
-    (editing the schedule through the edit form does need a new approval)."""
+    """Move a scheduled campaign to another time (the calendar's drag and drop). The schedule
+    is part of what was approved, so the moved campaign goes back to draft and needs a new
+    approval (invariant 9), like any other edit of its send time."""
     campaign = _lock(campaign)
     if campaign.state != State.SCHEDULED:
         raise CampaignStateError(
@@ -317,6 +364,7 @@ def reschedule_campaign(*, actor: AbstractBaseUser, campaign: Campaign, send_at:
         target=campaign,
         changes={"send_at": {"before": before.isoformat() if before else None, "after": send_at.isoformat()}},
     )
+    withdraw_approval(actor=actor, campaign=campaign, reason=_("moved in the calendar"))
     return campaign
 
 
@@ -332,6 +380,11 @@ def start_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Cam
         v.template_version for v in campaign.variants.select_related("template_version__template") if v.template_version_id
     ]
     problems = [p for version in versions for p in content_problems(version=version, campaign=campaign)]
+    problems += [
+        p for label, subject in campaign.variants.values_list("label", "subject") if (p := variant_subject_problem(label, subject))
+    ]
+    if sender := sender_error(campaign.from_address):  # a row stored before senders were checked
+        problems.append(sender)
     if problems:
         _back_to_draft(actor, campaign, reason=_("sending blocked: %(problems)s") % {"problems": " ".join(problems)})
         from marketing.campaigns.notifications import notify_author

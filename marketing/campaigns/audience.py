@@ -10,11 +10,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
+from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from marketing.models import Campaign, CampaignRecipient, SegmentMember
 from messaging.content.merge_tags import contact_context
-from messaging.content.rendering import engine, render_parts, render_version
+from messaging.content.rendering import check_source, engine, render_parts, render_version
+from messaging.errors import InvalidInput
 from messaging.models import Channel, Contact, OutboxMessage, Subscription, Suppression, Topic
 
 Skip = CampaignRecipient.Skip
@@ -90,6 +92,7 @@ class SampleRender:
     text: str
     variant: str = ""
     missing: list[str] = field(default_factory=list)
+    error: str = ""
 
 
 @dataclass
@@ -132,10 +135,15 @@ def count_eligibility(campaign: Campaign) -> DryRun:
 def render_for(campaign: Campaign, contact: Contact, variant=None) -> SampleRender:
     version = (variant.template_version if variant and variant.template_version_id else None) or campaign.template_version
     context = contact_context(contact) | (campaign.context or {})  # as the sending worker merges it
-    rendered = render_version(version, context)
-    subject = rendered.subject
-    if variant is not None and variant.subject:
-        subject = render_parts({"subject": engine(html=False).from_string(variant.subject)}, context).subject
+    try:
+        rendered = render_version(version, context)
+        subject = rendered.subject
+        if variant is not None and variant.subject:
+            check_source(variant.subject, part="subject")  # a row stored before variant subjects were checked
+            subject = render_parts({"subject": engine(html=False).from_string(variant.subject)}, context).subject
+    except (InvalidInput, TemplateSyntaxError) as error:
+        # Shown in the sample (and listed in the dry run's problems), never a server error.
+        return SampleRender(contact=str(contact), subject="", html="", text="", variant=variant.label if variant else "", error=str(error))
     return SampleRender(
         contact=str(contact),
         subject=subject,

@@ -14,7 +14,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketing.models import Campaign
+from messaging.content.rendering import check_source
+from messaging.errors import InvalidInput
 from messaging.models import Channel, DeliveryEvent, OutboxMessage, Suppression, TemplateVersion, Topic
+from messaging.senders import sender_error
 
 MAX_VARIANTS = 4
 UNSUBSCRIBE_TAG = "unsubscribe_url"
@@ -41,6 +44,25 @@ def content_problems(*, version: TemplateVersion | None, campaign: Campaign) -> 
     return problems
 
 
+def variant_subject_problem(label: str, subject: str) -> str | None:
+    """The same checks as a template version's subject (size, forbidden tags and names,
+    syntax, naming the line), or None when the variant's own subject is fine or empty."""
+    if not subject:
+        return None
+    try:
+        check_source(subject, part="subject")
+    except InvalidInput as error:
+        return _("Variant %(label)s: %(error)s") % {"label": label, "error": error}
+    return None
+
+
+def check_variant_subjects(variants: list[tuple[str, str]]) -> None:
+    """Refuse (label, subject) pairs whose subject would not render, with a field error."""
+    for label, subject in variants:
+        if problem := variant_subject_problem(label, subject):
+            raise InvalidInput(problem, code="template_syntax", fields={"variants": [problem], f"variant_{label}_subject": [problem]})
+
+
 def campaign_problems(campaign: Campaign, *, check_audience: bool = True, now=None) -> list[str]:
     """Everything that stops this campaign from being submitted, approved or started."""
     now = now or timezone.now()
@@ -64,7 +86,11 @@ def campaign_problems(campaign: Campaign, *, check_audience: bool = True, now=No
             problems.append(_("Pick the day and the local time to send."))
         elif campaign.send_at.date() < now.date() and campaign.state in (Campaign.State.DRAFT, Campaign.State.REJECTED):
             problems.append(_("The send day is in the past."))
-    variants = campaign.variants.count()
+    if sender := sender_error(campaign.from_address):  # a row stored before senders were checked
+        problems.append(sender)
+    stored = list(campaign.variants.order_by("label").values_list("label", "subject"))
+    problems += [problem for label, subject in stored if (problem := variant_subject_problem(label, subject))]
+    variants = len(stored)
     if variants > MAX_VARIANTS:
         problems.append(_("An A/B test has at most four variants."))
     if campaign.ab_test_share:

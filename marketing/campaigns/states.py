@@ -31,6 +31,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # States whose content, audience and schedule may still be edited (approval-bearing ones
 # go back to draft when edited).
 EDITABLE = frozenset({State.DRAFT, State.REJECTED, State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED})
+# Invariant 9: in these states a change to anything approved (audience including its
+# segments' rules and members, content, merge data, sender, schedule, guardrails) returns
+# the campaign to draft, through `actions.withdraw_approval` and nowhere else.
 NEEDS_NEW_APPROVAL = frozenset({State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED})
 
 

@@ -32,7 +32,11 @@ class VariantScore:
 
 
 def variant_scores(campaign: Campaign, *, test_only: bool = True) -> list[VariantScore]:
-    """Per variant: messages sent, and how many distinct messages were opened / clicked."""
+    """Per variant: messages sent, and how many distinct messages were opened / clicked.
+    People, not requests, decide: a message counts once however many events its token
+    fires (2,400 clicks from one token are one click), and a click that looks automated
+    (a mail gateway's link scanner, a prefetch) is no click at all."""
+    human_click = Q(kind=DeliveryEvent.Kind.CLICKED, is_automated=False)
     recipients = CampaignRecipient.objects.filter(campaign=campaign, message__isnull=False)
     if test_only:
         recipients = recipients.filter(is_test=True)
@@ -41,8 +45,8 @@ def variant_scores(campaign: Campaign, *, test_only: bool = True) -> list[Varian
         DeliveryEvent.objects.filter(message__campaign_recipient__in=recipients)
         .values_list("message__campaign_recipient__variant_id")
         .annotate(
-            opens=Count("message", distinct=True, filter=Q(kind__in=[DeliveryEvent.Kind.OPENED, DeliveryEvent.Kind.CLICKED])),
-            clicks=Count("message", distinct=True, filter=Q(kind=DeliveryEvent.Kind.CLICKED)),
+            opens=Count("message", distinct=True, filter=Q(kind=DeliveryEvent.Kind.OPENED) | human_click),
+            clicks=Count("message", distinct=True, filter=human_click),
         )
         .order_by()
     )

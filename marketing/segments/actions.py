@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet, Window
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from marketing.campaigns.actions import withdraw_approvals_for_segment
 from marketing.models import Segment, SegmentMember
 from marketing.segments.compiler import compile_rules, contacts_matching
 from messaging.audit import record_audit
@@ -17,6 +18,13 @@ from messaging.errors import InvalidInput
 from messaging.models import Contact
 
 SAMPLE_SIZE = 8
+
+
+def _campaign_approvals_follow_change(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
+    """Invariant 9 (approved means approved): the rules or members of a segment changed, so
+    every submitted, approved or scheduled campaign that uses it returns to draft. The rule
+    lives in `marketing.campaigns.actions.withdraw_approvals_for_segment`."""
+    withdraw_approvals_for_segment(actor=actor, segment=segment, change=change)
 
 
 @dataclass
@@ -85,6 +93,7 @@ def update_segment(
         compile_rules(rules)
         changes["rules"] = {"before": segment.rules, "after": rules}
         segment.rules = rules
+        _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("its rules were edited"))
     if changes:
         segment.save()
         record_audit(actor=actor, verb="changed", target=segment, changes=changes)
@@ -208,6 +217,8 @@ def add_static_members(*, segment: Segment, identifiers: list[str], actor: Abstr
     existing = set(segment.members.filter(contact_id__in=set(found.values())).values_list("contact_id", flat=True))
     now = timezone.now()
     new_ids = sorted(set(found.values()) - existing)
+    if new_ids:
+        _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("%(count)s members added") % {"count": len(new_ids)})
     SegmentMember.objects.bulk_create([SegmentMember(segment=segment, contact_id=pk, added_at=now) for pk in new_ids], batch_size=2000)
     segment.member_count = segment.members.count()
     segment.refreshed_at = now
@@ -222,10 +233,22 @@ def remove_static_members(*, segment: Segment, contact_ids: list[int], actor: Ab
     if segment.kind != Segment.Kind.STATIC:
         raise InvalidInput(_("Members are removed from static segments only."))
     removed, _details = segment.members.filter(contact_id__in=contact_ids).delete()
+    if removed:
+        _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("%(count)s members removed") % {"count": removed})
     segment.member_count = segment.members.count()
     segment.save(update_fields=["member_count"])
     record_audit(actor=actor, verb="members removed", target=segment, changes={"removed": removed})
     return removed
+
+
+@transaction.atomic
+def delete_segment(*, segment: Segment, actor: AbstractBaseUser | None) -> None:
+    """Delete a segment. Campaigns that send to it or exclude it lose it, so a submitted,
+    approved or scheduled one returns to draft first."""
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("it was deleted"))
+    record_audit(actor=actor, verb="deleted", target=segment)
+    segment.delete()
 
 
 def segment_contacts(*, segment: Segment) -> QuerySet[Contact]:

@@ -5,6 +5,7 @@ campaign can be dragged to another day; the server re-checks through `reschedule
 import calendar as pycalendar
 from datetime import UTC, date, datetime, timedelta
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -122,4 +123,14 @@ class RescheduleView(UnfoldModelAdminViewMixin, View):
             campaign = actions.reschedule_campaign(actor=request.user, campaign=campaign, send_at=send_at)
         except MailroomError as error:
             return JsonResponse({"ok": False, "error": str(error)}, status=409)
-        return JsonResponse({"ok": True, "send_at": campaign.send_at.isoformat()})
+        notice = _("“%(name)s” moved: it is a draft again and needs a new approval.") % {"name": campaign.name}
+        if campaign.state == Campaign.State.DRAFT:
+            messages.warning(request, notice)  # shown after the calendar reloads
+        return JsonResponse(
+            {
+                "ok": True,
+                "send_at": campaign.send_at.isoformat(),
+                "state": campaign.state,
+                "message": notice if campaign.state == Campaign.State.DRAFT else "",
+            }
+        )

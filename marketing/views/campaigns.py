@@ -73,8 +73,10 @@ class CampaignWizardView(CampaignPage):
                 if was != campaign.state and campaign.state == State.DRAFT:
                     messages.warning(request, _("The campaign changed after submission: it is a draft again and needs a new approval."))
         except MailroomError as error:
+            on_fields = {field: errors for field, errors in error.fields.items() if field in form.fields}
             for field, errors in error.fields.items():
-                form.add_error(field if field in form.fields else None, errors)
+                if field in form.fields or not on_fields:  # an error the form shows next to its field is not repeated
+                    form.add_error(field if field in form.fields else None, errors)
             if not error.fields:
                 form.add_error(None, str(error))
             return self.render_to_response(self.get_context_data(form=form))
@@ -257,9 +259,11 @@ class CampaignRecipientsView(CampaignPage):
     def get_context_data(self, **kwargs) -> dict:
         campaign = self.campaign()
         status = self.request.GET.get("status", "")
-        if status not in CampaignRecipient.Status.values:
+        if status not in queries.RECIPIENT_STATUSES:
             status = ""
         page = Paginator(queries.campaign_recipients(campaign, status=status or None), self.per_page).get_page(self.request.GET.get("page"))
+        for row in page:
+            row.delivery_status_label = queries.RECIPIENT_STATUSES.get(row.delivery_status, row.delivery_status)
         counts = queries.recipient_counts(campaign)
         context = super().get_context_data(**kwargs)
         context.update(
@@ -269,7 +273,9 @@ class CampaignRecipientsView(CampaignPage):
             status=status,
             can_remove=policies.can_send_campaign(self.request.user) and campaign.state in actions.RECIPIENTS_REMOVABLE_IN,
             filters=[("", _("All"), sum(counts.values()))]
-            + [(value, label, counts.get(value, 0)) for value, label in CampaignRecipient.Status.choices],
+            + [
+                (value, label, counts[value]) for value, label in queries.RECIPIENT_STATUSES.items() if counts.get(value) or value == status
+            ],
         )
         return context
 

@@ -191,5 +191,7 @@ def test_drag_a_scheduled_campaign_to_another_day_in_the_calendar(page, live_ser
     with page.expect_navigation():
         source.drag_to(page.locator(f'[data-day="{target.date().isoformat()}"]'))
     campaign.refresh_from_db()
-    assert campaign.send_at == target and campaign.state == Campaign.State.SCHEDULED
+    # the schedule is part of what was approved: the moved campaign needs a new approval
+    assert campaign.send_at == target and campaign.state == Campaign.State.DRAFT
+    expect(page.get_by_text("it is a draft again and needs a new approval")).to_be_visible()
     shot(page, "8-calendar-rescheduled")

@@ -249,13 +249,20 @@ def test_a_sent_campaign_is_read_only(sending, marketer):
 
 def test_reschedule_only_while_scheduled_and_never_into_the_past(scheduled, approved, marketer):
     later = timezone.now() + timedelta(days=3)
-    assert reschedule_campaign(actor=marketer, campaign=scheduled, send_at=later).send_at == later
-    assert scheduled.state == State.SCHEDULED
     with pytest.raises(InvalidInput):
         reschedule_campaign(actor=marketer, campaign=scheduled, send_at=timezone.now() - timedelta(hours=1))
+    scheduled.refresh_from_db()
+    assert scheduled.state == State.SCHEDULED
     start_campaign(actor=None, campaign=scheduled)
     with pytest.raises(CampaignStateError):
         reschedule_campaign(actor=marketer, campaign=scheduled, send_at=later)
+
+
+def test_rescheduling_moves_the_campaign_and_needs_a_new_approval(scheduled, marketer):
+    later = timezone.now() + timedelta(days=3)
+    moved = reschedule_campaign(actor=marketer, campaign=scheduled, send_at=later)
+    assert moved.send_at == later and moved.state == State.DRAFT and moved.approved_by is None
+    assert audited(scheduled, "rescheduled").exists() and audited(scheduled, "returned to draft").exists()
 
 
 # --- dry run -------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def test_the_recipients_page_lists_who_got_the_campaign_by_status(client, market
     fan_out(campaign=sending)
     page = client.get(url).content.decode()
     # then every recipient is listed with its message, and the skipped one with its reason
-    assert page.count('data-testid="recipient-row"') == 6 and "All (6)" in page and "Included (5)" in page
+    assert page.count('data-testid="recipient-row"') == 6 and "All (6)" in page and "Queued (5)" in page
     skipped = client.get(url, {"status": "skipped"}).content.decode()
     assert skipped.count('data-testid="recipient-row"') == 1 and people[0].email in skipped and "Suppressed" in skipped
     # and an unknown status shows everyone; pages hold 50 (2 here)
