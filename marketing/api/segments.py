@@ -2,6 +2,7 @@
 
 Thin: the segment actions validate names and rules (a bad rule is a 400 naming it)."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -21,6 +22,7 @@ from marketing.segments.actions import (
 from messaging.api.common import ReadViewSet, problems
 from messaging.api.contacts import ContactSerializer
 from messaging.audit import record_audit
+from messaging.errors import NotAllowed
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -96,9 +98,11 @@ class SegmentViewSet(ReadViewSet):
         )
         return Response(SegmentSerializer(segment).data)
 
-    @extend_schema(request=None, responses={204: None, **problems(404)})
+    @extend_schema(request=None, responses={204: None, **problems(404, 409)})
     def destroy(self, request: Request, pk: str) -> Response:
         segment = self.get_object()
+        if segment.automations.exists():  # the automation's audience would silently become every contact
+            raise NotAllowed(_("Automations use this segment as their audience: change them first."), code="segment_in_use")
         record_audit(actor=request.user, verb="deleted", target=segment)
         segment.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -19,6 +19,14 @@ from messaging.models import Contact
 SAMPLE_SIZE = 8
 
 
+def _audience_edited_for_automations(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
+    """A person changed who is in `segment`: fan-out automations using it need a new approval
+    (marketing.automations.approval). Called inside the edit's transaction."""
+    from marketing.automations.approval import segment_audience_edited
+
+    segment_audience_edited(segment=segment, actor=actor, change=change)
+
+
 @dataclass
 class Preview:
     count: int
@@ -88,6 +96,8 @@ def update_segment(
     if changes:
         segment.save()
         record_audit(actor=actor, verb="changed", target=segment, changes=changes)
+    if "rules" in changes:
+        _audience_edited_for_automations(segment=segment, actor=actor, change=_("rules changed"))
     return segment
 
 
@@ -213,6 +223,8 @@ def add_static_members(*, segment: Segment, identifiers: list[str], actor: Abstr
     segment.refreshed_at = now
     segment.save(update_fields=["member_count", "refreshed_at"])
     record_audit(actor=actor, verb="members added", target=segment, changes={"added": len(new_ids), "unknown": len(unknown)})
+    if new_ids:
+        _audience_edited_for_automations(segment=segment, actor=actor, change=_("members added"))
     return len(new_ids), unknown
 
 
