@@ -27,9 +27,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketing import policies
-from marketing.models import Automation, AutomationRun, Segment
+from marketing.models import Automation, AutomationRun, AutomationStep, Segment
 from messaging.audit import record_audit
 from messaging.errors import InvalidInput, NotAllowed
+from messaging.models import Template
 
 State = Automation.State
 Trigger = Automation.Trigger
@@ -103,6 +104,34 @@ def can_review(user: AbstractBaseUser, automation: Automation) -> bool:
     )
 
 
+# --- the content an approval covers -------------------------------------------------------
+def template_snapshot(keys) -> dict[str, list[list]]:
+    """The templates behind send-step keys as they are now: id, active version and topic of
+    each language's template. A new active version or another topic is new content."""
+    snapshot: dict[str, list[list]] = {}
+    rows = Template.objects.filter(key__in=list(keys)).order_by("key", "pk").values_list("key", "pk", "active_version_id", "topic_id")
+    for key, pk, version, topic in rows:
+        snapshot.setdefault(key, []).append([pk, version, topic])
+    return snapshot
+
+
+def approved_content_of(automation: Automation) -> dict[str, list[list]]:
+    keys = {step.config.get("template") for step in automation.steps.filter(kind=AutomationStep.Kind.SEND)}
+    return template_snapshot(keys - {None})
+
+
+def content_changed_since_approval(automation: Automation, key: str) -> bool:
+    """For the send step at run time: did the template it sends change after the approval?"""
+    return fans_out(automation) and template_snapshot([key]).get(key, []) != (automation.approved_content or {}).get(key, [])
+
+
+@transaction.atomic
+def hold_for_changed_content(*, automation: Automation, key: str) -> None:
+    """The runner met a template edited after the approval: back to waiting, nothing sent."""
+    automation = _lock(automation)
+    withdraw_approval(actor=None, automation=automation, reason=_("template “%(key)s” changed after approval") % {"key": key})
+
+
 # --- transitions (the caller holds the automation's row lock) ---------------------------
 def _audit_state(actor, automation: Automation, verb: str, before: str, **extra) -> None:
     record_audit(actor=actor, verb=verb, target=automation, changes={"state": {"before": before, "after": automation.state}, **extra})
@@ -132,7 +161,8 @@ def withdraw_approval(*, actor: AbstractBaseUser | None, automation: Automation,
         automation.state = State.PENDING_APPROVAL
         automation.submitted_by, automation.submitted_at = _user(actor), timezone.now()
     automation.approved_by = automation.approved_at = None
-    automation.save(update_fields=["state", "submitted_by", "submitted_at", "approved_by", "approved_at", "updated_at"])
+    automation.approved_content = {}
+    automation.save(update_fields=["state", "submitted_by", "submitted_at", "approved_by", "approved_at", "approved_content", "updated_at"])
     _audit_state(actor, automation, "approval withdrawn", before, reason=reason)
     return True
 
@@ -164,8 +194,9 @@ def approve_automation(*, actor: AbstractBaseUser, automation: Automation) -> Au
     now = timezone.now()
     automation.state = State.ACTIVE
     automation.approved_by, automation.approved_at = actor, now
+    automation.approved_content = approved_content_of(automation)
     automation.activated_at = automation.activated_at or now
-    automation.save(update_fields=["state", "approved_by", "approved_at", "activated_at", "updated_at"])
+    automation.save(update_fields=["state", "approved_by", "approved_at", "approved_content", "activated_at", "updated_at"])
     _audit_state(actor, automation, "approved", before)
     if AutomationRun.objects.filter(automation=automation, status=AutomationRun.Status.ACTIVE).exists():
         from marketing.automations.triggers import kick_runner

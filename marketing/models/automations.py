@@ -90,6 +90,12 @@ class Automation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("approved by")
     )
     approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    approved_content = models.JSONField(
+        _("approved content"),
+        default=dict,
+        blank=True,
+        help_text=_("The send steps' templates as approved: {key: [[id, version, topic], …]}."),
+    )
     rejection_reason = models.TextField(_("rejection reason"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)

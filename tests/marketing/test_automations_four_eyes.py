@@ -218,6 +218,35 @@ def test_changing_the_send_step_template_of_an_approved_automation_returns_it_to
     assert flow.state == State.PENDING_APPROVAL and marketing_messages() == []
 
 
+def test_new_template_content_after_approval_is_not_sent_and_returns_it_to_waiting(all_customers, catalog, clock, tick, marketer, approver):
+    from messaging.content.versions import activate_template_version, save_template_version
+    from messaging.models import Template
+
+    flow = approved(activate_automation(actor=marketer, automation=weekly_to(all_customers, marketer)), approver)
+    # when the marketer puts new content live in the template the send step uses
+    welcome = Template.objects.get(key="welcome", locale="en")
+    version = save_template_version(
+        actor=marketer,
+        template=welcome,
+        subject="Flash sale",
+        body_format="html",
+        body='<p>Buy now</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>',
+        text_body="Buy now {{ unsubscribe_url }}",
+    )
+    activate_template_version(actor=marketer, version=version)
+    clock.move_to(MONDAY_NINE)
+    tick()
+    tick()
+    # then the new content reached nobody and the automation waits for a new approval
+    assert marketing_messages() == []
+    flow.refresh_from_db()
+    assert flow.state == State.PENDING_APPROVAL and flow.approved_at is None
+    # and once approved again, the runs held at the send step go out with it
+    approved(flow, approver)
+    tick()
+    assert len(marketing_messages()) == 3
+
+
 def test_widening_the_trigger_of_a_live_event_automation_to_a_broadcast_needs_approval(all_customers, catalog, clock, tick, marketer):
     # given a one-contact-per-event automation, live without approval
     flow = create_automation(
