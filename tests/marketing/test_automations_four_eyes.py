@@ -381,12 +381,15 @@ def test_console_activate_waits_and_approver_approves_from_the_approval_queue(al
     assert flow.state == State.PENDING_APPROVAL
     # and cannot approve it from the console
     assert client.post(f"/admin/marketing/automation/{flow.pk}/flow/review/approve/").status_code == 403
+    own = client.get(f"/admin/marketing/automation/{flow.pk}/flow/").content.decode()
+    assert 'data-testid="approval-waiting"' in own and 'data-testid="own-automation"' in own and 'data-testid="approve"' not in own
     # the approver finds the queue in the sidebar and the automation in it
     client.force_login(approver)
     home = client.get("/admin/").content.decode()
     assert "/admin/marketing/campaign/approvals/" in home
     queue = client.get("/admin/marketing/campaign/approvals/").content.decode()
     assert f'data-automation="{flow.pk}"' in queue and "Monday blast" in queue
+    assert 'data-testid="approve"' in client.get(f"/admin/marketing/automation/{flow.pk}/flow/").content.decode()
     client.post(f"/admin/marketing/automation/{flow.pk}/flow/review/approve/", {"next": "approvals"})
     flow.refresh_from_db()
     assert (flow.state, flow.approved_by) == (State.ACTIVE, approver)
