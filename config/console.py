@@ -20,6 +20,11 @@ def _perm(codename: str) -> Callable[[HttpRequest], bool]:
     return lambda request: request.user.has_perm(codename)
 
 
+def _can_approve(request: HttpRequest) -> bool:
+    """Campaigns and fan-out automations share the approval queue."""
+    return request.user.has_perm("marketing.approve_campaign") or request.user.has_perm("marketing.approve_automation")
+
+
 def _staff(request: HttpRequest) -> bool:
     return request.user.is_active and request.user.is_staff
 
@@ -77,9 +82,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _item(_("Campaigns"), "campaign", reverse("admin:marketing_campaign_changelist"), _perm("marketing.view_campaign")),
                 _item(_("Calendar"), "calendar_month", reverse("admin:marketing_campaign_calendar"), _perm("marketing.view_campaign")),
                 {
-                    **_item(
-                        _("Approval queue"), "task_alt", reverse("admin:marketing_campaign_approvals"), _perm("marketing.approve_campaign")
-                    ),
+                    **_item(_("Approval queue"), "task_alt", reverse("admin:marketing_campaign_approvals"), _can_approve),
                     "badge": "config.console.approval_badge",
                 },
             ],
@@ -145,10 +148,11 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 def approval_badge(request: HttpRequest) -> int | str:
-    """How many campaigns wait for approval (one indexed count per page)."""
-    from marketing.models import Campaign
+    """How many campaigns and automations wait for approval (indexed counts per page)."""
+    from marketing.models import Automation, Campaign
 
     count = Campaign.objects.filter(state=Campaign.State.PENDING_APPROVAL).count()
+    count += Automation.objects.filter(state=Automation.State.PENDING_APPROVAL).count()
     return count or ""
 
 

@@ -44,7 +44,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "marketing.campaign": (VIEW, ADD, CHANGE, "send", "report"),
     },
     "Approver": {
-        "marketing.automation": (VIEW,),
+        "marketing.automation": (VIEW, "approve"),  # fan-out automations: four eyes like campaigns
         "marketing.segment": (VIEW,),
         "marketing.campaign": (VIEW, "approve", "report"),
         "messaging.template": (VIEW,),

@@ -18,5 +18,6 @@ can_create_automations = requires("marketing.add_automation")
 can_edit_automations = requires("marketing.change_automation")  # settings and steps
 can_delete_automations = requires("marketing.delete_automation")
 can_activate_automations = requires("marketing.activate_automation")  # activate and pause
+can_approve_automations = requires("marketing.approve_automation")  # fan-out ones; never one's own (the action checks)
 can_view_automation_runs = requires("marketing.view_automationrun")
 can_view_analytics = requires("marketing.view_dailystat")

@@ -13,7 +13,13 @@ from unfold.admin import ModelAdmin, TabularInline
 from marketing import policies
 from marketing.automations.actions import EDITABLE, update_automation
 from marketing.models import Automation, AutomationRun, AutomationStepLog, PaymentWebhookEvent
-from marketing.views.automations import AutomationFlowView, AutomationStateView, AutomationStepsView, PresetGalleryView
+from marketing.views.automations import (
+    AutomationFlowView,
+    AutomationReviewView,
+    AutomationStateView,
+    AutomationStepsView,
+    PresetGalleryView,
+)
 from messaging.admin.audience import ReadOnlyAdmin
 from messaging.errors import MailroomError
 
@@ -42,7 +48,12 @@ class AutomationAdmin(ModelAdmin):
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj: Automation) -> str:
-        colours = {"active": "bg-green-100 text-green-700", "paused": "bg-orange-100 text-orange-700", "draft": "bg-base-100 text-base-700"}
+        colours = {
+            "active": "bg-green-100 text-green-700",
+            "pending": "bg-blue-100 text-blue-700",
+            "paused": "bg-orange-100 text-orange-700",
+            "draft": "bg-base-100 text-base-700",
+        }
         return format_html(
             '<span class="px-2 py-1 rounded-default text-xs font-semibold {}" data-testid="state-{}">{}</span>',
             colours.get(obj.state, ""),
@@ -84,6 +95,7 @@ class AutomationAdmin(ModelAdmin):
             path("<int:pk>/flow/", view(AutomationFlowView), name="marketing_automation_flow"),
             path("<int:pk>/flow/steps/", view(AutomationStepsView), name="marketing_automation_steps"),
             path("<int:pk>/flow/state/", view(AutomationStateView), name="marketing_automation_state"),
+            path("<int:pk>/flow/review/<slug:operation>/", view(AutomationReviewView), name="marketing_automation_review"),
             *super().get_urls(),
         ]
 

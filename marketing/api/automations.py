@@ -17,6 +17,7 @@ from marketing.automations.actions import (
     replace_steps,
     update_automation,
 )
+from marketing.automations.approval import approve_automation, fans_out, reject_automation
 from marketing.automations.presets import PRESETS
 from marketing.automations.queries import automation_report, automation_runs
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Segment
@@ -55,10 +56,21 @@ class AutomationSerializer(serializers.ModelSerializer):
             "conversion_window_days",
             "steps",
             "activated_at",
+            "fans_out",
+            "submitted_by",
+            "submitted_at",
+            "approved_by",
+            "approved_at",
+            "rejection_reason",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    fans_out = serializers.SerializerMethodField(help_text="One trigger can reach many contacts: activating it needs a second person.")
+
+    def get_fans_out(self, automation: Automation) -> bool:
+        return fans_out(automation)
 
 
 class StepInputSerializer(serializers.Serializer):
@@ -83,6 +95,10 @@ class AutomationInputSerializer(serializers.Serializer):
     conversion_event = serializers.CharField(required=False, allow_blank=True, max_length=100)
     conversion_window_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
     steps = StepInputSerializer(many=True, required=False)
+
+
+class RejectInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
 
 
 class StepLogSerializer(serializers.ModelSerializer):
@@ -147,7 +163,9 @@ PresetSerializer = inline_serializer(
 
 class AutomationViewSet(ReadViewSet):
     """Triggered and scheduled flows. Create from scratch or `{"preset": "cart-abandoned"}`;
-    a new automation is a draft until `activate`."""
+    a new automation is a draft until `activate`. One that fans out to many contacts
+    (`fans_out`: schedule, date, segment entry, broadcast event) then waits for approval by
+    someone else (`approve` / `reject`), and a change to its audience or steps sends it back."""
 
     queryset = Automation.objects.prefetch_related("steps").order_by("name", "id")
     serializer_class = AutomationSerializer
@@ -164,6 +182,8 @@ class AutomationViewSet(ReadViewSet):
         "destroy": policies.can_delete_automations,
         "activate": policies.can_activate_automations,
         "pause": policies.can_activate_automations,
+        "approve": policies.can_approve_automations,
+        "reject": policies.can_approve_automations,
         "analytics": policies.can_view_automations,
         "executions": policies.can_view_automation_runs,
     }
@@ -200,7 +220,23 @@ class AutomationViewSet(ReadViewSet):
     @extend_schema(request=None, responses={200: AutomationSerializer, **problems(400, 404, 409)})
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str) -> Response:
+        """Go live; a fan-out automation is submitted for approval instead (state `pending`)."""
         automation = activate_automation(actor=request.user, automation=self.get_object())
+        return Response(AutomationSerializer(self.get_queryset().get(pk=automation.pk)).data)
+
+    @extend_schema(request=None, responses={200: AutomationSerializer, **problems(403, 404, 409)})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """A fan-out automation waiting for approval goes live; never by its author."""
+        automation = approve_automation(actor=request.user, automation=self.get_object())
+        return Response(AutomationSerializer(self.get_queryset().get(pk=automation.pk)).data)
+
+    @extend_schema(request=RejectInputSerializer, responses={200: AutomationSerializer, **problems(400, 403, 404, 409)})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        """Send a waiting automation back with a reason."""
+        data = self.parse(request, RejectInputSerializer)
+        automation = reject_automation(actor=request.user, automation=self.get_object(), reason=data["reason"])
         return Response(AutomationSerializer(self.get_queryset().get(pk=automation.pk)).data)
 
     @extend_schema(request=None, responses={200: AutomationSerializer, **problems(404, 409)})

@@ -96,7 +96,7 @@ class SegmentViewSet(ReadViewSet):
         )
         return Response(SegmentSerializer(segment).data)
 
-    @extend_schema(request=None, responses={204: None, **problems(404)})
+    @extend_schema(request=None, responses={204: None, **problems(404, 409)})
     def destroy(self, request: Request, pk: str) -> Response:
         delete_segment(segment=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

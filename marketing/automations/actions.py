@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from marketing.automations.approval import APPROVED_FIELDS, fans_out, submit_for_approval, withdraw_approval
 from marketing.automations.presets import PRESETS, Preset
 from marketing.automations.steps import clean_step_config, parse_clock
 from marketing.models import Automation, AutomationRun, AutomationStep, Segment
@@ -46,6 +47,8 @@ def _clean_trigger(trigger_type: str, trigger: Any) -> dict:
         raise InvalidInput(_("Unknown trigger “%(kind)s”.") % {"kind": trigger_type}, fields={"trigger_type": [_("Unknown trigger.")]})
     if not isinstance(trigger, dict):
         raise InvalidInput(_("The trigger settings must be an object."), fields={"trigger": [_("Must be an object.")]})
+    if "fan_out" in trigger:  # a JSON boolean, so the live-automation query reads it like Python does
+        trigger = {**trigger, "fan_out": bool(trigger["fan_out"])}
     problem = None
     if trigger_type == Automation.Trigger.EVENT and not (trigger.get("events") or trigger.get("event")):
         problem = _("An event trigger names at least one event.")
@@ -105,12 +108,25 @@ def create_automation(*, actor: AbstractBaseUser | None, name: str, steps: list[
 
 @transaction.atomic
 def update_automation(*, actor: AbstractBaseUser | None, automation: Automation, **fields: Any) -> Automation:
+    """Change settings. On a fan-out automation, a change to who it reaches (APPROVED_FIELDS)
+    withdraws its approval: an active one goes back to waiting for approval."""
     automation = Automation.objects.select_for_update().get(pk=automation.pk)
     before = snapshot(automation, EDITABLE)
     _apply_fields(automation, fields)
     automation.save()
-    record_audit(actor=actor, verb="changed", target=automation, changes=diff(before, snapshot(automation, EDITABLE)))
+    changes = diff(before, snapshot(automation, EDITABLE))
+    record_audit(actor=actor, verb="changed", target=automation, changes=changes)
+    if set(changes) & APPROVED_FIELDS:
+        withdraw_approval(
+            actor=actor, automation=automation, reason=_("settings changed: %(fields)s") % {"fields": ", ".join(sorted(changes))}
+        )
     return automation
+
+
+def _steps_changed(actor: AbstractBaseUser | None, automation: Automation) -> None:
+    """Every step edit of a fan-out automation needs a new approval: what is sent, to whom
+    (a condition, an exit) and in which order is what the approver looked at."""
+    withdraw_approval(actor=actor, automation=automation, reason=_("steps changed"))
 
 
 def _renumber(automation: Automation) -> None:
@@ -147,16 +163,21 @@ def add_step(
     _shift_references(automation, after=position, by=1)
     step = AutomationStep.objects.create(automation=automation, position=position, kind=kind, config=config)
     record_audit(actor=actor, verb="step added", target=automation, changes={"step": {"before": None, "after": f"{position + 1}. {kind}"}})
+    _steps_changed(actor, automation)
     return step
 
 
 @transaction.atomic
 def update_step(*, actor: AbstractBaseUser | None, step: AutomationStep, config: dict) -> AutomationStep:
+    automation = Automation.objects.select_for_update().get(pk=step.automation_id)
     step = AutomationStep.objects.select_for_update().get(pk=step.pk)
     before = step.config
     step.config = clean_step_config(kind=step.kind, config=config, position=step.position)
+    if step.config == before:
+        return step
     step.save(update_fields=["config"])
-    record_audit(actor=actor, verb="step changed", target=step.automation, changes={"config": {"before": before, "after": step.config}})
+    record_audit(actor=actor, verb="step changed", target=automation, changes={"config": {"before": before, "after": step.config}})
+    _steps_changed(actor, automation)
     return step
 
 
@@ -170,6 +191,7 @@ def remove_step(*, actor: AbstractBaseUser | None, step: AutomationStep) -> None
     _renumber(automation)
     _shift_references(automation, after=position, by=-1)
     record_audit(actor=actor, verb="step removed", target=automation, changes={"step": {"before": label, "after": None}})
+    _steps_changed(actor, automation)
 
 
 @transaction.atomic
@@ -202,6 +224,7 @@ def move_step(*, actor: AbstractBaseUser | None, step: AutomationStep, offset: i
         if each.kind == AutomationStep.Kind.CONDITION:
             clean_step_config(kind=each.kind, config=each.config, position=position)  # its "go to" must stay ahead of it
     record_audit(actor=actor, verb="step moved", target=automation, changes={"step": {"before": index + 1, "after": target + 1}})
+    _steps_changed(actor, automation)
     return AutomationStep.objects.get(pk=step.pk)
 
 
@@ -227,6 +250,7 @@ def replace_steps(*, actor: AbstractBaseUser | None, automation: Automation, ste
     record_audit(
         actor=actor, verb="steps replaced", target=automation, changes={"steps": {"before": before, "after": [k for k, _c in cleaned]}}
     )
+    _steps_changed(actor, automation)
     return automation
 
 
@@ -245,10 +269,16 @@ def check_ready(automation: Automation) -> None:
 
 @transaction.atomic
 def activate_automation(*, actor: AbstractBaseUser | None, automation: Automation) -> Automation:
+    """Go live. An automation that fans out to many contacts (see `approval.fans_out`) is
+    submitted for approval instead, unless it is paused with its approval still standing."""
     automation = Automation.objects.select_for_update().get(pk=automation.pk)
     if automation.state == Automation.State.ACTIVE:
         raise AutomationStateError(_("This automation is already active."))
+    if automation.state == Automation.State.PENDING_APPROVAL:
+        raise AutomationStateError(_("This automation is already waiting for approval."))
     check_ready(automation)
+    if fans_out(automation) and automation.approved_at is None:
+        return submit_for_approval(actor=actor, automation=automation)
     before = automation.state
     automation.state = Automation.State.ACTIVE
     if before == Automation.State.DRAFT or automation.activated_at is None:
@@ -264,13 +294,16 @@ def activate_automation(*, actor: AbstractBaseUser | None, automation: Automatio
 
 @transaction.atomic
 def pause_automation(*, actor: AbstractBaseUser | None, automation: Automation) -> Automation:
-    """Stop starting runs and executing steps; runs in flight resume where they were."""
+    """Stop starting runs and executing steps; runs in flight resume where they were. One
+    waiting for approval is withdrawn (paused, or a draft again if it never ran)."""
     automation = Automation.objects.select_for_update().get(pk=automation.pk)
-    if automation.state != Automation.State.ACTIVE:
+    before = automation.state
+    if before not in (Automation.State.ACTIVE, Automation.State.PENDING_APPROVAL):
         raise AutomationStateError(_("Only an active automation can be paused."))
-    automation.state = Automation.State.PAUSED
+    waiting = before == Automation.State.PENDING_APPROVAL
+    automation.state = Automation.State.DRAFT if waiting and automation.activated_at is None else Automation.State.PAUSED
     automation.save(update_fields=["state", "updated_at"])
-    record_audit(actor=actor, verb="paused", target=automation, changes={"state": {"before": "active", "after": "paused"}})
+    record_audit(actor=actor, verb="paused", target=automation, changes={"state": {"before": before, "after": automation.state}})
     return automation
 
 

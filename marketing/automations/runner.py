@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from marketing.automations.approval import held_automation_ids, is_live
 from marketing.automations.steps import StepResult, execute_step
 from marketing.models import Automation, AutomationRun, AutomationStepLog
 from messaging.models import OutboxMessage
@@ -33,9 +34,11 @@ def lease_length() -> timedelta:
 
 
 def due_runs(*, now):
-    return AutomationRun.objects.filter(status=Status.ACTIVE, next_run_at__lte=now, automation__state=Automation.State.ACTIVE).filter(
+    runs = AutomationRun.objects.filter(status=Status.ACTIVE, next_run_at__lte=now, automation__state=Automation.State.ACTIVE).filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     )
+    held = held_automation_ids()
+    return runs.exclude(automation_id__in=held) if held else runs
 
 
 def claim_due_runs(*, limit: int, owner: str) -> list[int]:
@@ -86,7 +89,7 @@ def run_one_step(*, run_id: int, owner: str) -> bool:
         )
         if run is None:
             return False
-        if run.automation.state != Automation.State.ACTIVE or run.next_run_at is None or run.next_run_at > now:
+        if not is_live(run.automation) or run.next_run_at is None or run.next_run_at > now:
             AutomationRun.objects.filter(pk=run.pk).update(lease_until=None, lease_owner="")
             return False
         steps = list(run.automation.steps.order_by("position", "id"))

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from marketing.automations.approval import content_changed_since_approval, hold_for_changed_content
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Event, Order
 from messaging.errors import InvalidInput
 from messaging.models import Channel, Contact, OutboxMessage, Subscription, Template, Topic
@@ -289,6 +290,10 @@ def send_step(run: AutomationRun, step: AutomationStep, index: int, config: dict
     template = Template.objects.filter(key=config["template"]).order_by("pk").first()
     if template is None:
         return StepResult(Outcome.FAILED, _("The template “%(key)s” no longer exists.") % {"key": config["template"]})
+    if content_changed_since_approval(automation, config["template"]):  # a fan-out sends only what was approved
+        hold_for_changed_content(automation=automation, key=config["template"])
+        detail = _("The template “%(key)s” changed after approval: waiting for a new approval.") % {"key": config["template"]}
+        return StepResult(Outcome.POSTPONED, detail, next_index=index, next_run_at=now)
     topic = resolve_topic(automation=automation, template=template, config=config)
     is_marketing_topic = topic is not None and topic.kind == Topic.Kind.MARKETING
     if automation.is_transactional and is_marketing_topic:

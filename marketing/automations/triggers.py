@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from marketing.automations.approval import live_automations
 from marketing.automations.runner import end_run
 from marketing.automations.steps import as_datetime, compare, lookup, parse_clock, zone_of
 from marketing.models import Automation, AutomationRun, Event, SegmentMember
@@ -122,8 +123,7 @@ def fan_out_members(automation: Automation):
 
 def start_runs_for_event(event: Event) -> int:
     started = 0
-    automations = Automation.objects.filter(state=Automation.State.ACTIVE, trigger_type=Trigger.EVENT)
-    for automation in automations:
+    for automation in live_automations(Automation.objects.filter(trigger_type=Trigger.EVENT)):
         if not event_matches(automation, event):
             continue
         context = event_context(event)
@@ -285,7 +285,7 @@ def scan_triggers(*, now: datetime | None = None) -> int:
     """Run every active scanning automation's scan (each isolated: one bad config is logged)."""
     now = now or timezone.now()
     started = 0
-    for automation in Automation.objects.filter(state=Automation.State.ACTIVE, trigger_type__in=list(SCANNERS)):
+    for automation in live_automations(Automation.objects.filter(trigger_type__in=list(SCANNERS))):
         try:
             started += SCANNERS[automation.trigger_type](automation, now)
         except Exception:

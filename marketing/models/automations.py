@@ -17,6 +17,7 @@ from messaging.models import Contact, OutboxMessage
 class Automation(models.Model):
     class State(models.TextChoices):
         DRAFT = "draft", _("Draft")
+        PENDING_APPROVAL = "pending", _("Waiting for approval")
         ACTIVE = "active", _("Active")
         PAUSED = "paused", _("Paused")
 
@@ -51,7 +52,7 @@ class Automation(models.Model):
         Segment,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,  # deleting it would silently widen a schedule to every contact
         related_name="automations",
         verbose_name=_("audience"),
         help_text=_("Only members of this segment enter (schedule triggers and fan-out events send to all its members)."),
@@ -79,6 +80,23 @@ class Automation(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("created by")
     )
+    # Four eyes (fan-out automations only, see marketing.automations.approval): who asked for
+    # the approval (the activation or the change that withdrew it), who gave it, and when.
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("submitted by")
+    )
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("approved by")
+    )
+    approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    approved_content = models.JSONField(
+        _("approved content"),
+        default=dict,
+        blank=True,
+        help_text=_("The send steps' templates as approved: {key: [[id, version, topic], …]}."),
+    )
+    rejection_reason = models.TextField(_("rejection reason"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -86,7 +104,10 @@ class Automation(models.Model):
         verbose_name = _("automation")
         verbose_name_plural = _("automations")
         ordering = ["name", "id"]
-        permissions = [("activate_automation", _("Can activate or pause an automation"))]
+        permissions = [
+            ("activate_automation", _("Can activate or pause an automation")),
+            ("approve_automation", _("Can approve or reject an automation that reaches many contacts")),
+        ]
         indexes = [models.Index(fields=["state", "trigger_type"])]
 
     def __str__(self) -> str:

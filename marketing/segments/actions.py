@@ -14,7 +14,7 @@ from marketing.models import Segment, SegmentMember
 from marketing.segments.compiler import compile_rules, contacts_matching
 from messaging.audit import record_audit
 from messaging.contacts import normalise_email
-from messaging.errors import InvalidInput
+from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Contact
 
 SAMPLE_SIZE = 8
@@ -25,6 +25,14 @@ def _campaign_approvals_follow_change(*, segment: Segment, actor: AbstractBaseUs
     every submitted, approved or scheduled campaign that uses it returns to draft. The rule
     lives in `marketing.campaigns.actions.withdraw_approvals_for_segment`."""
     withdraw_approvals_for_segment(actor=actor, segment=segment, change=change)
+
+
+def _audience_edited_for_automations(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
+    """A person changed who is in `segment`: fan-out automations using it need a new approval
+    (marketing.automations.approval). Called inside the edit's transaction."""
+    from marketing.automations.approval import segment_audience_edited
+
+    segment_audience_edited(segment=segment, actor=actor, change=change)
 
 
 @dataclass
@@ -97,6 +105,8 @@ def update_segment(
     if changes:
         segment.save()
         record_audit(actor=actor, verb="changed", target=segment, changes=changes)
+    if "rules" in changes:
+        _audience_edited_for_automations(segment=segment, actor=actor, change=_("rules changed"))
     return segment
 
 
@@ -224,6 +234,8 @@ def add_static_members(*, segment: Segment, identifiers: list[str], actor: Abstr
     segment.refreshed_at = now
     segment.save(update_fields=["member_count", "refreshed_at"])
     record_audit(actor=actor, verb="members added", target=segment, changes={"added": len(new_ids), "unknown": len(unknown)})
+    if new_ids:
+        _audience_edited_for_automations(segment=segment, actor=actor, change=_("members added"))
     return len(new_ids), unknown
 
 
@@ -246,6 +258,8 @@ def delete_segment(*, segment: Segment, actor: AbstractBaseUser | None) -> None:
     """Delete a segment. Campaigns that send to it or exclude it lose it, so a submitted,
     approved or scheduled one returns to draft first."""
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    if segment.automations.exists():  # the automation's audience would silently become every contact
+        raise NotAllowed(_("Automations use this segment as their audience: change them first."), code="segment_in_use")
     _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("it was deleted"))
     record_audit(actor=actor, verb="deleted", target=segment)
     segment.delete()

@@ -1,11 +1,15 @@
 """The approval queue: every campaign waiting for a second pair of eyes, with a preview,
-the audience count, the dry run and approve / reject buttons."""
+the audience count, the dry run and approve / reject buttons; and every automation that
+fans out to many contacts and waits for its approval (see marketing.automations.approval)."""
 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 from unfold.views import UnfoldModelAdminViewMixin
 
+from marketing import policies as marketing_policies
+from marketing.automations.approval import authors, waiting_for_approval
+from marketing.automations.steps import describe_step
 from marketing.campaigns import policies, queries
 from marketing.campaigns.audience import dry_run
 from marketing.forms import RejectForm
@@ -16,20 +20,36 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
     template_name = "console/campaigns/approvals.html"
     permission_required = ("marketing.approve_campaign",)
 
+    def has_permission(self) -> bool:
+        user = self.request.user
+        return policies.can_approve_campaign(user) or marketing_policies.can_approve_automations(user)
+
     def get_context_data(self, **kwargs) -> dict:
-        if not policies.can_approve_campaign(self.request.user):
+        user = self.request.user
+        if not self.has_permission():
             raise PermissionDenied
         items = []
-        for campaign in queries.pending_approval().order_by("submitted_at", "pk"):
-            result = dry_run(campaign=campaign, sample_size=1)
-            items.append(
-                {
-                    "campaign": campaign,
-                    "result": result,
-                    "preview": result.samples[0] if result.samples else None,
-                    "own": campaign.created_by_id == self.request.user.pk,
-                }
-            )
+        if policies.can_approve_campaign(user):
+            for campaign in queries.pending_approval().order_by("submitted_at", "pk"):
+                result = dry_run(campaign=campaign, sample_size=1)
+                items.append(
+                    {
+                        "campaign": campaign,
+                        "result": result,
+                        "preview": result.samples[0] if result.samples else None,
+                        "own": campaign.created_by_id == user.pk,
+                    }
+                )
+        automations = []
+        if marketing_policies.can_approve_automations(user):
+            for automation in waiting_for_approval().prefetch_related("steps").order_by("submitted_at", "pk"):
+                automations.append(
+                    {
+                        "automation": automation,
+                        "steps": [describe_step(step.kind, step.config) for step in automation.steps.all()],
+                        "own": user.pk in authors(automation),
+                    }
+                )
         context = super().get_context_data(**kwargs)
-        context.update(items=items, reject_form=RejectForm())
+        context.update(items=items, automations=automations, reject_form=RejectForm())
         return context

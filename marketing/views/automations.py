@@ -5,7 +5,7 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -23,6 +23,7 @@ from marketing.automations.actions import (
     pause_automation,
     remove_step,
 )
+from marketing.automations.approval import approve_automation, can_review, fans_out, reject_automation
 from marketing.automations.presets import PRESETS
 from marketing.automations.queries import automation_report, automation_runs
 from marketing.automations.steps import describe_step
@@ -100,6 +101,8 @@ class AutomationFlowView(AutomationPage):
             exit_json=json.dumps(automation.exit_events),
             can_edit=policies.can_edit_automations(self.request.user),
             can_activate=policies.can_activate_automations(self.request.user),
+            fans_out=fans_out(automation),
+            can_review=can_review(self.request.user, automation),
         )
         return context
 
@@ -158,11 +161,43 @@ class AutomationStateView(AutomationPage):
         automation = self.automation()
         try:
             if request.POST.get("to") == "active":
-                activate_automation(actor=request.user, automation=automation)
-                messages.success(request, _("Automation activated."))
+                automation = activate_automation(actor=request.user, automation=automation)
+                if automation.state == Automation.State.PENDING_APPROVAL:
+                    messages.warning(
+                        request,
+                        _(
+                            "This automation can reach many contacts at once: it waits for someone else to approve it. Nothing is sent until then."
+                        ),
+                    )
+                else:
+                    messages.success(request, _("Automation activated."))
             else:
                 pause_automation(actor=request.user, automation=automation)
                 messages.success(request, _("Automation paused."))
         except MailroomError as error:
             messages.error(request, str(error))
+        return redirect("admin:marketing_automation_flow", pk=automation.pk)
+
+
+class AutomationReviewView(AutomationPage):
+    """Approve or reject a fan-out automation waiting for approval (the flow page and the
+    approval queue post here); the action enforces four eyes."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        self.require(policies.can_approve_automations)
+        if kwargs["operation"] not in ("approve", "reject"):
+            raise Http404
+        automation = self.automation()
+        try:
+            if kwargs["operation"] == "approve":
+                approve_automation(actor=request.user, automation=automation)
+                messages.success(request, _("Automation approved: it is active."))
+            else:
+                reject_automation(actor=request.user, automation=automation, reason=request.POST.get("reason", ""))
+                messages.success(request, _("Automation rejected."))
+        except MailroomError as error:
+            messages.error(request, str(error))
+        following = request.POST.get("next", "")
+        if following == "approvals":
+            return redirect("admin:marketing_campaign_approvals")
         return redirect("admin:marketing_automation_flow", pk=automation.pk)

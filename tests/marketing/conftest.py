@@ -73,6 +73,24 @@ def tick() -> Callable[[], int]:
     return run
 
 
+def go_live(automation, *, actor=None):
+    """Activate an automation the way production does: one that fans out to many contacts
+    waits for approval (issue 16, item 3), so a second person (an Approver) approves it."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from marketing.automations.actions import activate_automation
+    from marketing.automations.approval import approve_automation
+
+    automation = activate_automation(actor=actor, automation=automation)
+    if automation.state == automation.State.PENDING_APPROVAL:
+        reviewer, created = get_user_model().objects.get_or_create(username="reviewer", defaults={"email": "reviewer@staff.test"})
+        if created:
+            reviewer.groups.add(Group.objects.get(name="Approver"))
+        automation = approve_automation(actor=reviewer, automation=automation)
+    return automation
+
+
 def inbox(to: str | None = None) -> list[SandboxMessage]:
     messages = SandboxMessage.objects.order_by("id")
     return list(messages.filter(to_address=to) if to else messages)

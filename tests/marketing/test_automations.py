@@ -13,7 +13,7 @@ from marketing.models import Automation, AutomationRun, AutomationStepLog, Segme
 from messaging.consent import subscribe, suppress_address
 from messaging.contacts import create_contact
 from messaging.models import OutboxMessage, Suppression
-from tests.marketing.conftest import inbox
+from tests.marketing.conftest import go_live, inbox
 
 pytestmark = pytest.mark.django_db
 Status = AutomationRun.Status
@@ -28,7 +28,7 @@ def automation(*, steps, trigger_type="event", trigger=None, activate=True, **fi
         steps=steps,
         **fields,
     )
-    return activate_automation(actor=None, automation=flow) if activate else flow
+    return go_live(flow) if activate else flow
 
 
 def send(template="welcome", **config):

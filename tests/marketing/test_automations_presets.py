@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from marketing.automations.actions import activate_automation, create_automation_from_preset, update_automation
+from marketing.automations.actions import create_automation_from_preset, update_automation
 from marketing.automations.presets import PRESETS
 from marketing.automations.webhooks import sign_payload
 from marketing.events import record_order, track_event
@@ -16,14 +16,14 @@ from marketing.segments.actions import refresh_segment
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
 from messaging.models import OutboxMessage
-from tests.marketing.conftest import START, inbox
+from tests.marketing.conftest import START, go_live, inbox
 
 pytestmark = pytest.mark.django_db
 SECRET = "whsec_test"
 
 
 def preset(key: str):
-    return activate_automation(actor=None, automation=create_automation_from_preset(actor=None, key=key))
+    return go_live(create_automation_from_preset(actor=None, key=key))
 
 
 def person(topics, email="ada@example.com", consent=(), **fields):

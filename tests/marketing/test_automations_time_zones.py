@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from marketing.automations.actions import activate_automation, create_automation_from_preset
+from marketing.automations.actions import create_automation_from_preset
 from marketing.events import track_event
 from marketing.segments.actions import refresh_segment
 from messaging.models import OutboxMessage
-from tests.marketing.conftest import START, inbox
+from tests.marketing.conftest import START, go_live, inbox
 from tests.marketing.test_automations import automation, person, send
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +73,7 @@ def test_quiet_hours_end_on_the_night_the_clocks_go_forward(catalog, clock, tick
 # --- daylight saving ---------------------------------------------------------------------------
 def test_weekly_progress_stays_at_nine_local_across_both_dst_changes(catalog, clock, tick):
     # given the weekly-progress preset (Monday 09:00 local) and an enrolled Parisian
-    flow = activate_automation(actor=None, automation=create_automation_from_preset(actor=None, key="weekly-progress"))
+    flow = go_live(create_automation_from_preset(actor=None, key="weekly-progress"))
     paris = person("paris@example.com", consent=["progress-reports"], topics=catalog, timezone="Europe/Paris")
     track_event(contact=paris, name="enrollment", occurred_at=START)
     refresh_segment(segment=flow.audience)

@@ -1,0 +1,241 @@
+"""Four eyes for automations that can message many contacts at once (design invariant 9).
+
+An automation *fans out* when one trigger can start runs for many contacts: a schedule, a
+date attribute or a segment entry (each scans a whole audience), or an event trigger marked
+`fan_out` (a broadcast event starts a run for every audience member). An event trigger
+without `fan_out` starts one run for the contact whose event it is and keeps today's
+behaviour: it activates directly.
+
+A fan-out automation goes live only through a second person: activating it submits it
+(state "waiting for approval", nothing runs), and someone else with the approve
+permission approves it (it becomes active) or rejects it. Whatever was approved is what
+runs: a change to its audience (trigger, audience segment, re-entry, exits, consent,
+frequency cap), to its steps, or to the rules or members of a segment it uses withdraws
+the approval. An active automation then goes back to waiting for approval rather than
+refusing the change: the change may come from another screen (the segment builder) by
+someone who does not know the automation uses that segment, and refusing it would only
+make them pause, edit and re-activate, which needs the same approval. Meanwhile nothing
+runs: the scans, the event triggers and the runner only touch live automations
+(`live_automations`), so no message reaches the widened audience before someone looks.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from marketing import policies
+from marketing.models import Automation, AutomationRun, AutomationStep, Segment
+from messaging.audit import record_audit
+from messaging.errors import InvalidInput, NotAllowed
+from messaging.models import Template
+
+State = Automation.State
+Trigger = Automation.Trigger
+
+# Settings an approval covers: who enters, how often, whether consent applies.
+APPROVED_FIELDS = frozenset(
+    {"trigger_type", "trigger", "audience", "reentry", "is_transactional", "exit_events", "frequency_cap", "frequency_window_hours"}
+)
+
+
+class AutomationApprovalError(NotAllowed):
+    code = "automation_approval"
+
+
+class AutomationFourEyesViolation(NotAllowed, PermissionDenied):
+    """The author of an automation (or of the change waiting for review) tried to approve it."""
+
+    code = "four_eyes"
+
+
+def _user(actor: AbstractBaseUser | None):
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+# --- what fans out -----------------------------------------------------------------------
+def fans_out(automation: Automation) -> bool:
+    """True when one trigger can start runs for many contacts."""
+    return automation.trigger_type != Trigger.EVENT or bool((automation.trigger or {}).get("fan_out"))
+
+
+def fan_out_q() -> Q:
+    """A superset of `fans_out` as a query (narrowed in Python: a negated JSON key lookup
+    is not portable between SQLite and PostgreSQL)."""
+    return ~Q(trigger_type=Trigger.EVENT) | Q(trigger__fan_out=True)
+
+
+def is_live(automation: Automation) -> bool:
+    """May start and advance runs: active, and approved when it fans out."""
+    return automation.state == State.ACTIVE and (automation.approved_at is not None or not fans_out(automation))
+
+
+def live_automations(automations: QuerySet[Automation] | None = None) -> list[Automation]:
+    """The live ones among `automations` (default: all)."""
+    automations = Automation.objects.all() if automations is None else automations
+    return [automation for automation in automations.filter(state=State.ACTIVE) if is_live(automation)]
+
+
+def held_automation_ids() -> list[int]:
+    """Active but unapproved fan-out automations (only a write outside the actions makes
+    one): the runner leaves their runs alone."""
+    active = Automation.objects.filter(fan_out_q(), state=State.ACTIVE, approved_at__isnull=True)
+    return [automation.pk for automation in active if not is_live(automation)]
+
+
+def waiting_for_approval() -> QuerySet[Automation]:
+    return Automation.objects.filter(state=State.PENDING_APPROVAL).select_related("created_by", "submitted_by", "audience")
+
+
+def authors(automation: Automation) -> set[int]:
+    """Who may not approve it: whoever wrote it and whoever asked for this approval."""
+    return {pk for pk in (automation.created_by_id, automation.submitted_by_id) if pk is not None}
+
+
+def can_review(user: AbstractBaseUser, automation: Automation) -> bool:
+    """For the console: show the approve / reject buttons to this user."""
+    return (
+        automation.state == State.PENDING_APPROVAL
+        and user.is_authenticated
+        and policies.can_approve_automations(user)
+        and user.pk not in authors(automation)
+    )
+
+
+# --- the content an approval covers -------------------------------------------------------
+def template_snapshot(keys) -> dict[str, list[list]]:
+    """The templates behind send-step keys as they are now: id, active version and topic of
+    each language's template. A new active version or another topic is new content."""
+    snapshot: dict[str, list[list]] = {}
+    rows = Template.objects.filter(key__in=list(keys)).order_by("key", "pk").values_list("key", "pk", "active_version_id", "topic_id")
+    for key, pk, version, topic in rows:
+        snapshot.setdefault(key, []).append([pk, version, topic])
+    return snapshot
+
+
+def approved_content_of(automation: Automation) -> dict[str, list[list]]:
+    keys = {step.config.get("template") for step in automation.steps.filter(kind=AutomationStep.Kind.SEND)}
+    return template_snapshot(keys - {None})
+
+
+def content_changed_since_approval(automation: Automation, key: str) -> bool:
+    """For the send step at run time: did the template it sends change after the approval?"""
+    return fans_out(automation) and template_snapshot([key]).get(key, []) != (automation.approved_content or {}).get(key, [])
+
+
+@transaction.atomic
+def hold_for_changed_content(*, automation: Automation, key: str) -> None:
+    """The runner met a template edited after the approval: back to waiting, nothing sent."""
+    automation = _lock(automation)
+    withdraw_approval(actor=None, automation=automation, reason=_("template “%(key)s” changed after approval") % {"key": key})
+
+
+# --- transitions (the caller holds the automation's row lock) ---------------------------
+def _audit_state(actor, automation: Automation, verb: str, before: str, **extra) -> None:
+    record_audit(actor=actor, verb=verb, target=automation, changes={"state": {"before": before, "after": automation.state}, **extra})
+
+
+def submit_for_approval(*, actor: AbstractBaseUser | None, automation: Automation) -> Automation:
+    """Activation of a fan-out automation: it waits for a second person; nothing runs."""
+    before = automation.state
+    automation.state = State.PENDING_APPROVAL
+    automation.submitted_by, automation.submitted_at = _user(actor), timezone.now()
+    automation.approved_by = automation.approved_at = None
+    automation.rejection_reason = ""
+    automation.save(update_fields=["state", "submitted_by", "submitted_at", "approved_by", "approved_at", "rejection_reason", "updated_at"])
+    _audit_state(actor, automation, "submitted", before)
+    return automation
+
+
+def withdraw_approval(*, actor: AbstractBaseUser | None, automation: Automation, reason: str) -> bool:
+    """What was approved changed: an active fan-out automation goes back to waiting for
+    approval (the person who changed it becomes the one asking), a paused or waiting one
+    loses its approval. Returns True when something changed."""
+    holds = automation.state in (State.ACTIVE, State.PENDING_APPROVAL)
+    if not fans_out(automation) or not (holds or automation.approved_at is not None):
+        return False
+    before = automation.state
+    if holds:
+        automation.state = State.PENDING_APPROVAL
+        automation.submitted_by, automation.submitted_at = _user(actor), timezone.now()
+    automation.approved_by = automation.approved_at = None
+    automation.approved_content = {}
+    automation.save(update_fields=["state", "submitted_by", "submitted_at", "approved_by", "approved_at", "approved_content", "updated_at"])
+    _audit_state(actor, automation, "approval withdrawn", before, reason=reason)
+    return True
+
+
+# --- review actions -----------------------------------------------------------------------
+def _lock(automation: Automation) -> Automation:
+    return Automation.objects.select_for_update().get(pk=automation.pk)
+
+
+def _check_reviewer(actor: AbstractBaseUser | None, automation: Automation) -> None:
+    if automation.state != State.PENDING_APPROVAL:
+        raise AutomationApprovalError(_("Only an automation waiting for approval can be approved or rejected."))
+    if _user(actor) is None or not policies.can_approve_automations(actor):
+        raise AutomationFourEyesViolation(_("Only someone with the approver's permission can review an automation."))
+    if actor.pk in authors(automation):
+        raise AutomationFourEyesViolation(_("You cannot review an automation you wrote or changed: someone else must."))
+
+
+@transaction.atomic
+def approve_automation(*, actor: AbstractBaseUser, automation: Automation) -> Automation:
+    """Approve a fan-out automation waiting for review: it goes live. The author (and the
+    person whose change is waiting) may never approve it."""
+    automation = _lock(automation)
+    _check_reviewer(actor, automation)
+    from marketing.automations.actions import check_ready
+
+    check_ready(automation)
+    before = automation.state
+    now = timezone.now()
+    automation.state = State.ACTIVE
+    automation.approved_by, automation.approved_at = actor, now
+    automation.approved_content = approved_content_of(automation)
+    automation.activated_at = automation.activated_at or now
+    automation.save(update_fields=["state", "approved_by", "approved_at", "approved_content", "activated_at", "updated_at"])
+    _audit_state(actor, automation, "approved", before)
+    if AutomationRun.objects.filter(automation=automation, status=AutomationRun.Status.ACTIVE).exists():
+        from marketing.automations.triggers import kick_runner
+
+        kick_runner()  # runs held while it waited continue now
+    return automation
+
+
+@transaction.atomic
+def reject_automation(*, actor: AbstractBaseUser, automation: Automation, reason: str) -> Automation:
+    """Send it back with a reason: paused when it ran before, else a draft."""
+    automation = _lock(automation)
+    _check_reviewer(actor, automation)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(_("Say why the automation is rejected."), fields={"reason": [_("This field is required.")]})
+    before = automation.state
+    automation.state = State.PAUSED if automation.activated_at else State.DRAFT
+    automation.rejection_reason = reason[:2000]
+    automation.save(update_fields=["state", "rejection_reason", "updated_at"])
+    _audit_state(actor, automation, "rejected", before, reason=reason[:2000])
+    return automation
+
+
+# --- segments -----------------------------------------------------------------------------
+def automations_using(segment: Segment) -> QuerySet[Automation]:
+    """Fan-out automations that read this segment (as their audience or entry segment) and
+    hold or wait for an approval."""
+    uses = Q(audience=segment) | Q(trigger__segment=segment.pk) | Q(trigger__segment=str(segment.pk))
+    holds = Q(state__in=[State.ACTIVE, State.PENDING_APPROVAL]) | Q(approved_at__isnull=False)
+    return Automation.objects.filter(uses, holds)
+
+
+def segment_audience_edited(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> int:
+    """Called by the segment actions (in their transaction) when a person changed who is in
+    `segment` (its rules, members added): every fan-out automation using it needs a new
+    approval. Returns how many automations were affected."""
+    affected = 0
+    for automation in automations_using(segment).select_for_update().order_by("pk"):  # withdraw_approval skips single-contact ones
+        reason = _("segment “%(segment)s”: %(change)s") % {"segment": segment.name, "change": change}
+        affected += withdraw_approval(actor=actor, automation=automation, reason=reason)
+    return affected
