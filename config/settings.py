@@ -72,7 +72,8 @@ MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION
 MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)
 # What a template variable with no value renders as ("" keeps filters like `default` working).
 MAILROOM_MISSING_VARIABLE_DEFAULT = os.environ.get("MAILROOM_MISSING_VARIABLE_DEFAULT", "")
-# Unsubscribe, preference and view-in-browser links stop working after this many days.
+# Preference and view-in-browser links stop working after this many days (unsubscribe
+# links never do).
 MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS = int(os.environ.get("MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS", "365"))
 # An open or click this soon after sending (per its token's timestamp) is a prefetch.
 MAILROOM_PREFETCH_SECONDS = float(os.environ.get("MAILROOM_PREFETCH_SECONDS", "2"))
