@@ -28,12 +28,44 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DEBUG") or env_bool("MAILROOM_DEBUG")
 TESTING = "pytest" in sys.modules or env_bool("MAILROOM_TESTING")
 
-# `make run` writes a random key to var/secret_key on first start.
+# SECRET_KEY signs every public link, session and token. From the environment, else from
+# var/secret_key (`make run` writes a random one there on first start). Without either,
+# development and test runs generate one into var/secret_key (so subprocesses and the
+# next start share it); production refuses to start rather than sign with a key anyone
+# can read in the source, or with a key made up on this host alone (another web server
+# or a redeployed container would make another, breaking every link already sent).
 SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
-SECRET_KEY = os.environ.get("SECRET_KEY", "") or (SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.exists() else "")
+# Published in the source, so never accepted in production (config/checks.py).
 INSECURE_DEV_KEY = "mailroom-insecure-development-key-set-SECRET_KEY-in-production"
-if not SECRET_KEY:
-    SECRET_KEY = INSECURE_DEV_KEY
+
+
+def _read_or_make_secret_key() -> str:
+    if key := os.environ.get("SECRET_KEY", "").strip():
+        return key
+    if SECRET_KEY_FILE.exists() and (key := SECRET_KEY_FILE.read_text().strip()):
+        return key
+    if not (DEBUG or TESTING):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"No secret key: SECRET_KEY is not set and {SECRET_KEY_FILE} does not exist (var/secret_key). "
+            "Set SECRET_KEY in the environment (the same value on every server), or run `make setup` once to write "
+            "var/secret_key. Mailroom does not start in production with a built-in key."
+        )
+    import secrets
+
+    SECRET_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(SECRET_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return SECRET_KEY_FILE.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+SECRET_KEY = _read_or_make_secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

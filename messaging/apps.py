@@ -41,7 +41,10 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        from config.checks import check_secret_key
+
         checks.register(check_public_base_url, checks.Tags.security, deploy=True)
+        checks.register(check_secret_key, checks.Tags.security, deploy=True)
         post_migrate.connect(_after_migrate, dispatch_uid="mailroom_roles")
         from anymail.signals import tracking
 
