@@ -238,6 +238,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Every password check goes through the sign-in lockout (config/login.py).
+AUTHENTICATION_BACKENDS = ["config.login.LockoutModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -369,6 +372,7 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
     "CHECK_REVOKE_TOKEN": True,  # changing a password ends the tokens issued before
+    "TOKEN_OBTAIN_SERIALIZER": "config.login.ThrottledTokenObtainPairSerializer",  # the console's lockout
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mailroom API",
