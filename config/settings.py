@@ -138,11 +138,15 @@ MAILROOM_API_PAGE_SIZE = int(os.environ.get("MAILROOM_API_PAGE_SIZE", "50"))
 MAILROOM_API_MAX_PAGE_SIZE = int(os.environ.get("MAILROOM_API_MAX_PAGE_SIZE", "500"))
 MAILROOM_JWT_ACCESS_MINUTES = int(os.environ.get("MAILROOM_JWT_ACCESS_MINUTES", "15"))
 MAILROOM_JWT_REFRESH_HOURS = int(os.environ.get("MAILROOM_JWT_REFRESH_HOURS", "24"))
-# Gift-card redemption throttling: bad codes (unknown, expired, disabled) from one IP lock
-# it out for the lockout period; attempts per minute are capped per IP and per card.
+# Gift-card redemption throttling: bad codes (unknown, expired, disabled) from one client
+# (an API key, a user, or the customer a caller names; the IP only when none is known) lock
+# that client out for the lockout period, and as many refused attempts on one card lock
+# that card; attempts per minute are capped per client and per card.
 MAILROOM_GIFT_CARD_MAX_BAD_CODES = int(os.environ.get("MAILROOM_GIFT_CARD_MAX_BAD_CODES", "5"))
 MAILROOM_GIFT_CARD_LOCKOUT_MINUTES = int(os.environ.get("MAILROOM_GIFT_CARD_LOCKOUT_MINUTES", "15"))
-MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP = int(os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP", "30"))
+MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT = int(
+    os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT", os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP", "30"))
+)
 MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD = int(os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD", "10"))
 # Campaigns: at most N marketing messages per contact in D days, across campaigns.
 MAILROOM_FREQUENCY_CAP = int(os.environ.get("MAILROOM_FREQUENCY_CAP", "3"))

@@ -31,7 +31,7 @@ from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction, Ref
 from growth.referrals import get_or_create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.api.problems import register_error_status
-from messaging.models import Contact
+from messaging.models import ApiKey, Contact
 
 for error, code in (
     (InsufficientBalance, 409),
@@ -275,6 +275,12 @@ class RedeemGiftCardSerializer(serializers.Serializer):
     currency = serializers.CharField(max_length=3, required=False, help_text="When given, must be the card's currency.")
     idempotency_key = serializers.CharField(max_length=200)
     order_reference = serializers.CharField(max_length=128, required=False, default="")
+    customer = serializers.CharField(
+        max_length=128,
+        required=False,
+        default="",
+        help_text="Your reference for the customer redeeming (optional): wrong codes then lock out that customer, not your whole integration.",
+    )
 
 
 class RefundGiftCardSerializer(serializers.Serializer):
@@ -392,6 +398,8 @@ class RedeemGiftCardView(APIView):
             order_reference=data["order_reference"],
             ip_address=request.META.get("REMOTE_ADDR"),
             actor=request.user,
+            client=f"key:{request.auth.pk}" if isinstance(request.auth, ApiKey) else "",
+            customer=data["customer"],
         )
         return Response(GiftCardTransactionSerializer(entry).data, status=status.HTTP_200_OK if replay else status.HTTP_201_CREATED)
 
