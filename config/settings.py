@@ -126,6 +126,8 @@ MAILROOM_RATE_LIMITS = {
     # that lasts the window (see config/login.py).
     "login-username": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES", "5")), 900),
     "login-ip": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES_IP", "20")), 900),
+    # Anonymous referral sign-ups (POST /r/<code>/) per client IP and hour.
+    "referral-signup": (int(os.environ.get("MAILROOM_REFERRAL_SIGNUP_RATE_LIMIT", "10")), 3600),
 }
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
 # REST API throttles (requests per s/min/hour/day). A user's requests and an API key's are

@@ -20,6 +20,7 @@ from growth.errors import (
     NoLoyaltyProgram,
     ReferralNotEligible,
     ReferralProgramClosed,
+    ReferralRejected,
     SelfReferral,
     TooManyAttempts,
     UnknownGiftCard,
@@ -40,6 +41,7 @@ for error, code in (
     (GiftCardExpired, 409),
     (ReferralProgramClosed, 409),
     (ReferralNotEligible, 409),
+    (ReferralRejected, 409),
     (SelfReferral, 409),
     (UnknownReferralCode, 404),
     (NoLoyaltyProgram, 404),
@@ -131,8 +133,9 @@ class ReferralSignupSerializer(serializers.Serializer):
 
 class ReferralsView(GenericAPIView):
     """Referrals, newest first (`?status=`, `?referrer=<contact id>`); POST records a friend
-    signing up with a code on the host's own form: 201 with the referral, pending, or
-    rejected when too many sign-ups came from one IP address or device."""
+    signing up with a code on the host's own form: 201 with the pending referral, or a 409
+    (referral_rejected, nothing created) when too many sign-ups came from one IP address or
+    device."""
 
     serializer_class = ReferralSerializer
     capabilities = {"get": policies.can_view_referrals, "post": policies.can_record_referrals}
