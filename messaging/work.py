@@ -37,3 +37,16 @@ def after_commit(func: str, *, coalesce: bool = True, **kwargs) -> None:
             logger.exception("could not enqueue %s", func)
 
     transaction.on_commit(kick)
+
+
+def enqueue_after_commit(func: str, **kwargs) -> None:
+    """Run `func(**kwargs)` on the cluster once the current transaction commits, always
+    (work a request hands off, unlike the drain kicks above: never skipped or coalesced)."""
+
+    def enqueue() -> None:
+        try:
+            enqueue_task(func, **kwargs)
+        except Exception:
+            logger.exception("could not enqueue %s", func)
+
+    transaction.on_commit(enqueue)
