@@ -68,6 +68,29 @@ def _read_or_make_secret_key() -> str:
 SECRET_KEY = _read_or_make_secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+
+def _trusted_proxies(value: str) -> int | list[str]:
+    value = value.strip()
+    if not value:
+        return 0
+    if value.isdigit():
+        return int(value)
+    import ipaddress
+
+    networks = [item.strip() for item in value.split(",") if item.strip()]
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # a typo fails the start, not a request
+    return networks
+
+
+# Who the client is (rate limits, lockouts, consent records): REMOTE_ADDR, unless Mailroom
+# runs behind reverse proxies that append the address they saw to X-Forwarded-For. Then
+# MAILROOM_TRUSTED_PROXIES is either how many proxies are in front ("1": the client is the
+# last address in the header) or the proxies' addresses/networks ("10.0.0.0/8,192.0.2.7":
+# trusted hops are skipped from the right, and only when the peer is one of them).
+# X-Forwarded-For is ignored when it is unset. See messaging.throttle.client_ip.
+MAILROOM_TRUSTED_PROXIES = _trusted_proxies(os.environ.get("MAILROOM_TRUSTED_PROXIES", ""))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 MAILROOM_BASE_URL = os.environ.get("MAILROOM_BASE_URL", "http://127.0.0.1:8000")
@@ -243,6 +266,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAILROOM_TEST_SQLITE_PATH", BASE_DIR / "var" / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: rate limits and lockouts are counted here, so it is shared by every worker --
+# The database by default (the table is created by `migrate`, see messaging.apps); Redis
+# when CACHE_URL is set (redis:// or rediss://; needs redis-py: `pip install redis`).
+# "local" is per process: only the tracking flood guard counts there (a hit stays one
+# INSERT), and it is the shared Redis too when CACHE_URL is set.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    from importlib.util import find_spec
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("CACHE_URL must be a redis://, rediss:// or unix:// URL (or unset for the database cache).")
+    if find_spec("redis") is None:
+        raise ImproperlyConfigured("CACHE_URL is set: install redis-py (`pip install redis`) to use Redis as the cache.")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mailroom"}}
+    CACHES["local"] = CACHES["default"]
+else:
+    CACHES = {
+        # Entries past MAX_ENTRIES are culled (expired first): high enough that a flood of
+        # keys cannot push live counters out.
+        "default": {"BACKEND": "config.cache.DatabaseCache", "LOCATION": "mailroom_cache", "OPTIONS": {"MAX_ENTRIES": 200_000}},
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mailroom-local"},
+    }
 
 # Every password check goes through the sign-in lockout (config/login.py).
 AUTHENTICATION_BACKENDS = ["config.login.LockoutModelBackend"]

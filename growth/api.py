@@ -33,6 +33,7 @@ from growth.referrals import get_or_create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.api.problems import register_error_status
 from messaging.models import ApiKey, Contact
+from messaging.throttle import client_address
 
 for error, code in (
     (InsufficientBalance, 409),
@@ -399,7 +400,7 @@ class RedeemGiftCardView(APIView):
             currency=data.get("currency"),
             idempotency_key=data["idempotency_key"],
             order_reference=data["order_reference"],
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_address(request),
             actor=request.user,
             client=f"key:{request.auth.pk}" if isinstance(request.auth, ApiKey) else "",
             customer=data["customer"],

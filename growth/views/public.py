@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from growth.models import Referral, ReferralCode
 from growth.referrals import describe_reward, normalise_referral_code, program_is_open, sign_up_with_referral
 from messaging.errors import MailroomError
-from messaging.throttle import over_limit, throttled
+from messaging.throttle import client_address, over_limit, throttled
 from messaging.views.public import PUBLIC_CSP, refused
 
 DEVICE_COOKIE = "mr_device"
@@ -70,7 +70,7 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
                 email=form.cleaned_data["email"],
                 first_name=form.cleaned_data["first_name"],
                 locale=(get_language() or "en")[:2],
-                ip_address=request.META.get("REMOTE_ADDR"),
+                ip_address=client_address(request),
                 device_id=_device_id(request),
             )
         except MailroomError as error:
