@@ -188,7 +188,9 @@ def sign_up_with_referral(
         program = ReferralProgram.objects.select_for_update().get(pk=program.pk)
         friend = Contact.objects.filter(email=email).first()
         if friend is not None:
-            if friend.pk == referrer.pk or is_self_referral(referrer=referrer, email=friend.email, phone=friend.phone, address=address_of(friend)):
+            if friend.pk == referrer.pk or is_self_referral(
+                referrer=referrer, email=friend.email, phone=friend.phone, address=address_of(friend)
+            ):
                 raise SelfReferral(_("You cannot use your own referral code."))
             if friend.deleted_at or friend.erased_at:
                 raise ReferralNotEligible(_("This email address cannot be used for a referral."))
