@@ -8,7 +8,7 @@ per message; the outbox table is the real queue and a schedule sweeps it every m
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ def after_commit(func: str, *, coalesce: bool = True, **kwargs) -> None:
     key = "mailroom:kick:" + func + ":" + ":".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
 
     def kick() -> None:
-        if coalesce and not cache.add(key, 1, timeout=KICK_WINDOW_SECONDS):
+        # Coalesced per process (the "local" cache): no database write per enqueue.
+        if coalesce and not caches["local"].add(key, 1, timeout=KICK_WINDOW_SECONDS):
             return
         try:
             enqueue_task(func, **kwargs)
