@@ -92,7 +92,7 @@ test-fast: test-unit
 
 # Each prints one JSON object as its last line (see README). send_throughput installs
 # django-post-office (the peer) and Postfix's smtp-sink when they are missing.
-bench: install
+bench: install var/secret_key
 	$(PY) bench/run_all.py
 
 clean:

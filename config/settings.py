@@ -28,14 +28,69 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DEBUG") or env_bool("MAILROOM_DEBUG")
 TESTING = "pytest" in sys.modules or env_bool("MAILROOM_TESTING")
 
-# `make run` writes a random key to var/secret_key on first start.
+# SECRET_KEY signs every public link, session and token. From the environment, else from
+# var/secret_key (`make run` writes a random one there on first start). Without either,
+# development and test runs generate one into var/secret_key (so subprocesses and the
+# next start share it); production refuses to start rather than sign with a key anyone
+# can read in the source, or with a key made up on this host alone (another web server
+# or a redeployed container would make another, breaking every link already sent).
 SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
-SECRET_KEY = os.environ.get("SECRET_KEY", "") or (SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.exists() else "")
+# Published in the source, so never accepted in production (config/checks.py).
 INSECURE_DEV_KEY = "mailroom-insecure-development-key-set-SECRET_KEY-in-production"
-if not SECRET_KEY:
-    SECRET_KEY = INSECURE_DEV_KEY
+
+
+def _read_or_make_secret_key() -> str:
+    if key := os.environ.get("SECRET_KEY", "").strip():
+        return key
+    if SECRET_KEY_FILE.exists() and (key := SECRET_KEY_FILE.read_text().strip()):
+        return key
+    if not (DEBUG or TESTING):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"No secret key: SECRET_KEY is not set and {SECRET_KEY_FILE} does not exist (var/secret_key). "
+            "Set SECRET_KEY in the environment (the same value on every server), or run `make setup` once to write "
+            "var/secret_key. Mailroom does not start in production with a built-in key."
+        )
+    import secrets
+
+    SECRET_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(SECRET_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return SECRET_KEY_FILE.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+SECRET_KEY = _read_or_make_secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+
+def _trusted_proxies(value: str) -> int | list[str]:
+    value = value.strip()
+    if not value:
+        return 0
+    if value.isdigit():
+        return int(value)
+    import ipaddress
+
+    networks = [item.strip() for item in value.split(",") if item.strip()]
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # a typo fails the start, not a request
+    return networks
+
+
+# Who the client is (rate limits, lockouts, consent records): REMOTE_ADDR, unless Mailroom
+# runs behind reverse proxies that append the address they saw to X-Forwarded-For. Then
+# MAILROOM_TRUSTED_PROXIES is either how many proxies are in front ("1": the client is the
+# last address in the header) or the proxies' addresses/networks ("10.0.0.0/8,192.0.2.7":
+# trusted hops are skipped from the right, and only when the peer is one of them).
+# X-Forwarded-For is ignored when it is unset. See messaging.throttle.client_ip.
+MAILROOM_TRUSTED_PROXIES = _trusted_proxies(os.environ.get("MAILROOM_TRUSTED_PROXIES", ""))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 MAILROOM_BASE_URL = os.environ.get("MAILROOM_BASE_URL", "http://127.0.0.1:8000")
@@ -72,7 +127,8 @@ MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION
 MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)
 # What a template variable with no value renders as ("" keeps filters like `default` working).
 MAILROOM_MISSING_VARIABLE_DEFAULT = os.environ.get("MAILROOM_MISSING_VARIABLE_DEFAULT", "")
-# Unsubscribe, preference and view-in-browser links stop working after this many days.
+# Preference and view-in-browser links stop working after this many days (unsubscribe
+# links never do).
 MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS = int(os.environ.get("MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS", "365"))
 # An open or click this soon after sending (per its token's timestamp) is a prefetch.
 MAILROOM_PREFETCH_SECONDS = float(os.environ.get("MAILROOM_PREFETCH_SECONDS", "2"))
@@ -93,6 +149,8 @@ MAILROOM_RATE_LIMITS = {
     # that lasts the window (see config/login.py).
     "login-username": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES", "5")), 900),
     "login-ip": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES_IP", "20")), 900),
+    # Anonymous referral sign-ups (POST /r/<code>/) per client IP and hour.
+    "referral-signup": (int(os.environ.get("MAILROOM_REFERRAL_SIGNUP_RATE_LIMIT", "10")), 3600),
 }
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
 # REST API throttles (requests per s/min/hour/day). A user's requests and an API key's are
@@ -105,11 +163,15 @@ MAILROOM_API_PAGE_SIZE = int(os.environ.get("MAILROOM_API_PAGE_SIZE", "50"))
 MAILROOM_API_MAX_PAGE_SIZE = int(os.environ.get("MAILROOM_API_MAX_PAGE_SIZE", "500"))
 MAILROOM_JWT_ACCESS_MINUTES = int(os.environ.get("MAILROOM_JWT_ACCESS_MINUTES", "15"))
 MAILROOM_JWT_REFRESH_HOURS = int(os.environ.get("MAILROOM_JWT_REFRESH_HOURS", "24"))
-# Gift-card redemption throttling: bad codes (unknown, expired, disabled) from one IP lock
-# it out for the lockout period; attempts per minute are capped per IP and per card.
+# Gift-card redemption throttling: bad codes (unknown, expired, disabled) from one client
+# (an API key, a user, or the customer a caller names; the IP only when none is known) lock
+# that client out for the lockout period, and as many refused attempts on one card lock
+# that card; attempts per minute are capped per client and per card.
 MAILROOM_GIFT_CARD_MAX_BAD_CODES = int(os.environ.get("MAILROOM_GIFT_CARD_MAX_BAD_CODES", "5"))
 MAILROOM_GIFT_CARD_LOCKOUT_MINUTES = int(os.environ.get("MAILROOM_GIFT_CARD_LOCKOUT_MINUTES", "15"))
-MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP = int(os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP", "30"))
+MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT = int(
+    os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT", os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP", "30"))
+)
 MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD = int(os.environ.get("MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD", "10"))
 # Campaigns: at most N marketing messages per contact in D days, across campaigns.
 MAILROOM_FREQUENCY_CAP = int(os.environ.get("MAILROOM_FREQUENCY_CAP", "3"))
@@ -204,6 +266,34 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAILROOM_TEST_SQLITE_PATH", BASE_DIR / "var" / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: rate limits and lockouts are counted here, so it is shared by every worker --
+# The database by default (the table is created by `migrate`, see messaging.apps); Redis
+# when CACHE_URL is set (redis:// or rediss://; needs redis-py: `pip install redis`).
+# "local" is per process: only the tracking flood guard counts there (a hit stays one
+# INSERT), and it is the shared Redis too when CACHE_URL is set.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    from importlib.util import find_spec
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("CACHE_URL must be a redis://, rediss:// or unix:// URL (or unset for the database cache).")
+    if find_spec("redis") is None:
+        raise ImproperlyConfigured("CACHE_URL is set: install redis-py (`pip install redis`) to use Redis as the cache.")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": "mailroom"}}
+    CACHES["local"] = CACHES["default"]
+else:
+    CACHES = {
+        # Entries past MAX_ENTRIES are culled (expired first): high enough that a flood of
+        # keys cannot push live counters out.
+        "default": {"BACKEND": "config.cache.DatabaseCache", "LOCATION": "mailroom_cache", "OPTIONS": {"MAX_ENTRIES": 200_000}},
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mailroom-local"},
+    }
+
+# Every password check goes through the sign-in lockout (config/login.py).
+AUTHENTICATION_BACKENDS = ["config.login.LockoutModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -336,6 +426,7 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
     "CHECK_REVOKE_TOKEN": True,  # changing a password ends the tokens issued before
+    "TOKEN_OBTAIN_SERIALIZER": "config.login.ThrottledTokenObtainPairSerializer",  # the console's lockout
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mailroom API",

@@ -20,6 +20,7 @@ from growth.errors import (
     NoLoyaltyProgram,
     ReferralNotEligible,
     ReferralProgramClosed,
+    ReferralRejected,
     SelfReferral,
     TooManyAttempts,
     UnknownGiftCard,
@@ -31,7 +32,8 @@ from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction, Ref
 from growth.referrals import get_or_create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.api.problems import register_error_status
-from messaging.models import Contact
+from messaging.models import ApiKey, Contact
+from messaging.throttle import client_address
 
 for error, code in (
     (InsufficientBalance, 409),
@@ -40,6 +42,7 @@ for error, code in (
     (GiftCardExpired, 409),
     (ReferralProgramClosed, 409),
     (ReferralNotEligible, 409),
+    (ReferralRejected, 409),
     (SelfReferral, 409),
     (UnknownReferralCode, 404),
     (NoLoyaltyProgram, 404),
@@ -131,8 +134,9 @@ class ReferralSignupSerializer(serializers.Serializer):
 
 class ReferralsView(GenericAPIView):
     """Referrals, newest first (`?status=`, `?referrer=<contact id>`); POST records a friend
-    signing up with a code on the host's own form: 201 with the referral, pending, or
-    rejected when too many sign-ups came from one IP address or device."""
+    signing up with a code on the host's own form: 201 with the pending referral, or a 409
+    (referral_rejected, nothing created) when too many sign-ups came from one IP address or
+    device."""
 
     serializer_class = ReferralSerializer
     capabilities = {"get": policies.can_view_referrals, "post": policies.can_record_referrals}
@@ -275,6 +279,12 @@ class RedeemGiftCardSerializer(serializers.Serializer):
     currency = serializers.CharField(max_length=3, required=False, help_text="When given, must be the card's currency.")
     idempotency_key = serializers.CharField(max_length=200)
     order_reference = serializers.CharField(max_length=128, required=False, default="")
+    customer = serializers.CharField(
+        max_length=128,
+        required=False,
+        default="",
+        help_text="Your reference for the customer redeeming (optional): wrong codes then lock out that customer, not your whole integration.",
+    )
 
 
 class RefundGiftCardSerializer(serializers.Serializer):
@@ -390,8 +400,10 @@ class RedeemGiftCardView(APIView):
             currency=data.get("currency"),
             idempotency_key=data["idempotency_key"],
             order_reference=data["order_reference"],
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_address(request),
             actor=request.user,
+            client=f"key:{request.auth.pk}" if isinstance(request.auth, ApiKey) else "",
+            customer=data["customer"],
         )
         return Response(GiftCardTransactionSerializer(entry).data, status=status.HTTP_200_OK if replay else status.HTTP_201_CREATED)
 

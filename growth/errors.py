@@ -55,5 +55,11 @@ class ReferralNotEligible(MailroomError):
     code = "referral_not_eligible"
 
 
+class ReferralRejected(MailroomError):
+    """The shared IP/device rule tripped: nothing is created for the sign-up."""
+
+    code = "referral_rejected"
+
+
 class ReferralStateError(MailroomError):
     code = "referral_state"

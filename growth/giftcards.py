@@ -3,7 +3,8 @@
 A code is generated with `secrets` from an alphabet without look-alikes (no 0/O, 1/I),
 16 characters (80 bits), returned once by `issue_gift_card` and stored only as a SHA-256
 hash plus its last four characters. Every ledger operation is idempotent by key and runs
-under a row lock on the card; redemption attempts are throttled per IP and per card.
+under a row lock on the card; redemption attempts are throttled per card and per client
+(API key, user or customer; the IP only when nothing else is known).
 """
 
 import hashlib
@@ -269,30 +270,48 @@ def _since(minutes: float) -> datetime:
     return timezone.now() - timedelta(minutes=minutes)
 
 
-def _check_ip(ip_address: str | None) -> None:
-    if not ip_address:
+def attempt_client(*, client: str = "", customer: str = "", actor=None, ip_address: str | None = None) -> str:
+    """Who a redemption attempt is counted against: the API key (`client`, e.g. "key:12"),
+    else the signed-in user, else the IP address; narrowed to one of its customers when
+    the caller names one (a shop's server redeems for all its customers from one IP)."""
+    who = client or (f"user:{actor.pk}" if actor is not None and actor.is_authenticated else f"ip:{ip_address}" if ip_address else "")
+    if who and customer:
+        who += ":customer:" + hashlib.sha256(customer.encode()).hexdigest()[:24]
+    return who
+
+
+def _check_client(who: str) -> None:
+    if not who:
         return
-    attempts = GiftCardAttempt.objects.filter(ip_address=ip_address)
+    attempts = GiftCardAttempt.objects.filter(client=who)
     bad = attempts.filter(created_at__gte=_since(settings.MAILROOM_GIFT_CARD_LOCKOUT_MINUTES), error_code__in=BAD_CODE_ERRORS).count()
     if bad >= settings.MAILROOM_GIFT_CARD_MAX_BAD_CODES:
         raise TooManyAttempts(
             _("Too many invalid gift-card codes. Try again in %(minutes)s minutes.")
             % {"minutes": settings.MAILROOM_GIFT_CARD_LOCKOUT_MINUTES}
         )
-    if attempts.filter(created_at__gte=_since(1)).count() >= settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP:
+    if attempts.filter(created_at__gte=_since(1)).count() >= settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT:
         raise TooManyAttempts(_("Too many gift-card attempts. Try again in a minute."))
 
 
 def _check_card(card_id: int) -> None:
-    recent = GiftCardAttempt.objects.filter(card_id=card_id, created_at__gte=_since(1)).count()
-    if recent >= settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD:
+    attempts = GiftCardAttempt.objects.filter(card_id=card_id)
+    refused = attempts.filter(created_at__gte=_since(settings.MAILROOM_GIFT_CARD_LOCKOUT_MINUTES), succeeded=False).count()
+    if refused >= settings.MAILROOM_GIFT_CARD_MAX_BAD_CODES:
+        raise TooManyAttempts(
+            _("Too many refused attempts on this gift card. Try again in %(minutes)s minutes.")
+            % {"minutes": settings.MAILROOM_GIFT_CARD_LOCKOUT_MINUTES}
+        )
+    if attempts.filter(created_at__gte=_since(1)).count() >= settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD:
         raise TooManyAttempts(_("Too many attempts on this gift card. Try again in a minute."))
 
 
-def _record_attempt(*, ip_address: str | None, card_id: int | None, error_code: str = "") -> None:
+def _record_attempt(*, who: str, ip_address: str | None, card_id: int | None, error_code: str = "") -> None:
     # Written in its own transaction, outside the redemption's, so a refused redemption
     # still counts towards the throttle.
-    GiftCardAttempt.objects.create(ip_address=ip_address or None, card_id=card_id, succeeded=not error_code, error_code=error_code[:40])
+    GiftCardAttempt.objects.create(
+        client=who[:100], ip_address=ip_address or None, card_id=card_id, succeeded=not error_code, error_code=error_code[:40]
+    )
 
 
 # --- ledger operations --------------------------------------------------------------------------
@@ -365,23 +384,30 @@ def redeem_gift_card(
     currency: str | None = None,
     ip_address: str | None = None,
     order_reference: str = "",
+    client: str = "",
+    customer: str = "",
 ) -> GiftCardTransaction:
     """Spend part or all of a card's balance. The same key again returns the first
-    redemption; the balance never goes below zero, however many requests race for it."""
+    redemption; the balance never goes below zero, however many requests race for it.
+
+    Guessing is locked out per card (refused attempts on it) and per client (the API key
+    `client`, else the user, else the IP; per `customer` when the caller names one), never
+    per IP alone: one shop's server must not lock all its customers out."""
     amount, key = _amount(amount), _key(idempotency_key)
     currency = _currency(currency) if currency else None
-    _check_ip(ip_address)
+    who = attempt_client(client=client, customer=customer, actor=actor, ip_address=ip_address)
+    _check_client(who)
     card_id = GiftCard.objects.filter(code_hash=hash_code(code)).values_list("pk", flat=True).first() if normalise_code(code) else None
     if card_id is None:
-        _record_attempt(ip_address=ip_address, card_id=None, error_code=UnknownGiftCard.code)
+        _record_attempt(who=who, ip_address=ip_address, card_id=None, error_code=UnknownGiftCard.code)
         raise UnknownGiftCard(_("This gift-card code is not valid."))
     _check_card(card_id)
     try:
         entry = _redeem(card_id=card_id, amount=amount, currency=currency, key=key, actor=actor, order_reference=order_reference)
     except MailroomError as error:
-        _record_attempt(ip_address=ip_address, card_id=card_id, error_code=error.code)
+        _record_attempt(who=who, ip_address=ip_address, card_id=card_id, error_code=error.code)
         raise
-    _record_attempt(ip_address=ip_address, card_id=card_id)
+    _record_attempt(who=who, ip_address=ip_address, card_id=card_id)
     return entry
 
 

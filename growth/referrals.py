@@ -22,7 +22,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from growth.errors import ReferralNotEligible, ReferralProgramClosed, ReferralStateError, SelfReferral, UnknownReferralCode
+from growth.errors import (
+    ReferralNotEligible,
+    ReferralProgramClosed,
+    ReferralRejected,
+    ReferralStateError,
+    SelfReferral,
+    UnknownReferralCode,
+)
 from growth.giftcards import ALPHABET
 from growth.loyalty import credit_points, reverse_points_for_order
 from growth.models import Referral, ReferralCode, ReferralProgram, ReferralReward, RewardKind
@@ -159,8 +166,9 @@ def sign_up_with_referral(
     device_id: str = "",
     actor: AbstractBaseUser | None = None,
 ) -> Referral:
-    """A friend signs up with a referral code. Returns the referral: pending, or rejected
-    when the shared IP/device rule tripped (the friend is still signed up)."""
+    """A friend signs up with a referral code. Returns the pending referral. When the
+    shared IP/device rule trips, nothing is created (no contact, no referral: an anonymous
+    flood leaves no rows behind), the refusal is audited and ReferralRejected raised."""
     referral_code = ReferralCode.objects.select_related("program", "contact").filter(code=normalise_referral_code(code)).first()
     if referral_code is None:
         raise UnknownReferralCode(_("This referral code is not valid."))
@@ -179,44 +187,46 @@ def sign_up_with_referral(
         # One sign-up at a time per program: the IP/device count below cannot be raced.
         program = ReferralProgram.objects.select_for_update().get(pk=program.pk)
         friend = Contact.objects.filter(email=email).first()
-        if friend is None:
-            fields = {"email": email, "first_name": first_name[:150], "last_name": last_name[:150], "locale": locale}
-            if phone:
-                fields["phone"] = phone
-            if address:
-                fields["attributes"] = {"address": address[:300]}
-            friend = create_contact(actor=actor, **fields)
-        elif friend.pk == referrer.pk or is_self_referral(
-            referrer=referrer, email=friend.email, phone=friend.phone, address=address_of(friend)
-        ):
-            raise SelfReferral(_("You cannot use your own referral code."))
-        elif friend.deleted_at or friend.erased_at:
-            raise ReferralNotEligible(_("This email address cannot be used for a referral."))
-        if Order.objects.filter(contact=friend, status__in=Order.REVENUE_STATUSES).exists():
-            raise ReferralNotEligible(_("Referrals are for new customers only."))
-        if Referral.objects.filter(program=program, friend=friend).exists():
-            raise ReferralNotEligible(_("This person has already been referred."))
+        if friend is not None:
+            if friend.pk == referrer.pk or is_self_referral(
+                referrer=referrer, email=friend.email, phone=friend.phone, address=address_of(friend)
+            ):
+                raise SelfReferral(_("You cannot use your own referral code."))
+            if friend.deleted_at or friend.erased_at:
+                raise ReferralNotEligible(_("This email address cannot be used for a referral."))
+            if Order.objects.filter(contact=friend, status__in=Order.REVENUE_STATUSES).exists():
+                raise ReferralNotEligible(_("Referrals are for new customers only."))
+            if Referral.objects.filter(program=program, friend=friend).exists():
+                raise ReferralNotEligible(_("This person has already been referred."))
         now = timezone.now()
-        referral = Referral(
-            program=program,
-            code=referral_code,
-            referrer=referrer,
-            friend=friend,
-            signup_ip=ip_address or None,
-            device_id=(device_id or "")[:64],
-            expires_at=now + timedelta(days=program.expiry_days) if program.expiry_days else None,
-        )
         shared = Q(signup_ip=ip_address) if ip_address else Q(pk__in=[])
         if device_id:
             shared |= Q(device_id=device_id)
         window_start = now - timedelta(hours=program.shared_signup_window_hours)
-        if (ip_address or device_id) and Referral.objects.filter(shared, program=program, created_at__gte=window_start).count() >= (
-            program.shared_signup_threshold
-        ):
-            referral.status, referral.rejection_reason, referral.closed_at = Status.REJECTED, Reason.SHARED_IP_OR_DEVICE, now
-        referral.save()
-        record_audit(actor=actor, verb="referral_signed_up", target=referral, changes={"status": referral.status})
-    return referral
+        rejected = bool(ip_address or device_id) and (
+            Referral.objects.filter(shared, program=program, created_at__gte=window_start).count() >= program.shared_signup_threshold
+        )
+        if not rejected:
+            if friend is None:  # through messaging's action, only once the referral is accepted
+                fields = {"email": email, "first_name": first_name[:150], "last_name": last_name[:150], "locale": locale}
+                if phone:
+                    fields["phone"] = phone
+                if address:
+                    fields["attributes"] = {"address": address[:300]}
+                friend = create_contact(actor=actor, **fields)
+            referral = Referral.objects.create(
+                program=program,
+                code=referral_code,
+                referrer=referrer,
+                friend=friend,
+                signup_ip=ip_address or None,
+                device_id=(device_id or "")[:64],
+                expires_at=now + timedelta(days=program.expiry_days) if program.expiry_days else None,
+            )
+            record_audit(actor=actor, verb="referral_signed_up", target=referral, changes={"status": referral.status})
+            return referral
+    record_audit(actor=actor, verb="referral_refused", target=referral_code, changes={"reason": Reason.SHARED_IP_OR_DEVICE})
+    raise ReferralRejected(_("This referral cannot be accepted: too many sign-ups came from the same network or device."))
 
 
 # --- orders --------------------------------------------------------------------------------------

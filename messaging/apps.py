@@ -9,11 +9,15 @@ def _after_migrate(sender, **kwargs) -> None:
     # post_migrate fires once per app; the last app's signal sees every permission.
     if sender is not [config for config in apps.get_app_configs() if config.models_module][-1]:
         return
+    from django.core.management import call_command
+
     from config.roles import setup_roles
     from messaging.schedules import ensure_schedules
 
     setup_roles()
     ensure_schedules()
+    # The shared cache's table (rate limits, lockouts): `migrate` makes it, like any table.
+    call_command("createcachetable", database=kwargs.get("using", "default"), verbosity=0)
 
 
 def check_public_base_url(app_configs=None, **kwargs) -> list:
@@ -41,7 +45,10 @@ class MessagingConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
+        from config.checks import check_secret_key
+
         checks.register(check_public_base_url, checks.Tags.security, deploy=True)
+        checks.register(check_secret_key, checks.Tags.security, deploy=True)
         post_migrate.connect(_after_migrate, dispatch_uid="mailroom_roles")
         from anymail.signals import tracking
 

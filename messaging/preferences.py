@@ -15,6 +15,7 @@ from messaging.consent import ConsentContext, normalise_address, record_preferen
 from messaging.contacts import update_contact
 from messaging.errors import InvalidInput
 from messaging.models import Channel, ConsentRecord, Contact, Frequency, OutboxMessage, Subscription, Suppression, Topic
+from messaging.throttle import client_address
 
 PAUSE_WEEKS = (1, 2, 4, 8)
 
@@ -119,7 +120,7 @@ def update_preferences(
 def consent_context(request) -> ConsentContext:
     return ConsentContext(
         source=ConsentRecord.Source.PREFERENCE_CENTER,
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_address(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         wording_version="preferences-v1",
     )

@@ -30,3 +30,10 @@ def clean_delivery_logs() -> int:
     from messaging.delivery_logs import delete_old_attempts
 
     return delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
+
+
+def send_password_reset(*, address: str, language: str) -> bool:
+    """Queued by the reset page (messaging.verification.queue_password_reset)."""
+    from messaging.verification import send_password_reset as send
+
+    return send(address=address, language=language)

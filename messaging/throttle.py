@@ -1,19 +1,25 @@
 """A small rate limiter on Django's cache: fixed windows, one `incr` per hit.
 
 Limits live in settings.MAILROOM_RATE_LIMITS as {scope: (hits, seconds)}; a limit of 0
-turns a scope off. The counters are as shared as the cache is: the default local-memory
-cache counts per process (so N web workers allow up to N times the limit); configure a
-shared cache (Redis, Memcached) in CACHES to count per site.
+turns a scope off. Counters live in the shared cache (settings.CACHES "default": the
+database, or Redis with CACHE_URL), so every web worker counts towards the same limit;
+only the tracking flood guard counts per process ("local"), so a hit stays one INSERT.
+
+The client is `client_ip(request)`: the one place that reads the address, used by every
+throttle, lockout and consent record (see MAILROOM_TRUSTED_PROXIES).
 """
 
 import hashlib
+import ipaddress
 import time
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpRequest, HttpResponse
+
+LOCAL_SCOPES = frozenset({"tracking"})
 
 
 def allow(*, scope: str, key: str, limit: int | None = None, window: int | None = None) -> bool:
@@ -22,20 +28,61 @@ def allow(*, scope: str, key: str, limit: int | None = None, window: int | None 
         limit, window = settings.MAILROOM_RATE_LIMITS[scope]
     if not limit:
         return True
-    bucket = f"mailroom:rl:{scope}:{key}:{int(time.time()) // window}"
+    counts = caches["local"] if scope in LOCAL_SCOPES else cache
+    bucket = f"mailroom:rl:{scope}:{hashlib.sha256(key.encode()).hexdigest()[:32]}:{int(time.time()) // window}"
     try:
-        count = cache.incr(bucket)
+        count = counts.incr(bucket)
     except ValueError:  # first hit of this window
-        if cache.add(bucket, 1, timeout=window + 1):
+        if counts.add(bucket, 1, timeout=window + 1):
             return True
-        count = cache.incr(bucket)
+        count = counts.incr(bucket)
     return count <= limit
 
 
+@lru_cache(maxsize=8)
+def _networks(trusted: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in trusted)
+
+
+def _address(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR: behind a proxy, set it from the proxy's header in the web server (a
-    header set by the client is not trusted here)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    """The client's address (see client_address), or "unknown": a throttle key."""
+    return client_address(request) or "unknown"
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address: REMOTE_ADDR, or with MAILROOM_TRUSTED_PROXIES set, the address
+    the nearest trusted proxy saw (from X-Forwarded-For, which the client cannot forge
+    beyond what the proxies append). A valid IP address, or None."""
+    peer = _address(request.META.get("REMOTE_ADDR") or "")
+    trusted = settings.MAILROOM_TRUSTED_PROXIES
+    if not trusted or peer is None:
+        return peer
+    hops = [part for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if isinstance(trusted, int):
+        # N proxies: the first of them appended the client's address, N entries from the right.
+        candidate = _address(hops[-trusted]) if len(hops) >= trusted else None
+        return candidate or peer
+    networks = _networks(tuple(trusted))
+    client = peer
+    for hop in [peer, *map(_address, reversed(hops))]:
+        if hop is None:
+            break  # garbage: stop at the last address a trusted proxy gave
+        client = hop
+        if not any(ipaddress.ip_address(hop) in network for network in networks):
+            break
+    return client
+
+
+def over_limit(request: HttpRequest, scope: str) -> bool:
+    """Count one hit of the request's client IP in `scope`; True once over its limit."""
+    return not allow(scope=scope, key=client_ip(request))
 
 
 def throttled(scope: str, *, refused: Callable[[HttpRequest, int], HttpResponse]):
@@ -44,9 +91,8 @@ def throttled(scope: str, *, refused: Callable[[HttpRequest, int], HttpResponse]
     def decorate(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
-            limit, window = settings.MAILROOM_RATE_LIMITS[scope]
-            if limit and not allow(scope=scope, key=client_ip(request), limit=limit, window=window):
-                return refused(request, window)
+            if over_limit(request, scope):
+                return refused(request, settings.MAILROOM_RATE_LIMITS[scope][1])
             return view(request, *args, **kwargs)
 
         return wrapper

@@ -164,12 +164,15 @@ class Token:
 class TokenService:
     """One purpose: its salt and how long its links live.
 
-    UNSUBSCRIBE = TokenService("mailroom.unsubscribe", max_age=lambda: 365 * 86400)
-    token = UNSUBSCRIBE.make({"m": conceal_id(message.pk)})
-    UNSUBSCRIBE.read(token).data   # raises TokenInvalid / TokenExpired
+    PREFERENCES = TokenService("mailroom.preferences", max_age=lambda: 365 * 86400)
+    token = PREFERENCES.make({"m": conceal_id(message.pk)})
+    PREFERENCES.read(token).data   # raises TokenInvalid / TokenExpired
+
+    `max_age=never` makes links that stay valid for good (still signed and salted): an
+    unsubscribe link must work however old the message is.
     """
 
-    def __init__(self, salt: str, *, max_age: Callable[[], float], compress: bool = False):
+    def __init__(self, salt: str, *, max_age: Callable[[], float | None], compress: bool = False):
         self.salt = salt
         self._max_age = max_age
         self._signer = FastSigner(salt, compress=compress)
@@ -189,7 +192,8 @@ class TokenService:
             payload = json.loads(zlib.decompress(data) if value.startswith(".") else data)
         except (ValueError, UnicodeError, zlib.error) as error:
             raise TokenInvalid from error
-        if time.time() - signed_at > self._max_age():
+        max_age = self._max_age()
+        if max_age is not None and time.time() - signed_at > max_age:
             raise TokenExpired
         return Token(data=payload, issued_at=datetime.fromtimestamp(signed_at, tz=UTC))
 
@@ -216,3 +220,8 @@ class TokenService:
 
 def public_link_seconds() -> float:
     return settings.MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS * 86400
+
+
+def never() -> None:
+    """The max age of links that never expire (unsubscribe)."""
+    return None

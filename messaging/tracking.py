@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
 from messaging.secrets import MARKER_PREFIX as SECRET_MARKER_PREFIX
-from messaging.tokens import FastSigner, Token, TokenError, TokenService, conceal_id, public_link_seconds
+from messaging.tokens import FastSigner, Token, TokenError, TokenService, conceal_id, never, public_link_seconds
 
 __all__ = ["FastSigner"]
 
@@ -119,7 +119,13 @@ PUBLIC_LINKS = {
 }
 
 
-PUBLIC_TOKENS = {marker: TokenService(salt, max_age=public_link_seconds, compress=True) for marker, (_prefix, salt) in PUBLIC_LINKS.items()}
+# An unsubscribe link keeps working however old the message is (a person must always be
+# able to leave); the preference and view-in-browser links expire.
+NEVER_EXPIRE = {"__MAILROOM_UNSUBSCRIBE__"}
+PUBLIC_TOKENS = {
+    marker: TokenService(salt, max_age=never if marker in NEVER_EXPIRE else public_link_seconds, compress=True)
+    for marker, (_prefix, salt) in PUBLIC_LINKS.items()
+}
 
 
 def public_link(message_pk: int, marker: str) -> str:

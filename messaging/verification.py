@@ -31,6 +31,7 @@ from messaging.outbox import enqueue_message
 from messaging.secrets import marker
 from messaging.throttle import allow
 from messaging.tokens import TokenInvalid, TokenService, TokenUsed, conceal_id
+from messaging.work import enqueue_after_commit
 
 VERIFY = TokenService("mailroom.verify-email", max_age=lambda: settings.MAILROOM_VERIFY_LINK_MAX_AGE_HOURS * 3600)
 RESET = TokenService("mailroom.password-reset", max_age=lambda: settings.MAILROOM_RESET_LINK_MAX_AGE_MINUTES * 60)
@@ -112,16 +113,35 @@ def _reset_state(user: AbstractBaseUser) -> str:
     return _digest("mailroom.password-reset", f"{user.password}|{user.email}")
 
 
-def request_password_reset(*, email: str, ip_address: str | None = None, language: str | None = None) -> bool:
-    """Email a reset link to the active console user with this address. Returns whether
-    one was sent; the page never tells (no account enumeration). Throttled either way."""
+def _reset_address(email: str) -> str:
     try:
         address = normalise_email(email)
     except ValidationError:
         address = None
     if not address:
         raise InvalidInput(_("Enter a valid email address."), fields={"email": [_("Enter a valid email address.")]})
+    return address
+
+
+def queue_password_reset(*, email: str, ip_address: str | None = None, language: str | None = None) -> None:
+    """What the public page calls: the same work whether or not an account has this address
+    (check, throttle, queue one task), so its timing tells nothing; the lookup and the email
+    happen on the cluster (messaging.tasks.send_password_reset), after the response."""
+    address = _reset_address(email)
     _check_throttle(scope="reset", address=address, ip_address=ip_address)
+    enqueue_after_commit("messaging.tasks.send_password_reset", address=address, language=language or settings.LANGUAGE_CODE)
+
+
+def request_password_reset(*, email: str, ip_address: str | None = None, language: str | None = None) -> bool:
+    """Email a reset link to the active console user with this address. Returns whether
+    one was sent; the page never tells (no account enumeration). Throttled either way."""
+    address = _reset_address(email)
+    _check_throttle(scope="reset", address=address, ip_address=ip_address)
+    return send_password_reset(address=address, language=language)
+
+
+def send_password_reset(*, address: str, language: str | None = None) -> bool:
+    """The lookup and the email (the task behind queue_password_reset); whether one was sent."""
     user = get_user_model().objects.filter(email__iexact=address, is_active=True).order_by("pk").first()
     if user is None or not user.has_usable_password():
         return False

@@ -8,7 +8,7 @@ per message; the outbox table is the real queue and a schedule sweeps it every m
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
@@ -23,20 +23,25 @@ def enqueue_task(func: str, **kwargs) -> None:
     async_task(func, **kwargs, q_options={"group": func.rsplit(".", 1)[-1], "save": False})
 
 
-def after_commit(func: str, *, coalesce: bool = True, **kwargs) -> None:
-    """Run `func(**kwargs)` on the cluster once the current transaction commits."""
+def _check_registered(func: str) -> None:
     from messaging.schedules import may_run
 
     if not may_run(func):  # the cluster would refuse it: say so where the mistake is
         raise ImproperlyConfigured(
             f"{func} is not a registered job: call messaging.schedules.register_task({func!r}) in its app's ready()."
         )
+
+
+def after_commit(func: str, *, coalesce: bool = True, **kwargs) -> None:
+    """Run `func(**kwargs)` on the cluster once the current transaction commits."""
+    _check_registered(func)
     if not settings.MAILROOM_KICK_CLUSTER:
         return
     key = "mailroom:kick:" + func + ":" + ":".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
 
     def kick() -> None:
-        if coalesce and not cache.add(key, 1, timeout=KICK_WINDOW_SECONDS):
+        # Coalesced per process (the "local" cache): no database write per enqueue.
+        if coalesce and not caches["local"].add(key, 1, timeout=KICK_WINDOW_SECONDS):
             return
         try:
             enqueue_task(func, **kwargs)
@@ -44,3 +49,17 @@ def after_commit(func: str, *, coalesce: bool = True, **kwargs) -> None:
             logger.exception("could not enqueue %s", func)
 
     transaction.on_commit(kick)
+
+
+def enqueue_after_commit(func: str, **kwargs) -> None:
+    """Run `func(**kwargs)` on the cluster once the current transaction commits, always
+    (work a request hands off, unlike the drain kicks above: never skipped or coalesced)."""
+    _check_registered(func)
+
+    def enqueue() -> None:
+        try:
+            enqueue_task(func, **kwargs)
+        except Exception:
+            logger.exception("could not enqueue %s", func)
+
+    transaction.on_commit(enqueue)

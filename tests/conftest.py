@@ -74,15 +74,21 @@ def _english(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
+def _fresh_caches(request: pytest.FixtureRequest, django_db_blocker):
     """Rate-limit counters and the per-process link caches never leak from one test to the
-    next (each test's database starts empty, so ids are reused)."""
-    from django.core.cache import cache
+    next (each test's database starts empty, so ids are reused). The shared cache is the
+    test database's cache table: a test's transaction takes its rows away, and after a
+    transactional test (whose flush leaves that table alone) it is emptied here."""
+    from django.core.cache import caches
 
     from messaging import tracking
 
-    cache.clear()
+    caches["local"].clear()
     tracking.forget_links()
+    yield
+    if "_django_db_helper" in request.fixturenames:  # the test database is set up
+        with django_db_blocker.unblock():
+            caches["default"].clear()
 
 
 # --- people ----------------------------------------------------------------------------

@@ -77,8 +77,11 @@ class GiftCardTransaction(AppendOnlyModel):
 
 
 class GiftCardAttempt(models.Model):
-    """One redemption attempt, kept to throttle guessing per IP and per card."""
+    """One redemption attempt, kept to throttle guessing per client and per card."""
 
+    # "key:<id>", "user:<id>" or "ip:<address>", plus ":customer:<hash>" when the caller
+    # names its customer (growth.giftcards.attempt_client).
+    client = models.CharField(_("client"), max_length=100, blank=True, default="")
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     card = models.ForeignKey(
         GiftCard, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts", verbose_name=_("gift card")
@@ -91,7 +94,11 @@ class GiftCardAttempt(models.Model):
         verbose_name = _("gift card attempt")
         verbose_name_plural = _("gift card attempts")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["ip_address", "created_at"]), models.Index(fields=["card", "created_at"])]
+        indexes = [
+            models.Index(fields=["ip_address", "created_at"]),
+            models.Index(fields=["card", "created_at"]),
+            models.Index(fields=["client", "created_at"]),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.ip_address or '-'} · {'ok' if self.succeeded else self.error_code}"
+        return f"{self.client or self.ip_address or '-'} · {'ok' if self.succeeded else self.error_code}"

@@ -7,17 +7,20 @@ feeds the shared-device fraud rule; the IP address feeds the shared-IP rule.
 import secrets
 
 from django import forms
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods
 
 from growth.models import Referral, ReferralCode
 from growth.referrals import describe_reward, normalise_referral_code, program_is_open, sign_up_with_referral
 from messaging.errors import MailroomError
-from messaging.views.public import PUBLIC_CSP
+from messaging.throttle import client_address, over_limit, throttled
+from messaging.views.public import PUBLIC_CSP, refused
 
 DEVICE_COOKIE = "mr_device"
 DEVICE_COOKIE_AGE = 365 * 24 * 3600
@@ -41,7 +44,13 @@ def _with_device_cookie(request: HttpRequest, response: HttpResponse) -> HttpRes
 
 @csp_override(PUBLIC_CSP)
 @csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
+@throttled("pages", refused=refused)
 def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
+    """Anonymous sign-ups are throttled per client IP ("referral-signup") on top of the
+    page limit; the action creates nothing for a referral it rejects."""
+    if request.method == "POST" and over_limit(request, "referral-signup"):
+        return refused(request, settings.MAILROOM_RATE_LIMITS["referral-signup"][1])
     referral_code = ReferralCode.objects.select_related("program", "contact").filter(code=normalise_referral_code(code)).first()
     if referral_code is None or not program_is_open(referral_code.program):
         return TemplateResponse(request, "public/referral_invalid.html", status=404)
@@ -61,7 +70,7 @@ def referral_landing(request: HttpRequest, code: str) -> HttpResponse:
                 email=form.cleaned_data["email"],
                 first_name=form.cleaned_data["first_name"],
                 locale=(get_language() or "en")[:2],
-                ip_address=request.META.get("REMOTE_ADDR"),
+                ip_address=client_address(request),
                 device_id=_device_id(request),
             )
         except MailroomError as error:

@@ -12,13 +12,14 @@ from messaging.api.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from messaging.api.problems import ProblemSerializer
 from messaging.consent import ConsentContext
 from messaging.models import ConsentRecord
+from messaging.throttle import client_address
 
 
 def consent_context(request: Request, *, wording_version: str = "") -> ConsentContext:
     """How consent changed through the API (kept in the append-only consent log)."""
     return ConsentContext(
         source=ConsentRecord.Source.API,
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_address(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         wording_version=wording_version,
     )

@@ -2,8 +2,9 @@
 
 Rates come from settings (MAILROOM_API_KEY_RATE, MAILROOM_API_USER_RATE,
 MAILROOM_API_ANON_RATE) read on each request, and a key may carry its own rate. Counters
-live in Django's cache: with several web processes, configure a shared cache (the default
-local-memory cache counts per process). A refusal is a 429 problem with Retry-After.
+live in the shared cache (settings.CACHES "default"). Anonymous requests are counted per
+client address as messaging.throttle.client_ip reads it (DRF's own reading trusts any
+X-Forwarded-For). A refusal is a 429 problem with Retry-After.
 """
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from messaging.models import ApiKey
+from messaging.throttle import client_ip
 
 
 class PrincipalRateThrottle(SimpleRateThrottle):
@@ -38,5 +40,5 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         elif request.user and request.user.is_authenticated:
             scope, ident = "user", request.user.pk
         else:
-            scope, ident = "anon", self.get_ident(request)
+            scope, ident = "anon", client_ip(request)
         return self.cache_format % {"scope": scope, "ident": ident}

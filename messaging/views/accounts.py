@@ -18,7 +18,7 @@ from messaging.tokens import TokenError
 from messaging.verification import (
     Throttled,
     contact_for_verification,
-    request_password_reset,
+    queue_password_reset,
     reset_password,
     user_for_reset,
     verify_email,
@@ -54,7 +54,7 @@ def password_reset_request(request: HttpRequest) -> HttpResponse:
     form = ResetRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            request_password_reset(email=form.cleaned_data["email"], ip_address=client_ip(request), language=translation.get_language())
+            queue_password_reset(email=form.cleaned_data["email"], ip_address=client_ip(request), language=translation.get_language())
         except Throttled:
             return problem(request, "throttled", retry_after=3600)
         except InvalidInput as error:

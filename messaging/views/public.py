@@ -21,7 +21,7 @@ from messaging.consent import ConsentContext
 from messaging.models import Channel, ConsentRecord, DeliveryEvent, Frequency, OutboxMessage, Topic
 from messaging.preferences import PAUSE_WEEKS, consent_context, current_choices, unsubscribe_from_message, update_preferences
 from messaging.secrets import hidden_notice
-from messaging.throttle import throttled
+from messaging.throttle import over_limit, throttled
 from messaging.tokens import TokenError
 from messaging.tracking import CLICKS, GIF, OPENS, message_links, read_public_token, record_hit, tracked_url
 
@@ -143,14 +143,17 @@ def _activate_language(message: OutboxMessage) -> None:
 @csp_override(PUBLIC_CSP)
 @csrf_exempt  # authenticated by the signed token; RFC 8058 clients post without a CSRF token
 @require_http_methods(["GET", "HEAD", "POST"])
-@throttled("pages", refused=refused)
 def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     """GET asks (link scanners follow GETs); POST acts. A POST with the RFC 8058 body
     `List-Unsubscribe=One-Click` (what mail clients send) unsubscribes at once and answers
-    200 with no redirect; the confirm page's form posts a scope."""
+    200 with no redirect; the confirm page's form posts a scope.
+
+    Never refused for rate with a valid token: mailbox providers post every one-click of
+    their users from a few addresses, and a dropped one leaves a person subscribed. Only
+    requests without a valid token count towards the "pages" limit."""
     message = _message_or_problem(request, token, "__MAILROOM_UNSUBSCRIBE__")
     if isinstance(message, HttpResponse):
-        return message
+        return refused(request, settings.MAILROOM_RATE_LIMITS["pages"][1]) if over_limit(request, "pages") else message
     _activate_language(message)
     context = {"message": message, "topic": message.topic, "token": token}
     if request.method == "POST":
@@ -240,7 +243,15 @@ def preferences_page(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @csp_override(
-    {"default-src": [CSP.NONE], "style-src": [CSP.UNSAFE_INLINE], "img-src": [CSP.SELF, "data:", "https:"], "frame-ancestors": [CSP.NONE]}
+    {
+        "default-src": [CSP.NONE],
+        "style-src": [CSP.UNSAFE_INLINE],
+        "img-src": [CSP.SELF, "data:", "https:"],
+        "frame-ancestors": [CSP.NONE],
+        # default-src covers neither: a stored <form> or <base> in a body goes nowhere.
+        "form-action": [CSP.NONE],
+        "base-uri": [CSP.NONE],
+    }
 )
 @require_http_methods(["GET", "HEAD"])
 @throttled("pages", refused=refused)

@@ -2,7 +2,6 @@
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from messaging.api_keys import create_api_key
@@ -12,11 +11,9 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles(settings):
-    """Throttle counters live in the cache: every test starts from zero."""
+    """Throttle counters live in the cache: every test starts from zero (tests/conftest.py
+    empties it after each test)."""
     settings.MAILROOM_KICK_CLUSTER = False
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

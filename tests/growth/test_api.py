@@ -9,6 +9,7 @@ import pytest
 from growth.giftcards import issue_gift_card
 from growth.loyalty import earn_points_for_order
 from growth.models import GiftCard, LoyaltyAccount, Referral
+from messaging.models import Contact
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -225,9 +226,13 @@ def test_the_shared_ip_rule_rejects_the_sign_ups_past_the_threshold(as_user, mar
         client.post("/api/v1/referrals/", {"code": code, "email": f"f{n}@example.org", "ip_address": "203.0.113.7"}, format="json").json()[
             "status"
         ]
-        for n in range(referral_program.shared_signup_threshold + 1)
+        for n in range(referral_program.shared_signup_threshold)
     ]
-    assert statuses == ["pending"] * referral_program.shared_signup_threshold + ["rejected"]
+    assert statuses == ["pending"] * referral_program.shared_signup_threshold
+    # the one past the threshold is refused with nothing created (no contact, no referral)
+    refused = client.post("/api/v1/referrals/", {"code": code, "email": "over@example.org", "ip_address": "203.0.113.7"}, format="json")
+    assert_problem(refused, 409, "referral_rejected")
+    assert not Contact.objects.filter(email="over@example.org").exists()
 
 
 def test_referral_sign_up_refusals(api, as_user, marketer, ops, approver, referral_program, referrer):

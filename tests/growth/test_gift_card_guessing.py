@@ -34,7 +34,7 @@ def near_miss(code: str) -> str:
 def unthrottled(settings):
     # The lockout and per-minute caps are tested elsewhere; here every attempt must reach the lookup.
     settings.MAILROOM_GIFT_CARD_MAX_BAD_CODES = 10_000
-    settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_IP = 10_000
+    settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT = 10_000
     settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CARD = 10_000
 
 
@@ -90,3 +90,61 @@ def test_timing_of_wrong_near_miss_and_right_codes_is_recorded(as_user, support,
     recorded = recorded if "attempts_each" not in recorded else {}  # an older, single-database file
     path.write_text(json.dumps(recorded | {connection.vendor: figures}, indent=2) + "\n")
     print("gift-card timing:", json.dumps(figures))
+
+
+# --- who gets locked out (issue 16, item 14) ------------------------------------------------
+# A shop's server redeems for all its customers from one IP: bad codes lock the customer
+# (or, without a customer reference, the API key) and the card, never the IP.
+SHOP_IP = "203.0.113.50"
+
+
+def wrong(n: int, **extra) -> dict:
+    return {"code": f"ABCD-EFGH-JKLM-NP{n:02d}", "amount": "1.00", "idempotency_key": f"guess-{n}-{extra}", **extra}
+
+
+def test_five_bad_codes_from_a_shops_ip_do_not_lock_its_other_customers_out(key_client, marketer):
+    # given a shop integration (one API key, one server IP) and a card another customer holds
+    card = issue_gift_card(actor=marketer, amount="50.00")
+    shop = key_client("Support", name="shop")
+    # when one of its customers types 5 wrong codes
+    for n in range(5):
+        response = shop.post(URL, wrong(n, customer="customer-a"), format="json", REMOTE_ADDR=SHOP_IP)
+        assert response.status_code == 404, response.content
+    # then another customer of the same shop, through the same key and IP, still pays
+    paid = shop.post(
+        URL, {"code": card.code, "amount": "5.00", "idempotency_key": "b-1", "customer": "customer-b"}, format="json", REMOTE_ADDR=SHOP_IP
+    )
+    assert paid.status_code == 201, paid.content
+    # while the customer who guessed is locked out, even with a right code
+    locked = shop.post(
+        URL, {"code": card.code, "amount": "5.00", "idempotency_key": "a-1", "customer": "customer-a"}, format="json", REMOTE_ADDR=SHOP_IP
+    )
+    assert locked.status_code == 429 and locked.json()["code"] == "too_many_attempts"
+    assert GiftCard.objects.get(pk=card.card.pk).balance == Decimal("45.00")
+
+
+def test_five_bad_codes_through_one_api_key_lock_that_key_and_not_another(key_client, marketer):
+    card = issue_gift_card(actor=marketer, amount="50.00")
+    guessing, other = key_client("Support", name="guessing"), key_client("Support", name="other shop")
+    for n in range(5):
+        assert guessing.post(URL, wrong(n), format="json", REMOTE_ADDR=SHOP_IP).status_code == 404
+    right = {"code": card.code, "amount": "1.00", "idempotency_key": "k-1"}
+    assert guessing.post(URL, right, format="json", REMOTE_ADDR=SHOP_IP).status_code == 429
+    # another key, from the very same IP, is not locked
+    assert other.post(URL, right | {"idempotency_key": "k-2"}, format="json", REMOTE_ADDR=SHOP_IP).status_code == 201
+
+
+def test_five_refused_tries_on_one_card_lock_that_card_for_everyone(key_client, marketer):
+    card = issue_gift_card(actor=marketer, amount="50.00")
+    spare = issue_gift_card(actor=marketer, amount="50.00")
+    # when five different customers try to overspend the same card
+    shop = key_client("Support", name="shop")
+    for n in range(5):
+        payload = {"code": card.code, "amount": "500.00", "idempotency_key": f"over-{n}", "customer": f"c{n}"}
+        assert shop.post(URL, payload, format="json").status_code == 409
+    # then that card is locked, even for a fine amount from someone new
+    fine = {"code": card.code, "amount": "1.00", "idempotency_key": "fine", "customer": "new"}
+    assert shop.post(URL, fine, format="json").status_code == 429
+    # and the other cards are not
+    assert shop.post(URL, fine | {"code": spare.code, "idempotency_key": "spare"}, format="json").status_code == 201
+    assert GiftCard.objects.get(pk=card.card.pk).balance == Decimal("50.00")

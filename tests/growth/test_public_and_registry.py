@@ -96,3 +96,33 @@ def test_growth_schedules_are_registered_at_their_times():
     assert {"growth.tasks.process_referrals", "growth.tasks.expire_loyalty_points", "growth.tasks.expire_cards"} <= funcs
     assert FIRST_RUNS["growth: referral rewards"]().hour == 1
     assert FIRST_RUNS["growth: gift card expiry"]().hour == 4
+
+
+# --- anonymous sign-ups (issue 16, item 17) ------------------------------------------------
+def test_a_referral_rejected_by_the_shared_ip_rule_creates_no_contact(client, code, referral_program):
+    # given the program's threshold of sign-ups from one IP already reached
+    for n in range(referral_program.shared_signup_threshold):
+        client.post(f"/r/{code}/", {"email": f"friend{n}@example.org"}, REMOTE_ADDR="203.0.113.40")
+    contacts, referrals = Contact.objects.count(), Referral.objects.count()
+    # when one more anonymous sign-up comes from there
+    response = client.post(f"/r/{code}/", {"email": "one-more@example.org", "first_name": "Eve"}, REMOTE_ADDR="203.0.113.40")
+    # then it is refused with a clear message, and nothing was written
+    assert response.status_code == 400
+    assert b"cannot be accepted" in response.content
+    assert (Contact.objects.count(), Referral.objects.count()) == (contacts, referrals)
+    assert not Contact.objects.filter(email="one-more@example.org").exists()
+
+
+def test_anonymous_referral_sign_ups_from_one_ip_are_throttled(client, code, referral_program, settings):
+    referral_program.shared_signup_threshold = 1000  # the throttle, not the fraud rule, stops it
+    referral_program.save()
+    limit = settings.MAILROOM_RATE_LIMITS["referral-signup"][0]
+    statuses = [
+        client.post(f"/r/{code}/", {"email": f"bulk{n}@example.org"}, REMOTE_ADDR="203.0.113.41").status_code for n in range(limit + 3)
+    ]
+    assert statuses[:limit] == [200] * limit
+    assert statuses[limit:] == [429] * 3
+    assert Contact.objects.filter(email__startswith="bulk").count() == limit
+    # someone else still signs up
+    elsewhere = client.post(f"/r/{code}/", {"email": "other@example.org"}, REMOTE_ADDR="198.51.100.41")
+    assert elsewhere.status_code == 200

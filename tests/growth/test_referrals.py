@@ -9,7 +9,14 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from growth.errors import ReferralNotEligible, ReferralProgramClosed, ReferralStateError, SelfReferral, UnknownReferralCode
+from growth.errors import (
+    ReferralNotEligible,
+    ReferralProgramClosed,
+    ReferralRejected,
+    ReferralStateError,
+    SelfReferral,
+    UnknownReferralCode,
+)
 from growth.loyalty import redeem_points
 from growth.models import LoyaltyAccount, LoyaltyTransaction, Referral, ReferralReward
 from growth.queries import referral_stats
@@ -22,7 +29,7 @@ from growth.referrals import (
     sign_up_with_referral,
 )
 from marketing.events import record_order
-from messaging.contacts import update_contact
+from messaging.contacts import create_contact, update_contact
 from messaging.models import AuditEntry, Contact, OutboxMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,11 +110,25 @@ def test_a_friend_who_later_takes_the_referrers_address_is_rejected_at_qualifica
     assert (referral.status, referral.rejection_reason) == (Status.REJECTED, Referral.Reason.SELF_REFERRAL)
 
 
-def test_sign_ups_beyond_the_threshold_from_one_ip_are_rejected(code, referral_program):
+def statuses_of(code: str, emails: list[str], **kwargs) -> list[str]:
+    statuses = []
+    for n, email in enumerate(emails):
+        extra = {key: value(n) if callable(value) else value for key, value in kwargs.items()}
+        try:
+            statuses.append(sign_up(code, email, **extra).status)
+        except ReferralRejected:
+            statuses.append("refused")
+    return statuses
+
+
+def test_sign_ups_beyond_the_threshold_from_one_ip_are_refused_and_create_nothing(code, referral_program):
     # the default threshold is 3 per IP or device within 24 hours
-    statuses = [sign_up(code, f"f{n}@example.net", ip_address="203.0.113.7").status for n in range(5)]
-    assert statuses == [Status.PENDING] * 3 + [Status.REJECTED] * 2
-    assert set(Referral.objects.filter(status=Status.REJECTED).values_list("rejection_reason", flat=True)) == {"shared_ip_or_device"}
+    statuses = statuses_of(code, [f"f{n}@example.net" for n in range(5)], ip_address="203.0.113.7")
+    assert statuses == [Status.PENDING] * 3 + ["refused"] * 2
+    # no contact and no referral for the refused ones; the refusal is audited
+    assert not Contact.objects.filter(email__in=["f3@example.net", "f4@example.net"]).exists()
+    assert Referral.objects.count() == 3
+    assert AuditEntry.objects.filter(verb="referral_refused").count() == 2
     # another IP is fine, and the window moves on
     assert sign_up(code, "g@example.net", ip_address="203.0.113.8").status == Status.PENDING
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
@@ -115,19 +136,18 @@ def test_sign_ups_beyond_the_threshold_from_one_ip_are_rejected(code, referral_p
 
 
 def test_sign_ups_from_one_device_count_across_ips(code):
-    statuses = [sign_up(code, f"d{n}@example.net", ip_address=f"198.51.100.{n}", device_id="same-device").status for n in range(4)]
-    assert statuses[-1] == Status.REJECTED
-    assert statuses[:3] == [Status.PENDING] * 3
+    statuses = statuses_of(code, [f"d{n}@example.net" for n in range(4)], ip_address=lambda n: f"198.51.100.{n}", device_id="same-device")
+    assert statuses == [Status.PENDING] * 3 + ["refused"]
 
 
-def test_a_rejected_referral_is_never_rewarded(code):
-    for n in range(4):
+def test_a_refused_sign_up_of_a_known_contact_writes_nothing_either(code):
+    for n in range(3):
         sign_up(code, f"x{n}@example.net", ip_address="203.0.113.7")
-    rejected = Referral.objects.get(status=Status.REJECTED)
-    record_order(contact=rejected.friend, external_id="R-1", amount="100", status="paid")
-    assert process_referral_rewards()["rewarded"] == 0  # only the rejected friend paid
-    rejected.refresh_from_db()
-    assert rejected.status == Status.REJECTED
+    known = create_contact(actor=None, email="known@example.net")
+    with pytest.raises(ReferralRejected):
+        sign_up(code, "known@example.net", ip_address="203.0.113.7")
+    assert not Referral.objects.filter(friend=known).exists()
+    assert process_referral_rewards()["rewarded"] == 0
     assert not ReferralReward.objects.exists()
 
 

@@ -9,6 +9,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from config.checks import secret_key_problem
 from messaging.schedules import HEARTBEAT
 
 CSP_MIDDLEWARE = "django.middleware.csp.ContentSecurityPolicyMiddleware"
@@ -64,9 +65,8 @@ def check_providers() -> tuple[bool, str]:
 
 
 def check_secret_key() -> tuple[bool, str]:
-    if settings.SECRET_KEY == settings.INSECURE_DEV_KEY and not settings.DEBUG:
-        return False, "the built-in development key is in use: set SECRET_KEY"
-    return True, "set"
+    problem = secret_key_problem()  # the rule `check --deploy` applies too
+    return (False, problem) if problem else (True, "set")
 
 
 def check_static() -> tuple[bool, str]:
