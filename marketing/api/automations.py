@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing import policies
+from marketing.api.campaigns import RejectInputSerializer  # one shape for every "reject with a reason"
 from marketing.automations.actions import (
     activate_automation,
     create_automation,
@@ -95,10 +96,6 @@ class AutomationInputSerializer(serializers.Serializer):
     conversion_event = serializers.CharField(required=False, allow_blank=True, max_length=100)
     conversion_window_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
     steps = StepInputSerializer(many=True, required=False)
-
-
-class RejectInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
 
 
 class StepLogSerializer(serializers.ModelSerializer):
