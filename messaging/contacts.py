@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from messaging.audit import diff, record_audit, snapshot
 from messaging.errors import DuplicateContact, InvalidInput
 from messaging.models import Contact, Subscription
+from messaging.storable import UnstorableValue, check_storable
 
 EDITABLE_FIELDS = [
     "email",
@@ -90,6 +91,13 @@ def normalise_locale(value: str | None) -> str:
 def clean_contact_fields(contact: Contact) -> None:
     """Normalise a contact in place; raise one ValidationError naming every bad field."""
     errors: dict[str, list[str]] = {}
+    for field in EDITABLE_FIELDS:  # NUL, unpaired surrogates, absurd nesting: refused before anything reads them
+        try:
+            check_storable(getattr(contact, field))
+        except UnstorableValue as error:
+            errors[field] = [error.message]
+    if errors:
+        raise ValidationError(errors)
     for field, normalise in (
         ("email", normalise_email),
         ("phone", normalise_phone),

@@ -5,7 +5,7 @@ from django.contrib.admin import helpers
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -23,6 +23,7 @@ from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, 
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Suppression, Topic
 from messaging.resources import ContactResource
+from messaging.storable import StorableJSONFormField
 from messaging.verification import send_email_verification
 
 VERIFICATION_BATCH = 500
@@ -48,6 +49,7 @@ class AuditedModelAdmin(ModelAdmin):
     """
 
     audit_exclude = frozenset({"password"})
+    formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
 
     def _audited_fields(self, obj, names) -> list[str]:
         concrete = {f.name for f in obj._meta.concrete_fields}
@@ -107,6 +109,7 @@ class SubscriptionInline(admin.TabularInline):
 @admin.register(Contact)
 class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     resource_classes = [ContactResource]
+    formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
     import_form_class = ImportForm
     export_form_class = ExportForm
     list_display = ("__str__", "full_name", "phone", "locale", "timezone", "created_at", "is_active")

@@ -3,7 +3,6 @@ gets 403 and stores nothing."""
 
 import hashlib
 import hmac
-import json
 import logging
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from messaging.inbound import receive_inbound, record_delivery_event
 from messaging.models import DeliveryEvent, Provider
+from messaging.storable import check_storable, loads_storable
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mailroom-Signature"
@@ -41,13 +41,17 @@ def _verified(request: HttpRequest, provider: Provider) -> bool:
 
 
 def _payload(request: HttpRequest) -> dict | None:
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
-    return request.POST.dict()
+    """The body as a dict, or None when it is not one we could store (bad JSON, NUL,
+    unpaired surrogates, absurd nesting)."""
+    try:
+        if request.content_type == "application/json":
+            data = loads_storable(request.body or b"{}")
+        else:
+            data = request.POST.dict()
+            check_storable(data)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @csrf_exempt
