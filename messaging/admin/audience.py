@@ -23,6 +23,7 @@ from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, 
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Suppression, Topic
 from messaging.resources import ContactResource
+from messaging.spreadsheets import SafeCSV
 from messaging.storable import StorableJSONFormField
 from messaging.verification import send_email_verification
 
@@ -109,6 +110,8 @@ class SubscriptionInline(admin.TabularInline):
 @admin.register(Contact)
 class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     resource_classes = [ContactResource]
+    import_formats = [SafeCSV]  # what messaging.resources and the background import read (no html, no yaml)
+    export_formats = [SafeCSV]  # every cell formula-escaped
     formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
     import_form_class = ImportForm
     export_form_class = ExportForm
