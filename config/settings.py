@@ -95,6 +95,10 @@ MAILROOM_RATE_LIMITS = {
     "login-ip": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES_IP", "20")), 900),
 }
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
+# Console CSV imports: larger files than this are refused with a message (20 MB: about
+# 400,000 rows); files over the inline size are imported by a worker with a progress page.
+MAILROOM_IMPORT_MAX_BYTES = int(os.environ.get("MAILROOM_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
+MAILROOM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("MAILROOM_IMPORT_INLINE_MAX_BYTES", "100000"))
 # REST API throttles (requests per s/min/hour/day). A user's requests and an API key's are
 # counted apart; a key may carry its own rate (set in the console). Anonymous requests
 # (the token endpoint, a bad key) are counted per IP address.

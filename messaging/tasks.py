@@ -23,3 +23,10 @@ def clean_delivery_logs() -> int:
     from messaging.delivery_logs import delete_old_attempts
 
     return delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
+
+
+def run_import_job(*, job_id: int) -> None:
+    """A console CSV import (messaging.import_jobs), run on the cluster."""
+    from messaging.import_jobs import run_import_job as run
+
+    run(job_id=job_id)
