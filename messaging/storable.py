@@ -21,6 +21,8 @@ from messaging.errors import InvalidInput
 # Deeper than any attribute, property or payload we keep; far below Python's recursion limit.
 MAX_JSON_DEPTH = 32
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# In a Python str a surrogate code point is always unpaired (a pair decodes to one character).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class UnstorableValue(ValueError):
@@ -113,6 +115,10 @@ class StorableJSONFormField(forms.JSONField):
             return super().to_python(value)
         except RecursionError:
             raise ValidationError(too_deep_message(), code="unstorable") from None
+
+    def prepare_value(self, value):
+        # A row stored before input was checked must still open: its bad characters show as U+FFFD.
+        return LONE_SURROGATE.sub("\ufffd", super().prepare_value(value))
 
     def bound_data(self, data, initial):
         try:

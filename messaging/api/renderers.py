@@ -2,14 +2,12 @@
 
 import json
 import logging
-import re
 
 from rest_framework.renderers import JSONRenderer
 
-logger = logging.getLogger(__name__)
+from messaging.storable import LONE_SURROGATE
 
-# In a Python str a surrogate code point is always unpaired (a pair decodes to one character).
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+logger = logging.getLogger(__name__)
 
 
 class SafeJSONRenderer(JSONRenderer):

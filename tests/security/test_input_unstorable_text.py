@@ -7,11 +7,14 @@ import io
 import json
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from marketing.models import Event
+from marketing.automations.webhooks import sign_payload
+from marketing.models import Event, PaymentWebhookEvent
 from messaging.contacts import create_contact
 from messaging.importing import import_contacts
 from messaging.models import Contact, DeliveryEvent, Provider
@@ -187,3 +190,44 @@ def test_a_nul_byte_in_a_csv_for_the_console_import_is_a_clear_error_and_imports
     assert "cannot be stored" in page
     assert "confirm_form" not in response.context
     assert not Contact.objects.exists()
+
+
+def test_a_signed_stripe_webhook_with_a_surrogate_or_deep_nesting_is_a_400_and_stores_nothing(client, settings):
+    settings.MAILROOM_SECRETS = {"STRIPE_WEBHOOK": "whsec_test"}
+    for body in (
+        b'{"id": "evt_\\ud800", "type": "checkout.session.completed", "data": {"object": {}}}',
+        b'{"id": "evt_1", "type": "x", "data": {"object": {"metadata": {"k": "\\u0000"}}}}',
+        b'{"id": "evt_2", "type": "x", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ):
+        response = client.post(
+            reverse("marketing:webhook-stripe"),
+            data=body,
+            content_type="application/json",
+            headers={"Stripe-Signature": sign_payload(payload=body, secret="whsec_test")},
+        )
+        assert response.status_code == 400, body[:40]
+    assert not PaymentWebhookEvent.objects.exists()
+
+
+def test_a_nul_byte_in_a_csv_for_the_import_contacts_command_names_its_line(tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"email,first_name\nada@example.com,Ada\nbob@example.com,B\x00b\n")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="Nothing imported: 1 bad rows"):
+        call_command("import_contacts", str(path), stdout=io.StringIO(), stderr=err)
+    assert err.getvalue().startswith("line 3: first_name: Contains a character that cannot be stored")
+    assert not Contact.objects.exists()
+
+
+def test_the_console_contact_page_of_a_row_stored_with_a_surrogate_still_opens(client, admin_user, contact):
+    Contact.objects.filter(pk=contact.pk).update(attributes={"\udfff": "x"})
+    client.force_login(admin_user)
+    assert client.get(f"/admin/messaging/contact/{contact.pk}/change/").status_code == 200
+    assert client.get("/admin/messaging/contact/").status_code == 200
+
+
+def test_the_console_event_pages_of_a_row_stored_with_a_surrogate_still_open(client, admin_user, contact):
+    event = Event.objects.create(contact=contact, name="legacy", properties={"k": "\ud800"}, occurred_at=timezone.now())
+    client.force_login(admin_user)
+    assert client.get("/admin/marketing/event/").status_code == 200
+    assert client.get(f"/admin/marketing/event/{event.pk}/change/").status_code == 200
