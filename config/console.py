@@ -62,6 +62,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
             "collapsible": True,
             "items": [
                 _changelist("messaging.contact", _("Contacts"), "group"),
+                _changelist("messaging.importjob", _("Import jobs"), "upload_file"),
                 _changelist("messaging.topic", _("Topics"), "label"),
                 _changelist("messaging.subscription", _("Subscriptions"), "how_to_reg"),
                 _changelist("messaging.consentrecord", _("Consent log"), "verified_user"),

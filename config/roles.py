@@ -14,6 +14,7 @@ ADJUST, ISSUE, DISABLE, REJECT = "adjust", "issue", "disable", "reject"
 ROLES: dict[str, dict[str, tuple[str, ...]]] = {
     "Marketer": {
         "messaging.contact": (VIEW, ADD, CHANGE),
+        "messaging.importjob": (VIEW,),  # the console imports they started (and their colleagues')
         "messaging.topic": (VIEW, ADD, CHANGE),
         "messaging.subscription": (VIEW, ADD, CHANGE),
         "messaging.consentrecord": (VIEW,),

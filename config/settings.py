@@ -153,6 +153,10 @@ MAILROOM_RATE_LIMITS = {
     "referral-signup": (int(os.environ.get("MAILROOM_REFERRAL_SIGNUP_RATE_LIMIT", "10")), 3600),
 }
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
+# Console CSV imports: larger files than this are refused with a message (20 MB: about
+# 400,000 rows); files over the inline size are imported by a worker with a progress page.
+MAILROOM_IMPORT_MAX_BYTES = int(os.environ.get("MAILROOM_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
+MAILROOM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("MAILROOM_IMPORT_INLINE_MAX_BYTES", "100000"))
 # REST API throttles (requests per s/min/hour/day). A user's requests and an API key's are
 # counted apart; a key may carry its own rate (set in the console). Anonymous requests
 # (the token endpoint, a bad key) are counted per IP address.
@@ -413,8 +417,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.JSONWithoutNulParser"],
+    "DEFAULT_RENDERER_CLASSES": ["messaging.api.renderers.SafeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["messaging.api.parsers.StorableJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "messaging.api.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "messaging.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from marketing.models import Event, Order
 from messaging.errors import InvalidInput
 from messaging.models import Contact
+from messaging.storable import require_storable
 
 # Sent on commit with `event` (an Event) for every newly recorded event.
 event_tracked = Signal()
@@ -45,6 +46,7 @@ def track_event(
     name = _clean_name(name)
     if properties is not None and not isinstance(properties, dict):
         raise InvalidInput(_("Event properties must be an object."), fields={"properties": [_("Must be an object.")]})
+    require_storable(name=name, properties=properties, idempotency_key=idempotency_key)
     if idempotency_key:
         existing = Event.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -96,6 +98,7 @@ def record_order(
     if not external_id:
         raise InvalidInput(_("An order needs its id."), fields={"external_id": [_("This field is required.")]})
     amount = _amount(amount)
+    require_storable(external_id=external_id, currency=currency, details=details)
     now = timezone.now()
     order = Order.objects.select_for_update().filter(external_id=external_id).first()
     previous = order.status if order else None

@@ -5,6 +5,7 @@ a language or a time zone may look like; `Contact.clean()` calls `clean_contact_
 so the console form, CSV import and API all apply the same rules.
 """
 
+import unicodedata
 import zoneinfo
 from functools import lru_cache
 from typing import Any
@@ -22,6 +23,7 @@ from messaging.audit import diff, record_audit, snapshot
 from messaging.erasure import scrub_personal_data
 from messaging.errors import DuplicateContact, InvalidInput
 from messaging.models import Contact, Subscription
+from messaging.storable import UnstorableValue, check_storable
 
 EDITABLE_FIELDS = [
     "email",
@@ -46,11 +48,29 @@ def known_locales() -> set[str]:
     return {code for code, _name in settings.LANGUAGES}
 
 
+# Control (Cc), format (Cf: U+202E right-to-left override, U+FEFF, zero-width joiners),
+# surrogate (Cs), private-use (Co) and unassigned/noncharacter (Cn: U+FFFF) code points:
+# invisible or reordering in an address, so one address could pass for another.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def hidden_character(value: str) -> str | None:
+    """The first invisible, control, bidi-override or noncharacter code point, as U+XXXX."""
+    for char in value:
+        if unicodedata.category(char) in HIDDEN_CATEGORIES:
+            return f"U+{ord(char):04X}"
+    return None
+
+
 def normalise_email(value: str | None) -> str | None:
     """Trimmed and lower-cased, so one person is one contact whatever they typed."""
     value = (value or "").strip().lower()
     if not value:
         return None
+    if code_point := hidden_character(value):  # never echo the address: it may reorder the message
+        raise ValidationError(
+            _("An email address may not contain invisible, control or direction characters (found %(char)s).") % {"char": code_point}
+        )
     try:
         validate_email(value)
     except ValidationError as error:
@@ -91,6 +111,13 @@ def normalise_locale(value: str | None) -> str:
 def clean_contact_fields(contact: Contact) -> None:
     """Normalise a contact in place; raise one ValidationError naming every bad field."""
     errors: dict[str, list[str]] = {}
+    for field in EDITABLE_FIELDS:  # NUL, unpaired surrogates, absurd nesting: refused before anything reads them
+        try:
+            check_storable(getattr(contact, field))
+        except UnstorableValue as error:
+            errors[field] = [error.message]
+    if errors:
+        raise ValidationError(errors)
     for field, normalise in (
         ("email", normalise_email),
         ("phone", normalise_phone),

@@ -30,6 +30,7 @@ from messaging.models import (
     Contact,
     DeliveryAttempt,
     DeliveryEvent,
+    ImportJob,
     InboxMessage,
     OutboxMessage,
     SandboxMessage,
@@ -157,6 +158,7 @@ def scrub_personal_data(*, contact: Contact) -> dict[str, int]:
         "inbound": _scrub_inbound(contact, addresses, values),
         "suppressions": _hash_suppressions(addresses),
     }
+    counts["import_errors"] = _scrub_import_errors(values, addresses)
     counts["audit"] = _scrub_audit(contact, message_ids, values, addresses)
     _scrub_admin_log(contact, message_ids, values, addresses)
     contact_erased.send(sender=Contact, contact=contact, values=frozenset(values), message_ids=message_ids)
@@ -260,6 +262,19 @@ def _scrub_audit(contact: Contact, message_ids: list[int], values: set[str], add
         entry.target_repr = scrub_text(entry.target_repr, values)
         changed.append(entry)
     AuditEntry.objects.bulk_update(changed, ["changes", "target_repr"], batch_size=BATCH)
+    return len(changed)
+
+
+def _scrub_import_errors(values: set[str], addresses: set[str]) -> int:
+    """A console import's per-line errors can quote her address."""
+    if not addresses:
+        return 0
+    annotations, mentions = text_contains_any("errors", addresses)
+    changed = []
+    for job in ImportJob.objects.annotate(**annotations).filter(mentions).only("pk", "errors"):
+        job.errors = scrub_json(job.errors, values)
+        changed.append(job)
+    ImportJob.objects.bulk_update(changed, ["errors"], batch_size=BATCH)
     return len(changed)
 
 

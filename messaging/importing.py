@@ -25,6 +25,7 @@ from messaging.audit import record_audit
 from messaging.contacts import normalise_email, normalise_locale, normalise_phone, normalise_time_zone
 from messaging.errors import InvalidInput
 from messaging.models import Channel, ConsentRecord, Contact, Subscription, Topic
+from messaging.storable import has_unstorable_text, unstorable_message
 
 IDENTITY = ("email", "phone", "external_id")
 KNOWN_COLUMNS = {*IDENTITY, "first_name", "last_name", "locale", "timezone", "topics"}
@@ -90,6 +91,8 @@ def _csv_rows(stream: IO[bytes], encoding: str) -> Iterator[tuple[int, dict[str,
     headers = [h.strip().lower() for h in (reader.fieldnames or [])]
     if not set(headers) & set(IDENTITY):
         raise InvalidInput(_("The file needs a header row with at least one of these columns: email, phone, external_id."))
+    if any(has_unstorable_text(header) for header in headers):
+        raise InvalidInput(_("Line 1 (the header row): %(problem)s") % {"problem": unstorable_message()})
     reader.fieldnames = headers
     for row in reader:
         yield reader.line_num, row  # the file line where the row ends (quoted cells may span lines)
@@ -98,6 +101,10 @@ def _csv_rows(stream: IO[bytes], encoding: str) -> Iterator[tuple[int, dict[str,
 def _parse(raw: dict[str, str], line: int, topic_keys: set[str], errors: list[RowError]) -> _Row | None:
     if None in raw:  # more cells than headers
         errors.append(RowError(line, _("This row has more cells than the header.")))
+        return None
+    unstorable = [name for name, cell in raw.items() if cell and has_unstorable_text(cell)]
+    if unstorable:  # a NUL byte (csv reads it since Python 3.11); PostgreSQL cannot store it
+        errors.append(RowError(line, "; ".join(f"{name}: {unstorable_message()}" for name in unstorable)))
         return None
     values: dict = {}
     problems: list[str] = []

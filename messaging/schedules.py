@@ -47,7 +47,7 @@ FIRST_RUNS: dict[str, Callable[[], datetime]] = {"clean delivery logs": lambda: 
 
 # Functions enqueued only as kicks after a commit (`messaging.work.after_commit`), never
 # picked for a schedule in the console.
-TASKS: set[str] = {REFUSED, "messaging.tasks.send_password_reset"}
+TASKS: set[str] = {REFUSED, "messaging.tasks.send_password_reset", "messaging.tasks.run_import_job"}
 
 
 def register_schedule(spec: dict, *, first_run: Callable[[], datetime] | None = None) -> None:

@@ -37,3 +37,10 @@ def send_password_reset(*, address: str, language: str) -> bool:
     from messaging.verification import send_password_reset as send
 
     return send(address=address, language=language)
+
+
+def run_import_job(*, job_id: int) -> None:
+    """A console CSV import (messaging.import_jobs), run on the cluster."""
+    from messaging.import_jobs import run_import_job as run
+
+    run(job_id=job_id)

@@ -19,6 +19,7 @@ from marketing.analytics import charts, queries
 from marketing.analytics.rollups import day_start
 from messaging.models import Channel
 from messaging.queries import message_stats
+from messaging.spreadsheets import escape_formula
 
 RANGES = (
     ("7", gettext_lazy("7 days")),
@@ -198,12 +199,5 @@ class ExportView(AnalyticsPage):
         writer = csv.writer(response)
         writer.writerow(header)
         for row in rows:
-            writer.writerow([_safe_cell(value) for value in row])
+            writer.writerow([escape_formula(value) for value in row])
         return response
-
-
-def _safe_cell(value: Any) -> Any:
-    """No spreadsheet formulas from data (CSV injection): campaign ids come from metadata."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and value != "-":
-        return "'" + value
-    return value

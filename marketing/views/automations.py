@@ -30,6 +30,7 @@ from marketing.automations.steps import describe_step
 from marketing.models import Automation, AutomationStep
 from messaging.errors import MailroomError
 from messaging.models import Channel, Template
+from messaging.storable import UnstorableValue, loads_storable
 
 
 class AutomationPage(UnfoldModelAdminViewMixin, TemplateView):
@@ -135,11 +136,13 @@ class AutomationStepsView(AutomationPage):
         """The add form: a few plain fields per kind, or raw JSON settings for anything else."""
         kind, post = request.POST.get("kind"), request.POST
         if post.get("config", "").strip():
-            try:
-                value = json.loads(post["config"])
-            except ValueError:
-                from messaging.errors import InvalidInput
+            from messaging.errors import InvalidInput
 
+            try:
+                value = loads_storable(post["config"])
+            except UnstorableValue as unstorable:  # NUL, unpaired surrogate or absurd nesting
+                raise InvalidInput(unstorable.message, fields={"config": [unstorable.message]}) from None
+            except ValueError:
                 raise InvalidInput(_("The settings are not valid JSON.")) from None
             return value if isinstance(value, dict) else {}
         if kind == "send":

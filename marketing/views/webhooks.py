@@ -1,7 +1,6 @@
 """Payment webhooks. Thin: verify the signature, parse, call the action. A bad signature
 gets 403 and stores nothing; a replayed delivery gets 200 and changes nothing."""
 
-import json
 import logging
 
 from django.conf import settings
@@ -11,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from marketing.automations.webhooks import SIGNATURE_HEADER, WebhookSignatureError, handle_payment_webhook, verify_signature
 from messaging.errors import MailroomError, describe_error
+from messaging.storable import loads_storable
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         logger.warning("stripe webhook refused: %s", error)
         return JsonResponse(describe_error(error), status=403)
     try:
-        payload = json.loads(request.body)
+        payload = loads_storable(request.body)
         if not isinstance(payload, dict):
             raise ValueError
     except ValueError:

@@ -13,6 +13,7 @@ from messaging.models.delivery import (
     SandboxMessage,
     TrackedLink,
 )
+from messaging.models.imports import ImportJob
 
 __all__ = [
     "ApiKey",
@@ -23,6 +24,7 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryEvent",
     "Frequency",
+    "ImportJob",
     "Inbox",
     "InboxMessage",
     "OutboxMessage",

@@ -3,7 +3,6 @@ gets 403 and stores nothing."""
 
 import hashlib
 import hmac
-import json
 import logging
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from messaging.inbound import inbound_key, receive_inbound, record_delivery_event
 from messaging.models import DeliveryEvent, Provider
+from messaging.storable import check_storable, loads_storable
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mailroom-Signature"
@@ -43,19 +43,23 @@ def _verified(request: HttpRequest, provider: Provider) -> bool:
 
 
 class BadPayload(ValueError):
-    """A signed delivery we cannot read: 400, and nothing is stored."""
+    """A signed delivery we cannot read or store: 400, and nothing is stored."""
 
 
 def _payload(request: HttpRequest) -> dict:
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond reason
-            raise BadPayload("body must be a JSON object") from None
-        if not isinstance(data, dict):
-            raise BadPayload("body must be a JSON object")
-        return data
-    return request.POST.dict()
+    """The body as a dict; BadPayload when it is not one we could store (bad JSON, NUL,
+    unpaired surrogates, absurd nesting, not an object)."""
+    try:
+        if request.content_type == "application/json":
+            data = loads_storable(request.body or b"{}")
+        else:
+            data = request.POST.dict()
+            check_storable(data)
+    except ValueError:
+        raise BadPayload("body must be a JSON object of storable text") from None
+    if not isinstance(data, dict):
+        raise BadPayload("body must be a JSON object")
+    return data
 
 
 def _text(data: dict, name: str, *, required: bool = False, max_length: int = 200) -> str:

@@ -78,18 +78,19 @@ def test_nested_errors_are_flattened_to_dotted_paths():
 
 
 @pytest.mark.parametrize(
-    ("url", "body"),
+    ("url", "body", "field"),
     [
-        ("/api/v1/templates/", {"key": "spring", "name": "Spring", "category": "promotion", "topic": "news\x00letter"}),
-        (CONTACTS, {"email": "nul@example.com", "attributes": {"plan\x00": "pro"}}),
-        (CONTACTS, {"email": "nul@example.com", "tags": ["vip", "a\x00b"]}),
+        ("/api/v1/templates/", {"key": "spring", "name": "Spring", "category": "promotion", "topic": "news\x00letter"}, "topic"),
+        (CONTACTS, {"email": "nul@example.com", "attributes": {"plan\x00": "pro"}}, "attributes"),
+        (CONTACTS, {"email": "nul@example.com", "tags": ["vip", "a\x00b"]}, "tags.1"),
     ],
 )
-def test_a_nul_character_anywhere_in_a_body_is_a_400_problem_and_writes_nothing(as_user, marketer, newsletter, url, body):
+def test_a_nul_character_anywhere_in_a_body_is_a_400_problem_and_writes_nothing(as_user, marketer, newsletter, url, body, field):
     # PostgreSQL text and jsonb refuse U+0000: this was a 500 from the database (found by schemathesis)
     from messaging.models import Contact, Template
 
-    body_problem = assert_problem(as_user(marketer).post(url, body), 400, "parse_error")
-    assert "NUL" in body_problem["detail"]
+    body_problem = assert_problem(as_user(marketer).post(url, body), 400, "invalid")
+    assert list(body_problem["fields"]) == [field]  # the 400 names where the NUL is
+    assert "NUL" in body_problem["fields"][field][0]
     assert not Template.objects.filter(key="spring").exists()
     assert not Contact.objects.filter(email="nul@example.com").exists()

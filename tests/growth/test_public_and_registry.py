@@ -126,3 +126,21 @@ def test_anonymous_referral_sign_ups_from_one_ip_are_throttled(client, code, ref
     # someone else still signs up
     elsewhere = client.post(f"/r/{code}/", {"email": "other@example.org"}, REMOTE_ADDR="198.51.100.41")
     assert elsewhere.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"email": "linus\x00@example.org", "first_name": "Linus"},
+        {"email": "linus@example.org", "first_name": "Li\x00nus"},
+        {"email": "linus@exam\u202eelpmaxe.org", "first_name": "Linus"},
+    ],
+)
+def test_a_public_signup_with_a_nul_or_a_direction_character_is_a_clear_error_and_stores_nothing(client, code, fields):
+    """Hostile input on a public form (issue 16): a form error, never a 500 or a half-made contact."""
+    before = Contact.objects.count()
+    client.get(f"/r/{code}/")
+    response = client.post(f"/r/{code}/", fields)
+    assert response.status_code == 400
+    assert response.context["form"].errors
+    assert Contact.objects.count() == before and not Referral.objects.exists()

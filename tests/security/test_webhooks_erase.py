@@ -178,3 +178,16 @@ def test_erasing_a_contact_drops_the_sealed_secret_of_her_queued_verification_li
     erase_contact(actor=admin_user, contact=contact)
     message.refresh_from_db()
     assert message.sealed_secrets == "" and message.status == OutboxMessage.Status.CANCELLED
+
+
+def test_erasing_a_contact_scrubs_her_address_from_import_job_errors(admin_user):
+    from messaging.models import ImportJob
+
+    contact = create_contact(actor=admin_user, email="wendy@example.com", first_name="Wendy")
+    job = ImportJob.objects.create(
+        file_name="people.csv", status=ImportJob.Status.DONE, errors=[{"line": 3, "message": "wendy@example.com is already suppressed"}]
+    )
+    erase_contact(actor=admin_user, contact=contact)
+    job.refresh_from_db()
+    assert "wendy" not in json.dumps(job.errors).lower()
+    assert job.errors[0]["line"] == 3  # the report keeps its shape
