@@ -310,6 +310,10 @@ def render_deferred(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage],
             subject = rendered.subject
             if spec.get("subject"):
                 subject = render_parts(_parsed_subject(spec["subject"]), context).subject
+        except InvalidInput as error:  # e.g. too much work for the render budget: clear, and not a bug
+            logger.warning("message %s: deferred render refused: %s", message.pk, error)
+            broken.append((message, f"render failed: {error}"))
+            continue
         except Exception as error:  # a template that cannot render must not lose the batch
             logger.exception("message %s: deferred render failed", message.pk)
             broken.append((message, f"render failed: {error!r}"))
