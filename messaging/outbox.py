@@ -35,6 +35,29 @@ logger = logging.getLogger(__name__)
 
 MAX_SMS_LENGTH = 1600  # ten concatenated segments; providers refuse longer
 DEFERRED_RENDER = "render"  # metadata key of a message whose body is rendered when it is sent
+# Metadata keys Mailroom writes itself and trusts when it reads them back: what to render at
+# send (render), where clicks may go (links), which campaign/automation a message counts for
+# in analytics, why a message exists (purpose, notification, test_send). Nothing from
+# outside (the API) may set them. A new key the product writes belongs here.
+INTERNAL_METADATA_KEYS = frozenset(
+    {
+        DEFERRED_RENDER,
+        "links",
+        "template_version",
+        "missing_variables",
+        "campaign",
+        "campaign_id",
+        "variant",
+        "automation",
+        "automation_id",
+        "automation_run",
+        "step",
+        "purpose",
+        "notification",
+        "test_send",
+        "sensitive",
+    }
+)
 
 
 def address_of(contact: Contact, channel: str) -> str | None:
