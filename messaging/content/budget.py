@@ -15,6 +15,8 @@ operations per iteration.
 import time
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template import Library, Node, TemplateSyntaxError, defaulttags
 from django.template.defaulttags import ForNode
 from django.utils.safestring import mark_safe
@@ -27,15 +29,32 @@ class TooMuchWork(Exception):
     """Raised inside a render; rendering.render_parts names the part and the limit."""
 
 
+_limits: tuple[int, int, float] | None = None  # read once: a settings lookup is slower than a render step
+
+
+def limits() -> tuple[int, int, float]:
+    """(steps, output characters, seconds) from settings."""
+    global _limits
+    if _limits is None:
+        _limits = (settings.MAILROOM_RENDER_MAX_STEPS, settings.MAILROOM_RENDER_MAX_OUTPUT, settings.MAILROOM_RENDER_MAX_SECONDS)
+    return _limits
+
+
+@receiver(setting_changed)
+def _forget_limits(*, setting: str, **kwargs) -> None:
+    global _limits
+    if setting.startswith("MAILROOM_RENDER_MAX_"):
+        _limits = None
+
+
 class RenderBudget:
     """What is left for one message: loop steps, output characters, time."""
 
     __slots__ = ("deadline", "output", "steps")
 
     def __init__(self) -> None:
-        self.steps = settings.MAILROOM_RENDER_MAX_STEPS
-        self.output = settings.MAILROOM_RENDER_MAX_OUTPUT
-        self.deadline = time.monotonic() + settings.MAILROOM_RENDER_MAX_SECONDS
+        self.steps, self.output, seconds = limits()
+        self.deadline = time.monotonic() + seconds
 
     def spend_output(self, size: int) -> None:
         self.output -= size
@@ -47,8 +66,10 @@ BUDGET_ATTRIBUTE = "_mailroom_budget"  # on the Context; a leading underscore is
 
 
 def budget_of(context) -> RenderBudget:
+    """The budget of the message being rendered, made by its first loop: render_parts uses
+    one Context for every part of one message, so a loop-free render never pays for it."""
     budget = getattr(context, BUDGET_ATTRIBUTE, None)
-    if budget is None:  # a render that did not go through render_parts still gets one
+    if budget is None:
         budget = RenderBudget()
         setattr(context, BUDGET_ATTRIBUTE, budget)
     return budget

@@ -8,11 +8,10 @@ multiply a string past the render budget's output cap.
 
 import re
 
-from django.conf import settings
 from django.template import Library, defaultfilters
 from django.template.defaultfilters import stringfilter
 
-from messaging.content.budget import TooMuchWork
+from messaging.content.budget import TooMuchWork, limits
 
 register = Library()
 MAX_WIDTH = 1000
@@ -57,6 +56,6 @@ def floatformat(text, arg=-1):
 
 @register.filter(is_safe=True, needs_autoescape=True)
 def join(value, arg, autoescape=True):
-    if isinstance(value, (list, tuple, str)) and len(str(arg)) * (len(value) - 1) > settings.MAILROOM_RENDER_MAX_OUTPUT:
+    if isinstance(value, (list, tuple, str)) and len(str(arg)) * (len(value) - 1) > limits()[1]:
         raise TooMuchWork("output")
     return defaultfilters.join(value, arg, autoescape=autoescape)

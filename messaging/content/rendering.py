@@ -22,7 +22,7 @@ from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import DebugLexer, Lexer, Parser, TokenType, Variable, VariableDoesNotExist, VariableNode, render_value_in_context
 from django.utils.translation import gettext as _
 
-from messaging.content.budget import BUDGET_ATTRIBUTE, RenderBudget, TooMuchWork
+from messaging.content.budget import TooMuchWork
 from messaging.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -326,9 +326,7 @@ def render_parts(templates: dict, context: dict) -> Rendered:
     result = Rendered()
     missing: set[str] = set()
     token = _missing.set(missing)
-    context = RecordingContext(data)
-    budget = RenderBudget()  # one for the whole message, every part
-    setattr(context, BUDGET_ATTRIBUTE, budget)
+    context = RecordingContext(data)  # its render budget (budget.py) is made by the first loop: one per message
     name = ""
     try:
         for name, template in templates.items():
