@@ -127,6 +127,13 @@ MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION
 MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)
 # What a template variable with no value renders as ("" keeps filters like `default` working).
 MAILROOM_MISSING_VARIABLE_DEFAULT = os.environ.get("MAILROOM_MISSING_VARIABLE_DEFAULT", "")
+# The work one message's render may do (editor preview, save, enqueue, send): loop steps
+# (items × nodes in the loop's body, summed over every loop), characters written by loops,
+# and a wall-clock backstop checked between loop iterations. Past any, the render stops
+# with a "too much work" error instead of holding a web or cluster worker.
+MAILROOM_RENDER_MAX_STEPS = int(os.environ.get("MAILROOM_RENDER_MAX_STEPS", "20000"))
+MAILROOM_RENDER_MAX_OUTPUT = int(os.environ.get("MAILROOM_RENDER_MAX_OUTPUT", "2000000"))
+MAILROOM_RENDER_MAX_SECONDS = float(os.environ.get("MAILROOM_RENDER_MAX_SECONDS", "1"))
 # Preference and view-in-browser links stop working after this many days (unsubscribe
 # links never do).
 MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS = int(os.environ.get("MAILROOM_PUBLIC_LINK_MAX_AGE_DAYS", "365"))

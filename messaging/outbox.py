@@ -37,6 +37,29 @@ logger = logging.getLogger(__name__)
 
 MAX_SMS_LENGTH = 1600  # ten concatenated segments; providers refuse longer
 DEFERRED_RENDER = "render"  # metadata key of a message whose body is rendered when it is sent
+# Metadata keys Mailroom writes itself and trusts when it reads them back: what to render at
+# send (render), where clicks may go (links), which campaign/automation a message counts for
+# in analytics, why a message exists (purpose, notification, test_send). Nothing from
+# outside (the API) may set them. A new key the product writes belongs here.
+INTERNAL_METADATA_KEYS = frozenset(
+    {
+        DEFERRED_RENDER,
+        "links",
+        "template_version",
+        "missing_variables",
+        "campaign",
+        "campaign_id",
+        "variant",
+        "automation",
+        "automation_id",
+        "automation_run",
+        "step",
+        "purpose",
+        "notification",
+        "test_send",
+        "erased",  # messaging.erasure
+    }
+)
 
 
 def address_of(contact: Contact, channel: str) -> str | None:
@@ -333,6 +356,10 @@ def render_deferred(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage],
             subject = rendered.subject
             if spec.get("subject"):
                 subject = render_parts(_parsed_subject(spec["subject"]), context).subject
+        except InvalidInput as error:  # e.g. too much work for the render budget: clear, and not a bug
+            logger.warning("message %s: deferred render refused: %s", message.pk, error)
+            broken.append((message, f"render failed: {error}"))
+            continue
         except Exception as error:  # a template that cannot render must not lose the batch
             logger.exception("message %s: deferred render failed", message.pk)
             broken.append((message, f"render failed: {error!r}"))

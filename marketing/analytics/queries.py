@@ -1,6 +1,7 @@
 """Read-side selectors over the DailyStat rollup, plus the few live figures that are
 cheap indexed counts (queue depth, throughput, provider health). Plain data out."""
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -33,6 +34,12 @@ METRICS = (
 )
 CENTS = Decimal("0.01")
 BREAKDOWNS = ("channel", "provider", "topic", "campaign_id", "automation_id")
+DIMENSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def is_dimension_id(value: str) -> bool:
+    """A campaign or automation id a report can name and link to (`42`, `welcome`)."""
+    return DIMENSION_ID.fullmatch(value) is not None
 
 
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
@@ -118,7 +125,9 @@ def breakdown(filters: Filters, *, by: str) -> list[dict[str, Any]]:
         raise ValueError(by)
     rows = stat_rows(filters)
     if by in ("campaign_id", "automation_id"):
-        rows = rows.exclude(**{by: ""})
+        # Rows rolled up before ids were checked may hold anything ("a/b"): not a campaign.
+        found = rows.exclude(**{by: ""}).values(by).annotate(**_sums()).order_by("-sent", by)
+        return [with_rates(row) for row in found if is_dimension_id(row[by])]
     return [with_rates(row) for row in rows.values(by).annotate(**_sums()).order_by("-sent", by)]
 
 

@@ -18,6 +18,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
+from marketing.analytics.queries import is_dimension_id
 from marketing.models import DailyStat, Order
 from messaging.models import DeliveryEvent, OutboxMessage
 
@@ -58,14 +59,21 @@ def _text(value, limit: int) -> str:
     return "" if value is None or value == "null" else str(value)[:limit]
 
 
+def _id(value) -> str:
+    """A campaign or automation id from metadata: a short slug, else none. Metadata written
+    before the API refused these keys may hold anything ("a/b" broke the report links)."""
+    text = _text(value, 65)
+    return text if is_dimension_id(text) else ""
+
+
 def _key(day: date, row: dict) -> Key:
     return (
         day,
         _text(row["d_channel"], 16),
         _text(row["d_provider"], 100),
         _text(row["d_topic"], 100),
-        _text(row["d_campaign"], 64),
-        _text(row["d_automation"], 64),
+        _id(row["d_campaign"]),
+        _id(row["d_automation"]),
     )
 
 

@@ -19,7 +19,7 @@ from messaging import policies, queries
 from messaging.api.common import ReadViewSet, UtcDateTimeFilter, problems
 from messaging.consent import lift_suppression, suppress_address
 from messaging.models import Channel, Contact, DeliveryEvent, OutboxMessage, Suppression, Template, Topic
-from messaging.outbox import cancel_message, enqueue_bulk, enqueue_message
+from messaging.outbox import INTERNAL_METADATA_KEYS, cancel_message, enqueue_bulk, enqueue_message
 
 
 # --- outbox ---------------------------------------------------------------------------------
@@ -87,7 +87,16 @@ class EnqueueSerializer(MessageContentSerializer):
     dedup_key = serializers.CharField(
         required=False, allow_null=True, max_length=200, help_text="Sending the same key again returns the first message (200)."
     )
-    metadata = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(
+        required=False, default=dict, help_text="Your own keys; the keys Mailroom writes itself (render, links, campaign_id…) are refused."
+    )
+
+    def validate_metadata(self, value: dict) -> dict:
+        if internal := sorted(INTERNAL_METADATA_KEYS.intersection(value)):
+            raise serializers.ValidationError(
+                _("These metadata keys are Mailroom's own and cannot be set: %(keys)s.") % {"keys": ", ".join(internal)}
+            )
+        return value
 
 
 class BulkSerializer(MessageContentSerializer):

@@ -18,28 +18,76 @@ from functools import lru_cache
 from html.parser import HTMLParser
 
 from django.conf import settings
-from django.template import Context, Engine, TemplateSyntaxError
-from django.template.base import Lexer, TokenType, VariableNode, render_value_in_context
+from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.template.base import DebugLexer, Lexer, Parser, TokenType, Variable, VariableDoesNotExist, VariableNode, render_value_in_context
 from django.utils.translation import gettext as _
 
+from messaging.content.budget import TooMuchWork
 from messaging.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
 MAX_SOURCE_BYTES = 512 * 1024
-FORBIDDEN_TAGS = {"load", "include", "extends", "ssi", "debug", "csrf_token", "url", "lorem"}
+# partialdef/partial: partials calling partials multiply a template without any loop.
+FORBIDDEN_TAGS = {"load", "include", "extends", "ssi", "debug", "csrf_token", "url", "lorem", "partialdef", "partial"}
 FORBIDDEN_NAMES = {"settings", "request", "user", "perms", "csrf_token", "view", "messages", "sql_queries"}
+
+
+class MissingArgument(Variable):
+    """A variable given to a filter (`|default:nickname`). Django raises when it is missing,
+    which was a server error at send; here it is missing like any other variable: it
+    renders as the missing default and the render reports it (the context records it)."""
+
+    __slots__ = ()
+
+    def resolve(self, context):
+        try:
+            return super().resolve(context)
+        except VariableDoesNotExist:
+            default = context.template.engine.string_if_invalid
+            return default % self.var if "%s" in default else default
+
+
+class MessageParser(Parser):
+    def compile_filter(self, token):
+        expression = super().compile_filter(token)
+        for _function, arguments in expression.filters:
+            for is_variable, argument in arguments:
+                if is_variable and type(argument) is Variable:
+                    argument.__class__ = MissingArgument  # same state, lenient resolve
+        return expression
+
+
+class MessageTemplate(Template):
+    def compile_nodelist(self):
+        """Template.compile_nodelist with MessageParser (from_string only: no origin name)."""
+        lexer = DebugLexer(self.source) if self.engine.debug else Lexer(self.source)
+        parser = MessageParser(lexer.tokenize(), self.engine.template_libraries, self.engine.template_builtins, self.origin)
+        try:
+            nodelist = parser.parse()
+            self.extra_data = parser.extra_data
+            return nodelist
+        except Exception as e:
+            if self.engine.debug:
+                e.template_debug = self.get_exception_info(e, e.token)
+            raise
+
+
+class MessageEngine(Engine):
+    def from_string(self, template_code: str) -> MessageTemplate:
+        return MessageTemplate(template_code, engine=self)
 
 
 @lru_cache(maxsize=2)
 def engine(*, html: bool) -> Engine:
     """No loaders, no tag libraries. A missing variable renders as
     MAILROOM_MISSING_VARIABLE_DEFAULT ("" keeps filters such as `default` working)."""
-    return Engine(
+    return MessageEngine(
         debug=True,
         autoescape=html,
         libraries={},
-        builtins=["messaging.content.filters"],  # padding filters with a bounded width
+        # padding filters with a bounded width; a `for` that counts against the render budget
+        builtins=["messaging.content.filters", "messaging.content.budget"],
         string_if_invalid=settings.MAILROOM_MISSING_VARIABLE_DEFAULT,
     )
 
@@ -278,7 +326,7 @@ def render_parts(templates: dict, context: dict) -> Rendered:
     result = Rendered()
     missing: set[str] = set()
     token = _missing.set(missing)
-    context = RecordingContext(data)
+    context = RecordingContext(data)  # its render budget (budget.py) is made by the first loop: one per message
     name = ""
     try:
         for name, template in templates.items():
@@ -286,6 +334,8 @@ def render_parts(templates: dict, context: dict) -> Rendered:
             # A plain str, not a SafeString: wherever the console shows rendered content,
             # Django must still escape it.
             setattr(result, name, str.__str__(template.render(context)))
+    except TooMuchWork as error:
+        raise too_much_work(name) from error
     except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as error:
         # A filter given an argument it cannot use ({{ name|wordwrap:"0" }}, ljust:"abc"; and
         # inside Django floatformat:"" raises IndexError, join:3 AttributeError): a clear
@@ -301,6 +351,27 @@ def render_parts(templates: dict, context: dict) -> Rendered:
         _missing.reset(token)
     result.missing = sorted(missing)
     return result
+
+
+TOO_MUCH_WORK = "template_too_much_work"
+PART_LABELS = {"html": "body", "text": "text version", "sms": "SMS text"}
+
+
+def too_much_work(part: str, *, field: str | None = None) -> InvalidInput:
+    """The error of a render stopped by the budget (budget.py), naming the part; its field
+    is the part's name unless given."""
+    field = field or part
+    part = PART_LABELS.get(part, part)
+    text = _(
+        "The %(part)s needs too much work to render: its loops go over too many items (the limits are %(steps)s "
+        "loop steps, %(size)s characters and %(seconds)s seconds per message). Loop over fewer or shorter items."
+    ) % {
+        "part": part,
+        "steps": settings.MAILROOM_RENDER_MAX_STEPS,
+        "size": settings.MAILROOM_RENDER_MAX_OUTPUT,
+        "seconds": settings.MAILROOM_RENDER_MAX_SECONDS,
+    }
+    return InvalidInput(text, code=TOO_MUCH_WORK, fields={field: [text]})
 
 
 def mentions(version, *, extra: str = "") -> Callable[[str], bool]:

@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 
 from messaging.audit import record_audit
 from messaging.contacts import normalise_locale
-from messaging.content.rendering import check_source, compile_body
+from messaging.content.merge_tags import sample_context
+from messaging.content.rendering import TOO_MUCH_WORK, check_source, compile_body, parse_parts, render_parts, too_much_work
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Template, TemplateVersion
 
@@ -110,6 +111,7 @@ def save_template_version(
         raise InvalidInput(_("A template needs a body, a text version or an SMS text."), fields={"body": [_("This field is required.")]})
     html, text = compile_body(body_format=body_format, body=body, text_body=text_body)
     check_source(html, part="body")  # MJML may move tags around: the result must still be valid
+    check_render_work(subject=subject, preheader=preheader, html=html, text=text, sms=sms_body)
     template = Template.objects.select_for_update().get(pk=template.pk)
     digest = content_hash(content)
     latest = template.versions.order_by("-number").first()
@@ -133,6 +135,23 @@ def save_template_version(
         changes={"version": {"before": latest.number if latest else None, "after": number}},
     )
     return version
+
+
+FIELD_OF_PART = {"html": "body", "text": "text_body", "sms": "sms_body"}
+
+
+def check_render_work(**parts: str) -> None:
+    """Render the compiled parts once with the editor's sample data: a version whose loops
+    exceed the render budget (rendering.MessageEngine) is refused at save, not found at
+    send. Other render errors depend on the data and are the preview's to show."""
+    try:
+        render_parts(parse_parts(**parts), sample_context())
+    except InvalidInput as error:
+        if error.code == TOO_MUCH_WORK:
+            part = next(iter(error.fields), "html")
+            raise too_much_work(part, field=FIELD_OF_PART.get(part, part)) from error
+    except Exception:  # the same as before this check: saving never rendered
+        pass
 
 
 @transaction.atomic
