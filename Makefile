@@ -38,11 +38,11 @@ $(STAMP): requirements.txt | $(PY)
 
 install: $(STAMP)
 
-messages: $(STAMP)
+messages: $(STAMP) var/secret_key
 	@command -v msgfmt >/dev/null || { echo "Installing gettext (msgfmt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; }
 	$(PY) manage.py compilemessages -v0 --ignore=.venv
 
-var/secret_key:
+var/secret_key: | $(PY)
 	@mkdir -p var
 	@$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 	@chmod 600 $@
@@ -62,14 +62,14 @@ dev: setup
 	@$(PY) manage.py ensure_admin
 	DEBUG=1 $(VENV)/bin/honcho start -f Procfile web=0 cluster=1 & DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
-doctor: install
+doctor: install var/secret_key
 	$(PY) manage.py doctor
 
 # --- tests -------------------------------------------------------------------------
 browser-deps:
 	@command -v chromium >/dev/null || { echo "Installing Debian chromium for the browser tests"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-lint: install
+lint: install var/secret_key
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 
