@@ -24,7 +24,7 @@ from marketing.campaigns.guardrails import (
     content_problems,
     variant_subject_problem,
 )
-from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, check_transition
+from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.audit import record_audit, snapshot
 from messaging.content.merge_tags import merge_tags
@@ -237,8 +237,8 @@ def _back_to_draft(actor, campaign: Campaign, *, reason: str) -> None:
     before = campaign.state
     check_transition(campaign, State.DRAFT)
     campaign.state = State.DRAFT
-    campaign.approved_by = campaign.approved_at = campaign.submitted_at = None
-    campaign.save(update_fields=["state", "approved_by", "approved_at", "submitted_at", "updated_at"])
+    campaign.approved_by = campaign.approved_at = campaign.submitted_at = campaign.submitted_by = None
+    campaign.save(update_fields=["state", "approved_by", "approved_at", "submitted_at", "submitted_by", "updated_at"])
     _audit_state(actor, campaign, "returned to draft", before, reason=reason)
 
 
@@ -259,9 +259,9 @@ def submit_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
     if problems := campaign_problems(campaign):
         raise InvalidInput(" ".join(problems), code="campaign_incomplete", fields={"__all__": problems})
     before = campaign.state
-    campaign.state, campaign.submitted_at = State.PENDING_APPROVAL, timezone.now()
+    campaign.state, campaign.submitted_at, campaign.submitted_by = State.PENDING_APPROVAL, timezone.now(), _user(actor)
     campaign.rejection_reason = ""
-    campaign.save(update_fields=["state", "submitted_at", "rejection_reason", "updated_at"])
+    campaign.save(update_fields=["state", "submitted_at", "submitted_by", "rejection_reason", "updated_at"])
     _audit_state(actor, campaign, "submitted", before)
     from marketing.campaigns.notifications import notify_approvers
 
@@ -277,6 +277,8 @@ def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign
         raise CampaignStateError(_("Only a campaign waiting for approval can be approved."))
     if campaign.created_by_id == actor.pk:
         raise FourEyesViolation(_("You cannot approve a campaign you wrote."))
+    if actor.pk in authors(campaign):
+        raise FourEyesViolation(_("You cannot approve a campaign you submitted: someone else must."))
     before = campaign.state
     campaign.state, campaign.approved_by, campaign.approved_at = State.APPROVED, actor, timezone.now()
     campaign.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
@@ -293,8 +295,8 @@ def reject_campaign(*, actor: AbstractBaseUser, campaign: Campaign, reason: str)
     campaign = _lock(campaign)
     if campaign.state != State.PENDING_APPROVAL:
         raise CampaignStateError(_("Only a campaign waiting for approval can be rejected."))
-    if campaign.created_by_id == actor.pk:
-        raise FourEyesViolation(_("You cannot review a campaign you wrote."))
+    if actor.pk in authors(campaign):
+        raise FourEyesViolation(_("You cannot review a campaign you wrote or submitted."))
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(_("Say why the campaign is rejected."), fields={"reason": [_("This field is required.")]})

@@ -12,6 +12,7 @@ from marketing.automations.approval import authors, waiting_for_approval
 from marketing.automations.steps import describe_step
 from marketing.campaigns import policies, queries
 from marketing.campaigns.audience import dry_run
+from marketing.campaigns.states import authors as campaign_authors
 from marketing.forms import RejectForm
 
 
@@ -37,7 +38,7 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
                         "campaign": campaign,
                         "result": result,
                         "preview": result.samples[0] if result.samples else None,
-                        "own": campaign.created_by_id == user.pk,
+                        "own": user.pk in campaign_authors(campaign),
                     }
                 )
         automations = []
