@@ -26,7 +26,7 @@ from marketing.campaigns.guardrails import (
 )
 from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
-from messaging.audit import record_audit, snapshot
+from messaging.audit import current_actor, record_audit, snapshot
 from messaging.content.merge_tags import merge_tags
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
@@ -231,6 +231,34 @@ def withdraw_approvals_for_segment(*, actor: AbstractBaseUser | None, segment: S
         if withdraw_approval(actor=actor, campaign=campaign, reason=reason):
             withdrawn.append(campaign)
     return withdrawn
+
+
+# A topic's kind decides whether consent is checked, `time_sensitive` whether the frequency
+# cap applies: both are part of what was approved for the campaigns sending on it.
+APPROVED_TOPIC_FIELDS = ("kind", "time_sensitive")
+
+
+def withdraw_approvals_for_topic(*, actor: AbstractBaseUser | None, topic: Topic, change: str) -> list[Campaign]:
+    """A topic's kind or time-sensitivity changed: every submitted, approved or scheduled
+    campaign on it goes back to draft (a marketing topic made transactional would send
+    to contacts who never consented). Called inside the transaction that saves the topic."""
+    withdrawn = []
+    using = Campaign.objects.filter(topic=topic, state__in=NEEDS_NEW_APPROVAL).values("pk")
+    for campaign in Campaign.objects.select_for_update(of=("self",)).filter(pk__in=using).order_by("pk"):
+        reason = _("topic “%(topic)s” changed: %(change)s") % {"topic": topic.name, "change": change}
+        if withdraw_approval(actor=actor, campaign=campaign, reason=reason):
+            withdrawn.append(campaign)
+    return withdrawn
+
+
+def topic_saving(sender, instance: Topic, raw: bool = False, **kwargs: Any) -> None:
+    """pre_save receiver for messaging's Topic (which cannot call up into marketing)."""
+    if raw or instance.pk is None:
+        return
+    before = Topic.objects.filter(pk=instance.pk).values(*APPROVED_TOPIC_FIELDS).first()
+    changed = [name for name in APPROVED_TOPIC_FIELDS if before is not None and before[name] != getattr(instance, name)]
+    if changed:
+        withdraw_approvals_for_topic(actor=current_actor(), topic=instance, change=", ".join(changed))
 
 
 def _back_to_draft(actor, campaign: Campaign, *, reason: str) -> None:

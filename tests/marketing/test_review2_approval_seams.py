@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from marketing.models import Campaign
+from messaging.models import AuditEntry
 from tests.conftest import make_user
 from tests.marketing.conftest import make_people, make_segment
 
@@ -57,3 +58,56 @@ def test_a_colleague_who_did_not_touch_it_can_still_approve(marketer_approver, a
     assert api(approver).post(f"/api/v1/campaigns/{draft.pk}/approve/").status_code == 200
     draft.refresh_from_db()
     assert draft.state == State.APPROVED and draft.approved_by == approver
+
+
+def topic_form(topic, **changes) -> dict:
+    form = {"key": topic.key, "name": topic.name, "description": topic.description, "kind": topic.kind, "position": topic.position}
+    if topic.time_sensitive:
+        form["time_sensitive"] = "on"
+    form.update(changes)
+    return {name: value for name, value in form.items() if value is not False}
+
+
+@pytest.mark.parametrize("state", [State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED])
+def test_marketer_cannot_drop_the_consent_check_of_an_approved_campaign_by_making_its_topic_transactional(
+    client, marketer, approver, newsletter, version, state
+):
+    from marketing.campaigns.actions import approve_campaign, create_campaign, schedule_campaign, submit_campaign
+
+    # given a campaign approved for the 2 subscribers of a segment of 8 (6 never consented)
+    subscribed = make_people(newsletter, 2, prefix="yes")
+    segment = make_segment("Mixed", [*subscribed, *make_people(newsletter, 6, prefix="no", subscribed=False)])
+    campaign = create_campaign(actor=marketer, name="Promo", topic=newsletter, template_version=version, segments=[segment])
+    submit_campaign(actor=marketer, campaign=campaign)
+    if state != State.PENDING_APPROVAL:
+        approve_campaign(actor=approver, campaign=campaign)
+    if state == State.SCHEDULED:
+        schedule_campaign(actor=marketer, campaign=campaign)
+    # when the marketer makes the campaign's topic "transactional" in the console (no consent needed)
+    client.force_login(marketer)
+    response = client.post(f"/admin/messaging/topic/{newsletter.pk}/change/", topic_form(newsletter, kind="transactional"))
+    assert response.status_code == 302, response.content[:2000]
+    newsletter.refresh_from_db()
+    assert newsletter.kind == "transactional"
+    # then the campaign, which would now reach all 8, needs a new approval
+    campaign.refresh_from_db()
+    assert campaign.state == State.DRAFT and campaign.approved_by is None
+    entry = AuditEntry.objects.filter(target_id=str(campaign.pk), verb="returned to draft").latest("pk")
+    assert "Newsletter" in entry.changes["reason"] and entry.actor == marketer
+
+
+def test_marketer_cannot_lift_the_frequency_cap_of_an_approved_campaign_by_making_its_topic_time_sensitive(
+    client, marketer, approved, newsletter
+):
+    client.force_login(marketer)
+    response = client.post(f"/admin/messaging/topic/{newsletter.pk}/change/", topic_form(newsletter, time_sensitive="on"))
+    assert response.status_code == 302
+    approved.refresh_from_db()
+    assert approved.state == State.DRAFT
+
+
+def test_renaming_the_topic_of_an_approved_campaign_keeps_it_approved(client, marketer, approved, newsletter):
+    client.force_login(marketer)
+    assert client.post(f"/admin/messaging/topic/{newsletter.pk}/change/", topic_form(newsletter, name="Our letter")).status_code == 302
+    approved.refresh_from_db()
+    assert approved.state == State.APPROVED
