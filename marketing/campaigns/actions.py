@@ -32,6 +32,7 @@ from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
 from messaging.outbox import cancel_message
 from messaging.senders import clean_sender, sender_error
+from messaging.storable import UnstorableValue, check_storable
 from messaging.work import after_commit
 
 State = Campaign.State
@@ -119,6 +120,10 @@ def clean_merge_data(value: Any) -> dict:
     value = {} if value in (None, "") else value
     error = None
     reserved = {tag.name.split(".")[0] for tag in merge_tags()}
+    try:
+        check_storable(value)
+    except UnstorableValue as unstorable:
+        raise InvalidInput(unstorable.message, fields={"context": [unstorable.message]}) from None
     if not isinstance(value, dict):
         error = _('The merge data is an object of names and values, e.g. {"promo_code": "SPRING"}.')
     elif bad := sorted(name for name in value if not MERGE_DATA_NAME.match(str(name))):
