@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from marketing import policies
 from marketing.models import Automation, AutomationRun, AutomationStep, Segment
+from marketing.review import saw_this_submission
 from messaging.audit import record_audit
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Template
@@ -182,11 +183,14 @@ def _check_reviewer(actor: AbstractBaseUser | None, automation: Automation) -> N
 
 
 @transaction.atomic
-def approve_automation(*, actor: AbstractBaseUser, automation: Automation) -> Automation:
+def approve_automation(*, actor: AbstractBaseUser, automation: Automation, seen=None) -> Automation:
     """Approve a fan-out automation waiting for review: it goes live. The author (and the
-    person whose change is waiting) may never approve it."""
+    person whose change is waiting) may never approve it. `seen` names the submission the
+    approver looked at (marketing.review): a change while it waited makes a new one."""
     automation = _lock(automation)
     _check_reviewer(actor, automation)
+    if not saw_this_submission(automation.submitted_at, seen):
+        raise AutomationApprovalError(_("This automation changed after you opened it: review it again before approving."))
     from marketing.automations.actions import check_ready
 
     check_ready(automation)

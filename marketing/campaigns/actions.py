@@ -26,6 +26,7 @@ from marketing.campaigns.guardrails import (
 )
 from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
+from marketing.review import saw_this_submission
 from messaging.audit import current_actor, record_audit, snapshot
 from messaging.content.merge_tags import merge_tags
 from messaging.errors import InvalidInput, NotAllowed
@@ -303,8 +304,10 @@ def submit_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
-def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
-    """Approve a campaign waiting for review. The author may never approve their own."""
+def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign, seen=None) -> Campaign:
+    """Approve a campaign waiting for review. The author may never approve their own.
+    `seen` names the submission the approver looked at (marketing.review): a campaign
+    changed and submitted again since then is not approved by that look."""
     campaign = _lock(campaign)
     if campaign.state != State.PENDING_APPROVAL:
         raise CampaignStateError(_("Only a campaign waiting for approval can be approved."))
@@ -312,6 +315,8 @@ def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign
         raise FourEyesViolation(_("You cannot approve a campaign you wrote."))
     if actor.pk in authors(campaign):
         raise FourEyesViolation(_("You cannot approve a campaign you submitted: someone else must."))
+    if not saw_this_submission(campaign.submitted_at, seen):
+        raise CampaignStateError(_("This campaign changed after you opened it: review it again before approving."))
     before = campaign.state
     campaign.state, campaign.approved_by, campaign.approved_at = State.APPROVED, actor, timezone.now()
     campaign.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])

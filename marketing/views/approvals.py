@@ -14,6 +14,7 @@ from marketing.campaigns import policies, queries
 from marketing.campaigns.audience import dry_run
 from marketing.campaigns.states import authors as campaign_authors
 from marketing.forms import RejectForm
+from marketing.review import submission_token
 
 
 class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
@@ -39,6 +40,7 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
                         "result": result,
                         "preview": result.samples[0] if result.samples else None,
                         "own": user.pk in campaign_authors(campaign),
+                        "seen": submission_token(campaign.submitted_at),
                     }
                 )
         automations = []
@@ -49,6 +51,7 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
                         "automation": automation,
                         "steps": [describe_step(step.kind, step.config) for step in automation.steps.all()],
                         "own": user.pk in authors(automation),
+                        "seen": submission_token(automation.submitted_at),
                     }
                 )
         context = super().get_context_data(**kwargs)

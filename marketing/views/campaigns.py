@@ -22,6 +22,7 @@ from marketing.campaigns.audience import dry_run
 from marketing.campaigns.states import TRANSITIONS, authors
 from marketing.forms import CampaignForm, RejectForm
 from marketing.models import Campaign, CampaignRecipient
+from marketing.review import submission_token
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry
 
@@ -118,6 +119,7 @@ class CampaignOverviewView(CampaignPage):
             campaign=campaign,
             title=campaign.name,
             buttons=available_actions(self.request.user, campaign),
+            seen=submission_token(campaign.submitted_at),
             can_edit=policies.can_edit_campaign(self.request.user)
             and campaign.state in (State.DRAFT, State.REJECTED, State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED),
             can_report=policies.can_view_report(self.request.user),
@@ -144,7 +146,11 @@ class CampaignDryRunView(CampaignPage):
 
 TRANSITION_ACTIONS = {
     "submit": (policies.can_edit_campaign, lambda r, c: actions.submit_campaign(actor=r.user, campaign=c), _("Submitted for approval.")),
-    "approve": (policies.can_approve_campaign, lambda r, c: actions.approve_campaign(actor=r.user, campaign=c), _("Campaign approved.")),
+    "approve": (
+        policies.can_approve_campaign,
+        lambda r, c: actions.approve_campaign(actor=r.user, campaign=c, seen=r.POST.get("seen")),
+        _("Campaign approved."),
+    ),
     "reject": (None, None, _("Campaign rejected.")),
     "schedule": (policies.can_send_campaign, lambda r, c: actions.schedule_campaign(actor=r.user, campaign=c), _("Campaign scheduled.")),
     "pause": (policies.can_send_campaign, lambda r, c: actions.pause_campaign(actor=r.user, campaign=c), _("Campaign paused.")),

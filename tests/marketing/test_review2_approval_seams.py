@@ -2,6 +2,8 @@
 approved" tried from the paths the first fixes did not cover. Each test is named after the
 attack and drives the real path (API as the role's user, console HTTP, the actions)."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
@@ -10,6 +12,7 @@ from marketing.models import Campaign
 from messaging.models import AuditEntry
 from tests.conftest import make_user
 from tests.marketing.conftest import make_people, make_segment
+from tests.marketing.test_automations_four_eyes import all_customers, weekly_to  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 State = Campaign.State
@@ -111,3 +114,80 @@ def test_renaming_the_topic_of_an_approved_campaign_keeps_it_approved(client, ma
     assert client.post(f"/admin/messaging/topic/{newsletter.pk}/change/", topic_form(newsletter, name="Our letter")).status_code == 302
     approved.refresh_from_db()
     assert approved.state == State.APPROVED
+
+
+# --- the approver approves what they saw, not what it became after they opened the page ------
+SEEN = re.compile(r'name="seen" value="([^"]+)"')
+
+
+def test_approver_cannot_be_made_to_approve_a_campaign_widened_and_resubmitted_after_they_opened_the_queue(
+    client, marketer, approver, pending, newsletter
+):
+    # given the approver has the approval queue open, showing the six-person campaign
+    client.force_login(approver)
+    queue = client.get("/admin/marketing/campaign/approvals/").content.decode()
+    seen = SEEN.findall(queue)
+    assert len(seen) == 1
+    # when, meanwhile, its author widens the audience to 40 people and submits it again
+    from marketing.campaigns.actions import submit_campaign, update_campaign
+
+    everyone = make_segment("All customers", make_people(newsletter, 40, prefix="all"))
+    update_campaign(actor=marketer, campaign=pending, segments=[everyone])
+    submit_campaign(actor=marketer, campaign=pending)
+    # and the approver presses Approve on the page they had open
+    client.post(f"/admin/marketing/campaign/{pending.pk}/do/approve/", {"seen": seen[0], "next": "/admin/marketing/campaign/approvals/"})
+    # then the widened campaign is not approved: it waits for a review of what it is now
+    pending.refresh_from_db()
+    assert pending.state == State.PENDING_APPROVAL and pending.approved_by is None
+    # and approving from a freshly opened page works
+    fresh = SEEN.findall(client.get(f"/admin/marketing/campaign/{pending.pk}/overview/").content.decode())
+    client.post(f"/admin/marketing/campaign/{pending.pk}/do/approve/", {"seen": fresh[0]})
+    pending.refresh_from_db()
+    assert pending.state == State.APPROVED and pending.approved_by == approver
+
+
+def test_api_approval_naming_an_older_submission_is_refused(marketer, approver, pending):
+    from marketing.campaigns.actions import reopen_campaign, submit_campaign
+
+    seen = api(approver).get(f"/api/v1/campaigns/{pending.pk}/").json()["submitted_at"]
+    reopen_campaign(actor=marketer, campaign=pending)
+    submit_campaign(actor=marketer, campaign=pending)
+    response = api(approver).post(f"/api/v1/campaigns/{pending.pk}/approve/", {"submitted_at": seen}, format="json")
+    assert response.status_code == 409
+    pending.refresh_from_db()
+    assert pending.state == State.PENDING_APPROVAL
+    current = api(approver).get(f"/api/v1/campaigns/{pending.pk}/").json()["submitted_at"]
+    assert api(approver).post(f"/api/v1/campaigns/{pending.pk}/approve/", {"submitted_at": current}, format="json").status_code == 200
+
+
+def test_approver_cannot_be_made_to_approve_an_automation_whose_audience_changed_after_they_opened_the_queue(
+    client,
+    clock,
+    all_customers,  # noqa: F811  (the fixture imported above)
+    marketer,
+    approver,
+):
+    from marketing.automations.actions import activate_automation, update_automation
+    from marketing.models import Automation
+
+    flow = weekly_to(make_segment("Two friends", make_people_for_automation(2)), marketer)
+    activate_automation(actor=marketer, automation=flow)
+    client.force_login(approver)
+    seen = SEEN.findall(client.get("/admin/marketing/campaign/approvals/").content.decode())
+    assert len(seen) == 1
+    # a minute later the author swaps the audience for every customer (still waiting for approval)
+    clock.shift(60)
+    update_automation(actor=marketer, automation=flow, audience=all_customers)
+    client.post(f"/admin/marketing/automation/{flow.pk}/flow/review/approve/", {"seen": seen[0], "next": "approvals"})
+    flow.refresh_from_db()
+    assert flow.state == Automation.State.PENDING_APPROVAL and flow.approved_at is None
+    fresh = SEEN.findall(client.get(f"/admin/marketing/automation/{flow.pk}/flow/").content.decode())
+    client.post(f"/admin/marketing/automation/{flow.pk}/flow/review/approve/", {"seen": fresh[0]})
+    flow.refresh_from_db()
+    assert flow.state == Automation.State.ACTIVE and flow.approved_by == approver
+
+
+def make_people_for_automation(n):
+    from messaging.contacts import create_contact
+
+    return [create_contact(actor=None, email=f"friend{i}@example.com") for i in range(n)]
