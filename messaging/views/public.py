@@ -189,7 +189,9 @@ def _read_preferences(post) -> dict:
         "wanted": set() if everything else wanted,
         "locale": post.get("locale") if post.get("locale") in dict(settings.LANGUAGES) else None,
         "frequency": post.get("frequency") if post.get("frequency") in Frequency.values and not everything else None,
-        "pause_weeks": int(pause) if pause.isdigit() and (int(pause) in PAUSE_WEEKS or pause == "0") and not everything else None,
+        "pause_weeks": int(pause)
+        if pause.isascii() and pause.isdigit() and (int(pause) in PAUSE_WEEKS or pause == "0") and not everything
+        else None,
         "everything": everything,
     }
 
