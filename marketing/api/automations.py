@@ -23,6 +23,7 @@ from marketing.automations.presets import PRESETS
 from marketing.automations.queries import automation_report, automation_runs
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Segment
 from messaging.api.common import ReadViewSet, problems
+from messaging.ids import parse_id
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -256,8 +257,8 @@ class AutomationViewSet(ReadViewSet):
     def executions(self, request: Request, pk: str) -> Response:
         """Runs, newest first, each with its step history; `?contact=<id>` narrows to one contact."""
         runs = automation_runs(automation=self.get_object())
-        if request.query_params.get("contact", "").isdigit():
-            runs = runs.filter(contact_id=int(request.query_params["contact"]))
+        if "contact" in request.query_params:
+            runs = runs.filter(contact_id=parse_id(request.query_params["contact"]))
         page = self.paginate_queryset(runs)
         return self.get_paginated_response(RunSerializer(page, many=True).data)
 
