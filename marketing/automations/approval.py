@@ -91,8 +91,15 @@ def waiting_for_approval() -> QuerySet[Automation]:
 
 
 def authors(automation: Automation) -> set[int]:
-    """Who may not approve it: whoever wrote it and whoever asked for this approval."""
-    return {pk for pk in (automation.created_by_id, automation.submitted_by_id) if pk is not None}
+    """Who may not approve it: whoever wrote it, whoever asked for this approval, and whoever
+    wrote the content its send steps would send now (a new template version put live sends
+    it back for approval with nobody asking, see `hold_for_changed_content`)."""
+    people = {pk for pk in (automation.created_by_id, automation.submitted_by_id) if pk is not None}
+    keys = {step.config.get("template") for step in automation.steps.filter(kind=AutomationStep.Kind.SEND)} - {None}
+    writers = Template.objects.filter(key__in=keys, active_version__author__isnull=False).values_list(
+        "active_version__author_id", flat=True
+    )
+    return people | set(writers)
 
 
 def can_review(user: AbstractBaseUser, automation: Automation) -> bool:

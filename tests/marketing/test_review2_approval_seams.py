@@ -191,3 +191,50 @@ def make_people_for_automation(n):
     from messaging.contacts import create_contact
 
     return [create_contact(actor=None, email=f"friend{i}@example.com") for i in range(n)]
+
+
+def test_marketer_approver_cannot_approve_the_automation_his_own_new_template_content_sent_back_for_approval(
+    all_customers,  # noqa: F811  (the fixture imported above)
+    catalog,
+    clock,
+    marketer,
+    approver,
+    marketer_approver,
+):
+    from marketing.automations.actions import activate_automation
+    from marketing.automations.approval import AutomationFourEyesViolation, approve_automation
+    from marketing.automations.runner import run_due_steps
+    from marketing.automations.triggers import scan_triggers
+    from marketing.models import Automation
+    from messaging.content.versions import activate_template_version, save_template_version
+    from messaging.models import Template
+    from tests.marketing.test_automations_four_eyes import MONDAY_NINE
+
+    # given a colleague's weekly blast to every customer, approved by an approver
+    flow = weekly_to(all_customers, marketer)
+    approve_automation(actor=approver, automation=activate_automation(actor=marketer, automation=flow))
+    # when a user with both roles puts new content live in the template it sends
+    welcome = Template.objects.get(key="welcome", locale="en")
+    version = save_template_version(
+        actor=marketer_approver,
+        template=welcome,
+        subject="Flash sale",
+        body_format="html",
+        body='<p>Buy now</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>',
+        text_body="Buy now {{ unsubscribe_url }}",
+    )
+    activate_template_version(actor=marketer_approver, version=version)
+    clock.move_to(MONDAY_NINE)
+    scan_triggers()
+    run_due_steps(owner="test")
+    flow.refresh_from_db()
+    assert flow.state == Automation.State.PENDING_APPROVAL
+    # then he cannot approve the content he wrote himself
+    with pytest.raises(AutomationFourEyesViolation):
+        approve_automation(actor=marketer_approver, automation=flow)
+    flow.refresh_from_db()
+    assert flow.state == Automation.State.PENDING_APPROVAL and flow.approved_at is None
+    # while another approver can
+    approve_automation(actor=approver, automation=flow)
+    flow.refresh_from_db()
+    assert flow.state == Automation.State.ACTIVE
