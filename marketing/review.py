@@ -21,6 +21,6 @@ def saw_this_submission(submitted_at: datetime | None, seen: str | datetime | No
     if seen is None:
         return True
     if isinstance(seen, str) and not seen.count(":"):
-        return bool(seen) and seen == submission_token(submitted_at)
+        return seen == submission_token(submitted_at)
     moment = parse_datetime(seen) if isinstance(seen, str) else seen
     return moment is not None and submitted_at is not None and moment.tzinfo is not None and moment == submitted_at
