@@ -32,6 +32,7 @@ from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction, Ref
 from growth.referrals import get_or_create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.api.problems import register_error_status
+from messaging.ids import parse_id
 from messaging.models import ApiKey, Contact
 from messaging.throttle import client_address
 
@@ -146,7 +147,7 @@ class ReferralsView(GenericAPIView):
         status_, referrer = self.request.query_params.get("status", ""), self.request.query_params.get("referrer", "")
         if status_ in Referral.Status.values:
             rows = rows.filter(status=status_)
-        return rows.filter(referrer_id=int(referrer)) if referrer.isdigit() else rows
+        return rows.filter(referrer_id=parse_id(referrer)) if referrer else rows
 
     @extend_schema(responses={200: ReferralSerializer(many=True)})
     def get(self, request: Request) -> Response:
@@ -334,7 +335,7 @@ class GiftCardsView(GenericAPIView):
     def get_queryset(self):
         cards = GiftCard.objects.order_by("-created_at", "-id")
         recipient = self.request.query_params.get("recipient", "")
-        return cards.filter(recipient_id=int(recipient)) if recipient.isdigit() else cards
+        return cards.filter(recipient_id=parse_id(recipient)) if recipient else cards
 
     @extend_schema(responses={200: GiftCardSerializer(many=True)})
     def get(self, request: Request) -> Response:

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -270,13 +270,16 @@ def _since(minutes: float) -> datetime:
     return timezone.now() - timedelta(minutes=minutes)
 
 
+CUSTOMER_SEPARATOR = ":customer:"
+
+
 def attempt_client(*, client: str = "", customer: str = "", actor=None, ip_address: str | None = None) -> str:
     """Who a redemption attempt is counted against: the API key (`client`, e.g. "key:12"),
     else the signed-in user, else the IP address; narrowed to one of its customers when
     the caller names one (a shop's server redeems for all its customers from one IP)."""
     who = client or (f"user:{actor.pk}" if actor is not None and actor.is_authenticated else f"ip:{ip_address}" if ip_address else "")
     if who and customer:
-        who += ":customer:" + hashlib.sha256(customer.encode()).hexdigest()[:24]
+        who += CUSTOMER_SEPARATOR + hashlib.sha256(customer.encode()).hexdigest()[:24]
     return who
 
 
@@ -292,6 +295,14 @@ def _check_client(who: str) -> None:
         )
     if attempts.filter(created_at__gte=_since(1)).count() >= settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT:
         raise TooManyAttempts(_("Too many gift-card attempts. Try again in a minute."))
+    base = who.split(CUSTOMER_SEPARATOR)[0]
+    if base != who:
+        # The caller names the customer, so it could name a new one for every guess: its
+        # wrong codes across all its customers are capped per minute too (right ones are not).
+        whole = GiftCardAttempt.objects.filter(Q(client=base) | Q(client__startswith=base + CUSTOMER_SEPARATOR))
+        wrong = whole.filter(created_at__gte=_since(1), error_code__in=BAD_CODE_ERRORS).count()
+        if wrong >= settings.MAILROOM_GIFT_CARD_ATTEMPTS_PER_MINUTE_CLIENT:
+            raise TooManyAttempts(_("Too many invalid gift-card codes. Try again in a minute."))
 
 
 def _check_card(card_id: int) -> None:

@@ -32,3 +32,10 @@ class MarketingConfig(AppConfig):
         from messaging.erasure import contact_erased
 
         contact_erased.connect(on_contact_erased, dispatch_uid="marketing_erasure")
+
+        from django.db.models.signals import pre_save
+
+        from marketing.campaigns.actions import topic_saving
+        from messaging.models import Topic
+
+        pre_save.connect(topic_saving, sender=Topic, dispatch_uid="marketing_campaign_topic_approvals")

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from marketing.models import Campaign, Segment
 from messaging.models import TemplateVersion, Topic
+from messaging.storable import StorableJSONFormField
 
 VARIANT_LABELS = "ABCD"
 
@@ -32,7 +33,7 @@ class CampaignForm(forms.Form):
     )
     # 3. content (variant A is the campaign's own version)
     template_version = VersionChoice(label=_("Template version"), queryset=version_choices(), required=False)
-    context = forms.JSONField(
+    context = StorableJSONFormField(
         label=_("Merge data"),
         required=False,
         initial=dict,

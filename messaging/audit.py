@@ -64,6 +64,11 @@ def redact(value: Any, *, name: str = "") -> Any:
     return value
 
 
+def current_actor() -> AbstractBaseUser | None:
+    """Who the surrounding `acting_as` block acts for (None outside one)."""
+    return _actor.get()
+
+
 @contextmanager
 def acting_as(actor: AbstractBaseUser | None) -> Iterator[None]:
     """Changes audited by signals inside this block are recorded as `actor`'s."""

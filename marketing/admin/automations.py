@@ -22,12 +22,14 @@ from marketing.views.automations import (
 )
 from messaging.admin.audience import ReadOnlyAdmin
 from messaging.errors import MailroomError
+from messaging.storable import StorableJSONFormField
 
 
 class AutomationForm(forms.ModelForm):
     class Meta:
         model = Automation
         fields = EDITABLE
+        field_classes = {"trigger": StorableJSONFormField, "exit_events": StorableJSONFormField}
 
 
 @admin.register(Automation)

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing import policies
-from marketing.api.campaigns import RejectInputSerializer  # one shape for every "reject with a reason"
+from marketing.api.campaigns import ApproveInputSerializer, RejectInputSerializer  # one shape for every review
 from marketing.automations.actions import (
     activate_automation,
     create_automation,
@@ -23,6 +23,7 @@ from marketing.automations.presets import PRESETS
 from marketing.automations.queries import automation_report, automation_runs
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Segment
 from messaging.api.common import ReadViewSet, problems
+from messaging.ids import parse_id
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -221,11 +222,13 @@ class AutomationViewSet(ReadViewSet):
         automation = activate_automation(actor=request.user, automation=self.get_object())
         return Response(AutomationSerializer(self.get_queryset().get(pk=automation.pk)).data)
 
-    @extend_schema(request=None, responses={200: AutomationSerializer, **problems(403, 404, 409)})
+    @extend_schema(request=ApproveInputSerializer, responses={200: AutomationSerializer, **problems(403, 404, 409)})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        """A fan-out automation waiting for approval goes live; never by its author."""
-        automation = approve_automation(actor=request.user, automation=self.get_object())
+        """A fan-out automation waiting for approval goes live; never by its author. Send
+        the `submitted_at` you reviewed."""
+        seen = self.parse(request, ApproveInputSerializer).get("submitted_at")
+        automation = approve_automation(actor=request.user, automation=self.get_object(), seen=seen)
         return Response(AutomationSerializer(self.get_queryset().get(pk=automation.pk)).data)
 
     @extend_schema(request=RejectInputSerializer, responses={200: AutomationSerializer, **problems(400, 403, 404, 409)})
@@ -254,8 +257,8 @@ class AutomationViewSet(ReadViewSet):
     def executions(self, request: Request, pk: str) -> Response:
         """Runs, newest first, each with its step history; `?contact=<id>` narrows to one contact."""
         runs = automation_runs(automation=self.get_object())
-        if request.query_params.get("contact", "").isdigit():
-            runs = runs.filter(contact_id=int(request.query_params["contact"]))
+        if "contact" in request.query_params:
+            runs = runs.filter(contact_id=parse_id(request.query_params["contact"]))
         page = self.paginate_queryset(runs)
         return self.get_paginated_response(RunSerializer(page, many=True).data)
 

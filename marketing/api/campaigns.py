@@ -94,6 +94,15 @@ class RejectInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class ApproveInputSerializer(serializers.Serializer):
+    """For campaigns and automations alike: what the approver looked at."""
+
+    submitted_at = serializers.DateTimeField(
+        required=False,
+        help_text="The `submitted_at` you reviewed: if it was changed and submitted again since, the approval is refused (409).",
+    )
+
+
 class RecipientSerializer(serializers.ModelSerializer):
     email = serializers.CharField(source="contact.email", read_only=True)
     status = serializers.ChoiceField(
@@ -193,11 +202,13 @@ class CampaignViewSet(ReadViewSet):
         """Ask for approval; refused (400, each problem named) while it could not be sent."""
         return self._answer(actions.submit_campaign(actor=request.user, campaign=self.get_object()))
 
-    @extend_schema(request=None, responses={200: CampaignSerializer, **problems(403, 404, 409)})
+    @extend_schema(request=ApproveInputSerializer, responses={200: CampaignSerializer, **problems(403, 404, 409)})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        """Approve a campaign waiting for approval; its author never can (four eyes)."""
-        return self._answer(actions.approve_campaign(actor=request.user, campaign=self.get_object()))
+        """Approve a campaign waiting for approval; neither its author nor whoever submitted
+        it can (four eyes). Send the `submitted_at` you reviewed."""
+        seen = self.parse(request, ApproveInputSerializer).get("submitted_at")
+        return self._answer(actions.approve_campaign(actor=request.user, campaign=self.get_object(), seen=seen))
 
     @extend_schema(request=RejectInputSerializer, responses={200: CampaignSerializer, **problems(400, 403, 404, 409)})
     @action(detail=True, methods=["post"])

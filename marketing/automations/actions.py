@@ -19,6 +19,7 @@ from marketing.automations.steps import clean_step_config, parse_clock
 from marketing.models import Automation, AutomationRun, AutomationStep, Segment
 from messaging.audit import diff, record_audit, snapshot
 from messaging.errors import InvalidInput, NotAllowed
+from messaging.storable import require_storable
 
 EDITABLE = [
     "name",
@@ -79,6 +80,7 @@ def _clean_exit_events(exit_events: Any) -> list[dict]:
 
 
 def _apply_fields(automation: Automation, fields: dict[str, Any]) -> None:
+    require_storable(**fields)  # the console settings form parses JSON the API parser never sees
     for name, value in fields.items():
         if name not in EDITABLE:
             raise InvalidInput(_("“%(name)s” cannot be set.") % {"name": name}, fields={name: [_("Unknown field.")]})

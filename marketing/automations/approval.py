@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from marketing import policies
 from marketing.models import Automation, AutomationRun, AutomationStep, Segment
+from marketing.review import saw_this_submission
 from messaging.audit import record_audit
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Template
@@ -90,8 +91,15 @@ def waiting_for_approval() -> QuerySet[Automation]:
 
 
 def authors(automation: Automation) -> set[int]:
-    """Who may not approve it: whoever wrote it and whoever asked for this approval."""
-    return {pk for pk in (automation.created_by_id, automation.submitted_by_id) if pk is not None}
+    """Who may not approve it: whoever wrote it, whoever asked for this approval, and whoever
+    wrote the content its send steps would send now (a new template version put live sends
+    it back for approval with nobody asking, see `hold_for_changed_content`)."""
+    people = {pk for pk in (automation.created_by_id, automation.submitted_by_id) if pk is not None}
+    keys = {step.config.get("template") for step in automation.steps.filter(kind=AutomationStep.Kind.SEND)} - {None}
+    writers = Template.objects.filter(key__in=keys, active_version__author__isnull=False).values_list(
+        "active_version__author_id", flat=True
+    )
+    return people | set(writers)
 
 
 def can_review(user: AbstractBaseUser, automation: Automation) -> bool:
@@ -182,11 +190,14 @@ def _check_reviewer(actor: AbstractBaseUser | None, automation: Automation) -> N
 
 
 @transaction.atomic
-def approve_automation(*, actor: AbstractBaseUser, automation: Automation) -> Automation:
+def approve_automation(*, actor: AbstractBaseUser, automation: Automation, seen=None) -> Automation:
     """Approve a fan-out automation waiting for review: it goes live. The author (and the
-    person whose change is waiting) may never approve it."""
+    person whose change is waiting) may never approve it. `seen` names the submission the
+    approver looked at (marketing.review): a change while it waited makes a new one."""
     automation = _lock(automation)
     _check_reviewer(actor, automation)
+    if not saw_this_submission(automation.submitted_at, seen):
+        raise AutomationApprovalError(_("This automation changed after you opened it: review it again before approving."))
     from marketing.automations.actions import check_ready
 
     check_ready(automation)

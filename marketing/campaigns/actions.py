@@ -24,14 +24,16 @@ from marketing.campaigns.guardrails import (
     content_problems,
     variant_subject_problem,
 )
-from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, check_transition
+from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
-from messaging.audit import record_audit, snapshot
+from marketing.review import saw_this_submission
+from messaging.audit import current_actor, record_audit, snapshot
 from messaging.content.merge_tags import merge_tags
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
 from messaging.outbox import cancel_message
 from messaging.senders import clean_sender, sender_error
+from messaging.storable import UnstorableValue, check_storable
 from messaging.work import after_commit
 
 State = Campaign.State
@@ -119,6 +121,10 @@ def clean_merge_data(value: Any) -> dict:
     value = {} if value in (None, "") else value
     error = None
     reserved = {tag.name.split(".")[0] for tag in merge_tags()}
+    try:
+        check_storable(value)
+    except UnstorableValue as unstorable:
+        raise InvalidInput(unstorable.message, fields={"context": [unstorable.message]}) from None
     if not isinstance(value, dict):
         error = _('The merge data is an object of names and values, e.g. {"promo_code": "SPRING"}.')
     elif bad := sorted(name for name in value if not MERGE_DATA_NAME.match(str(name))):
@@ -233,12 +239,40 @@ def withdraw_approvals_for_segment(*, actor: AbstractBaseUser | None, segment: S
     return withdrawn
 
 
+# A topic's kind decides whether consent is checked, `time_sensitive` whether the frequency
+# cap applies: both are part of what was approved for the campaigns sending on it.
+APPROVED_TOPIC_FIELDS = ("kind", "time_sensitive")
+
+
+def withdraw_approvals_for_topic(*, actor: AbstractBaseUser | None, topic: Topic, change: str) -> list[Campaign]:
+    """A topic's kind or time-sensitivity changed: every submitted, approved or scheduled
+    campaign on it goes back to draft (a marketing topic made transactional would send
+    to contacts who never consented). Called inside the transaction that saves the topic."""
+    withdrawn = []
+    using = Campaign.objects.filter(topic=topic, state__in=NEEDS_NEW_APPROVAL).values("pk")
+    for campaign in Campaign.objects.select_for_update(of=("self",)).filter(pk__in=using).order_by("pk"):
+        reason = _("topic “%(topic)s” changed: %(change)s") % {"topic": topic.name, "change": change}
+        if withdraw_approval(actor=actor, campaign=campaign, reason=reason):
+            withdrawn.append(campaign)
+    return withdrawn
+
+
+def topic_saving(sender, instance: Topic, raw: bool = False, **kwargs: Any) -> None:
+    """pre_save receiver for messaging's Topic (which cannot call up into marketing)."""
+    if raw or instance.pk is None:
+        return
+    before = Topic.objects.filter(pk=instance.pk).values(*APPROVED_TOPIC_FIELDS).first()
+    changed = [name for name in APPROVED_TOPIC_FIELDS if before is not None and before[name] != getattr(instance, name)]
+    if changed:
+        withdraw_approvals_for_topic(actor=current_actor(), topic=instance, change=", ".join(changed))
+
+
 def _back_to_draft(actor, campaign: Campaign, *, reason: str) -> None:
     before = campaign.state
     check_transition(campaign, State.DRAFT)
     campaign.state = State.DRAFT
-    campaign.approved_by = campaign.approved_at = campaign.submitted_at = None
-    campaign.save(update_fields=["state", "approved_by", "approved_at", "submitted_at", "updated_at"])
+    campaign.approved_by = campaign.approved_at = campaign.submitted_at = campaign.submitted_by = None
+    campaign.save(update_fields=["state", "approved_by", "approved_at", "submitted_at", "submitted_by", "updated_at"])
     _audit_state(actor, campaign, "returned to draft", before, reason=reason)
 
 
@@ -259,9 +293,9 @@ def submit_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
     if problems := campaign_problems(campaign):
         raise InvalidInput(" ".join(problems), code="campaign_incomplete", fields={"__all__": problems})
     before = campaign.state
-    campaign.state, campaign.submitted_at = State.PENDING_APPROVAL, timezone.now()
+    campaign.state, campaign.submitted_at, campaign.submitted_by = State.PENDING_APPROVAL, timezone.now(), _user(actor)
     campaign.rejection_reason = ""
-    campaign.save(update_fields=["state", "submitted_at", "rejection_reason", "updated_at"])
+    campaign.save(update_fields=["state", "submitted_at", "submitted_by", "rejection_reason", "updated_at"])
     _audit_state(actor, campaign, "submitted", before)
     from marketing.campaigns.notifications import notify_approvers
 
@@ -270,13 +304,19 @@ def submit_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
 
 
 @transaction.atomic
-def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
-    """Approve a campaign waiting for review. The author may never approve their own."""
+def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign, seen=None) -> Campaign:
+    """Approve a campaign waiting for review. The author may never approve their own.
+    `seen` names the submission the approver looked at (marketing.review): a campaign
+    changed and submitted again since then is not approved by that look."""
     campaign = _lock(campaign)
     if campaign.state != State.PENDING_APPROVAL:
         raise CampaignStateError(_("Only a campaign waiting for approval can be approved."))
     if campaign.created_by_id == actor.pk:
         raise FourEyesViolation(_("You cannot approve a campaign you wrote."))
+    if actor.pk in authors(campaign):
+        raise FourEyesViolation(_("You cannot approve a campaign you submitted: someone else must."))
+    if not saw_this_submission(campaign.submitted_at, seen):
+        raise CampaignStateError(_("This campaign changed after you opened it: review it again before approving."))
     before = campaign.state
     campaign.state, campaign.approved_by, campaign.approved_at = State.APPROVED, actor, timezone.now()
     campaign.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
@@ -293,8 +333,8 @@ def reject_campaign(*, actor: AbstractBaseUser, campaign: Campaign, reason: str)
     campaign = _lock(campaign)
     if campaign.state != State.PENDING_APPROVAL:
         raise CampaignStateError(_("Only a campaign waiting for approval can be rejected."))
-    if campaign.created_by_id == actor.pk:
-        raise FourEyesViolation(_("You cannot review a campaign you wrote."))
+    if actor.pk in authors(campaign):
+        raise FourEyesViolation(_("You cannot review a campaign you wrote or submitted."))
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(_("Say why the campaign is rejected."), fields={"reason": [_("This field is required.")]})

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import reverse
 
+from marketing.campaigns.states import authors
 from marketing.models import Campaign
 from messaging.errors import MailroomError
 from messaging.models import Channel, OutboxMessage
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 def approvers_for(campaign: Campaign):
     User = get_user_model()
     perm = Q(groups__permissions__codename="approve_campaign") | Q(user_permissions__codename="approve_campaign") | Q(is_superuser=True)
-    return User.objects.filter(perm, is_active=True).exclude(pk=campaign.created_by_id).exclude(email="").distinct()
+    return User.objects.filter(perm, is_active=True).exclude(pk__in=authors(campaign)).exclude(email="").distinct()
 
 
 def _link(campaign: Campaign, name: str = "admin:marketing_campaign_overview") -> str:

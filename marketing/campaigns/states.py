@@ -42,9 +42,15 @@ class CampaignStateError(NotAllowed):
 
 
 class FourEyesViolation(NotAllowed, PermissionDenied):
-    """The author of a campaign tried to approve it."""
+    """The author of a campaign (or whoever submitted it for review) tried to review it."""
 
     code = "four_eyes"
+
+
+def authors(campaign: Campaign) -> set[int]:
+    """Who may not approve or reject it: whoever wrote it and whoever asked for this review
+    (a colleague who changed it, then submitted it, reviews nothing by approving it)."""
+    return {pk for pk in (campaign.created_by_id, campaign.submitted_by_id) if pk is not None}
 
 
 def can_transition(source: str, target: str) -> bool:

@@ -16,6 +16,7 @@ from messaging.audit import record_audit
 from messaging.contacts import normalise_email
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Contact
+from messaging.storable import require_storable
 
 SAMPLE_SIZE = 8
 
@@ -75,6 +76,7 @@ def create_segment(
     if rules is not None:
         if kind == Segment.Kind.STATIC:
             raise InvalidInput(_("A static segment has members, not rules."), fields={"rules": [_("Not for static segments.")]})
+        require_storable(rules=rules)
         compile_rules(rules)
         segment.rules = rules
     segment.save()
@@ -98,6 +100,7 @@ def update_segment(
     if rules is not None and segment.kind == Segment.Kind.STATIC:
         raise InvalidInput(_("A static segment has members, not rules."), fields={"rules": [_("Not for static segments.")]})
     if rules is not None and rules != segment.rules:
+        require_storable(rules=rules)  # the builder's form values never pass the API's parser
         compile_rules(rules)
         changes["rules"] = {"before": segment.rules, "after": rules}
         segment.rules = rules

@@ -12,7 +12,9 @@ from marketing.automations.approval import authors, waiting_for_approval
 from marketing.automations.steps import describe_step
 from marketing.campaigns import policies, queries
 from marketing.campaigns.audience import dry_run
+from marketing.campaigns.states import authors as campaign_authors
 from marketing.forms import RejectForm
+from marketing.review import submission_token
 
 
 class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
@@ -37,7 +39,8 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
                         "campaign": campaign,
                         "result": result,
                         "preview": result.samples[0] if result.samples else None,
-                        "own": campaign.created_by_id == user.pk,
+                        "own": user.pk in campaign_authors(campaign),
+                        "seen": submission_token(campaign.submitted_at),
                     }
                 )
         automations = []
@@ -48,6 +51,7 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
                         "automation": automation,
                         "steps": [describe_step(step.kind, step.config) for step in automation.steps.all()],
                         "own": user.pk in authors(automation),
+                        "seen": submission_token(automation.submitted_at),
                     }
                 )
         context = super().get_context_data(**kwargs)

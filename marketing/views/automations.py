@@ -28,6 +28,7 @@ from marketing.automations.presets import PRESETS
 from marketing.automations.queries import automation_report, automation_runs
 from marketing.automations.steps import describe_step
 from marketing.models import Automation, AutomationStep
+from marketing.review import submission_token
 from messaging.errors import MailroomError
 from messaging.models import Channel, Template
 from messaging.storable import UnstorableValue, loads_storable
@@ -104,6 +105,7 @@ class AutomationFlowView(AutomationPage):
             can_activate=policies.can_activate_automations(self.request.user),
             fans_out=fans_out(automation),
             can_review=can_review(self.request.user, automation),
+            seen=submission_token(automation.submitted_at),
         )
         return context
 
@@ -193,7 +195,7 @@ class AutomationReviewView(AutomationPage):
         automation = self.automation()
         try:
             if kwargs["operation"] == "approve":
-                approve_automation(actor=request.user, automation=automation)
+                approve_automation(actor=request.user, automation=automation, seen=request.POST.get("seen"))
                 messages.success(request, _("Automation approved: it is active."))
             else:
                 reject_automation(actor=request.user, automation=automation, reason=request.POST.get("reason", ""))

@@ -19,6 +19,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 from marketing.campaigns import actions, policies, queries
 from marketing.models import Campaign
 from messaging.errors import MailroomError
+from messaging.ids import parse_id
 from messaging.models import Topic
 
 STATE_COLOURS = {
@@ -48,7 +49,7 @@ class CalendarView(UnfoldModelAdminViewMixin, TemplateView):
         day = _parse_day(request.GET.get("date"))
         channel = request.GET.get("channel", "")
         topic = request.GET.get("topic", "")
-        topic_id = int(topic) if topic.isdigit() else None
+        topic_id = parse_id(topic)
         if mode == "week":
             first = day - timedelta(days=day.weekday())
             days = [first + timedelta(days=n) for n in range(7)]

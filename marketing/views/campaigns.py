@@ -19,9 +19,10 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing.campaigns import actions, policies, queries
 from marketing.campaigns.audience import dry_run
-from marketing.campaigns.states import TRANSITIONS
+from marketing.campaigns.states import TRANSITIONS, authors
 from marketing.forms import CampaignForm, RejectForm
 from marketing.models import Campaign, CampaignRecipient
+from marketing.review import submission_token
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry
 
@@ -89,7 +90,7 @@ def available_actions(user, campaign: Campaign) -> list[dict]:
     buttons = []
     edit = policies.can_edit_campaign(user)
     send = policies.can_send_campaign(user)
-    approve = policies.can_approve_campaign(user) and campaign.created_by_id != user.pk
+    approve = policies.can_approve_campaign(user) and user.pk not in authors(campaign)
     if edit and State.PENDING_APPROVAL in allowed:
         buttons.append({"name": "submit", "label": _("Submit for approval"), "style": "primary"})
     if approve and State.APPROVED in allowed:
@@ -118,10 +119,11 @@ class CampaignOverviewView(CampaignPage):
             campaign=campaign,
             title=campaign.name,
             buttons=available_actions(self.request.user, campaign),
+            seen=submission_token(campaign.submitted_at),
             can_edit=policies.can_edit_campaign(self.request.user)
             and campaign.state in (State.DRAFT, State.REJECTED, State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED),
             can_report=policies.can_view_report(self.request.user),
-            can_review=policies.can_approve_campaign(self.request.user) and campaign.created_by_id != self.request.user.pk,
+            can_review=policies.can_approve_campaign(self.request.user) and self.request.user.pk not in authors(campaign),
             variants=campaign.variants.select_related("template_version__template"),
             segments=campaign.segments.all(),
             excluded=campaign.excluded_segments.all(),
@@ -144,7 +146,11 @@ class CampaignDryRunView(CampaignPage):
 
 TRANSITION_ACTIONS = {
     "submit": (policies.can_edit_campaign, lambda r, c: actions.submit_campaign(actor=r.user, campaign=c), _("Submitted for approval.")),
-    "approve": (policies.can_approve_campaign, lambda r, c: actions.approve_campaign(actor=r.user, campaign=c), _("Campaign approved.")),
+    "approve": (
+        policies.can_approve_campaign,
+        lambda r, c: actions.approve_campaign(actor=r.user, campaign=c, seen=r.POST.get("seen")),
+        _("Campaign approved."),
+    ),
     "reject": (None, None, _("Campaign rejected.")),
     "schedule": (policies.can_send_campaign, lambda r, c: actions.schedule_campaign(actor=r.user, campaign=c), _("Campaign scheduled.")),
     "pause": (policies.can_send_campaign, lambda r, c: actions.pause_campaign(actor=r.user, campaign=c), _("Campaign paused.")),

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from messaging.consent import ConsentContext
+from messaging.ids import parse_id
 from messaging.models import Channel, ConsentRecord, DeliveryEvent, Frequency, OutboxMessage, Topic
 from messaging.preferences import PAUSE_WEEKS, consent_context, current_choices, unsubscribe_from_message, update_preferences
 from messaging.secrets import hidden_notice
@@ -181,15 +182,15 @@ def _read_preferences(post) -> dict:
     wanted = set()
     for value in post.getlist("choice"):
         topic_id, _sep, channel = value.partition(":")
-        if topic_id.isdigit():
-            wanted.add((int(topic_id), channel))
+        if (pk := parse_id(topic_id)) is not None:
+            wanted.add((pk, channel))
     everything = post.get("action") == "unsubscribe_all" or bool(post.get("everything"))
     pause = post.get("pause", "")
     return {
         "wanted": set() if everything else wanted,
         "locale": post.get("locale") if post.get("locale") in dict(settings.LANGUAGES) else None,
         "frequency": post.get("frequency") if post.get("frequency") in Frequency.values and not everything else None,
-        "pause_weeks": int(pause) if pause.isdigit() and (int(pause) in PAUSE_WEEKS or pause == "0") and not everything else None,
+        "pause_weeks": parse_id(pause) if parse_id(pause) in (*PAUSE_WEEKS, 0) and not everything else None,
         "everything": everything,
     }
 
