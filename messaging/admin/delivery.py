@@ -16,8 +16,11 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter,
 from messaging import policies
 from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
 from messaging.errors import MailroomError
+from messaging.inbound import handler_choices
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.outbox import cancel_message, retry_message
+from messaging.providers.base import ProviderMisconfigured
+from messaging.providers.email import check_email_backend
 from messaging.secrets import hidden_notice
 from messaging.sending import send_test_message
 
@@ -191,8 +194,25 @@ class TestSendForm(forms.Form):
     to = forms.CharField(label=_("Send to"), max_length=254, help_text=_("An email address or phone number, as the channel needs."))
 
 
+class ProviderForm(forms.ModelForm):
+    class Meta:
+        model = Provider
+        fields = ("name", "channel", "kind", "priority", "is_active", "config", "rate_per_second", "rate_per_hour")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        config = cleaned.get("config")
+        if cleaned.get("kind") == Provider.Kind.ANYMAIL and isinstance(config, dict) and config.get("backend"):
+            try:
+                check_email_backend(config["backend"])
+            except ProviderMisconfigured as error:
+                self.add_error("config", str(error))
+        return cleaned
+
+
 @admin.register(Provider)
 class ProviderAdmin(AuditedModelAdmin):
+    form = ProviderForm
     list_display = ("name", "channel", "kind", "priority", "is_active", "health", "sent_count", "failed_count", "last_success_at")
     list_filter = (("channel", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "is_active")
     search_fields = ("name",)
@@ -282,8 +302,19 @@ class SandboxAdmin(ReadOnlyAdmin):
 admin.site.register(SandboxMessage, SandboxAdmin)
 
 
+class InboxForm(forms.ModelForm):
+    """The handler is picked from the registered ones (messaging.inbound.HANDLERS), never typed."""
+
+    handler = forms.ChoiceField(label=_("handler"), choices=handler_choices)
+
+    class Meta:
+        model = Inbox
+        fields = ("name", "channel", "address", "handler", "is_active")
+
+
 @admin.register(Inbox)
 class InboxAdmin(AuditedModelAdmin):
+    form = InboxForm
     list_display = ("name", "channel", "address", "handler", "is_active")
     list_filter = (("channel", ChoicesDropdownFilter),)
 
