@@ -232,6 +232,13 @@ class ProviderAdmin(AuditedModelAdmin):
         (_("Health"), {"fields": readonly_fields}),
     )
     actions = ["send_test"]
+    routing_fields = ("name", "channel", "kind", "config")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Pausing, priorities and rate limits are Ops' to run; where a provider sends is not.
+        if policies.can_route_messages(request.user):
+            return self.readonly_fields
+        return (*self.routing_fields, *self.readonly_fields)
 
     @admin.display(description=_("health"))
     def health(self, obj: Provider) -> str:
@@ -248,7 +255,7 @@ class ProviderAdmin(AuditedModelAdmin):
         return format_html('<span class="text-green-700">{}</span>', _("healthy"))
 
     def has_test_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("messaging.change_provider")
+        return policies.can_run_providers(request.user)
 
     @admin.action(description=_("Send a test message"), permissions=["test"])
     def send_test(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

@@ -97,8 +97,8 @@ FILE_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 @pytest.mark.parametrize(
     "backend", [FILE_BACKEND, "anymail.backends.console.EmailBackend", "subprocess.Popen", "anymail.backends.base.AnymailBaseBackend"]
 )
-def test_ops_cannot_give_an_esp_provider_an_arbitrary_backend_path(client, ops, backend, tmp_path):
-    client.force_login(ops)
+def test_no_one_can_give_an_esp_provider_an_arbitrary_backend_path(client, admin_user, backend, tmp_path):
+    client.force_login(admin_user)
     response = client.post(f"{PROVIDERS}add/", provider_form(backend=backend, options={"file_path": str(tmp_path)}))
     assert response.status_code == 200
     assert "config" in response.context["adminform"].form.errors
@@ -116,7 +116,69 @@ def test_a_provider_row_with_the_file_backend_writes_no_file_and_fails_visibly(t
     assert message.status == OutboxMessage.Status.FAILED and "not an email service backend" in message.error
 
 
-def test_ops_can_still_configure_an_anymail_esp(client, ops):
-    client.force_login(ops)
+def test_admin_can_still_configure_an_anymail_esp(client, admin_user):
+    client.force_login(admin_user)
     response = client.post(f"{PROVIDERS}add/", provider_form(backend="anymail.backends.mailgun.EmailBackend", options={}))
     assert response.status_code == 302, response.context["adminform"].form.errors
+
+
+# --- where messages go ----------------------------------------------------------------------------
+SMTP = {"host": "smtp.mailroom.example", "port": 587, "username": "mailroom", "password_secret": "SMTP"}
+ATTACKER = {"host": "mx.attacker.example", "port": 25}
+
+
+def smtp_form(provider: Provider, **changes) -> dict:
+    return {
+        "name": provider.name,
+        "channel": "email",
+        "kind": "smtp",
+        "priority": "10",
+        "is_active": "on",
+        "config": json.dumps(SMTP),
+        "rate_per_second": "",
+        "rate_per_hour": "",
+        **changes,
+    }
+
+
+def test_ops_cannot_reroute_email_to_their_own_server_to_catch_reset_links(client, ops):
+    """A provider's host (or URL, backend, account) decides who receives every message, reset
+    links included: Ops pointing the SMTP provider at their server, then asking a reset for
+    the admin, read the link in their own mailbox."""
+    provider = Provider.objects.create(name="Mail", channel="email", kind="smtp", config=SMTP)
+    client.force_login(ops)
+    client.post(f"{PROVIDERS}{provider.pk}/change/", smtp_form(provider, config=json.dumps(ATTACKER)))
+    client.post(
+        f"{PROVIDERS}{provider.pk}/change/",
+        smtp_form(
+            provider,
+            kind="anymail",
+            config=json.dumps({"backend": "anymail.backends.mailgun.EmailBackend", "options": {"api_key": "attacker-account"}}),
+        ),
+    )
+    provider.refresh_from_db()
+    assert provider.config == SMTP and provider.kind == "smtp"
+    assert client.get(f"{PROVIDERS}add/").status_code == 403
+    response = client.post(f"{PROVIDERS}add/", {**smtp_form(provider, config=json.dumps(ATTACKER)), "name": "Mine", "priority": "0"})
+    assert response.status_code == 403
+    assert Provider.objects.count() == 1
+
+
+def test_ops_still_runs_providers_priority_rate_and_pause(client, ops):
+    provider = Provider.objects.create(name="Mail", channel="email", kind="smtp", config=SMTP)
+    client.force_login(ops)
+    response = client.post(f"{PROVIDERS}{provider.pk}/change/", {**smtp_form(provider, priority="3", rate_per_second="5"), "is_active": ""})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    provider.refresh_from_db()
+    assert (provider.priority, provider.rate_per_second, provider.is_active, provider.config) == (3, 5, False, SMTP)
+
+
+def test_admin_configures_where_messages_go(client, admin_user):
+    provider = Provider.objects.create(name="Mail", channel="email", kind="smtp", config=SMTP)
+    client.force_login(admin_user)
+    response = client.post(
+        f"{PROVIDERS}{provider.pk}/change/", smtp_form(provider, config=json.dumps({**SMTP, "host": "smtp2.mailroom.example"}))
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    provider.refresh_from_db()
+    assert provider.config["host"] == "smtp2.mailroom.example"
