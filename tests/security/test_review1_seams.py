@@ -234,3 +234,29 @@ def test_a_secret_may_still_be_text_or_a_whole_link(marketer, contact, django_ca
         secrets={"url": "https://mailroom.test/e/reset/t0ken/"},
     )
     assert reset.is_sensitive
+
+
+# --- GDPR erase: links personalised with her address --------------------------------------------
+def test_erasing_a_contact_leaves_her_address_in_no_tracked_link(admin_user):
+    """A template linking to `https://shop.example/account?email={{ contact.email }}` stored her
+    address in a TrackedLink (a shared table with no contact column), which erasure missed."""
+    from messaging.contacts import create_contact, erase_contact
+    from messaging.models import TrackedLink
+    from tests.security.test_webhooks_erase import rows_holding
+
+    contact = create_contact(actor=admin_user, email="wendy@example.com", first_name="Wendy")
+    other = create_contact(actor=admin_user, email="olga@example.com", first_name="Olga")
+    for someone in (contact, other):
+        enqueue_message(
+            channel="email",
+            contact=someone,
+            subject="Your account",
+            html='<p><a href="https://shop.example/account?email={{ contact.email }}&amp;n=1">Account</a> <a href="https://shop.example/">Shop</a></p>',
+        )
+    assert TrackedLink.objects.filter(url__icontains="wendy").exists()
+    links = TrackedLink.objects.count()
+    erase_contact(actor=admin_user, contact=contact)
+    assert rows_holding("wendy") == []
+    assert TrackedLink.objects.count() == links  # clicks already counted keep their link
+    assert TrackedLink.objects.filter(url__icontains="olga@example.com").exists()  # nobody else's link changes
+    assert TrackedLink.objects.filter(url="https://shop.example/").exists()
