@@ -260,3 +260,35 @@ def test_erasing_a_contact_leaves_her_address_in_no_tracked_link(admin_user):
     assert TrackedLink.objects.count() == links  # clicks already counted keep their link
     assert TrackedLink.objects.filter(url__icontains="olga@example.com").exists()  # nobody else's link changes
     assert TrackedLink.objects.filter(url="https://shop.example/").exists()
+
+
+# --- audit: setting someone else's password -------------------------------------------------------
+def test_setting_another_users_password_in_the_console_is_audited_without_the_password(client, admin_user):
+    """The user page's "set password" form takes an account over as surely as a role grant,
+    yet left only Django's own history (no AuditEntry)."""
+    from messaging.models import AuditEntry
+    from tests.conftest import make_user
+
+    victim = make_user("victim", "Ops")
+    client.force_login(admin_user)
+    password = "a new long pass phrase 77"
+    response = client.post(
+        f"/admin/auth/user/{victim.pk}/password/", {"password1": password, "password2": password, "usable_password": "true"}
+    )
+    assert response.status_code == 302
+    victim.refresh_from_db()
+    assert victim.check_password(password)
+    entry = AuditEntry.objects.get(verb="password_set", target_type="auth.user", target_id=str(victim.pk))
+    assert entry.actor == admin_user
+    assert password not in str(list(AuditEntry.objects.values_list("changes", "target_repr")))
+
+
+def test_a_refused_password_form_is_not_audited(client, admin_user):
+    from messaging.models import AuditEntry
+    from tests.conftest import make_user
+
+    victim = make_user("victim", "Ops")
+    client.force_login(admin_user)
+    response = client.post(f"/admin/auth/user/{victim.pk}/password/", {"password1": "a", "password2": "b", "usable_password": "true"})
+    assert response.status_code == 200
+    assert not AuditEntry.objects.filter(verb="password_set").exists()
