@@ -104,10 +104,10 @@ def with_markers(context: dict[str, Any], secrets: dict[str, str]) -> dict[str, 
 class _Placements(HTMLParser):
     """Where each marker stands in an HTML body. A secret may be text, or the whole target
     of a link when it is itself a link; anywhere else (an image, a style, a link to another
-    site, a comment a client may parse) a mail client or a click carries it to whoever wrote
-    the template, so the template's author, not the recipient, would hold it."""
+    site, a form, a comment a client may parse) a mail client or a click carries it to whoever
+    wrote the template, so the template's author, not the recipient, would hold it."""
 
-    RAW = frozenset({"style", "script"})
+    RAW = frozenset({"style", "script", "form"})  # read by the client, or posted where the form says
 
     def __init__(self, secrets: dict[str, str]) -> None:
         super().__init__(convert_charrefs=True)

