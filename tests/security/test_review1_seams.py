@@ -294,3 +294,81 @@ def test_a_refused_password_form_is_not_audited(client, admin_user):
     response = client.post(f"/admin/auth/user/{victim.pk}/password/", {"password1": "a", "password2": "b", "usable_password": "true"})
     assert response.status_code == 200
     assert not AuditEntry.objects.filter(verb="password_set").exists()
+
+
+# --- secrets written before the upgrade ---------------------------------------------------------------
+LEGACY_LINK = "http://127.0.0.1:8000/e/reset/legacy-working-token-0123456789/"
+LEGACY_CODE = "GIFT-ABCD-EFGH-JKLM"
+
+
+def legacy_rows():
+    """What the outbox and the sandbox held before messages were sealed: bodies in clear."""
+    from django.utils import timezone
+
+    from messaging.models import SandboxMessage
+
+    NOW = timezone.now()
+    rows = [
+        OutboxMessage.objects.create(
+            channel="email",
+            to_address="boss@example.com",
+            subject="Reset your Mailroom password",
+            body_text=f"Open {LEGACY_LINK}",
+            status="sent",
+            metadata={"purpose": "password_reset"},
+            next_attempt_at=NOW,
+        ),
+        OutboxMessage.objects.create(
+            channel="email",
+            to_address="ada@example.com",
+            subject="Grace sent you a gift card",
+            body_text=f"Code: {LEGACY_CODE}",
+            body_html=f"<p>{LEGACY_CODE}</p>",
+            status="sent",
+            dedup_key="gift-card-delivered:7",
+            next_attempt_at=NOW,
+        ),
+        OutboxMessage.objects.create(
+            channel="email", to_address="ada@example.com", subject="Newsletter", body_text="Hello", status="sent", next_attempt_at=NOW
+        ),
+    ]
+    for row in rows:
+        SandboxMessage.objects.create(
+            message=row, channel="email", to_address=row.to_address, subject=row.subject, body_text=row.body_text, body_html=row.body_html
+        )
+    return rows
+
+
+def run_upgrade_migrations():
+    import importlib
+
+    from django.apps import apps as global_apps
+
+    for module in ("messaging.migrations.0012_sec_review1", "growth.migrations.0003_sec_review1"):
+        migration = importlib.import_module(module)
+        migration.hide(global_apps, None)
+
+
+@pytest.mark.parametrize("role", ["Ops", "Support", "Marketer", "Admin"])
+def test_secrets_stored_in_clear_before_the_upgrade_are_hidden_by_it(client, role):
+    """Sealing applies to new messages; reset links, verification links and gift-card codes
+    (which never expire) already in the outbox and the sandbox stayed readable by every
+    role, and searchable one character at a time with ?body_text__contains=."""
+    from tests.conftest import make_user
+
+    reset, gift, newsletter = legacy_rows()
+    run_upgrade_migrations()
+    client.force_login(make_user(f"legacy-{role.lower()}", role))
+    from messaging.models import SandboxMessage
+
+    pages = [f"/admin/messaging/outboxmessage/{row.pk}/change/" for row in (reset, gift)]
+    pages += [f"/admin/messaging/sandboxmessage/{row.pk}/change/" for row in SandboxMessage.objects.filter(message__in=[reset, gift])]
+    pages += ["/admin/messaging/outboxmessage/?body_text__contains=GIFT-AB", "/admin/messaging/sandboxmessage/?body_text__contains=GIFT-AB"]
+    seen = "".join(client.get(page).content.decode() for page in pages)
+    assert LEGACY_LINK not in seen and LEGACY_CODE not in seen
+    for model in (OutboxMessage, SandboxMessage):
+        stored = repr(list(model.objects.values()))
+        assert LEGACY_LINK not in stored and LEGACY_CODE not in stored
+    newsletter.refresh_from_db()
+    assert newsletter.body_text == "Hello" and not newsletter.is_sensitive  # nothing else touched
+    assert OutboxMessage.objects.filter(pk__in=[reset.pk, gift.pk], is_sensitive=True).count() == 2
