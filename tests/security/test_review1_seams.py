@@ -372,3 +372,36 @@ def test_secrets_stored_in_clear_before_the_upgrade_are_hidden_by_it(client, rol
     newsletter.refresh_from_db()
     assert newsletter.body_text == "Hello" and not newsletter.is_sensitive  # nothing else touched
     assert OutboxMessage.objects.filter(pk__in=[reset.pk, gift.pk], is_sensitive=True).count() == 2
+
+
+def test_provider_secrets_audited_in_clear_before_the_upgrade_are_hidden_by_it(client, ops, support):
+    """Before audit entries hid secret values, saving a provider recorded its config diff as
+    it was: an ESP api_key or a DKIM private key inline stayed readable by Ops and Support
+    (who read the audit trail) after the upgrade."""
+    import importlib
+
+    from django.apps import apps as global_apps
+
+    from messaging.models import AuditEntry
+
+    leaked = "key-live-0123456789abcdef"
+    entry = AuditEntry.objects.create(
+        verb="updated",
+        target_type="messaging.provider",
+        target_id="1",
+        target_repr="ESP (Email)",
+        changes={"config": {"before": {}, "after": {"backend": "anymail.backends.mailgun.EmailBackend", "options": {"api_key": leaked}}}},
+    )
+    other = AuditEntry.objects.create(
+        verb="updated", target_type="messaging.contact", target_id="2", changes={"first_name": {"before": "A", "after": "B"}}
+    )
+    importlib.import_module("messaging.migrations.0012_sec_review1").hide_audit(global_apps, None)
+    for user in (ops, support):
+        client.force_login(user)
+        page = client.get(f"/admin/messaging/auditentry/{entry.pk}/change/")
+        assert page.status_code == 200 and leaked not in page.content.decode()
+    entry.refresh_from_db()
+    assert leaked not in str(entry.changes)
+    assert entry.changes["config"]["after"]["backend"] == "anymail.backends.mailgun.EmailBackend"  # what is not secret stays
+    other.refresh_from_db()
+    assert other.changes == {"first_name": {"before": "A", "after": "B"}}
