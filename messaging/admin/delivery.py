@@ -1,5 +1,7 @@
 """Delivery area of the console: outbox, providers, sandbox inbox, inbound messages."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -15,6 +17,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter,
 
 from messaging import policies
 from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
+from messaging.audit import redact
 from messaging.errors import MailroomError
 from messaging.inbound import handler_choices
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
@@ -232,13 +235,27 @@ class ProviderAdmin(AuditedModelAdmin):
         (_("Health"), {"fields": readonly_fields}),
     )
     actions = ["send_test"]
-    routing_fields = ("name", "channel", "kind", "config")
+    routing_fields = ("name", "channel", "kind", "configuration")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         # Pausing, priorities and rate limits are Ops' to run; where a provider sends is not.
         if policies.can_route_messages(request.user):
             return self.readonly_fields
         return (*self.routing_fields, *self.readonly_fields)
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if policies.can_route_messages(request.user):
+            return self.fieldsets
+        # Read-only, the configuration is shown without its inline credentials (an ESP's
+        # api_key opens the ESP's own logs of every message, reset links included).
+        swap = {"config": "configuration"}
+        return [(name, {**options, "fields": tuple(swap.get(f, f) for f in options["fields"])}) for name, options in self.fieldsets]
+
+    @admin.display(description=_("configuration"))
+    def configuration(self, obj: Provider) -> str:
+        return format_html(
+            '<pre class="whitespace-pre-wrap text-sm">{}</pre>', json.dumps(redact(obj.config), indent=2, ensure_ascii=False)
+        )
 
     @admin.display(description=_("health"))
     def health(self, obj: Provider) -> str:

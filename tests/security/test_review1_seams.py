@@ -405,3 +405,20 @@ def test_provider_secrets_audited_in_clear_before_the_upgrade_are_hidden_by_it(c
     assert entry.changes["config"]["after"]["backend"] == "anymail.backends.mailgun.EmailBackend"  # what is not secret stays
     other.refresh_from_db()
     assert other.changes == {"first_name": {"before": "A", "after": "B"}}
+
+
+def test_ops_cannot_read_an_esp_api_key_on_the_provider_page(client, ops):
+    """With the ESP's API key (anymail takes it inline in `options`) Ops could read the ESP's
+    own message logs, reset links included, or send as the company."""
+    api_key = "key-live-0123456789abcdef"
+    provider = Provider.objects.create(
+        name="ESP",
+        channel="email",
+        kind="anymail",
+        config={"backend": "anymail.backends.mailgun.EmailBackend", "options": {"api_key": api_key}},
+    )
+    client.force_login(ops)
+    for url in (f"{PROVIDERS}{provider.pk}/change/", PROVIDERS, f"{PROVIDERS}{provider.pk}/history/"):
+        page = client.get(url)
+        assert page.status_code == 200 and api_key not in page.content.decode()
+    assert "anymail.backends.mailgun.EmailBackend" in client.get(f"{PROVIDERS}{provider.pk}/change/").content.decode()
