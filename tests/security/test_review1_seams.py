@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 INBOXES = "/admin/messaging/inbox/"
 PROVIDERS = "/admin/messaging/provider/"
+FAILURES = "/admin/django_q/failure/"
 CALLS: list = []
 
 
@@ -422,3 +423,27 @@ def test_ops_cannot_read_an_esp_api_key_on_the_provider_page(client, ops):
         page = client.get(url)
         assert page.status_code == 200 and api_key not in page.content.decode()
     assert "anymail.backends.mailgun.EmailBackend" in client.get(f"{PROVIDERS}{provider.pk}/change/").content.decode()
+
+
+# --- audit: Ops deleting the failed jobs that show a refused function ---------------------------------
+def test_deleting_failed_jobs_is_audited(client, ops):
+    """A refused job (refuse_unregistered_job: "subprocess.getoutput is not registered") shows
+    in Failed jobs; Ops may delete failures, and doing so left no trace of the attempt."""
+    from django.utils import timezone
+    from django_q.models import Task
+
+    from messaging.models import AuditEntry
+
+    now = timezone.now()
+    for n in (1, 2):
+        Task.objects.create(
+            id=f"f{n}", name=f"refused-{n}", func="messaging.tasks.refuse_unregistered_job", started=now, stopped=now, success=False
+        )
+    client.force_login(ops)
+    response = client.post(FAILURES, {"action": "delete_selected", "_selected_action": ["f1", "f2"], "post": "yes"})
+    assert response.status_code == 302 and not Task.objects.exists()
+    entries = AuditEntry.objects.filter(verb="deleted", target_type="django_q.failure", actor=ops)
+    assert sorted(entries.values_list("target_repr", flat=True)) == ["refused-1", "refused-2"]
+    Task.objects.create(id="f3", name="refused-3", func="messaging.tasks.refuse_unregistered_job", started=now, stopped=now, success=False)
+    assert client.post(f"{FAILURES}f3/delete/", {"post": "yes"}).status_code == 302  # one by one too
+    assert AuditEntry.objects.filter(verb="deleted", target_type="django_q.failure", target_repr="refused-3").exists()
