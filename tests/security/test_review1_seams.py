@@ -1,10 +1,12 @@
-"""Issue 16, review across the seams: dotted paths that roles other than Admin could still
-point at any function on the server, after the schedules were closed (item 2).
+"""Issue 16, reviewed across the seams (items 1, 2, 5, 18, 19): what the fixes left open
+between parts, as each console role, an anonymous visitor or an API key would try it.
 
-- `Inbox.handler` is imported and called for each inbound message; Ops has every right on
-  inboxes, and an inbound message is one signed webhook away.
-- An `anymail` provider names "any Django email backend" in its config; Ops has every right
-  on providers: Django's file backend writes wherever it is told (as the server's user).
+- Dotted paths Ops could still set: `Inbox.handler` (imported and called per inbound
+  message) and an `anymail` provider's backend (Django's file backend writes anywhere).
+- Where messages go: Ops rerouting a provider to their server caught every reset link;
+  an ESP API key shown on the provider page opened the ESP's logs.
+- A template carrying a secret off to its author (image, style, form, foreign link).
+- Secrets and credentials stored in clear before the upgrade; erase and audit gaps.
 """
 
 import json
