@@ -66,7 +66,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.outboxmessage": (VIEW, ADD, CHANGE),  # add: enqueue through the API
         "messaging.deliveryattempt": (VIEW,),
         "messaging.deliveryevent": (VIEW,),
-        "messaging.provider": ALL,
+        "messaging.provider": (VIEW, CHANGE),  # run them; where they send (add, configure): Admin only
         "messaging.sandboxmessage": (VIEW,),
         "messaging.inbox": ALL,
         "messaging.inboxmessage": (VIEW,),

@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -35,6 +36,7 @@ from messaging.models import (
     OutboxMessage,
     SandboxMessage,
     Suppression,
+    TrackedLink,
 )
 from messaging.models.consent import hashed_address
 
@@ -158,6 +160,7 @@ def scrub_personal_data(*, contact: Contact) -> dict[str, int]:
         "inbound": _scrub_inbound(contact, addresses, values),
         "suppressions": _hash_suppressions(addresses),
     }
+    counts["links"] = _scrub_tracked_links(values)
     counts["import_errors"] = _scrub_import_errors(values, addresses)
     counts["audit"] = _scrub_audit(contact, message_ids, values, addresses)
     _scrub_admin_log(contact, message_ids, values, addresses)
@@ -262,6 +265,25 @@ def _scrub_audit(contact: Contact, message_ids: list[int], values: set[str], add
         entry.target_repr = scrub_text(entry.target_repr, values)
         changed.append(entry)
     AuditEntry.objects.bulk_update(changed, ["changes", "target_repr"], batch_size=BATCH)
+    return len(changed)
+
+
+def _scrub_tracked_links(values: set[str]) -> int:
+    """A link personalised with her address or name (`…?email={{ contact.email }}`) is a
+    TrackedLink row of its own, with no contact column: scrubbed by what it holds, as it is
+    or URL-encoded. The row stays (its clicks stay counted); its hash changes with its URL."""
+    wanted = {form for value in values if len(value) > 2 for form in (value, quote(value, safe=""), quote_plus(value))}
+    query = Q()
+    for value in wanted:
+        query |= Q(url__icontains=value)
+    if not wanted:
+        return 0
+    changed = []
+    for link in TrackedLink.objects.filter(query).only("pk", "url", "url_hash"):
+        link.url = scrub_text(link.url, wanted)
+        link.url_hash = hashlib.sha256(f"erased:{link.url_hash}".encode()).hexdigest()  # still unique, matches no new link
+        changed.append(link)
+    TrackedLink.objects.bulk_update(changed, ["url", "url_hash"], batch_size=BATCH)
     return len(changed)
 
 

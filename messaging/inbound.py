@@ -6,10 +6,13 @@ import hashlib
 import logging
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from messaging.consent import ConsentContext, suppress_address, unsubscribe
 from messaging.models import ConsentRecord, Contact, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, Suppression
@@ -20,6 +23,31 @@ STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET"
 # A contact answered (not a STOP): sent with `inbound`. Higher apps turn it into an event
 # (marketing: `message_replied`, which automations and re-engagement react to).
 contact_replied = Signal()
+
+
+DEFAULT_HANDLER = "messaging.inbound.handle_stop_words"
+# What an inbox may hand its messages to: {dotted path: label}. A handler is imported and
+# called, so a free-text path is a way to run anything on the server (like a schedule's
+# function): only registered ones run. Host apps add theirs with `register_inbound_handler`
+# from their AppConfig.ready().
+HANDLERS: dict[str, str] = {DEFAULT_HANDLER: _("STOP words unsubscribe the sender")}
+
+
+def register_inbound_handler(path: str, label: str) -> None:
+    HANDLERS[path] = label
+
+
+def handler_choices() -> list[tuple[str, str]]:
+    return [(path, str(label)) for path, label in HANDLERS.items()]
+
+
+def check_inbound_handler(path: str) -> None:
+    """The one rule for what an inbox may call; ValidationError naming the function."""
+    if path not in HANDLERS:
+        raise ValidationError(
+            {"handler": gettext("%(handler)s is not one of Mailroom's inbound handlers; pick one from the list.") % {"handler": path}},
+            code="unregistered_handler",
+        )
 
 
 def is_stop_word(body: str) -> bool:
@@ -122,13 +150,15 @@ def record_reply(inbound: InboxMessage) -> None:
 
 def run_handler(inbound: InboxMessage) -> InboxMessage:
     """Call the inbox's handler; its result or error is kept on the row."""
-    handler_path = inbound.inbox.handler if inbound.inbox else "messaging.inbound.handle_stop_words"
+    handler_path = inbound.inbox.handler if inbound.inbox else DEFAULT_HANDLER
     try:
+        check_inbound_handler(handler_path)  # a row that got in another way runs nothing
         result = import_string(handler_path)(inbound)
         inbound.status, inbound.result = InboxMessage.Status.HANDLED, str(result or "")[:2000]
     except Exception as error:  # a host app's handler must not make us drop the message
         logger.exception("inbound %s: handler %s failed", inbound.pk, handler_path)
-        inbound.status, inbound.result = InboxMessage.Status.FAILED, f"{handler_path}: {error!r}"[:2000]
+        reason = " ".join(error.messages) if isinstance(error, ValidationError) else repr(error)
+        inbound.status, inbound.result = InboxMessage.Status.FAILED, f"{handler_path}: {reason}"[:2000]
     inbound.save(update_fields=["status", "result"])
     return inbound
 

@@ -179,7 +179,14 @@ def enqueue_message(
     if dedup_key is None and dedup_namespace:
         dedup_key = context_dedup_key(namespace=dedup_namespace, channel=channel, to=address, context=context)
     if secrets:
-        check_stored(secrets, subject=subject, parts=[text, html], context={"metadata": metadata, "headers": headers, "key": dedup_key})
+        check_stored(
+            secrets,
+            subject=subject,
+            parts=[text, html],
+            text=text,
+            html=html,
+            context={"metadata": metadata, "headers": headers, "key": dedup_key},
+        )
     now = timezone.now()
     message = OutboxMessage(
         is_sensitive=bool(secrets),

@@ -51,6 +51,10 @@ can_view_template_versions = requires("messaging.view_templateversion")
 can_view_messages = requires("messaging.view_outboxmessage")
 can_enqueue_messages = requires("messaging.add_outboxmessage")
 can_manage_messages = requires("messaging.change_outboxmessage")  # cancel, requeue
+can_run_providers = requires("messaging.change_provider")  # pause, priority, rate limits, test sends
+# Where messages go (a provider's kind, channel and configuration: host, URL, backend, account,
+# credential names) decides who receives every reset link and gift-card code: Admin only.
+can_route_messages = requires("messaging.add_provider", "messaging.change_provider")
 
 # Settings
 can_view_api_keys = requires("messaging.view_apikey")

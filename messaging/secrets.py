@@ -15,6 +15,7 @@ that shows a body to staff (console, sandbox inbox, API, view-in-browser) shows
 import base64
 import json
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -100,10 +101,93 @@ def with_markers(context: dict[str, Any], secrets: dict[str, str]) -> dict[str, 
     return context
 
 
-def check_stored(secrets: dict[str, str], *, subject: str, parts: list[str], context: dict[str, Any] | None = None) -> None:
+class _Placements(HTMLParser):
+    """Where each marker stands in an HTML body. A secret may be text, or the whole target
+    of a link when it is itself a link; anywhere else (an image, a style, a link to another
+    site, a form, a comment a client may parse) a mail client or a click carries it to whoever
+    wrote the template, so the template's author, not the recipient, would hold it."""
+
+    RAW = frozenset({"style", "script", "form"})  # read by the client, or posted where the form says
+
+    def __init__(self, secrets: dict[str, str]) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links = {marker(name) for name, value in secrets.items() if value.startswith(("https://", "http://"))}
+        self.markers = {marker(name): name for name in secrets}
+        self.raw_depth = 0
+        self.misplaced: list[str] = []
+
+    def _misplace(self, content: str | None) -> None:
+        if content and MARKER_PREFIX in content:
+            self.misplaced += [name for found, name in self.markers.items() if found in content]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for attribute, value in attrs:
+            if not (tag in ("a", "area") and attribute == "href" and (value or "").strip() in self.links):
+                self._misplace(value)
+        if tag in self.RAW:
+            self.raw_depth += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for attribute, value in attrs:
+            if not (tag in ("a", "area") and attribute == "href" and (value or "").strip() in self.links):
+                self._misplace(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.RAW and self.raw_depth:
+            self.raw_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.raw_depth:
+            self._misplace(data)
+        else:
+            _misplaced_in_text(data, self.markers, self.misplaced)
+
+    def handle_comment(self, data: str) -> None:
+        self._misplace(data)
+
+    handle_decl = handle_pi = unknown_decl = handle_comment
+
+
+URLISH = re.compile(r"[/?=&#%@.]")  # what a token has before a secret glued to an address
+HOSTISH = re.compile(r"[\w-]*(?:\.[a-z0-9-]*[a-z][a-z0-9-]*|[/?#=@])", re.IGNORECASE)  # ...or after it
+
+
+def _misplaced_in_text(text: str, markers: dict[str, str], misplaced: list[str]) -> None:
+    """In text, a secret stands as its own word, not at the end of an address
+    (`https://evil.example/?c=CODE` is one click from leaving)."""
+    for found, name in markers.items():
+        for match in re.finditer(re.escape(found), text):
+            before = re.split(r"\s", text[: match.start()])[-1].lstrip("([{<\"'")
+            after = re.split(r"\s", text[match.end() :])[0]
+            if URLISH.search(before) or HOSTISH.match(after):
+                misplaced.append(name)
+
+
+def misplaced_secrets(secrets: dict[str, str], *, text: str = "", html: str = "") -> list[str]:
+    """The names of the secrets a body puts where they would leave the recipient's hands."""
+    misplaced: list[str] = []
+    _misplaced_in_text(text, {marker(name): name for name in secrets}, misplaced)
+    if html and MARKER_PREFIX in html:
+        parser = _Placements(secrets)
+        parser.feed(html)
+        parser.close()
+        misplaced += parser.misplaced
+    return sorted(set(misplaced))
+
+
+def check_stored(
+    secrets: dict[str, str], *, subject: str, parts: list[str], context: dict[str, Any] | None = None, text: str = "", html: str = ""
+) -> None:
     """Before a sensitive message is stored: no secret value anywhere in what is stored, no
-    secret in the subject (it shows in every list), and each secret used in the body."""
+    secret in the subject (it shows in every list), each secret used in the body, and used
+    only as text or as a whole link (`text` and `html` are the bodies among `parts`)."""
     stored = [subject, *parts, json.dumps(context or {}, default=str)]
+    if misplaced := misplaced_secrets(secrets, text=text, html=html):
+        raise InvalidInput(
+            gettext("A secret can only be shown as text or be the whole address of a link: “%(name)s” is used elsewhere.")
+            % {"name": misplaced[0]},
+            fields={"secrets": misplaced},
+        )
     for name, value in secrets.items():
         if any(value in part for part in stored):
             raise InvalidInput(
@@ -136,3 +220,20 @@ def redact(content: str) -> str:
     if not content or MARKER_PREFIX not in content:
         return content
     return re.sub(rf"{MARKER_PREFIX}[A-Z0-9_]*?__", f"[{hidden_notice()}]", content)
+
+
+# --- rows written before secrets were sealed ------------------------------------------------------
+def hide_legacy_secrets(apps, query) -> int:
+    """For data migrations: the finished outbox rows matching `query` (a Q over OutboxMessage)
+    that an older Mailroom stored with their secret in clear (reset and verification links,
+    gift-card codes) lose their bodies and are marked sensitive, with their sandbox copies.
+    A queued one is left to go out as it is (its secret exists nowhere else)."""
+    outbox = apps.get_model("messaging", "OutboxMessage")
+    sandbox = apps.get_model("messaging", "SandboxMessage")
+    rows = outbox.objects.filter(query, is_sensitive=False).exclude(status__in=["queued", "sending"])
+    ids = list(rows.values_list("pk", flat=True))
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        outbox.objects.filter(pk__in=batch).update(is_sensitive=True, body_text="", body_html="", sealed_secrets="")
+        sandbox.objects.filter(message_id__in=batch).update(is_sensitive=True, body_text="", body_html="")
+    return len(ids)

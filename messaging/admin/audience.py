@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
@@ -356,6 +357,21 @@ class UserAdmin(BaseUserAdmin, AuditedModelAdmin):
     # Set by logging in, not by hand: editable, the form re-saved them with every change
     # (and the audit showed a role grant as a last_login change).
     readonly_fields = ("last_login", "date_joined")
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        # Setting someone's password takes their account over: audited like a role grant
+        # (who, whom, when; never the password), in the transaction that saves it.
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                user = self.get_object(request, unquote(id))
+                record_audit(
+                    actor=request.user,
+                    verb="password_set",
+                    target=user,
+                    changes={"usable": {"before": None, "after": user.has_usable_password()}},
+                )
+        return response
 
 
 @admin.register(Group)

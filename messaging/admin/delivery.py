@@ -1,5 +1,7 @@
 """Delivery area of the console: outbox, providers, sandbox inbox, inbound messages."""
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -15,9 +17,13 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter,
 
 from messaging import policies
 from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
+from messaging.audit import redact
 from messaging.errors import MailroomError
+from messaging.inbound import handler_choices
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.outbox import cancel_message, retry_message
+from messaging.providers.base import ProviderMisconfigured
+from messaging.providers.email import check_email_backend
 from messaging.secrets import hidden_notice
 from messaging.sending import send_test_message
 
@@ -191,8 +197,25 @@ class TestSendForm(forms.Form):
     to = forms.CharField(label=_("Send to"), max_length=254, help_text=_("An email address or phone number, as the channel needs."))
 
 
+class ProviderForm(forms.ModelForm):
+    class Meta:
+        model = Provider
+        fields = ("name", "channel", "kind", "priority", "is_active", "config", "rate_per_second", "rate_per_hour")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        config = cleaned.get("config")
+        if cleaned.get("kind") == Provider.Kind.ANYMAIL and isinstance(config, dict) and config.get("backend"):
+            try:
+                check_email_backend(config["backend"])
+            except ProviderMisconfigured as error:
+                self.add_error("config", str(error))
+        return cleaned
+
+
 @admin.register(Provider)
 class ProviderAdmin(AuditedModelAdmin):
+    form = ProviderForm
     list_display = ("name", "channel", "kind", "priority", "is_active", "health", "sent_count", "failed_count", "last_success_at")
     list_filter = (("channel", ChoicesDropdownFilter), ("kind", ChoicesDropdownFilter), "is_active")
     search_fields = ("name",)
@@ -212,6 +235,27 @@ class ProviderAdmin(AuditedModelAdmin):
         (_("Health"), {"fields": readonly_fields}),
     )
     actions = ["send_test"]
+    routing_fields = ("name", "channel", "kind", "configuration")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Pausing, priorities and rate limits are Ops' to run; where a provider sends is not.
+        if policies.can_route_messages(request.user):
+            return self.readonly_fields
+        return (*self.routing_fields, *self.readonly_fields)
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if policies.can_route_messages(request.user):
+            return self.fieldsets
+        # Read-only, the configuration is shown without its inline credentials (an ESP's
+        # api_key opens the ESP's own logs of every message, reset links included).
+        swap = {"config": "configuration"}
+        return [(name, {**options, "fields": tuple(swap.get(f, f) for f in options["fields"])}) for name, options in self.fieldsets]
+
+    @admin.display(description=_("configuration"))
+    def configuration(self, obj: Provider) -> str:
+        return format_html(
+            '<pre class="whitespace-pre-wrap text-sm">{}</pre>', json.dumps(redact(obj.config), indent=2, ensure_ascii=False)
+        )
 
     @admin.display(description=_("health"))
     def health(self, obj: Provider) -> str:
@@ -228,7 +272,7 @@ class ProviderAdmin(AuditedModelAdmin):
         return format_html('<span class="text-green-700">{}</span>', _("healthy"))
 
     def has_test_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("messaging.change_provider")
+        return policies.can_run_providers(request.user)
 
     @admin.action(description=_("Send a test message"), permissions=["test"])
     def send_test(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -282,8 +326,19 @@ class SandboxAdmin(ReadOnlyAdmin):
 admin.site.register(SandboxMessage, SandboxAdmin)
 
 
+class InboxForm(forms.ModelForm):
+    """The handler is picked from the registered ones (messaging.inbound.HANDLERS), never typed."""
+
+    handler = forms.ChoiceField(label=_("handler"), choices=handler_choices)
+
+    class Meta:
+        model = Inbox
+        fields = ("name", "channel", "address", "handler", "is_active")
+
+
 @admin.register(Inbox)
 class InboxAdmin(AuditedModelAdmin):
+    form = InboxForm
     list_display = ("name", "channel", "address", "handler", "is_active")
     list_filter = (("channel", ChoicesDropdownFilter),)
 

@@ -10,6 +10,7 @@ resubmitting are for those who may manage jobs (Admin)."""
 import django_q.admin  # noqa: F401  (registers django-q2's pages first, so they can be replaced)
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.template.defaultfilters import truncatechars
@@ -130,6 +131,19 @@ class TaskAdmin(ModelAdmin):
 
 
 class FailureAdmin(TaskAdmin):
+    # Ops may clear failed jobs; a refused job (an unregistered function) is the trace of an
+    # attempt to run code, so deleting one is audited.
+    def delete_model(self, request: HttpRequest, obj: Failure) -> None:
+        with transaction.atomic():
+            record_audit(actor=request.user, verb="deleted", target=obj, changes={"func": {"before": obj.func, "after": None}})
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for task in queryset:
+                record_audit(actor=request.user, verb="deleted", target=task, changes={"func": {"before": task.func, "after": None}})
+            super().delete_queryset(request, queryset)
+
     def get_list_display(self, request: HttpRequest):
         if policies.can_read_job_payloads(request.user):
             return (*self.list_display, "short_result")

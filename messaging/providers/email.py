@@ -42,6 +42,23 @@ PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 ENCODED_WORD_BYTES = 39  # 52 base64 characters: "Subject: =?utf-8?b?…?=" stays under 78 columns
 
 
+# What an `anymail` provider may load: one of django-anymail's ESP backends. The path is
+# imported and called with the config's options, so a free path ran anything on the server
+# (Django's file backend writes wherever `file_path` says); the console backend prints every
+# message, secrets included, to the log.
+ESP_BACKEND = re.compile(r"anymail\.backends\.[a-z0-9_]+\.EmailBackend")
+NOT_AN_ESP = frozenset({"anymail.backends.console.EmailBackend"})
+
+
+def check_email_backend(path: object) -> None:
+    """The one rule for an anymail provider's backend; ProviderMisconfigured naming it."""
+    if not isinstance(path, str) or not ESP_BACKEND.fullmatch(path) or path in NOT_AN_ESP:
+        raise ProviderMisconfigured(
+            _("%(backend)s is not an email service backend: use one of django-anymail's, e.g. anymail.backends.mailgun.EmailBackend.")
+            % {"backend": path}
+        )
+
+
 def secret(provider: Provider, name: str) -> str:
     """A credential named in the provider's config and held in settings.MAILROOM_SECRETS."""
     key = provider.config.get(name)
@@ -421,7 +438,7 @@ class SMTPSession(Session):
 
 
 class DjangoBackendSession(Session):
-    """Any Django email backend, e.g. an ESP through django-anymail
+    """An ESP through django-anymail
     (config: {"backend": "anymail.backends.mailgun.EmailBackend", "options": {...}})."""
 
     def __enter__(self) -> "DjangoBackendSession":
@@ -430,6 +447,7 @@ class DjangoBackendSession(Session):
         backend = self.provider.config.get("backend")
         if not backend:
             raise ProviderMisconfigured(_("This provider has no email backend configured."))
+        check_email_backend(backend)  # a row that got in another way loads nothing
         try:
             self.connection = get_connection(backend, fail_silently=False, **self.provider.config.get("options", {}))
             self.connection.open()

@@ -156,11 +156,11 @@ def provider_form(**config) -> dict:
     }
 
 
-def test_changing_a_provider_is_audited_without_its_secret_values(client, ops):
+def test_changing_a_provider_is_audited_without_its_secret_values(client, admin_user):  # configuring: Admin only
     provider = Provider.objects.create(
         name="ESP", channel="email", kind="anymail", config={"backend": "anymail.backends.test.EmailBackend"}
     )
-    client.force_login(ops)
+    client.force_login(admin_user)
     config = {
         "backend": "anymail.backends.test.EmailBackend",
         "options": {"api_key": INLINE_SECRET},
@@ -172,16 +172,16 @@ def test_changing_a_provider_is_audited_without_its_secret_values(client, ops):
     response = client.post(f"{PROVIDERS}{provider.pk}/change/", provider_form(**config))
     assert response.status_code == 302, response.context["adminform"].form.errors
     entry = AuditEntry.objects.get(verb="updated", target_type="messaging.provider", target_id=str(provider.pk))
-    assert entry.actor == ops
+    assert entry.actor == admin_user
     assert entry.changes["config"]["after"]["sender"] == "news@example.com"  # what is not secret stays readable
     assert INLINE_SECRET not in all_audit_text()
 
 
-def test_creating_a_provider_with_a_secret_is_audited_without_it(client, ops):
-    client.force_login(ops)
+def test_creating_a_provider_with_a_secret_is_audited_without_it(client, admin_user):
+    client.force_login(admin_user)
     response = client.post(f"{PROVIDERS}add/", provider_form(backend="anymail.backends.test.EmailBackend", token_secret=INLINE_SECRET))
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert AuditEntry.objects.filter(verb="created", target_type="messaging.provider", actor=ops).exists()
+    assert AuditEntry.objects.filter(verb="created", target_type="messaging.provider", actor=admin_user).exists()
     assert INLINE_SECRET not in all_audit_text()
 
 
