@@ -113,7 +113,16 @@ def test_json_nested_a_few_levels_is_still_stored(api):
     assert Contact.objects.get().attributes == {"a": {"b": {"c": [1, [2, [3]]]}}}
 
 
+def sqlite_only_legacy_rows() -> None:
+    """Only SQLite ever stored such rows: PostgreSQL's jsonb refuses a lone surrogate itself."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL cannot hold the row")
+
+
 def test_a_row_stored_with_a_surrogate_before_the_fix_does_not_break_the_lists(api, contact):
+    sqlite_only_legacy_rows()
     # given JSON written before input was checked (straight to the database: text columns refuse it)
     Contact.objects.filter(pk=contact.pk).update(attributes={"\udfff": "x", "name": "Ada\ud800"})
     Event.objects.create(contact=contact, name="legacy", properties={"k": "\ud800"}, occurred_at=timezone.now())
@@ -220,6 +229,7 @@ def test_a_nul_byte_in_a_csv_for_the_import_contacts_command_names_its_line(tmp_
 
 
 def test_the_console_contact_page_of_a_row_stored_with_a_surrogate_still_opens(client, admin_user, contact):
+    sqlite_only_legacy_rows()
     Contact.objects.filter(pk=contact.pk).update(attributes={"\udfff": "x"})
     client.force_login(admin_user)
     assert client.get(f"/admin/messaging/contact/{contact.pk}/change/").status_code == 200
@@ -227,6 +237,7 @@ def test_the_console_contact_page_of_a_row_stored_with_a_surrogate_still_opens(c
 
 
 def test_the_console_event_pages_of_a_row_stored_with_a_surrogate_still_open(client, admin_user, contact):
+    sqlite_only_legacy_rows()
     event = Event.objects.create(contact=contact, name="legacy", properties={"k": "\ud800"}, occurred_at=timezone.now())
     client.force_login(admin_user)
     assert client.get("/admin/marketing/event/").status_code == 200
