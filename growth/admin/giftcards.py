@@ -24,8 +24,8 @@ from unfold.widgets import (
 from growth.admin.common import ReasonDialogForm, run_action, summary_link
 from growth.giftcards import disable_gift_card, issue_gift_card, issue_gift_cards
 from growth.models import GiftCard, GiftCardTransaction
-from messaging.admin.audience import ReadOnlyAdmin
 from messaging.admin.delivery import ReadOnlyInline
+from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.errors import MailroomError
 from messaging.models import Contact
 

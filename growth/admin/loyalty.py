@@ -12,8 +12,9 @@ from unfold.decorators import action
 from growth.admin.common import AdjustPointsForm, run_action, summary_link
 from growth.loyalty import adjust_points
 from growth.models import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTransaction
-from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
+from messaging.admin.audience import AuditedModelAdmin
 from messaging.admin.delivery import ReadOnlyInline
+from messaging.admin.readonly import ReadOnlyAdmin
 
 
 class TierInline(TabularInline):

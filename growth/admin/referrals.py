@@ -12,7 +12,8 @@ from unfold.decorators import action
 from growth.admin.common import ReasonDialogForm, run_action, summary_link
 from growth.models import Referral, ReferralCode, ReferralProgram, ReferralReward
 from growth.referrals import reject_referral
-from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
+from messaging.admin.audience import AuditedModelAdmin
+from messaging.admin.readonly import ReadOnlyAdmin
 
 
 @admin.register(ReferralProgram)

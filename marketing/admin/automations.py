@@ -20,7 +20,7 @@ from marketing.views.automations import (
     AutomationStepsView,
     PresetGalleryView,
 )
-from messaging.admin.audience import ReadOnlyAdmin
+from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.errors import MailroomError
 from messaging.storable import StorableJSONFormField
 

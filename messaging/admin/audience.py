@@ -21,6 +21,7 @@ from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from messaging.admin.imports import ContactImportForm
+from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
@@ -34,18 +35,6 @@ from messaging.verification import send_email_verification
 
 VERIFICATION_BATCH = 500
 
-
-class ReadOnlyAdmin(ModelAdmin):
-    """Logs and records people read but never edit in the console (changes go through actions)."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class AuditedModelAdmin(ModelAdmin):

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 
-from messaging.admin.audience import ReadOnlyAdmin
+from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.content.versions import create_template, deactivate_template, duplicate_template
 from messaging.errors import MailroomError
 from messaging.models import Template, TemplateVersion

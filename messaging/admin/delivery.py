@@ -16,7 +16,8 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 
 from messaging import policies
-from messaging.admin.audience import AuditedModelAdmin, ReadOnlyAdmin
+from messaging.admin.audience import AuditedModelAdmin
+from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import redact
 from messaging.errors import MailroomError
 from messaging.inbound import handler_choices

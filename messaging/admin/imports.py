@@ -5,10 +5,10 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 from unfold.contrib.import_export.forms import ImportForm
 from unfold.widgets import UnfoldAdminSelectWidget
 
+from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.errors import InvalidInput
 from messaging.import_jobs import check_import_size
 from messaging.models import ImportJob
@@ -40,7 +40,7 @@ class ContactImportForm(ImportForm):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(ModelAdmin):
+class ImportJobAdmin(ReadOnlyAdmin):
     """Read-only: a job is made by an upload and changed only by its worker. The roles that
     import contacts view the jobs (config/roles.py); their errors quote the file's rows."""
 
@@ -82,11 +82,3 @@ class ImportJobAdmin(ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).defer("data")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
