@@ -143,3 +143,27 @@ def test_enqueue_and_the_fan_outs_deferred_render_store_the_same_body(marketer, 
     assert deferred.body_html == direct.body_html and deferred.body_text == direct.body_text
     assert "Spring is here, Same0" in deferred.body_html and "__MAILROOM_OPEN__" in deferred.body_html
     assert deferred.metadata["links"] == direct.metadata["links"] and len(direct.metadata["links"]) == 2
+
+
+def test_untracked_mail_gets_neither_pixel_nor_click_links_on_either_path(marketer, approver, newsletter, tracked_version):
+    from messaging.outbox import render_deferred
+
+    person = make_people(newsletter, 1, prefix="quiet")[0]
+    direct = enqueue_message(channel="email", contact=person, template_version=tracked_version, topic=newsletter, track_links=False)
+    queued = OutboxMessage.objects.create(
+        channel="email",
+        contact=person,
+        to_address=person.email,
+        topic=newsletter,
+        is_marketing=True,
+        next_attempt_at=timezone.now(),
+        metadata={"render": {"version": tracked_version.pk, "subject": "", "track_links": False}},
+    )
+    ready, broken = render_deferred([queued])
+    assert ready == [queued] and not broken
+    deferred = OutboxMessage.objects.get(pk=queued.pk)
+    assert deferred.body_html == direct.body_html
+    for body, metadata in ((direct.body_html, direct.metadata), (deferred.body_html, deferred.metadata)):
+        assert "__MAILROOM_OPEN__" not in body and "/t/" not in body and "links" not in metadata
+        assert 'href="https://shop.example.com/sale"' in body and "Spring is here, Quiet0" in body
+    assert not TrackedLink.objects.exists()
