@@ -30,7 +30,7 @@ from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.secrets import check_secrets, check_stored, seal, with_markers
 from messaging.senders import clean_sender
-from messaging.tracking import add_open_pixel, rewrite_links, tracked_link_ids
+from messaging.tracking import track_html
 from messaging.work import after_commit
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,20 @@ def with_preheader(html: str, preheader: str) -> str:
     return html[:end] + hidden + html[end:]
 
 
+def stored_html(html: str, *, metadata: dict[str, Any], preheader: str = "", track_links: bool = True) -> str:
+    """A rendered email's HTML as the outbox stores it: the preheader, then (when tracked)
+    every http(s) link rewritten to a click URL, the open pixel, and the link ids recorded
+    in `metadata["links"]` (the only targets its clicks may reach). A link carrying a
+    sealed secret is never rewritten (messaging.tracking). `enqueue_message` and the
+    fan-out's `render_deferred` both store this, so the two paths cannot drift."""
+    html = with_preheader(html, preheader)
+    if html and track_links:  # clicks and opens
+        html, link_ids = track_html(html)
+        if link_ids:
+            metadata["links"] = link_ids
+    return html
+
+
 def _active_version(template: Template, contact: Contact | None) -> TemplateVersion:
     """The contact's language variant of the template, else the template given."""
     chosen = pick_template(key=template.key, locale=contact.locale if contact else None) or template
@@ -144,13 +158,14 @@ def enqueue_message(
     from_address = clean_sender(from_address)  # never a header injection (CR/LF), whoever calls
     context = dict(context or {})
     metadata = dict(metadata or {})
+    preheader = ""
     if secrets:
         secrets = check_secrets(secrets)
         context = with_markers(context, secrets)
     if template is not None or template_version is not None:
         version = template_version or _active_version(template, contact)
         rendered = render_version(version, contact_context(contact, uses=mentions(version)) | context)
-        subject, html = rendered.subject, with_preheader(rendered.html, rendered.preheader) if channel == Channel.EMAIL else ""
+        subject, html, preheader = rendered.subject, rendered.html if channel == Channel.EMAIL else "", rendered.preheader
         text = rendered.sms if channel != Channel.EMAIL and rendered.sms else rendered.text
         topic = topic or version.template.topic
         metadata["template_version"] = version.pk
@@ -169,10 +184,8 @@ def enqueue_message(
             _("This message is %(n)s characters long; the limit is %(max)s.") % {"n": len(text), "max": MAX_SMS_LENGTH},
             fields={"text": [_("Too long.")]},
         )
-    if html and track_links and channel == Channel.EMAIL:  # clicks and opens
-        html = add_open_pixel(rewrite_links(html))
-        if link_ids := tracked_link_ids(html):
-            metadata["links"] = link_ids  # the only targets this message's clicks may reach
+    if channel == Channel.EMAIL:
+        html = stored_html(html, metadata=metadata, preheader=preheader, track_links=track_links)
     is_marketing = topic is not None and topic.kind == Topic.Kind.MARKETING
     if is_marketing and channel == Channel.EMAIL and not settings.MAILROOM_SENDER_ADDRESS:
         raise NotAllowed(_("Marketing email needs the sender's postal address: set MAILROOM_SENDER_ADDRESS."))
@@ -338,8 +351,11 @@ def _parsed_subject(source: str):
 
 def render_deferred(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[tuple[OutboxMessage, str]]]:
     """Render the messages queued with `metadata["render"] = {"version": id, "subject": ""}`
-    (bulk fan-outs insert rows set-based, without per-recipient Python work; the merge runs
-    here, in the worker that sends them, spread over every worker). The rendered content is
+    (optionally with "context", and "track_links": false for no click or open tracking; bulk
+    fan-outs insert rows set-based, without per-recipient Python work; the merge runs
+    here, in the worker that sends them, spread over every worker). The body is stored as
+    `enqueue_message` stores it (`stored_html`: preheader, tracked links, open pixel, link
+    ids). The rendered content is
     written back in one statement, so view-in-browser and retries see what was sent, and the
     render key is dropped so a retry never renders twice. Returns (ready, [(message, error)])."""
     pending = [m for m in messages if isinstance(m.metadata, dict) and DEFERRED_RENDER in m.metadata]
@@ -373,8 +389,8 @@ def render_deferred(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage],
             continue
         if message.channel == Channel.EMAIL:
             message.subject = subject[:998]
-            html = with_preheader(rendered.html, rendered.preheader)
-            message.body_html = rewrite_links(html) if html else ""
+            track_links = spec.get("track_links", True)
+            message.body_html = stored_html(rendered.html, metadata=message.metadata, preheader=rendered.preheader, track_links=track_links)
             message.body_text = rendered.text
         else:
             message.body_text, message.body_html = (rendered.sms or rendered.text), ""
