@@ -4,7 +4,7 @@ hash of its signed body), so a replayed webhook changes nothing."""
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -188,15 +188,41 @@ ANYMAIL_EVENTS = {
 }
 
 
+def anymail_event_key(esp_name: str, event) -> str:
+    """The idempotency key of an ESP event. Most ESPs give each event an id (SES: the SNS
+    notification; SendGrid: sg_event_id; Mailgun: the signature token); Postmark gives one
+    only to bounces and complaints, so its other events are keyed by what they say (a
+    replay says the same; two real opens differ in their time)."""
+    if event.event_id:
+        key = f"{esp_name}:{event.event_id}:{event.recipient or ''}"
+    else:
+        timestamp = event.timestamp.isoformat() if event.timestamp else ""
+        facts = [event.event_type, event.message_id, event.recipient, timestamp, event.click_url, event.user_agent]
+        key = f"{esp_name}:sha256:" + hashlib.sha256("\x1f".join(str(fact or "") for fact in facts).encode()).hexdigest()
+    if len(key) > 200:  # DeliveryEvent.external_id
+        key = f"{esp_name[:40]}:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
 def on_anymail_tracking(sender, event, esp_name: str, **kwargs) -> None:
-    """django-anymail's normalised ESP webhooks (it verifies their signatures) → our events."""
+    """django-anymail's normalised ESP webhooks (it verifies their credentials) → our events,
+    on the message whose provider id is the ESP's message id, once per ESP event."""
     kind = ANYMAIL_EVENTS.get(event.event_type)
     if kind is None:
         return
+    occurred_at = event.timestamp
+    if occurred_at is not None and timezone.is_naive(occurred_at):  # e.g. Postmark's ReceivedAt
+        occurred_at = timezone.make_aware(occurred_at, UTC)
     record_delivery_event(
         kind=kind,
         provider_message_id=event.message_id or "",
-        external_id=f"{esp_name}:{event.event_id}" if event.event_id else None,
-        payload={"esp": esp_name, "recipient": event.recipient, "description": event.description or ""},
-        occurred_at=event.timestamp,
+        external_id=anymail_event_key(esp_name, event),
+        payload={
+            "esp": esp_name,
+            "recipient": event.recipient or "",
+            "description": event.description or "",
+            "mta_response": event.mta_response or "",
+            "click_url": event.click_url or "",
+        },
+        occurred_at=occurred_at,
     )
