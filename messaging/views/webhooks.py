@@ -133,10 +133,7 @@ def delivery_events(request: HttpRequest, provider_id: int) -> HttpResponse:
     try:
         data = _payload(request)
         if "MessageStatus" in data:  # Twilio-style form callback
-            status, provider_message_id = (
-                _text(data, "MessageStatus", required=True, max_length=40),
-                _text(data, "MessageSid", max_length=150),
-            )
+            status, provider_message_id = _text(data, "MessageStatus", required=True, max_length=40), _text(data, "MessageSid", max_length=150)
             kind = TWILIO_STATUSES.get(status)
             external_id = f"{provider_message_id}:{status}"
         else:
