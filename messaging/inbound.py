@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from messaging.consent import ConsentContext, suppress_address, unsubscribe
 from messaging.models import ConsentRecord, Contact, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, Suppression
+from messaging.storable import UNSTORABLE
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,12 @@ ANYMAIL_EVENTS = {
 }
 
 
+def _storable(text: str | None, max_length: int = 2000) -> str:
+    """An ESP's text as we can keep it. Not refused as at our own entry points: an ESP whose
+    webhook is refused retries it forever, so an unstorable character is replaced instead."""
+    return UNSTORABLE.sub("\ufffd", str(text or ""))[:max_length]
+
+
 def anymail_event_key(esp_name: str, event) -> str:
     """The idempotency key of an ESP event. Most ESPs give each event an id (SES: the SNS
     notification; SendGrid: sg_event_id; Mailgun: the signature token); Postmark gives one
@@ -219,10 +226,35 @@ def on_anymail_tracking(sender, event, esp_name: str, **kwargs) -> None:
         external_id=anymail_event_key(esp_name, event),
         payload={
             "esp": esp_name,
-            "recipient": event.recipient or "",
-            "description": event.description or "",
-            "mta_response": event.mta_response or "",
-            "click_url": event.click_url or "",
+            "recipient": _storable(event.recipient),
+            "description": _storable(event.description),
+            "mta_response": _storable(event.mta_response),
+            "click_url": _storable(event.click_url),
         },
         occurred_at=occurred_at,
+    )
+
+
+def on_anymail_inbound(sender, event, esp_name: str, **kwargs) -> None:
+    """An email through an ESP's inbound webhook (anymail verified its credential) → the email
+    inbox of the address it was sent to, and that inbox's handler, like an SMS reply; once
+    per ESP message id (an ESP retrying the webhook changes nothing)."""
+    message = event.message
+    if message is None:
+        return
+    sender_address = message.from_email.addr_spec if message.from_email else (message.envelope_sender or "")
+    recipient = message.envelope_recipient or (message.to[0].addr_spec if message.to else "")
+    if not sender_address or not recipient:
+        logger.warning("%s inbound email without a sender or recipient: ignored", esp_name)
+        return
+    identity = event.event_id or message.get("Message-ID") or hashlib.sha256(message.as_bytes()).hexdigest()
+    external_id = f"{esp_name}:inbound:{identity}"
+    if len(external_id) > 200:
+        external_id = f"{esp_name[:40]}:inbound:sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
+    receive_inbound(
+        channel="email",
+        from_address=_storable(sender_address, 254),
+        to_address=_storable(recipient, 254),
+        body=_storable(message.stripped_text or message.text, 100_000),
+        external_id=external_id,
     )

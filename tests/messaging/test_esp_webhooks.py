@@ -11,7 +11,7 @@ import time
 import pytest
 
 from messaging.contacts import create_contact
-from messaging.models import DeliveryEvent, OutboxMessage, Suppression
+from messaging.models import DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Suppression
 from messaging.outbox import enqueue_message
 from messaging.sending import send_due_messages
 
@@ -332,3 +332,54 @@ def test_two_real_postmark_opens_without_event_ids_are_both_kept(client):
     later = {**PM_EVENTS["opened"], "ReceivedAt": "2014-06-02T08:00:00Z", "MessageID": PM_ID, "Tag": "", "Metadata": {}}
     client.post("/webhooks/anymail/postmark/tracking/", json.dumps(later), content_type="application/json", headers=basic_auth())
     assert DeliveryEvent.objects.filter(kind="opened").count() == 2
+
+
+# --- inbound email through an ESP (Postmark's inbound webhook) ----------------------------------
+def postmark_inbound(message_id="pm-inbound-1", text="Thanks, see you there"):
+    return {
+        "FromFull": {"Email": TO, "Name": "Reader"},
+        "ToFull": [{"Email": "replies@mailroom.test", "Name": ""}],
+        "OriginalRecipient": "replies@mailroom.test",
+        "Subject": "Re: Hi",
+        "MessageID": message_id,
+        "TextBody": text,
+        "HtmlBody": "",
+        "Headers": [],
+        "Attachments": [],
+        "Date": "Thu, 5 Apr 2018 16:59:01 +0200",
+    }
+
+
+def test_an_email_reply_through_postmarks_inbound_webhook_reaches_the_email_inbox_once(client):
+    inbox = Inbox.objects.create(name="Replies", channel="email", address="replies@mailroom.test")
+    for _replay in range(2):
+        response = client.post(
+            "/webhooks/anymail/postmark/inbound/", json.dumps(postmark_inbound()), content_type="application/json", headers=basic_auth()
+        )
+        assert response.status_code == 200
+    inbound = InboxMessage.objects.get()
+    assert (inbound.inbox, inbound.channel, inbound.from_address, inbound.body) == (inbox, "email", TO, "Thanks, see you there")
+    assert inbound.status == InboxMessage.Status.HANDLED
+
+
+def test_an_inbound_email_without_the_webhook_secret_stores_nothing(client):
+    Inbox.objects.create(name="Replies", channel="email", address="replies@mailroom.test")
+    response = client.post(
+        "/webhooks/anymail/postmark/inbound/",
+        json.dumps(postmark_inbound()),
+        content_type="application/json",
+        headers=basic_auth("hook-user:wrong"),
+    )
+    assert response.status_code in (400, 401, 403)
+    assert not InboxMessage.objects.exists()
+
+
+def test_an_esp_event_with_a_nul_character_is_kept_not_retried_forever(client):
+    """Refusing it would make the ESP retry it forever: the unstorable character is replaced."""
+    sent_email(PM_ID)
+    bounce = {**PM_EVENTS["bounced"], "Description": "bad\u0000text", "MessageID": PM_ID, "Tag": "", "Metadata": {}}
+    response = client.post(
+        "/webhooks/anymail/postmark/tracking/", json.dumps(bounce), content_type="application/json", headers=basic_auth()
+    )
+    assert response.status_code == 200
+    assert DeliveryEvent.objects.get().payload["description"] == "bad\ufffdtext"
