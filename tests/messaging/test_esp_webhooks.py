@@ -383,3 +383,11 @@ def test_an_esp_event_with_a_nul_character_is_kept_not_retried_forever(client):
     )
     assert response.status_code == 200
     assert DeliveryEvent.objects.get().payload["description"] == "bad\ufffdtext"
+
+
+def test_mailgun_needs_only_its_signing_key(client, settings):
+    """Mailgun's signature is its credential: without the basic-auth secret it is still accepted."""
+    settings.ANYMAIL = {"MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY}
+    message = sent_email(MG_ID)
+    assert post_mailgun(client, "delivered").status_code == 200
+    assert DeliveryEvent.objects.get().message == message
