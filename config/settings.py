@@ -107,6 +107,21 @@ MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "mailr
 # Provider credentials: a provider's config names a secret ("password_secret": "SMTP"),
 # the value comes from the environment variable MAILROOM_SECRET_SMTP.
 MAILROOM_SECRETS = {k.removeprefix("MAILROOM_SECRET_"): v for k, v in os.environ.items() if k.startswith("MAILROOM_SECRET_")}
+# ESP webhooks through django-anymail, at /webhooks/anymail/<esp>/tracking/ (and /inbound/).
+# ANYMAIL_WEBHOOK_SECRET is the "user:password" the ESP sends as HTTP basic auth (several,
+# comma-separated, while rotating); without it (or an ESP's own signing key) they are refused.
+# Mailgun signs with its webhook signing key; SendGrid may sign (its verification key).
+# Empty values are left out: an empty signing key would let anyone sign.
+ANYMAIL = {
+    name: value
+    for name, value in {
+        "WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET", ""),
+        "MAILGUN_WEBHOOK_SIGNING_KEY": os.environ.get("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": os.environ.get("ANYMAIL_SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", ""),
+        "AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS": env_bool("ANYMAIL_AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS", True),
+    }.items()
+    if value not in ("", [])
+}
 # Delivery: 1 try + 3 retries after 60/120/240 s (±20 % jitter). Keys: a priority number
 # (0 transactional … 8 bulk) or "default".
 MAILROOM_MAX_ATTEMPTS = int(os.environ.get("MAILROOM_MAX_ATTEMPTS", "4"))
@@ -215,6 +230,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "anymail",
     "messaging",
     "marketing",
     "growth",

@@ -15,6 +15,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("config.api", "api"))),
+    # django-anymail's ESP webhooks (tracking, inbound), refused while no credential is set.
+    path("webhooks/anymail/", include("messaging.views.esp_webhooks")),
     path("", include("messaging.urls")),
     path("", include("growth.urls")),
     path("", include("marketing.urls")),

@@ -50,11 +50,12 @@ class MessagingConfig(AppConfig):
         checks.register(check_public_base_url, checks.Tags.security, deploy=True)
         checks.register(check_secret_key, checks.Tags.security, deploy=True)
         post_migrate.connect(_after_migrate, dispatch_uid="mailroom_roles")
-        from anymail.signals import tracking
+        from anymail.signals import inbound, tracking
 
-        from messaging.inbound import on_anymail_tracking
+        from messaging.inbound import on_anymail_inbound, on_anymail_tracking
 
         tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")
+        inbound.connect(on_anymail_inbound, dispatch_uid="mailroom_anymail_inbound")
 
         from django.db.models.signals import pre_save
         from django_q.models import Schedule

@@ -4,7 +4,7 @@ hash of its signed body), so a replayed webhook changes nothing."""
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from messaging.consent import ConsentContext, suppress_address, unsubscribe
 from messaging.models import ConsentRecord, Contact, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, Suppression
+from messaging.storable import UNSTORABLE
 
 logger = logging.getLogger(__name__)
 
@@ -188,15 +189,72 @@ ANYMAIL_EVENTS = {
 }
 
 
+def _storable(text: str | None, max_length: int = 2000) -> str:
+    """An ESP's text as we can keep it. Not refused as at our own entry points: an ESP whose
+    webhook is refused retries it forever, so an unstorable character is replaced instead."""
+    return UNSTORABLE.sub("\ufffd", str(text or ""))[:max_length]
+
+
+def anymail_event_key(esp_name: str, event) -> str:
+    """The idempotency key of an ESP event. Most ESPs give each event an id (SES: the SNS
+    notification; SendGrid: sg_event_id; Mailgun: the signature token); Postmark gives one
+    only to bounces and complaints, so its other events are keyed by what they say (a
+    replay says the same; two real opens differ in their time)."""
+    if event.event_id:
+        key = f"{esp_name}:{event.event_id}:{event.recipient or ''}"
+    else:
+        timestamp = event.timestamp.isoformat() if event.timestamp else ""
+        facts = [event.event_type, event.message_id, event.recipient, timestamp, event.click_url, event.user_agent]
+        key = f"{esp_name}:sha256:" + hashlib.sha256("\x1f".join(str(fact or "") for fact in facts).encode()).hexdigest()
+    if len(key) > 200:  # DeliveryEvent.external_id
+        key = f"{esp_name[:40]}:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
 def on_anymail_tracking(sender, event, esp_name: str, **kwargs) -> None:
-    """django-anymail's normalised ESP webhooks (it verifies their signatures) → our events."""
+    """django-anymail's normalised ESP webhooks (it verifies their credentials) → our events,
+    on the message whose provider id is the ESP's message id, once per ESP event."""
     kind = ANYMAIL_EVENTS.get(event.event_type)
     if kind is None:
         return
+    occurred_at = event.timestamp
+    if occurred_at is not None and timezone.is_naive(occurred_at):  # e.g. Postmark's ReceivedAt
+        occurred_at = timezone.make_aware(occurred_at, UTC)
     record_delivery_event(
         kind=kind,
         provider_message_id=event.message_id or "",
-        external_id=f"{esp_name}:{event.event_id}" if event.event_id else None,
-        payload={"esp": esp_name, "recipient": event.recipient, "description": event.description or ""},
-        occurred_at=event.timestamp,
+        external_id=anymail_event_key(esp_name, event),
+        payload={
+            "esp": esp_name,
+            "recipient": _storable(event.recipient),
+            "description": _storable(event.description),
+            "mta_response": _storable(event.mta_response),
+            "click_url": _storable(event.click_url),
+        },
+        occurred_at=occurred_at,
+    )
+
+
+def on_anymail_inbound(sender, event, esp_name: str, **kwargs) -> None:
+    """An email through an ESP's inbound webhook (anymail verified its credential) → the email
+    inbox of the address it was sent to, and that inbox's handler, like an SMS reply; once
+    per ESP message id (an ESP retrying the webhook changes nothing)."""
+    message = event.message
+    if message is None:
+        return
+    sender_address = message.from_email.addr_spec if message.from_email else (message.envelope_sender or "")
+    recipient = message.envelope_recipient or (message.to[0].addr_spec if message.to else "")
+    if not sender_address or not recipient:
+        logger.warning("%s inbound email without a sender or recipient: ignored", esp_name)
+        return
+    identity = event.event_id or message.get("Message-ID") or hashlib.sha256(message.as_bytes()).hexdigest()
+    external_id = f"{esp_name}:inbound:{identity}"
+    if len(external_id) > 200:
+        external_id = f"{esp_name[:40]}:inbound:sha256:" + hashlib.sha256(external_id.encode()).hexdigest()
+    receive_inbound(
+        channel="email",
+        from_address=_storable(sender_address, 254),
+        to_address=_storable(recipient, 254),
+        body=_storable(message.stripped_text or message.text, 100_000),
+        external_id=external_id,
     )

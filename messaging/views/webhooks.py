@@ -1,9 +1,11 @@
 """Provider webhooks. Thin: verify the signature, parse, call an action. A bad signature
 gets 403 and stores nothing."""
 
+import base64
 import hashlib
 import hmac
 import logging
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,6 +19,7 @@ from messaging.storable import check_storable, loads_storable
 
 logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Mailroom-Signature"
+TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
 
 # Twilio-style status callbacks → our event kinds.
 TWILIO_STATUSES = {
@@ -31,15 +34,58 @@ def signature_for(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """Twilio's X-Twilio-Signature: HMAC-SHA1 keyed by the auth token over the full URL
+    followed by each POST parameter, sorted by name, as name + value (a repeated name: its
+    distinct values sorted), base64 — as Twilio's own helper libraries compute it."""
+    values: dict[str, set[str]] = {}
+    for name, value in params:
+        values.setdefault(name, set()).add(value)
+    data = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
 def _verified(request: HttpRequest, provider: Provider) -> bool:
+    """The provider's own scheme: Mailroom's X-Mailroom-Signature (HMAC-SHA256 of the body), or
+    with config "signature": "twilio", Twilio's X-Twilio-Signature. Either way keyed by the
+    secret the config names (MAILROOM_SECRET_<NAME>; for Twilio, the auth token)."""
     name = provider.config.get("webhook_secret")
     secret = settings.MAILROOM_SECRETS.get(name or "", "")
     if not secret:
         logger.warning("provider %s has no webhook secret: refusing its webhooks", provider)
         return False
+    if provider.config.get("signature") == "twilio":
+        return _twilio_verified(request, secret)
     # Bytes on both sides: compare_digest refuses a str with non-ASCII characters (a 500).
     given = request.headers.get(SIGNATURE_HEADER, "").encode("utf-8", "replace")
     return hmac.compare_digest(signature_for(secret, request.body).encode(), given)
+
+
+def _public_urls(request: HttpRequest) -> set[str]:
+    """The address Twilio was given and signed: MAILROOM_BASE_URL and the path as requested
+    (behind a proxy, Django's own idea of the host and scheme is not it). Twilio signs some
+    callbacks with the scheme's default port written out and some without: both count."""
+    url = settings.MAILROOM_BASE_URL.rstrip("/") + request.get_full_path()
+    parts = urlsplit(url)
+    default_port = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    urls = {url}
+    if default_port and parts.port in (None, default_port):
+        for netloc in (host, f"{host}:{default_port}"):
+            urls.add(urlunsplit(parts._replace(netloc=netloc)))
+    return urls
+
+
+def _twilio_verified(request: HttpRequest, auth_token: str) -> bool:
+    # The signature covers the URL and form fields only: a JSON body would go unsigned.
+    if request.content_type != "application/x-www-form-urlencoded":
+        return False
+    given = request.headers.get(TWILIO_SIGNATURE_HEADER, "").encode("utf-8", "replace")
+    params = list(request.POST.lists())
+    pairs = [(name, value) for name, values in params for value in values]
+    # every candidate is compared (no early exit): the time taken does not say which was close
+    matches = [hmac.compare_digest(twilio_signature(auth_token, url, pairs).encode(), given) for url in sorted(_public_urls(request))]
+    return any(matches)
 
 
 class BadPayload(ValueError):
