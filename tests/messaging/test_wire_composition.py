@@ -129,3 +129,52 @@ def test_marketing_email_on_the_wire_is_complete_through_every_provider(kind, se
         "mime-version",
         "content-type",
     } <= signed
+
+
+@pytest.mark.parametrize("kind", ["smtp", "anymail"])
+def test_a_long_list_unsubscribe_is_folded_at_commas_never_into_encoded_words(kind, settings, contact, newsletter, smtp_sink, dkim_key):
+    """Django's own message() folds a long List-Unsubscribe into `=?utf-8?q?=3Chttp…`,
+    which no mail client reads as a URL; and a Reply-To is signed with the rest."""
+    settings.MAILROOM_KICK_CLUSTER = False
+    settings.MAILROOM_SENDER_ADDRESS = POSTAL
+    leave = "<mailto:leave@news.example.org?subject=unsubscribe-from-the-weekly-news>"
+    page = "<https://mail.example.org/leave/" + "x" * 90 + "/>"
+    if kind == "smtp":
+        Provider.objects.create(
+            name="SMTP", channel="email", kind="smtp", config={"host": "127.0.0.1", "port": smtp_sink.port} | DKIM_CONFIG
+        )
+    else:
+        from django.core import mail
+
+        mail.outbox = []
+        Provider.objects.create(
+            name="ESP", channel="email", kind="anymail", config={"backend": "anymail.backends.test.EmailBackend"} | DKIM_CONFIG
+        )
+    subscribe(actor=None, contact=contact, topic=newsletter)
+    enqueue_message(
+        channel="email",
+        contact=contact,
+        topic=newsletter,
+        subject="News",
+        html="<p>Hi</p>",
+        from_address="news@news.example.org",
+        headers={"List-Unsubscribe": f"{leave}, {page}", "Reply-To": "Help desk <help@news.example.org>"},
+    )
+    assert send_due_messages() == 1
+    if kind == "smtp":
+        raw = smtp_sink.messages[0]
+    else:
+        from django.core import mail
+
+        raw = mail.outbox[0].message().as_bytes()
+        assert mail.outbox[0].reply_to == ["Help desk <help@news.example.org>"]
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    assert "=?" not in head
+    folded = re.search(r"^List-Unsubscribe: (.*?)\r\n(?![ \t])", head + "\r\n", re.S | re.M).group(1)
+    assert folded == f"{leave},\r\n {page}"
+    assert all(len(line) <= 998 for line in head.split("\r\n"))
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Reply-To"].addresses[0].addr_spec == "help@news.example.org"
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: dkim_key)
+    signature = re.sub(r"\s+", "", re.search(r"^DKIM-Signature:(.*?)\r\n(?![ \t])", head + "\r\n", re.S | re.M).group(1))
+    assert "reply-to" in re.search(r";h=([^;]+)", signature).group(1).lower().split(":")
