@@ -103,7 +103,7 @@ MAILROOM_DEFAULT_REGION = os.environ.get("MAILROOM_DEFAULT_REGION", "FR")
 # Which provider sends when none is configured in the console: the sandbox stores every
 # message in the database so a new install sends nothing anywhere by accident.
 MAILROOM_DEFAULT_PROVIDER = os.environ.get("MAILROOM_DEFAULT_PROVIDER", "sandbox")
-MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "mailroom.local")
+MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "")  # empty: the From address's domain
 # Provider credentials: a provider's config names a secret ("password_secret": "SMTP"),
 # the value comes from the environment variable MAILROOM_SECRET_SMTP.
 MAILROOM_SECRETS = {k.removeprefix("MAILROOM_SECRET_"): v for k, v in os.environ.items() if k.startswith("MAILROOM_SECRET_")}

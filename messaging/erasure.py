@@ -153,7 +153,7 @@ def scrub_personal_data(*, contact: Contact) -> dict[str, int]:
     counts = {
         "messages": _scrub_outbox(message_ids, values),
         "sandbox": SandboxMessage.objects.filter(Q(message_id__in=message_ids) | Q(to_address__in=addresses)).update(
-            to_address="", subject="", body_text="", body_html="", headers={}
+            to_address="", subject="", body_text="", body_html="", headers={}, source=""
         ),
         "attempts": _scrub_rows(DeliveryAttempt.objects.filter(message_id__in=message_ids), ["response"], values),
         "events": _scrub_event_payloads(message_ids),

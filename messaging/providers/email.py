@@ -15,6 +15,8 @@ of smtplib's four (see SMTPSession).
 import base64
 import binascii
 import contextlib
+import email
+import email.message
 import hashlib
 import hmac
 import re
@@ -26,6 +28,7 @@ from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.utils.html import escape
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -70,10 +73,18 @@ def secret(provider: Provider, name: str) -> str:
 
 
 def message_id_for(message: OutboxMessage) -> str:
-    """Deterministic: the same message always carries the same Message-ID, across retries."""
-    domain = settings.MAILROOM_MESSAGE_ID_DOMAIN
+    """Deterministic: the same message always carries the same Message-ID, across retries.
+    Its right-hand side is the sending domain (the From address's), unless
+    MAILROOM_MESSAGE_ID_DOMAIN names one."""
+    domain = settings.MAILROOM_MESSAGE_ID_DOMAIN or sending_domain(message.from_address or settings.MAILROOM_DEFAULT_FROM)
     tag = hmac.new(settings.SECRET_KEY.encode(), str(message.pk).encode(), hashlib.sha256).hexdigest()[:12]
     return f"<m{message.pk}.{tag}@{domain}>"
+
+
+@lru_cache(maxsize=256)
+def sending_domain(from_address: str) -> str:
+    domain = envelope_address(from_address).rpartition("@")[2].strip().lower()
+    return domain if domain and re.fullmatch(r"[a-z0-9.-]+", domain) else "localhost"
 
 
 UNSUBSCRIBE_MARKER = "__MAILROOM_UNSUBSCRIBE__"
@@ -94,6 +105,28 @@ def _encode_header(value: str) -> str:
     if value.isascii():
         return value
     return encoded_words(value)
+
+
+def _encode_list_header(value: str) -> str:
+    """List-Unsubscribe and the like: URLs in angle brackets go out as they are (an
+    encoded word hides the URL from every mail client), folded after commas when long."""
+    value = " ".join(value.split())
+    if not value.isascii():
+        return _encode_header(value)
+    if len(value) > 60 and "," in value:
+        value = ",\r\n ".join(part.strip() for part in value.split(","))
+    return value
+
+
+LIST_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post", "List-Help", "List-Subscribe", "List-Owner", "List-Archive"})
+
+
+def encode_header_line(name: str, value: str) -> str:
+    if name in ADDRESS_HEADERS:
+        return f"{name}: {_encode_address(value)}"
+    if name in LIST_HEADERS:
+        return f"{name}: {_encode_list_header(str(value))}"
+    return f"{name}: {_encode_header(str(value))}"
 
 
 def encoded_words(value: str) -> str:
@@ -203,9 +236,11 @@ HTML_PART = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encod
 def build_mime(message: OutboxMessage, headers: dict[str, str] | None = None) -> bytes:
     headers = headers or build_headers(message)
     text, html = final_bodies(message)
-    lines = [
-        f"{name}: {_encode_address(value) if name in ADDRESS_HEADERS else _encode_header(str(value))}" for name, value in headers.items()
-    ]
+    return mime_bytes(headers, text, html)
+
+
+def mime_bytes(headers: dict[str, str], text: str, html: str) -> bytes:
+    lines = [encode_header_line(name, value) for name, value in headers.items()]
     lines.append("MIME-Version: 1.0\r\n")
     head = "\r\n".join(lines).encode("utf-8")
     if text and html:
@@ -233,21 +268,57 @@ def build_mime(message: OutboxMessage, headers: dict[str, str] | None = None) ->
     return head + (HTML_PART if html else TEXT_PART) + _qp(html or text) + b"\r\n"
 
 
-def dkim_sign(raw: bytes, provider: Provider) -> bytes:
+# What a DKIM signature covers: the identity headers, the MIME structure, and the one-click
+# unsubscribe pair (RFC 8058 section 4: a receiver ignores an unsigned List-Unsubscribe-Post).
+DKIM_ALWAYS = ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type")
+DKIM_WHEN_PRESENT = ("Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post", "In-Reply-To", "References")
+
+
+def dkim_headers(headers: dict[str, str]) -> list[bytes]:
+    present = {name.lower() for name in headers}
+    return [name.encode() for name in DKIM_ALWAYS] + [name.encode() for name in DKIM_WHEN_PRESENT if name.lower() in present]
+
+
+def dkim_sign(raw: bytes, provider: Provider, headers: dict[str, str] | None = None) -> bytes:
     dkim_config = provider.config.get("dkim")
     if not dkim_config:
         return raw
     import dkim
 
     key = secret(provider, "dkim_key_secret") if "dkim_key_secret" in provider.config else dkim_config.get("private_key", "")
+    if headers is None:  # the headers of the raw message itself
+        head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+        headers = dict.fromkeys(re.findall(r"^([A-Za-z0-9-]+):", head, re.MULTILINE), "")
     signature = dkim.sign(
-        raw,
-        dkim_config["selector"].encode(),
-        dkim_config["domain"].encode(),
-        key.encode(),
-        include_headers=[b"From", b"To", b"Subject", b"Date", b"Message-ID"],
+        raw, dkim_config["selector"].encode(), dkim_config["domain"].encode(), key.encode(), include_headers=dkim_headers(headers)
     )
     return signature + raw
+
+
+@dataclass(slots=True)
+class Wire:
+    """An email exactly as it goes out: the one composition every provider sends."""
+
+    headers: dict[str, str]  # From, To, Subject, Date, Message-ID, List-Unsubscribe(-Post), the message's own
+    text: str  # per-message links and pixel filled, secrets filled (or redacted), marketing footer added
+    html: str
+    raw: bytes  # the MIME bytes, DKIM-signed when the provider has a key ("" when not asked for)
+
+    @property
+    def envelope_from(self) -> str:
+        return envelope_address(self.headers["From"])
+
+
+def compose(message: OutboxMessage, provider: Provider | None = None, *, with_secrets: bool = True, raw: bool = True) -> Wire:
+    """The one function that turns an outbox message into what goes on the wire. SMTP,
+    the Django-backend (anymail) provider and the sandbox all send its result; a new
+    email provider must too. `with_secrets=False` redacts the secrets (what is stored)."""
+    headers = build_headers(message)
+    text, html = final_bodies(message, with_secrets=with_secrets)
+    data = mime_bytes(headers, text, html) if raw else b""
+    if raw and provider is not None:
+        data = dkim_sign(data, provider, headers)
+    return Wire(headers, text, html, data)
 
 
 # --- SMTP --------------------------------------------------------------------------------------
@@ -321,9 +392,8 @@ class SMTPSession(Session):
         self.announces_size = bool(connection.does_esmtp and connection.has_extn("size"))
 
     def prepare(self, message: OutboxMessage) -> Prepared:
-        headers = build_headers(message)
-        raw = dkim_sign(build_mime(message, headers), self.provider)
-        return Prepared(raw, envelope_address(headers["From"]), message.to_address, headers["Message-ID"])
+        wire = compose(message, self.provider)
+        return Prepared(wire.raw, wire.envelope_from, message.to_address, wire.headers["Message-ID"])
 
     def _envelope(self, prepared: Prepared) -> bytes:
         size = f" SIZE={len(prepared.raw)}" if self.announces_size else ""
@@ -456,30 +526,70 @@ class DjangoBackendSession(Session):
         return self
 
     def send(self, message: OutboxMessage) -> Result:
-        from django.core.mail import EmailMultiAlternatives
-
-        headers = build_headers(message)
-        email = EmailMultiAlternatives(
+        wire = compose(message, self.provider)
+        headers = dict(wire.headers)
+        from_address, to_address = headers.pop("From"), headers.pop("To")
+        headers.pop("Subject")
+        reply_to = headers.pop("Reply-To", None)
+        outgoing = WireEmail(
+            wire,
             subject=message.subject,
-            body=reveal(message, message.body_text),
-            from_email=headers.pop("From"),
-            to=[headers.pop("To")],
-            headers={k: v for k, v in headers.items() if k != "Subject"},
+            body=wire.text,
+            from_email=from_address,
+            to=[to_address],
+            reply_to=[reply_to] if reply_to else None,
+            headers=headers,
             connection=self.connection,
         )
-        if message.body_html:
-            email.attach_alternative(reveal(message, message.body_html), "text/html")
+        if wire.html:
+            outgoing.attach_alternative(wire.html, "text/html")
         started = time.perf_counter()
         try:
-            email.send()
+            outgoing.send()
         except Exception as error:
             status = getattr(getattr(error, "response", None), "status_code", None)
             if status and 400 <= status < 500 and status != 429:
                 return permanent(f"{status} {error}")
             return transient(str(error))
-        status = getattr(email, "anymail_status", None)
+        status = getattr(outgoing, "anymail_status", None)
         provider_id = getattr(status, "message_id", None) or headers.get("Message-ID", "")
         return sent(f"accepted in {1000 * (time.perf_counter() - started):.0f} ms", provider_message_id=str(provider_id))
 
     def close(self) -> None:
         self.connection.close()
+
+
+class WireMime(email.message.Message):
+    """The composed bytes as a parsed message whose serialisation is those bytes: an ESP
+    backend that sends raw MIME (Amazon SES) sends exactly the composition, DKIM intact,
+    with List-Unsubscribe as a plain URL (Django's own message() folds a long one into
+    RFC 2047 encoded words that no mail client reads as a URL)."""
+
+    wire_bytes: bytes | None = None
+
+    def as_bytes(self, unixfrom: bool = False, policy=None, linesep: str | None = None) -> bytes:
+        if self.wire_bytes is None:
+            return super().as_bytes(unixfrom=unixfrom, policy=policy)
+        return self.wire_bytes if linesep in (None, "\r\n") else self.wire_bytes.replace(b"\r\n", linesep.encode())
+
+    def as_string(self, unixfrom: bool = False, maxheaderlen: int = 0, policy=None, linesep: str | None = None) -> str:
+        if self.wire_bytes is None:
+            return super().as_string(unixfrom=unixfrom, maxheaderlen=maxheaderlen, policy=policy)
+        return self.as_bytes(linesep=linesep).decode("utf-8", "replace")
+
+    def __bytes__(self) -> bytes:
+        return self.as_bytes()
+
+
+class WireEmail(EmailMultiAlternatives):
+    """An EmailMultiAlternatives made from a composition: API backends read its subject,
+    bodies and headers; raw-MIME backends get the composed bytes from message()."""
+
+    def __init__(self, wire: Wire, **kwargs):
+        super().__init__(**kwargs)
+        self.wire = wire
+
+    def message(self, *, policy=None) -> WireMime:
+        parsed = email.message_from_bytes(self.wire.raw, _class=WireMime)
+        parsed.wire_bytes = self.wire.raw
+        return parsed

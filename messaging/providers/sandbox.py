@@ -5,7 +5,7 @@ import uuid
 
 from messaging.models import SandboxMessage
 from messaging.providers.base import Result, Session, permanent, sent
-from messaging.providers.email import build_headers, final_bodies
+from messaging.providers.email import compose
 from messaging.secrets import redact
 
 
@@ -17,9 +17,13 @@ class SandboxSession(Session):
     def send(self, message) -> Result:
         if self.provider.config.get("fail_addresses") and message.to_address in self.provider.config["fail_addresses"]:
             return permanent("550 sandbox: address configured to fail", hard_bounce=True)
-        headers = build_headers(message) if message.channel == "email" else {}
-        # Stored redacted: the sandbox inbox is read by staff, the secret is for the recipient only.
-        text, html = final_bodies(message, with_secrets=False) if message.channel == "email" else (redact(message.body_text), "")
+        # The same composition SMTP and the ESPs send, stored redacted: the sandbox inbox is
+        # read by staff, a secret is for the recipient only.
+        if message.channel == "email":
+            wire = compose(message, self.provider, with_secrets=False)
+            headers, text, html, source = wire.headers, wire.text, wire.html, wire.raw.decode("utf-8", "replace")
+        else:
+            headers, text, html, source = {}, redact(message.body_text), "", ""
         self.caught.append(
             SandboxMessage(
                 message_id=message.pk,
@@ -31,6 +35,7 @@ class SandboxSession(Session):
                 body_text=text,
                 body_html=html,
                 headers=headers,
+                source=source,
                 is_sensitive=message.is_sensitive,
             )
         )
