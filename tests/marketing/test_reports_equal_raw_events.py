@@ -76,9 +76,7 @@ def journey(clock, sending, catalog, client, people, marketer):
     """The campaign to six people and an automation to three, sent into the sandbox (whose
     server refuses one campaign address outright), then read, clicked and unsubscribed
     from in their mailboxes an hour later."""
-    Provider.objects.create(
-        name="Sandbox Email", channel="email", kind=Provider.Kind.SANDBOX, config={"fail_addresses": [people[4].email]}
-    )
+    Provider.objects.create(name="Sandbox Email", channel="email", kind=Provider.Kind.SANDBOX, config={"fail_addresses": [people[4].email]})
     flow = automation(steps=[send()])
     fans = [person(f"fan{n}@example.com", topics=catalog) for n in range(3)]
     for fan in fans:
@@ -206,3 +204,19 @@ def test_api_stats_equal_the_raw_rows(journey, as_user, ops):  # noqa: F811
     assert body["events"] == {kind: DeliveryEvent.objects.filter(kind=kind).count() for kind in Kind.values}
     assert body["events"]["delivered"] == OutboxMessage.objects.filter(status=Status.SENT).count()
     assert body["events"]["unsubscribed"] == 3
+
+
+def test_the_calendar_lists_scheduled_automation_sends_under_the_key_the_send_step_writes(client, marketer):
+    from django.utils import timezone
+
+    from messaging.metadata import AUTOMATION_KEY
+    from messaging.outbox import enqueue_message
+
+    # given an automation's message held until tomorrow (quiet hours), as the send step queues it
+    tomorrow = timezone.now() + timedelta(days=1)
+    enqueue_message(channel="email", to="ada@example.com", text="x", scheduled_at=tomorrow, metadata={AUTOMATION_KEY: 77})
+    # when the marketer opens the calendar on that day
+    client.force_login(marketer)
+    page = client.get("/admin/marketing/campaign/calendar/", {"date": tomorrow.date().isoformat()}).content.decode()
+    # then the day shows the automation's send
+    assert "77 · 1" in page
