@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.db.models.functions import Cast
 from django.dispatch import Signal
 
+from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY
 from messaging.models import (
     AuditEntry,
     Contact,
@@ -50,11 +51,11 @@ IDENTITY_FIELDS = ("email", "phone", "external_id", "first_name", "last_name")
 PERSONAL_FIELDS = {*IDENTITY_FIELDS, "attributes", "push_tokens", "contact"}
 # Metadata keys that are ids and flags the reports count by; everything else goes.
 KEPT_METADATA = {
-    "campaign",
-    "campaign_id",
+    CAMPAIGN_KEY,
+    LEGACY_CAMPAIGN_KEY,
     "variant",
-    "automation",
-    "automation_id",
+    AUTOMATION_KEY,
+    LEGACY_AUTOMATION_KEY,
     "automation_run",
     "step",
     "links",

@@ -55,6 +55,29 @@ def is_stop_word(body: str) -> bool:
     return body.strip().upper().rstrip(".!") in STOP_WORDS
 
 
+def store_event(
+    *,
+    kind: str,
+    message: OutboxMessage | None,
+    external_id: str | None = None,
+    payload: dict | None = None,
+    occurred_at: datetime | None = None,
+) -> DeliveryEvent | None:
+    """Insert one event row, nothing else; None when its external id is stored already (the
+    same webhook twice, a second unsubscribe from one message): each lands once."""
+    try:
+        with transaction.atomic():
+            return DeliveryEvent.objects.create(
+                message=message,
+                kind=kind,
+                external_id=external_id or None,
+                payload=payload or {},
+                occurred_at=occurred_at or timezone.now(),
+            )
+    except IntegrityError:
+        return None
+
+
 @transaction.atomic
 def record_delivery_event(
     *,
@@ -74,16 +97,8 @@ def record_delivery_event(
         if provider is not None:
             candidates = candidates.filter(provider=provider)
         message = candidates.first()
-    try:
-        with transaction.atomic():
-            event = DeliveryEvent.objects.create(
-                message=message,
-                kind=kind,
-                external_id=external_id or None,
-                payload=payload or {},
-                occurred_at=occurred_at or timezone.now(),
-            )
-    except IntegrityError:
+    event = store_event(kind=kind, message=message, external_id=external_id, payload=payload, occurred_at=occurred_at)
+    if event is None:
         return None  # the same webhook delivered twice
     if message is not None and kind in (DeliveryEvent.Kind.BOUNCED, DeliveryEvent.Kind.COMPLAINED):
         reason = Suppression.Reason.HARD_BOUNCE if kind == DeliveryEvent.Kind.BOUNCED else Suppression.Reason.COMPLAINT

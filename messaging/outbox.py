@@ -27,6 +27,7 @@ from messaging.content.merge_tags import contact_context
 from messaging.content.rendering import engine, mentions, render_parts, render_strict, render_version
 from messaging.content.versions import pick_template
 from messaging.errors import InvalidInput, NotAllowed
+from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.secrets import check_secrets, check_stored, seal, with_markers
 from messaging.senders import clean_sender
@@ -47,11 +48,11 @@ INTERNAL_METADATA_KEYS = frozenset(
         "links",
         "template_version",
         "missing_variables",
-        "campaign",
-        "campaign_id",
+        CAMPAIGN_KEY,
+        LEGACY_CAMPAIGN_KEY,
         "variant",
-        "automation",
-        "automation_id",
+        AUTOMATION_KEY,
+        LEGACY_AUTOMATION_KEY,
         "automation_run",
         "step",
         "purpose",

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 from messaging.consent import ConsentContext, normalise_address, record_preference_change, subscribe, suppress_address, unsubscribe
 from messaging.contacts import update_contact
 from messaging.errors import InvalidInput
-from messaging.models import Channel, ConsentRecord, Contact, Frequency, OutboxMessage, Subscription, Suppression, Topic
+from messaging.inbound import store_event
+from messaging.models import Channel, ConsentRecord, Contact, DeliveryEvent, Frequency, OutboxMessage, Subscription, Suppression, Topic
 from messaging.throttle import client_address
 
 PAUSE_WEEKS = (1, 2, 4, 8)
@@ -30,7 +31,14 @@ def _cancel_queued_marketing(*, contact: Contact, channel: str, topic: Topic | N
 @transaction.atomic
 def unsubscribe_from_message(*, message: OutboxMessage, everything: bool = False, context: ConsentContext) -> None:
     """RFC 8058 one-click (or the confirm page): takes effect at once, queued marketing
-    messages of that topic (or all of them) are cancelled."""
+    messages of that topic (or all of them) are cancelled. The unsubscribe counts once on
+    the message it came from (an UNSUBSCRIBED event), and so on its campaign or automation."""
+    store_event(
+        kind=DeliveryEvent.Kind.UNSUBSCRIBED,
+        message=message,
+        external_id=f"unsubscribe:{message.pk}",
+        payload={"scope": "all" if everything else "topic", "source": context.source},
+    )
     contact = message.contact
     if contact is None:  # a message to a raw address: all we can do is never send there again
         suppress_address(actor=None, address=message.to_address, channel=message.channel, reason=Suppression.Reason.UNSUBSCRIBE)

@@ -22,7 +22,18 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import Channel, Contact, DeliveryAttempt, Frequency, OutboxMessage, Provider, Subscription, Suppression, Topic
+from messaging.models import (
+    Channel,
+    Contact,
+    DeliveryAttempt,
+    DeliveryEvent,
+    Frequency,
+    OutboxMessage,
+    Provider,
+    Subscription,
+    Suppression,
+    Topic,
+)
 from messaging.providers import ProviderError, Result, session_for
 from messaging.providers.base import permanent, transient
 from messaging.providers.email import message_id_for
@@ -187,6 +198,20 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
         for o in outcomes
         if o.result.hard_bounce
     ]
+    # A hard bounce at send time (SMTP 5xx, the sandbox's refused addresses) is a bounce of
+    # that message, counted like a provider's bounce webhook: once, on the message, and so
+    # on its campaign or automation.
+    bounce_events = [
+        DeliveryEvent(
+            message=o.message,
+            kind=DeliveryEvent.Kind.BOUNCED,
+            external_id=f"bounce:{o.message.pk}",
+            payload={"response": o.result.response[:300], "at_send": True},
+            occurred_at=now,
+        )
+        for o in outcomes
+        if o.result.hard_bounce and not o.result.sent
+    ]
     by_provider: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0})
     for o in outcomes:
         if o.provider is not None and not o.suppressed:
@@ -201,6 +226,7 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
         _write_attempts([o for o in outcomes if not o.suppressed], now)
         if bounces:
             Suppression.objects.bulk_create(bounces, ignore_conflicts=True)
+            DeliveryEvent.objects.bulk_create(bounce_events, ignore_conflicts=True)
         for provider_id, counts in by_provider.items():
             changes = {"sent_count": F("sent_count") + counts["sent"], "failed_count": F("failed_count") + counts["failed"]}
             if counts["sent"]:

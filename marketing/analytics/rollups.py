@@ -15,11 +15,12 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import ExtractHour, TruncDate
+from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils import timezone
 
 from marketing.analytics.queries import is_dimension_id
 from marketing.models import DailyStat, Order
+from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY
 from messaging.models import DeliveryEvent, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -38,16 +39,22 @@ def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def _metadata_id(key: str, legacy: str, field: str) -> Coalesce:
+    return Coalesce(KeyTextTransform(key, field), KeyTextTransform(legacy, field))
+
+
 def _dimension_columns(prefix: str = "") -> dict:
     """The rollup's dimensions, read from a message (`prefix` reaches it from an event).
-    Campaign and automation ids come from the message's metadata, where campaigns and
-    automations put them; a message without them rolls up under ""."""
+    Campaign and automation ids come from the message's metadata, under the keys campaigns
+    and automations write (messaging.outbox CAMPAIGN_KEY, AUTOMATION_KEY); rows stored under
+    the old `campaign_id`/`automation_id` keys still count. A message without them rolls up
+    under ""."""
     return {
         "d_channel": F(f"{prefix}channel"),
         "d_provider": F(f"{prefix}provider__name"),
         "d_topic": F(f"{prefix}topic__key"),
-        "d_campaign": KeyTextTransform("campaign_id", f"{prefix}metadata"),
-        "d_automation": KeyTextTransform("automation_id", f"{prefix}metadata"),
+        "d_campaign": _metadata_id(CAMPAIGN_KEY, LEGACY_CAMPAIGN_KEY, f"{prefix}metadata"),
+        "d_automation": _metadata_id(AUTOMATION_KEY, LEGACY_AUTOMATION_KEY, f"{prefix}metadata"),
     }
 
 

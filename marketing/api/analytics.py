@@ -145,7 +145,7 @@ class DailyView(AnalyticsView):
 
 
 class CampaignsView(AnalyticsView):
-    """Figures per campaign over the range (messages carrying metadata.campaign_id)."""
+    """Figures per campaign over the range (the messages its fan-out created)."""
 
     @extend_schema(parameters=[RangeQuerySerializer], responses={200: CampaignFiguresSerializer(many=True), **problems(400)})
     def get(self, request: Request) -> Response:
@@ -154,7 +154,7 @@ class CampaignsView(AnalyticsView):
 
 
 class AutomationsView(AnalyticsView):
-    """Figures per automation over the range (messages carrying metadata.automation_id)."""
+    """Figures per automation over the range (the messages its send steps queued)."""
 
     @extend_schema(parameters=[RangeQuerySerializer], responses={200: AutomationFiguresSerializer(many=True), **problems(400)})
     def get(self, request: Request) -> Response:

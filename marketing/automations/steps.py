@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from marketing.automations.approval import content_changed_since_approval, hold_for_changed_content
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Event, Order
 from messaging.errors import InvalidInput
+from messaging.metadata import AUTOMATION_KEY
 from messaging.models import Channel, Contact, OutboxMessage, Subscription, Template, Topic
 from messaging.outbox import enqueue_message
 
@@ -323,7 +324,7 @@ def send_step(run: AutomationRun, step: AutomationStep, index: int, config: dict
             priority=OutboxMessage.Priority.HIGH if automation.is_transactional else OutboxMessage.Priority.NORMAL,
             scheduled_at=scheduled_at,
             dedup_key=send_dedup_key(run, step, config),
-            metadata={"automation": automation.pk, "automation_run": run.pk, "step": index},
+            metadata={AUTOMATION_KEY: automation.pk, "automation_run": run.pk, "step": index},
         )
     except InvalidInput as error:  # no address on this channel, template without an active version…
         return StepResult(Outcome.FAILED, str(error)[:300])

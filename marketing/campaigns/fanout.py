@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from marketing.campaigns.audience import with_eligibility
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, FanoutChunk
+from messaging.metadata import CAMPAIGN_KEY
 from messaging.models import Channel, Contact, OutboxMessage
 from messaging.work import after_commit
 
@@ -232,7 +233,7 @@ def _variant_metadata(campaign: Campaign, variant: CampaignVariant | None) -> st
     render = {"version": version_id, "subject": variant.subject if variant else ""}
     if campaign.context:
         render["context"] = campaign.context
-    return json.dumps({"campaign": campaign.pk, "variant": variant.label if variant else "", "render": render})
+    return json.dumps({CAMPAIGN_KEY: campaign.pk, "variant": variant.label if variant else "", "render": render})
 
 
 def _insert_messages_sql(campaign: Campaign, variant: CampaignVariant | None, *, low: int, high: int, now: datetime) -> tuple[str, list]:

@@ -3,8 +3,10 @@
 from datetime import datetime, timedelta
 
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models.fields.json import KeyTextTransform
 
 from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
+from messaging.metadata import AUTOMATION_KEY
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
 
 State = Campaign.State
@@ -108,13 +110,18 @@ def calendar_campaigns(*, start: datetime, end: datetime, channel: str = "", top
 def scheduled_other_sends(*, start: datetime, end: datetime, channel: str = "", topic: int | None = None):
     """Automation and other scheduled sends (not campaigns), counted per day, for the calendar."""
     messages = OutboxMessage.objects.filter(
-        scheduled_at__gte=start, scheduled_at__lt=end, campaign_recipient__isnull=True, metadata__has_key="automation"
+        scheduled_at__gte=start, scheduled_at__lt=end, campaign_recipient__isnull=True, metadata__has_key=AUTOMATION_KEY
     )
     if channel:
         messages = messages.filter(channel=channel)
     if topic:
         messages = messages.filter(topic_id=topic)
-    return messages.values("scheduled_at__date", "metadata__automation").annotate(n=Count("id")).order_by("scheduled_at__date")
+    return (
+        messages.annotate(automation=KeyTextTransform(AUTOMATION_KEY, "metadata"))
+        .values("scheduled_at__date", "automation")
+        .annotate(n=Count("id"))
+        .order_by("scheduled_at__date")
+    )
 
 
 EVENT_KINDS = {

@@ -3,7 +3,9 @@
 
 import uuid
 
-from messaging.models import SandboxMessage
+from django.utils import timezone
+
+from messaging.models import DeliveryEvent, SandboxMessage
 from messaging.providers.base import Result, Session, permanent, sent
 from messaging.providers.email import compose
 from messaging.secrets import redact
@@ -42,8 +44,23 @@ class SandboxSession(Session):
         return sent("stored in the sandbox", provider_message_id=f"sandbox-{uuid.uuid4().hex[:16]}")
 
     def flush(self) -> None:
+        """Store what was caught, and what a real provider's "delivered" webhook would record:
+        the sandbox is the recipient's server, so a message it holds is delivered (once)."""
         if self.caught:
             SandboxMessage.objects.bulk_create(self.caught)
+            now = timezone.now()
+            delivered = [
+                DeliveryEvent(
+                    message_id=caught.message_id,
+                    kind=DeliveryEvent.Kind.DELIVERED,
+                    external_id=f"sandbox:{caught.message_id}",
+                    payload={"provider": self.provider.name},
+                    occurred_at=now,
+                )
+                for caught in self.caught
+                if caught.message_id is not None
+            ]
+            DeliveryEvent.objects.bulk_create(delivered, ignore_conflicts=True)
             self.caught = []
 
     def close(self) -> None:

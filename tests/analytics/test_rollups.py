@@ -14,6 +14,7 @@ from django.utils import timezone
 from marketing.analytics.rollups import roll_up, roll_up_recent
 from marketing.analytics.tasks import roll_up_analytics
 from marketing.models import DailyStat
+from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY
 from messaging.models import DeliveryEvent, OutboxMessage
 from messaging.schedules import SCHEDULES
 from tests.analytics.conftest import at
@@ -209,3 +210,16 @@ def test_a_null_campaign_id_in_metadata_counts_as_none(world, days_ago):
     roll_up_recent(days=1)
     stat = DailyStat.objects.get()
     assert (stat.campaign_id, stat.automation_id) == ("", "7")
+
+
+def test_messages_count_for_their_campaign_and_automation_under_the_keys_written_today_and_before(world, days_ago):
+    # given a message written under today's keys, and one stored before they were fixed
+    today = world.message(day=days_ago(0), **{CAMPAIGN_KEY: 7, AUTOMATION_KEY: 3})
+    stored_before = world.message(day=days_ago(0))
+    OutboxMessage.objects.filter(pk=stored_before.pk).update(metadata={LEGACY_CAMPAIGN_KEY: 8, LEGACY_AUTOMATION_KEY: "welcome"})
+    world.event(today, DeliveryEvent.Kind.UNSUBSCRIBED, when=at(days_ago(0), 10))
+    # when the rollup runs
+    roll_up_recent(days=1)
+    # then each counts for its campaign and automation: history is not lost
+    stats = {(s.campaign_id, s.automation_id): (s.sent, s.unsubscribed) for s in DailyStat.objects.all()}
+    assert stats == {("7", "3"): (1, 1), ("8", "welcome"): (1, 0)}
