@@ -42,8 +42,13 @@ def sent_email(esp_message_id: str) -> OutboxMessage:
     return message
 
 
+def esp_events():
+    """Events the webhooks recorded (the sandbox that 'sent' the mail records its own delivered)."""
+    return DeliveryEvent.objects.exclude(external_id__startswith="sandbox:")
+
+
 def nothing_stored() -> bool:
-    return not (DeliveryEvent.objects.exists() or Suppression.objects.exists())
+    return not (esp_events().exists() or Suppression.objects.exists())
 
 
 # --- Amazon SES (SNS notifications; anymail authenticates them by basic auth) ------------------
@@ -277,7 +282,7 @@ def test_an_esp_event_lands_once_on_the_message_it_names(client, esp, kind):
     # a replayed webhook (ESPs retry) is the same event
     assert post(client, kind).status_code == 200
     assert post(client, kind).status_code == 200
-    event = DeliveryEvent.objects.get()
+    event = esp_events().get()
     assert (event.message, event.kind) == (message, kind)
     suppressed = Suppression.objects.filter(address=TO, channel="email").values_list("reason", flat=True)
     expected = {"bounced": ["hard_bounce"], "complained": ["complaint"]}.get(kind, [])
@@ -382,7 +387,7 @@ def test_an_esp_event_with_a_nul_character_is_kept_not_retried_forever(client):
         "/webhooks/anymail/postmark/tracking/", json.dumps(bounce), content_type="application/json", headers=basic_auth()
     )
     assert response.status_code == 200
-    assert DeliveryEvent.objects.get().payload["description"] == "bad\ufffdtext"
+    assert esp_events().get().payload["description"] == "bad\ufffdtext"
 
 
 def test_mailgun_needs_only_its_signing_key(client, settings):
@@ -390,4 +395,4 @@ def test_mailgun_needs_only_its_signing_key(client, settings):
     settings.ANYMAIL = {"MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY}
     message = sent_email(MG_ID)
     assert post_mailgun(client, "delivered").status_code == 200
-    assert DeliveryEvent.objects.get().message == message
+    assert esp_events().get().message == message
