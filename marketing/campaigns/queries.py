@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
 
 from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
@@ -24,6 +24,18 @@ def campaigns_due(*, now: datetime) -> list[Campaign]:
 
 def campaigns_sending() -> QuerySet[Campaign]:
     return Campaign.objects.filter(state=State.SENDING).order_by("pk")
+
+
+def campaigns_finished_sending(campaign_ids) -> QuerySet[Campaign]:
+    """Of these campaigns, the ones sending whose messages are all created and none of which
+    is queued or in flight: what `complete_campaign` would mark sent. One query, set-based."""
+    recipients = CampaignRecipient.objects.filter(campaign=OuterRef("pk"))
+    busy = recipients.filter(message__status__in=[OutboxMessage.Status.QUEUED, OutboxMessage.Status.SENDING])
+    return (
+        Campaign.objects.filter(pk__in=campaign_ids, state=State.SENDING, fanout=Campaign.Fanout.DONE)
+        .exclude(Exists(recipients.filter(status=CampaignRecipient.Status.HOLDOUT)))
+        .exclude(Exists(busy))
+    )
 
 
 def fanout_progress(campaign: Campaign) -> dict | None:
