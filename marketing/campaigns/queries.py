@@ -38,6 +38,30 @@ def campaigns_finished_sending(campaign_ids) -> QuerySet[Campaign]:
     )
 
 
+SEND_PROGRESS_STATES = (State.SENDING, State.PAUSED)
+
+
+def send_progress(campaign: Campaign) -> dict | None:
+    """While a campaign sends (or is paused): its messages by outcome against its recipients,
+    read from the outbox in one query (None in any other state)."""
+    if campaign.state not in SEND_PROGRESS_STATES:
+        return None
+    Status = OutboxMessage.Status
+    counts = dict(
+        OutboxMessage.objects.filter(campaign_recipient__campaign=campaign).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    total = max(campaign.recipient_count, sum(counts.values()))
+    sent = counts.get(Status.SENT, 0)
+    failed = counts.get(Status.FAILED, 0) + counts.get(Status.SUPPRESSED, 0) + counts.get(Status.CANCELLED, 0)
+    return {
+        "total": total,
+        "sent": sent,
+        "failed": failed,
+        "left": total - sent - failed,
+        "percent": round(100 * (sent + failed) / total) if total else 0,
+    }
+
+
 def fanout_progress(campaign: Campaign) -> dict | None:
     """Chunks of messages created so far while the fan-out runs (None otherwise)."""
     if campaign.fanout != Campaign.Fanout.RUNNING:

@@ -99,3 +99,34 @@ def test_a_batch_with_campaign_messages_checks_its_campaigns_in_one_query(sendin
     with CaptureQueriesContext(connection) as queries:
         record_outcomes(outcomes)
     assert len([q for q in queries if Campaign._meta.db_table in q["sql"]]) == 1
+
+
+def test_the_campaign_page_shows_send_progress_and_polls_until_sent(client, marketer, sending, people):
+    # given a campaign with two of its six messages sent
+    fan_out(campaign=sending)
+    record_outcomes(deliver(claim_batch(channel="email", limit=3, owner="w"), usable_providers("email")))
+    sent = OutboxMessage.objects.filter(campaign_recipient__campaign=sending, status=Status.SENT).count()
+    client.force_login(marketer)
+    # when the marketer opens the overview and the report / then both show sent/total and poll
+    progress_url = f"/admin/marketing/campaign/{sending.pk}/progress/"
+    for page in ("overview", "report"):
+        html = client.get(f"/admin/marketing/campaign/{sending.pk}/{page}/").content.decode()
+        assert 'data-testid="send-progress-bar"' in html and f'value="{sent}"' in html and 'max="6"' in html
+        assert f'hx-get="{progress_url}"' in html and 'hx-trigger="every 3s"' in html
+    polled = client.get(progress_url, headers={"HX-Request": "true"})
+    assert polled.status_code == 200 and "HX-Refresh" not in polled
+    assert f"{sent} of 6 sent" in polled.content.decode()
+    # when the rest is sent / then the next poll reloads the page once, which no longer polls
+    send_due_messages()
+    polled = client.get(progress_url, headers={"HX-Request": "true"})
+    assert polled["HX-Refresh"] == "true"
+    html = client.get(f"/admin/marketing/campaign/{sending.pk}/overview/").content.decode()
+    assert 'data-state="sent"' in html and progress_url not in html
+
+
+def test_the_progress_partial_needs_the_campaign_permission(client, sending):
+    from tests.conftest import make_user
+
+    outsider = make_user("outsider")
+    client.force_login(outsider)
+    assert client.get(f"/admin/marketing/campaign/{sending.pk}/progress/").status_code in (302, 403)
