@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 
 from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
@@ -30,11 +30,18 @@ def campaigns_finished_sending(campaign_ids) -> QuerySet[Campaign]:
     """Of these campaigns, the ones sending whose messages are all created and none of which
     is queued or in flight: what `complete_campaign` would mark sent. One query, set-based."""
     recipients = CampaignRecipient.objects.filter(campaign=OuterRef("pk"))
-    busy = recipients.filter(message__status__in=[OutboxMessage.Status.QUEUED, OutboxMessage.Status.SENDING])
+    # Newest recipient first: messages leave roughly in recipient order, so while a campaign
+    # sends, its newest rows are still queued and the probe stops at once; only the final
+    # check walks the whole audience (~0.6 µs a recipient on SQLite). Only an included
+    # (queued) recipient has a message that can still be queued or in flight.
+    busy = recipients.filter(
+        status=CampaignRecipient.Status.QUEUED, message__status__in=[OutboxMessage.Status.QUEUED, OutboxMessage.Status.SENDING]
+    ).order_by("-pk")
     return (
         Campaign.objects.filter(pk__in=campaign_ids, state=State.SENDING, fanout=Campaign.Fanout.DONE)
         .exclude(Exists(recipients.filter(status=CampaignRecipient.Status.HOLDOUT)))
-        .exclude(Exists(busy))
+        .alias(busy=Subquery(busy.values("pk")[:1]))  # not Exists(): it drops the ORDER BY
+        .filter(busy__isnull=True)
     )
 
 
