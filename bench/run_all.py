@@ -28,6 +28,7 @@ QUICK_N = {
     "tracking": 1000,
     "fanout": 5000,
     "public_load": 1000,
+    "send_now": 200,
 }
 
 

@@ -33,6 +33,11 @@ class MarketingConfig(AppConfig):
 
         contact_erased.connect(on_contact_erased, dispatch_uid="marketing_erasure")
 
+        from marketing.campaigns.tasks import complete_finished_campaigns
+        from messaging.sending import campaign_messages_recorded
+
+        campaign_messages_recorded.connect(complete_finished_campaigns, dispatch_uid="marketing_campaign_completion")
+
         from django.db.models.signals import pre_save
 
         from marketing.campaigns.actions import topic_saving

@@ -20,8 +20,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
+from messaging.metadata import CAMPAIGN_KEY
 from messaging.models import (
     Channel,
     Contact,
@@ -43,6 +45,12 @@ logger = logging.getLogger(__name__)
 
 Status = OutboxMessage.Status
 URGENT_BELOW = OutboxMessage.Priority.NORMAL  # priorities under this are recorded as soon as they are sent
+
+# Sent after a batch's outcomes are committed, only when some of its messages that reached a
+# final state (sent, failed, suppressed) belong to a campaign: `campaign_ids` is the set of
+# those campaigns. Marketing listens and marks a campaign sent as soon as nothing of it is
+# left queued or in flight (messaging never imports marketing).
+campaign_messages_recorded = Signal()
 
 
 def worker_name() -> str:
@@ -238,6 +246,25 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     failed = [o for o in outcomes if o.message.status in (Status.FAILED, Status.SUPPRESSED)]
     for o in failed:
         logger.info("message %s %s: %s", o.message.pk, o.message.status, o.message.error[:200])
+    _announce_campaign_messages(outcomes)
+
+
+def _announce_campaign_messages(outcomes: list[Outcome]) -> None:
+    """Tell the listeners which campaigns just had messages finish. A dict lookup per message,
+    no query here; a batch without campaign messages sends nothing. A listener's error is
+    logged, never raised: the outcomes are recorded and must not be recorded twice."""
+    campaign_ids = {
+        campaign_id
+        for o in outcomes
+        if o.message.status != Status.QUEUED
+        and isinstance(o.message.metadata, dict)
+        and (campaign_id := o.message.metadata.get(CAMPAIGN_KEY))
+    }
+    if not campaign_ids:
+        return
+    for receiver, response in campaign_messages_recorded.send_robust(sender=OutboxMessage, campaign_ids=campaign_ids):
+        if isinstance(response, Exception):
+            logger.error("after recording a batch of campaigns %s: %s failed: %r", sorted(campaign_ids), receiver, response)
 
 
 def record_outcomes_durably(outcomes: list[Outcome]) -> None:

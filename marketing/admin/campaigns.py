@@ -21,6 +21,7 @@ from marketing.views.calendar import CalendarView, RescheduleView
 from marketing.views.campaigns import (
     CampaignDryRunView,
     CampaignOverviewView,
+    CampaignProgressView,
     CampaignRecipientsView,
     CampaignReportView,
     CampaignTransitionView,
@@ -123,6 +124,7 @@ class CampaignAdmin(ModelAdmin):
             path("<int:pk>/edit/", view(CampaignWizardView), name="marketing_campaign_edit"),
             path("<int:pk>/dry-run/", view(CampaignDryRunView), name="marketing_campaign_dry_run"),
             path("<int:pk>/report/", view(CampaignReportView), name="marketing_campaign_report"),
+            path("<int:pk>/progress/", view(CampaignProgressView), name="marketing_campaign_progress"),
             path("<int:pk>/recipients/", view(CampaignRecipientsView), name="marketing_campaign_recipients"),
             path("<int:pk>/recipients/<int:rid>/remove/", view(RemoveRecipientView), name="marketing_campaign_remove_recipient"),
             path("<int:pk>/reschedule/", view(RescheduleView), name="marketing_campaign_reschedule"),

@@ -359,5 +359,10 @@ def fan_out(*, campaign: Campaign) -> FanoutResult:
         kick_drains(campaign)
     if not result.stopped:
         finish_fanout(campaign=campaign)
+        # The drains may have sent every message before the fan-out was marked done: then
+        # no later batch would complete the campaign, so the fan-out tries once itself.
+        from marketing.campaigns.tasks import settle_campaign
+
+        settle_campaign(Campaign.objects.get(pk=campaign.pk))
     logger.info("campaign %s: %s messages queued%s", campaign.pk, result.messages, " (stopped)" if result.stopped else "")
     return result

@@ -19,6 +19,22 @@ def fan_out_campaign(campaign_id: int) -> int:
     return fanout.fan_out(campaign=campaign).messages
 
 
+def complete_finished_campaigns(sender=None, *, campaign_ids, **kwargs) -> int:
+    """Listener of messaging's `campaign_messages_recorded`: right after a batch with messages
+    of these campaigns is recorded, settle those with nothing left to send (one query finds
+    them; `complete_campaign` re-checks under the row lock). The minute tick stays the net."""
+    return sum(settle_campaign(campaign) == "sent" for campaign in queries.campaigns_finished_sending(campaign_ids))
+
+
+def settle_campaign(campaign: Campaign) -> str:
+    """What the minute tick and the after-batch listener both do for a sending campaign:
+    pause it when its rates passed a guardrail, else mark it sent when nothing is left
+    to send. Returns "paused", "sent" or ""."""
+    if guardrails.enforce_guardrails(campaign=campaign):
+        return "paused"
+    return "sent" if actions.complete_campaign(campaign=campaign) else ""
+
+
 def run_campaigns() -> dict:
     """Every minute: start due campaigns, resume interrupted fan-outs, pick A/B winners,
     enforce guardrails, mark finished campaigns sent, attribute conversions.
@@ -42,10 +58,7 @@ def run_campaigns() -> dict:
         elif campaign.fanout == Campaign.Fanout.TESTING and campaign.ab_test_ends_at and campaign.ab_test_ends_at <= now:
             variants.pick_winner(campaign=campaign, now=now)
             done["winners"] += 1
-        if guardrails.enforce_guardrails(campaign=campaign):
-            done["paused"] += 1
-            continue
-        if actions.complete_campaign(campaign=campaign):
-            done["sent"] += 1
+        if settled := settle_campaign(campaign):
+            done[settled] += 1
     done["conversions"] = attribute_conversions()
     return done

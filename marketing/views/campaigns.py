@@ -130,8 +130,28 @@ class CampaignOverviewView(CampaignPage):
             history=AuditEntry.objects.filter(target_type="marketing.campaign", target_id=str(campaign.pk)).select_related("actor")[:30],
             reject_form=RejectForm(),
             fanout_progress=queries.fanout_progress(campaign),
+            send_progress=queries.send_progress(campaign),
         )
         return context
+
+
+class CampaignProgressView(CampaignPage):
+    """HTMX partial polled while the campaign sends: sent/total with a bar. Once it has left
+    "sending" (sent, paused, cancelled), an HTMX request gets HX-Refresh, so the whole page
+    (state, buttons, report figures) is reloaded once and the polling stops."""
+
+    title = gettext_lazy("Progress")
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self.campaign()
+        response = TemplateResponse(
+            request,
+            "console/campaigns/_progress.html",
+            {"campaign": campaign, "send_progress": queries.send_progress(campaign), "fanout_progress": queries.fanout_progress(campaign)},
+        )
+        if request.headers.get("HX-Request") and campaign.state != State.SENDING:
+            response["HX-Refresh"] = "true"
+        return response
 
 
 class CampaignDryRunView(CampaignPage):
@@ -345,5 +365,6 @@ class CampaignReportView(CampaignPage):
             cards=cards,
             charts=report_charts(campaign, report),
             overview_url=reverse("admin:marketing_campaign_overview", args=[campaign.pk]),
+            send_progress=queries.send_progress(campaign),
         )
         return context
