@@ -47,6 +47,7 @@ def preview_rules(*, rules: dict, sample_size: int = SAMPLE_SIZE) -> Preview:
     the count rides along the sample's ids as a window aggregate, so the rule's subqueries
     (orders per contact, events…) are computed once, not once for the count and again for
     the sample."""
+    require_storable(rules=rules)  # a NUL in a value never reaches the database (PostgreSQL refuses it)
     newest = contacts_matching(rules).annotate(total=Window(Count("id"))).order_by("-id").values_list("id", "total")[:sample_size]
     rows = list(newest)
     if not rows:
