@@ -132,6 +132,9 @@ if backoff_steps := env_list("MAILROOM_RETRY_BACKOFF_SECONDS", ""):
     MAILROOM_RETRY_BACKOFF = {"default": [float(step) for step in backoff_steps]}
 MAILROOM_LEASE_SECONDS = int(os.environ.get("MAILROOM_LEASE_SECONDS", "120"))
 MAILROOM_FAILOVER_AFTER = int(os.environ.get("MAILROOM_FAILOVER_AFTER", "5"))
+# An inbound message still "received" this long after arrival lost its handler to a crash:
+# the five-minute sweep (messaging.tasks.process_stranded_inbound) runs it then.
+MAILROOM_INBOUND_STRANDED_MINUTES = int(os.environ.get("MAILROOM_INBOUND_STRANDED_MINUTES", "10"))
 MAILROOM_PROVIDER_REST_SECONDS = int(os.environ.get("MAILROOM_PROVIDER_REST_SECONDS", "60"))
 MAILROOM_SEND_BATCH = int(os.environ.get("MAILROOM_SEND_BATCH", "500"))
 # How long a worker keeps retrying to record a sent batch while the database is down
