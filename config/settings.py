@@ -101,7 +101,9 @@ MAILROOM_SENDER_ADDRESS = os.environ.get("MAILROOM_SENDER_ADDRESS", "")
 MAILROOM_DEFAULT_FROM = os.environ.get("MAILROOM_DEFAULT_FROM", "Mailroom <hello@mailroom.test>")
 MAILROOM_DEFAULT_REGION = os.environ.get("MAILROOM_DEFAULT_REGION", "FR")
 # Which provider sends when none is configured in the console: the sandbox stores every
-# message in the database so a new install sends nothing anywhere by accident.
+# message in the database so a new install sends nothing anywhere by accident. "sandbox" or
+# "none" (a channel without a configured provider waits); anything else fails `check` at
+# startup (messaging.E001): real providers are configured in the console.
 MAILROOM_DEFAULT_PROVIDER = os.environ.get("MAILROOM_DEFAULT_PROVIDER", "sandbox")
 MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "")  # empty: the From address's domain
 # Provider credentials: a provider's config names a secret ("password_secret": "SMTP"),

@@ -192,3 +192,33 @@ def test_doctor_sends_a_head_to_an_http_provider_and_fails_a_closed_one(settings
     assert lines["Provider ESP"].startswith("PASS") and "not checked: API provider" in lines["Provider ESP"]
     assert "Provider Off" not in lines  # inactive providers are not contacted
     assert not ok
+
+
+@pytest.mark.parametrize("value", ["smtp", "anymail", "http", "Sandbox", ""])
+def test_a_default_provider_that_cannot_work_is_refused_at_startup_with_the_reason(settings, value):
+    from django.core.management.base import SystemCheckError
+
+    settings.MAILROOM_DEFAULT_PROVIDER = value  # before: "smtp" passed doctor and every message waited forever
+    with pytest.raises(SystemCheckError) as refused:
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+    assert "messaging.E001" in str(refused.value) and f"MAILROOM_DEFAULT_PROVIDER={value!r} is not supported" in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["sandbox", "none"])
+def test_the_default_provider_values_that_work_pass_the_checks(settings, value):
+    settings.MAILROOM_DEFAULT_PROVIDER = value
+    call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_with_no_default_provider_a_channel_without_one_waits_and_doctor_says_so(settings):
+    from messaging.outbox import enqueue_message
+    from messaging.sending import send_due_messages
+
+    settings.MAILROOM_KICK_CLUSTER = False
+    settings.MAILROOM_DEFAULT_PROVIDER = "none"
+    message = enqueue_message(channel="sms", to="+33612345678", text="Hello")
+    send_due_messages()
+    message.refresh_from_db()
+    assert message.status == "queued" and message.provider is None
+    out, ok = _doctor_output(settings)
+    assert not ok and "FAIL  Providers" in out and "none configured" in out
