@@ -101,7 +101,9 @@ MAILROOM_SENDER_ADDRESS = os.environ.get("MAILROOM_SENDER_ADDRESS", "")
 MAILROOM_DEFAULT_FROM = os.environ.get("MAILROOM_DEFAULT_FROM", "Mailroom <hello@mailroom.test>")
 MAILROOM_DEFAULT_REGION = os.environ.get("MAILROOM_DEFAULT_REGION", "FR")
 # Which provider sends when none is configured in the console: the sandbox stores every
-# message in the database so a new install sends nothing anywhere by accident.
+# message in the database so a new install sends nothing anywhere by accident. "sandbox" or
+# "none" (a channel without a configured provider waits); anything else fails `check` at
+# startup (messaging.E001): real providers are configured in the console.
 MAILROOM_DEFAULT_PROVIDER = os.environ.get("MAILROOM_DEFAULT_PROVIDER", "sandbox")
 MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "")  # empty: the From address's domain
 # Provider credentials: a provider's config names a secret ("password_secret": "SMTP"),
@@ -132,6 +134,9 @@ if backoff_steps := env_list("MAILROOM_RETRY_BACKOFF_SECONDS", ""):
     MAILROOM_RETRY_BACKOFF = {"default": [float(step) for step in backoff_steps]}
 MAILROOM_LEASE_SECONDS = int(os.environ.get("MAILROOM_LEASE_SECONDS", "120"))
 MAILROOM_FAILOVER_AFTER = int(os.environ.get("MAILROOM_FAILOVER_AFTER", "5"))
+# An inbound message still "received" this long after arrival lost its handler to a crash:
+# the five-minute sweep (messaging.tasks.process_stranded_inbound) runs it then.
+MAILROOM_INBOUND_STRANDED_MINUTES = int(os.environ.get("MAILROOM_INBOUND_STRANDED_MINUTES", "10"))
 MAILROOM_PROVIDER_REST_SECONDS = int(os.environ.get("MAILROOM_PROVIDER_REST_SECONDS", "60"))
 MAILROOM_SEND_BATCH = int(os.environ.get("MAILROOM_SEND_BATCH", "500"))
 # How long a worker keeps retrying to record a sent batch while the database is down

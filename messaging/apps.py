@@ -37,6 +37,30 @@ def check_public_base_url(app_configs=None, **kwargs) -> list:
     ]
 
 
+# What MAILROOM_DEFAULT_PROVIDER may say. Only the sandbox can stand in for a provider
+# nobody configured (an SMTP server or an API needs a host, a URL, credentials: those are
+# configured as Providers in the console); "none" means a channel without a provider waits.
+DEFAULT_PROVIDER_VALUES = ("sandbox", "none")
+
+
+def check_default_provider(app_configs=None, **kwargs) -> list:
+    from django.conf import settings
+    from django.core.checks import Error
+
+    value = settings.MAILROOM_DEFAULT_PROVIDER
+    if value in DEFAULT_PROVIDER_VALUES:
+        return []
+    return [
+        Error(
+            f'MAILROOM_DEFAULT_PROVIDER={value!r} is not supported: it must be "sandbox" (a channel with no provider '
+            'configured sends into the console\'s sandbox inbox) or "none" (its messages wait until a provider is configured).',
+            hint="SMTP, email-service (anymail) and HTTP providers are configured in the console under Providers, "
+            "with their host or URL and credentials; unset MAILROOM_DEFAULT_PROVIDER or set it to sandbox or none.",
+            id="messaging.E001",
+        )
+    ]
+
+
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = _("Messaging")
@@ -48,6 +72,7 @@ class MessagingConfig(AppConfig):
         from config.checks import check_secret_key
 
         checks.register(check_public_base_url, checks.Tags.security, deploy=True)
+        checks.register(check_default_provider)
         checks.register(check_secret_key, checks.Tags.security, deploy=True)
         post_migrate.connect(_after_migrate, dispatch_uid="mailroom_roles")
         from anymail.signals import inbound, tracking

@@ -4,7 +4,7 @@ hash of its signed body), so a replayed webhook changes nothing."""
 
 import hashlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -144,9 +144,33 @@ def receive_inbound(*, channel: str, from_address: str, to_address: str, body: s
                 )
         except IntegrityError:
             return None
-    if contact is not None and not is_stop_word(body):
+    return process_inbound(inbound)
+
+
+def process_inbound(inbound: InboxMessage) -> InboxMessage:
+    """What follows storing a message: count the reply, run the inbox's handler. Called
+    once per message, by `receive_inbound` or, when a crash came between, by the sweep."""
+    if inbound.contact_id is not None and not is_stop_word(inbound.body):
         record_reply(inbound)
     return run_handler(inbound)
+
+
+def process_stranded_inbound(*, older_than: timedelta, limit: int = 500) -> int:
+    """Process messages still RECEIVED `older_than` after arrival: the process that stored
+    them died before their handler ran. Each is claimed under a row lock (skip_locked; an
+    IMMEDIATE transaction on SQLite) and re-read as RECEIVED, then its handler's outcome
+    is saved in the same transaction, so two sweeps never handle one message twice."""
+    cutoff = timezone.now() - older_than
+    stranded = InboxMessage.objects.filter(status=InboxMessage.Status.RECEIVED, received_at__lte=cutoff)
+    handled = 0
+    for pk in list(stranded.order_by("pk").values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            inbound = stranded.select_for_update(skip_locked=True).select_related("inbox", "contact").filter(pk=pk).first()
+            if inbound is None:  # another sweep holds it or has handled it
+                continue
+            process_inbound(inbound)
+            handled += 1
+    return handled
 
 
 def record_reply(inbound: InboxMessage) -> None:
@@ -169,7 +193,8 @@ def run_handler(inbound: InboxMessage) -> InboxMessage:
     handler_path = inbound.inbox.handler if inbound.inbox else DEFAULT_HANDLER
     try:
         check_inbound_handler(handler_path)  # a row that got in another way runs nothing
-        result = import_string(handler_path)(inbound)
+        with transaction.atomic():  # a failing handler leaves none of its writes (and no broken transaction)
+            result = import_string(handler_path)(inbound)
         inbound.status, inbound.result = InboxMessage.Status.HANDLED, str(result or "")[:2000]
     except Exception as error:  # a host app's handler must not make us drop the message
         logger.exception("inbound %s: handler %s failed", inbound.pk, handler_path)

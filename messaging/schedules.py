@@ -30,6 +30,13 @@ SCHEDULES = [
     # The safety net: picks up scheduled messages, retries whose backoff ran out and
     # batches whose worker died (expired leases).
     {"name": "drain outbox", "func": "messaging.tasks.drain_outbox", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    # Inbound messages stored by a process that died before their handler ran.
+    {
+        "name": "process stranded inbound",
+        "func": "messaging.tasks.process_stranded_inbound",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
+    },
     {"name": "clean delivery logs", "func": "messaging.tasks.clean_delivery_logs", "schedule_type": Schedule.DAILY},
 ]
 

@@ -416,13 +416,22 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
 
 
 def deliver(
-    messages: list[OutboxMessage], providers: list[Provider], *, record_early: Callable[[list[Outcome]], None] | None = None
+    messages: list[OutboxMessage],
+    providers: list[Provider],
+    *,
+    record_early: Callable[[list[Outcome]], None] | None = None,
+    metered: bool = False,
 ) -> list[Outcome]:
     """Send through the first provider that works; fail over to the next when one keeps
     failing. Returns the outcomes still to record. With `record_early`, the outcomes of a
     batch's urgent messages (transactional, high: claimed first) are handed to it as soon
     as the last of them is sent, so a receipt claimed with 499 campaign emails is marked
-    sent without waiting for them."""
+    sent without waiting for them.
+
+    `metered`: the batch was sized by the first provider's tokens (send_due_messages).
+    Each provider failed over to then takes its own tokens; what is over its limit tries
+    the next one or, with none left, goes back to the queue uncharged (`_hold`). A provider
+    gives back the tokens of the messages it never sent."""
     ready, outcomes = gate(messages)
     if ready:
         from messaging.outbox import render_deferred
@@ -438,9 +447,15 @@ def deliver(
             message.message_id = message_id_for(message)
     pending = ready
     lease_renewed_at = time.monotonic()
+    over_limit: set[int] = set()
     for index, provider in enumerate(providers):
         if not pending:
             break
+        over: list[OutboxMessage] = []
+        if metered and index > 0:
+            granted = take_tokens(provider=provider, wanted=len(pending))
+            pending, over = pending[:granted], pending[granted:]
+            over_limit.update(m.pk for m in over)
         has_next = index + 1 < len(providers)
         failures_in_row, leftover = 0, []
         try:
@@ -480,9 +495,21 @@ def deliver(
             if error.permanent and not has_next:
                 outcomes += [Outcome(m, permanent(f"provider misconfigured: {error}"), provider) for m in leftover]
                 leftover = []
-        pending = leftover
-    outcomes += [Outcome(m, transient("no provider available for this channel"), None) for m in pending]
+        if metered:
+            give_back_tokens(provider=provider, count=len(leftover))
+        pending = leftover + over
+    _hold([m for m in pending if m.pk in over_limit])
+    outcomes += [Outcome(m, transient("no provider available for this channel"), None) for m in pending if m.pk not in over_limit]
     return outcomes[recorded:]
+
+
+def _hold(messages: list[OutboxMessage]) -> None:
+    """Put back in the queue, as if never claimed, messages no provider had tokens for:
+    a rate limit is not a failed attempt."""
+    if messages:
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in messages], status=Status.SENDING).update(
+            status=Status.QUEUED, lease_until=None, lease_owner="", attempts=F("attempts") - 1
+        )
 
 
 def _unseal_secrets(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outcome]]:
@@ -535,7 +562,7 @@ def send_due_messages(*, limit: int = 500, channel: str | None = None, owner: st
             batch = claim_batch(channel=current, limit=granted, owner=owner)
             give_back_tokens(provider=providers[0], count=granted - len(batch))
             if batch:
-                record_outcomes_durably(deliver(batch, providers, record_early=record_outcomes_durably))
+                record_outcomes_durably(deliver(batch, providers, record_early=record_outcomes_durably, metered=True))
                 handled += len(batch)
         total += handled
         if not handled or (deadline is not None and time.monotonic() > deadline):

@@ -32,6 +32,15 @@ def clean_delivery_logs() -> int:
     return delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
 
 
+def process_stranded_inbound() -> int:
+    """Every few minutes: inbound messages a crash left unhandled go through their handler."""
+    from datetime import timedelta
+
+    from messaging.inbound import process_stranded_inbound as process
+
+    return process(older_than=timedelta(minutes=settings.MAILROOM_INBOUND_STRANDED_MINUTES))
+
+
 def send_password_reset(*, address: str, language: str) -> bool:
     """Queued by the reset page (messaging.verification.queue_password_reset)."""
     from messaging.verification import send_password_reset as send

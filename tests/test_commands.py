@@ -116,3 +116,109 @@ def test_seed_demo_also_loads_segments_the_welcome_automation_and_the_growth_pro
     again = run("seed_demo", contacts=40)
     assert Segment.objects.count() == 3 and Automation.objects.count() == 1 and LoyaltyProgram.objects.count() == 1
     assert "Marketing demo: nothing new." in again and "Growth demo: nothing new." in again
+
+
+def _doctor_output(settings) -> tuple[str, bool]:
+    settings.DEBUG = True
+    out = io.StringIO()
+    try:
+        call_command("doctor", "--skip", "heartbeat", stdout=out, stderr=io.StringIO())
+    except CommandError:
+        return out.getvalue(), False
+    return out.getvalue(), True
+
+
+def test_doctor_connects_to_an_smtp_provider_with_ehlo_and_noop(settings):
+    from messaging.models import Provider
+    from tests.support.smtp_sink import SMTPSink
+
+    with SMTPSink() as sink:
+        Provider.objects.create(name="Relay", channel="email", kind="smtp", config={"host": "127.0.0.1", "port": sink.port})
+        out, ok = _doctor_output(settings)
+    assert ok, out
+    assert "PASS  Provider Relay" in out and f"127.0.0.1:{sink.port} answers EHLO and NOOP" in out
+    assert not sink.handler.messages  # a check sends nothing
+
+
+def test_doctor_fails_an_smtp_provider_on_a_closed_port_with_the_reason(settings):
+    from messaging.models import Provider
+    from tests.support.smtp_sink import free_port
+
+    port = free_port()  # nothing listens there
+    Provider.objects.create(name="Dead relay", channel="email", kind="smtp", config={"host": "127.0.0.1", "port": port})
+    out, ok = _doctor_output(settings)
+    assert not ok
+    line = next(line for line in out.splitlines() if "Dead relay" in line)
+    assert line.startswith("FAIL") and f"127.0.0.1:{port} unreachable" in line and "refused" in line.lower()
+
+
+def test_doctor_sends_a_head_to_an_http_provider_and_fails_a_closed_one(settings):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from messaging.models import Provider
+    from tests.support.smtp_sink import free_port
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            seen.append((self.command, self.path))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        Provider.objects.create(name="SMS API", channel="sms", kind="http", config={"url": url})
+        dead = f"http://127.0.0.1:{free_port()}/v1"
+        Provider.objects.create(name="Dead push", channel="push", kind="http", config={"url": dead})
+        Provider.objects.create(name="Box", channel="sms", kind="sandbox", priority=50)
+        Provider.objects.create(name="ESP", channel="email", kind="anymail", config={"backend": "anymail.backends.test.EmailBackend"})
+        Provider.objects.create(name="Off", channel="email", kind="smtp", is_active=False, config={"port": free_port()})
+        out, ok = _doctor_output(settings)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [("HEAD", "/v1")]
+    lines = {line.split("  ")[1].strip(): line for line in out.splitlines() if "Provider " in line}
+    assert lines["Provider SMS API"].startswith("PASS") and f"HEAD {url}: 200" in lines["Provider SMS API"]
+    assert lines["Provider Dead push"].startswith("FAIL") and f"HEAD {dead} failed" in lines["Provider Dead push"]
+    assert lines["Provider Box"].startswith("PASS")
+    assert lines["Provider ESP"].startswith("PASS") and "not checked: API provider" in lines["Provider ESP"]
+    assert "Provider Off" not in lines  # inactive providers are not contacted
+    assert not ok
+
+
+@pytest.mark.parametrize("value", ["smtp", "anymail", "http", "Sandbox", ""])
+def test_a_default_provider_that_cannot_work_is_refused_at_startup_with_the_reason(settings, value):
+    from django.core.management.base import SystemCheckError
+
+    settings.MAILROOM_DEFAULT_PROVIDER = value  # before: "smtp" passed doctor and every message waited forever
+    with pytest.raises(SystemCheckError) as refused:
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+    assert "messaging.E001" in str(refused.value) and f"MAILROOM_DEFAULT_PROVIDER={value!r} is not supported" in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["sandbox", "none"])
+def test_the_default_provider_values_that_work_pass_the_checks(settings, value):
+    settings.MAILROOM_DEFAULT_PROVIDER = value
+    call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_with_no_default_provider_a_channel_without_one_waits_and_doctor_says_so(settings):
+    from messaging.outbox import enqueue_message
+    from messaging.sending import send_due_messages
+
+    settings.MAILROOM_KICK_CLUSTER = False
+    settings.MAILROOM_DEFAULT_PROVIDER = "none"
+    message = enqueue_message(channel="sms", to="+33612345678", text="Hello")
+    send_due_messages()
+    message.refresh_from_db()
+    assert message.status == "queued" and message.provider is None
+    out, ok = _doctor_output(settings)
+    assert not ok and "FAIL  Providers" in out and "none configured" in out

@@ -279,6 +279,46 @@ def test_rate_limit_caps_sends_per_second():
     assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 7
 
 
+def test_rate_limit_per_hour_sends_three_in_an_hour_and_holds_the_rest():
+    provider = Provider.objects.create(name="Hourly sandbox", channel="email", kind="sandbox", rate_per_hour=3)
+    for n in range(5):
+        email(to=f"u{n}@example.com")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert send_due_messages() == 3
+        assert send_due_messages() == 0
+    with time_machine.travel(start + timedelta(minutes=10), tick=False):  # half a token back
+        assert send_due_messages() == 0
+    # the held ones are queued, not failed, and were not charged an attempt
+    held = OutboxMessage.objects.filter(status=Status.QUEUED)
+    assert held.count() == 2 and set(held.values_list("attempts", flat=True)) == {0}
+    with time_machine.travel(start + timedelta(hours=1, seconds=1), tick=False):
+        assert send_due_messages() == 2
+    assert OutboxMessage.objects.filter(status=Status.SENT, provider=provider).count() == 5
+
+
+def test_after_failover_the_backup_providers_own_hourly_limit_applies(settings):
+    settings.MAILROOM_FAILOVER_AFTER = 3
+    Provider.objects.create(
+        name="Dead SMTP", channel="email", kind="smtp", priority=1, rate_per_hour=100, config={"host": "127.0.0.1", "port": free_port()}
+    )
+    backup = Provider.objects.create(name="Small backup", channel="email", kind="sandbox", priority=2, rate_per_hour=2)
+    for n in range(5):
+        email(to=f"u{n}@example.com")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        send_due_messages()
+        send_due_messages()  # the primary is tried again, and fails over again
+    # the backup sent its own two for the hour, no more; the rest wait, none failed
+    assert OutboxMessage.objects.filter(status=Status.SENT, provider=backup).count() == 2
+    assert SandboxMessage.objects.count() == 2
+    assert OutboxMessage.objects.filter(status=Status.QUEUED).count() == 3
+    assert not OutboxMessage.objects.filter(status=Status.FAILED).exists()
+    with time_machine.travel(start + timedelta(hours=1, minutes=5), tick=False):
+        send_due_messages()
+    assert OutboxMessage.objects.filter(status=Status.SENT, provider=backup).count() == 4
+
+
 # --- HTTP API providers -----------------------------------------------------------------------
 class FakeTwilio(BaseHTTPRequestHandler):
     received: list[dict] = []

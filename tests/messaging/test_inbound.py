@@ -152,3 +152,62 @@ def test_process_notifications_retry_failed_requeues_recent_failures():
 def test_process_notifications_refuses_contradictory_flags():
     with pytest.raises(CommandError, match="exclude each other"):
         call_command("process_notifications", "--inbox-only", "--outbox-only")
+
+
+def stored_before_a_crash(*, body: str, minutes_ago: int, sid: str, contact=None) -> InboxMessage:
+    """What receive_inbound leaves when its process dies after storing, before the handler."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    inbound = InboxMessage.objects.create(
+        channel="sms", from_address="+33612345678", to_address="+33700000000", body=body, external_id=sid, contact=contact
+    )
+    InboxMessage.objects.filter(pk=inbound.pk).update(received_at=timezone.now() - timedelta(minutes=minutes_ago))
+    return inbound
+
+
+def test_a_stop_reply_left_received_by_a_crash_is_handled_by_the_sweep_exactly_once(settings, newsletter):
+    from messaging.models import ConsentRecord
+    from messaging.tasks import process_stranded_inbound
+
+    settings.MAILROOM_INBOUND_STRANDED_MINUTES = 10
+    contact = create_contact(actor=None, phone="+33612345678")
+    subscribe(actor=None, contact=contact, topic=newsletter, channel="sms")
+    Inbox.objects.create(name="Main number", channel="sms", address="+33700000000")
+    stranded = stored_before_a_crash(body="STOP", minutes_ago=11, sid="SM-crash-1", contact=contact)
+    fresh = stored_before_a_crash(body="STOP", minutes_ago=1, sid="SM-fresh-1", contact=contact)  # its own process may still run it
+    # when the sweep runs
+    assert process_stranded_inbound() == 1
+    # then the stranded STOP unsubscribed the sender, and the fresh one is left alone
+    stranded.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stranded.status, stranded.result) == ("handled", "unsubscribed")
+    assert fresh.status == "received" and fresh.result == ""
+    assert Subscription.objects.get(contact=contact).status == "unsubscribed"
+    assert Suppression.objects.filter(address="+33612345678", channel="sms", reason="unsubscribe").count() == 1
+    consents = ConsentRecord.objects.count()
+    # a second sweep handles nothing again
+    assert process_stranded_inbound() == 0
+    assert ConsentRecord.objects.count() == consents
+
+
+def test_a_stranded_reply_counts_once_on_the_message_it_answers(settings, sms_provider):
+    from messaging.tasks import process_stranded_inbound
+
+    settings.MAILROOM_INBOUND_STRANDED_MINUTES = 10
+    contact = create_contact(actor=None, phone="+33612345678")
+    message = sent_sms(sms_provider)
+    OutboxMessage.objects.filter(pk=message.pk).update(contact=contact)
+    stored_before_a_crash(body="Thanks!", minutes_ago=30, sid="SM-crash-2", contact=contact)
+    assert process_stranded_inbound() == 1
+    assert process_stranded_inbound() == 0
+    assert DeliveryEvent.objects.filter(message=message, kind="replied").count() == 1
+    assert InboxMessage.objects.get().status == "handled"
+
+
+def test_the_stranded_inbound_sweep_is_scheduled_every_few_minutes():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(func="messaging.tasks.process_stranded_inbound")
+    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 5

@@ -56,12 +56,16 @@ def check_heartbeat() -> tuple[bool, str]:
     return age < timedelta(minutes=3), f"last seen {int(age.total_seconds())} s ago"
 
 
-KNOWN_PROVIDERS = {"sandbox", "smtp", "anymail", "http"}
+def check_providers() -> list[tuple[str, bool, str]]:
+    """One row per active provider: each is contacted (SMTP EHLO/NOOP, HTTP HEAD)."""
+    from messaging.models import Provider
+    from messaging.providers.probe import probe_provider
 
-
-def check_providers() -> tuple[bool, str]:
-    provider = settings.MAILROOM_DEFAULT_PROVIDER
-    return provider in KNOWN_PROVIDERS, f"default provider: {provider}"
+    providers = list(Provider.objects.filter(is_active=True).order_by("channel", "priority", "id"))
+    if not providers:
+        fallback = settings.MAILROOM_DEFAULT_PROVIDER == "sandbox"
+        return [("Providers", fallback, "none configured: the sandbox takes every channel" if fallback else "none configured")]
+    return [(f"Provider {provider.name}", *probe_provider(provider)) for provider in providers]
 
 
 def check_secret_key() -> tuple[bool, str]:
@@ -109,9 +113,11 @@ class Command(BaseCommand):
             if any(word.lower() in name.lower() for word in options["skip"]):
                 self.stdout.write(f"SKIP  {name:<{width}}")
                 continue
-            ok, detail = check()
-            failures += not ok
-            status = self.style.SUCCESS("PASS") if ok else self.style.ERROR("FAIL")
-            self.stdout.write(f"{status}  {name:<{width}}  {detail}")
+            result = check()
+            rows = result if isinstance(result, list) else [(name, *result)]
+            for label, ok, detail in rows:
+                failures += not ok
+                status = self.style.SUCCESS("PASS") if ok else self.style.ERROR("FAIL")
+                self.stdout.write(f"{status}  {label:<{width}}  {detail}")
         if failures:
             raise CommandError(f"{failures} check(s) failed")
