@@ -126,3 +126,12 @@ def language_warnings(campaign: Campaign) -> tuple[dict[str, int], list[str], li
         for locale in missing
     ]
     return split, missing, warnings
+
+
+def variant_versions(campaign: Campaign) -> list[TemplateVersion]:
+    """The language variants' versions (pinned once submitted) other than the pinned ones:
+    approval covers them, so the content guardrails check them too."""
+    pinned = campaign_versions(campaign)
+    own = {version.pk for version in pinned}
+    ids = {vid for version in pinned for vid in current_variants(campaign, version).values()} - own
+    return list(TemplateVersion.objects.filter(pk__in=ids).select_related("template").order_by("pk"))

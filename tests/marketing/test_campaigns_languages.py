@@ -141,3 +141,14 @@ def test_a_french_version_activated_after_approval_is_not_sent(marketer, approve
     mail = received(campaign)
     assert mail[julie.email].subject == "Soldes pour Julie0"
     assert not SandboxMessage.objects.filter(subject__startswith="NON APPROUVÉ").exists()
+
+
+def test_a_language_variant_without_an_unsubscribe_link_cannot_be_submitted(marketer, newsletter, en_version, bilingual):
+    from messaging.errors import InvalidInput
+
+    variant(marketer, newsletter, locale="fr", subject="Soldes", body="<html><body><p>Bonjour, pas de lien</p></body></html>")
+    campaign = new_campaign(marketer, newsletter, make_segment("Both", list(bilingual)), en_version)
+    with pytest.raises(InvalidInput, match="unsubscribe"):
+        submit_campaign(actor=marketer, campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.DRAFT and campaign.language_versions == {}
