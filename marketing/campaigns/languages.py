@@ -135,3 +135,12 @@ def variant_versions(campaign: Campaign) -> list[TemplateVersion]:
     own = {version.pk for version in pinned}
     ids = {vid for version in pinned for vid in current_variants(campaign, version).values()} - own
     return list(TemplateVersion.objects.filter(pk__in=ids).select_related("template").order_by("pk"))
+
+
+def language_rows(campaign: Campaign) -> list[tuple[str, TemplateVersion]]:
+    """(locale, version) sent for the campaign's own version, for the overview (what is approved)."""
+    if campaign.template_version is None:
+        return []
+    variants = current_variants(campaign, campaign.template_version)
+    versions = TemplateVersion.objects.select_related("template").in_bulk(set(variants.values()))
+    return [(locale, versions[vid]) for locale, vid in sorted(variants.items()) if vid in versions]

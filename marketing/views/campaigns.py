@@ -19,7 +19,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing.campaigns import actions, policies, queries
 from marketing.campaigns.audience import dry_run
-from marketing.campaigns.languages import language_warnings
+from marketing.campaigns.languages import language_rows, language_warnings
 from marketing.campaigns.states import TRANSITIONS, authors
 from marketing.forms import CampaignForm, RejectForm
 from marketing.models import Campaign, CampaignRecipient
@@ -134,6 +134,7 @@ class CampaignOverviewView(CampaignPage):
             reject_form=RejectForm(),
             fanout_progress=queries.fanout_progress(campaign),
             send_progress=queries.send_progress(campaign),
+            languages=language_rows(campaign),
         )
         return context
 

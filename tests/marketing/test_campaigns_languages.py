@@ -152,3 +152,13 @@ def test_a_language_variant_without_an_unsubscribe_link_cannot_be_submitted(mark
         submit_campaign(actor=marketer, campaign=campaign)
     campaign.refresh_from_db()
     assert campaign.state == Campaign.State.DRAFT and campaign.language_versions == {}
+
+
+def test_the_overview_shows_the_pinned_version_of_each_language(client, marketer, approver, newsletter, en_version, fr_version, bilingual):
+    campaign = new_campaign(marketer, newsletter, make_segment("Both", list(bilingual)), en_version)
+    submit_campaign(actor=marketer, campaign=campaign)
+    newer = save_template_version(actor=marketer, template=fr_version.template, subject="Nouveau", body_format="html", body=FR_BODY)
+    activate_template_version(actor=marketer, version=newer)
+    client.force_login(approver)
+    page = client.get(f"/admin/marketing/campaign/{campaign.pk}/overview/").content.decode()
+    assert 'data-language="fr"' in page and f"fr: {fr_version.template} v{fr_version.number}" in page
