@@ -14,7 +14,9 @@ and resumable, each row written once.
    `MAILROOM_FANOUT_WORKERS` such loops side by side. No recipient row is touched again:
    linking them by UPDATE afterwards rewrote every row and its indexes, a third of the time.
    The bodies are not rendered here: the row carries the
-   pinned version in `metadata["render"]` and the worker that sends it merges it
+   pinned version in `metadata["render"]` (the contact's language variant, chosen by one
+   CASE on `contact.locale` among the versions pinned at submission: campaigns.languages)
+   and the worker that sends it merges it
    (`messaging.outbox.render_deferred`), spreading the per-recipient work over every worker
    instead of holding the fan-out for ~0.2 ms × N.
 
