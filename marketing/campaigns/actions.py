@@ -24,6 +24,7 @@ from marketing.campaigns.guardrails import (
     content_problems,
     variant_subject_problem,
 )
+from marketing.campaigns.languages import pin_languages, variant_versions
 from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from marketing.review import saw_this_submission
@@ -295,7 +296,9 @@ def submit_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
     before = campaign.state
     campaign.state, campaign.submitted_at, campaign.submitted_by = State.PENDING_APPROVAL, timezone.now(), _user(actor)
     campaign.rejection_reason = ""
-    campaign.save(update_fields=["state", "submitted_at", "submitted_by", "rejection_reason", "updated_at"])
+    # What the approver reviews and what is sent: the version of each language, fixed now.
+    campaign.language_versions = pin_languages(campaign)
+    campaign.save(update_fields=["state", "submitted_at", "submitted_by", "rejection_reason", "language_versions", "updated_at"])
     _audit_state(actor, campaign, "submitted", before)
     from marketing.campaigns.notifications import notify_approvers
 
@@ -419,6 +422,7 @@ def start_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Cam
     versions = [campaign.template_version] + [
         v.template_version for v in campaign.variants.select_related("template_version__template") if v.template_version_id
     ]
+    versions += variant_versions(campaign)  # the pinned language variants are sent too
     problems = [p for version in versions for p in content_problems(version=version, campaign=campaign)]
     problems += [
         p for label, subject in campaign.variants.values_list("label", "subject") if (p := variant_subject_problem(label, subject))

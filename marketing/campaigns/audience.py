@@ -105,6 +105,9 @@ class DryRun:
     over_frequency_cap: int = 0
     samples: list[SampleRender] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    languages: dict[str, int] = field(default_factory=dict)  # eligible contacts per language
+    missing_languages: list[str] = field(default_factory=list)  # of the audience, without a variant
+    warnings: list[str] = field(default_factory=list)  # shown, but do not stop submission
 
     def as_dict(self) -> dict:
         return {
@@ -133,7 +136,10 @@ def count_eligibility(campaign: Campaign) -> DryRun:
 
 
 def render_for(campaign: Campaign, contact: Contact, variant=None) -> SampleRender:
+    from marketing.campaigns.languages import contact_version
+
     version = (variant.template_version if variant and variant.template_version_id else None) or campaign.template_version
+    version = contact_version(campaign, version, contact.locale)  # the contact's language, as the fan-out picks it
     context = contact_context(contact) | (campaign.context or {})  # as the sending worker merges it
     try:
         rendered = render_version(version, context)
@@ -163,6 +169,9 @@ def dry_run(*, campaign: Campaign, sample_size: int = SAMPLE_SIZE) -> DryRun:
     result.problems = campaign_problems(campaign, check_audience=False)
     if campaign.template_version_id is None:
         return result
+    from marketing.campaigns.languages import language_warnings
+
+    result.languages, result.missing_languages, result.warnings = language_warnings(campaign)
     variants = list(campaign.variants.select_related("template_version")) or [None]
     sample = with_eligibility(campaign).filter(skip="").order_by("pk")[:sample_size]
     for index, contact in enumerate(sample):

@@ -70,6 +70,10 @@ def campaign_problems(campaign: Campaign, *, check_audience: bool = True, now=No
     if not campaign.segments.exists():
         problems.append(_("Pick at least one segment."))
     versions = [campaign.template_version] + [v.template_version for v in campaign.variants.all() if v.template_version_id]
+    if campaign.template_version_id is not None:
+        from marketing.campaigns.languages import variant_versions
+
+        versions += variant_versions(campaign)  # each language variant is sent, and approved, too
     seen = set()
     for version in versions:
         if version is not None and version.pk in seen:

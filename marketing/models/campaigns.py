@@ -60,6 +60,9 @@ class Campaign(models.Model):
         verbose_name=_("template version"),
         help_text=_("The exact version that is approved and sent (versions never change)."),
     )
+    # The version of each language variant, fixed at submission (marketing.campaigns.languages):
+    # {"<pinned version id>": {"<locale>": version id}}. Not editable: approval covers it.
+    language_versions = models.JSONField(_("language versions"), default=dict, blank=True, editable=False)
     # Audience
     segments = models.ManyToManyField(Segment, related_name="campaigns", verbose_name=_("segments"), blank=True)
     excluded_segments = models.ManyToManyField(Segment, related_name="excluded_from", verbose_name=_("excluded segments"), blank=True)

@@ -19,6 +19,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing.campaigns import actions, policies, queries
 from marketing.campaigns.audience import dry_run
+from marketing.campaigns.languages import language_rows, language_warnings
 from marketing.campaigns.states import TRANSITIONS, authors
 from marketing.forms import CampaignForm, RejectForm
 from marketing.models import Campaign, CampaignRecipient
@@ -81,6 +82,8 @@ class CampaignWizardView(CampaignPage):
             if not error.fields:
                 form.add_error(None, str(error))
             return self.render_to_response(self.get_context_data(form=form))
+        for warning in language_warnings(campaign)[2]:  # a warning, not an error: the fallback language is sent
+            messages.warning(request, warning)
         return redirect("admin:marketing_campaign_overview", pk=campaign.pk)
 
 
@@ -131,6 +134,7 @@ class CampaignOverviewView(CampaignPage):
             reject_form=RejectForm(),
             fanout_progress=queries.fanout_progress(campaign),
             send_progress=queries.send_progress(campaign),
+            languages=language_rows(campaign),
         )
         return context
 
