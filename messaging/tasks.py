@@ -32,6 +32,13 @@ def clean_delivery_logs() -> int:
     return delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
 
 
+def send_weekly_digests() -> int:
+    """Hourly: the weekly digest of each contact whose local time is Monday 09:xx."""
+    from messaging.digest import send_weekly_digests as send
+
+    return send()
+
+
 def send_password_reset(*, address: str, language: str) -> bool:
     """Queued by the reset page (messaging.verification.queue_password_reset)."""
     from messaging.verification import send_password_reset as send
