@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from messaging.models import Channel, Contact, OutboxMessage, Subscription
 
@@ -76,8 +77,14 @@ def send_weekly_digests(*, now: datetime | None = None) -> int:
     contact_ids = set(held_messages().values_list("contact_id", flat=True).distinct())
     sent = 0
     for contact in Contact.objects.filter(pk__in=contact_ids, erased_at__isnull=True, deleted_at__isnull=True).exclude(email=""):
-        if is_digest_time(contact, now) and send_digest(contact, now=now) is not None:
-            sent += 1
+        if not is_digest_time(contact, now):
+            continue
+        try:
+            digest = send_digest(contact, now=now)
+        except Exception:  # one contact's odd data must not stop everyone else's digest
+            logger.exception("weekly digest for contact %s failed", contact.pk)
+            continue
+        sent += digest is not None and not getattr(digest, "deduplicated", False)
     return sent
 
 
@@ -106,9 +113,12 @@ def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
             channel=Channel.EMAIL,
             contact=contact,
             topic=listed[-1].topic,  # a marketing topic the contact consents to: footer and unsubscribe as any marketing mail
-            subject=subject,
-            text=text,
-            html=html,
+            # Held subjects are rendered output (a contact's own name may be in them): passed as
+            # values, never parsed as a template again.
+            subject="{{ digest_subject }}",
+            text="{{ digest_text }}",
+            html=html.replace("{", "&#123;").replace("}", "&#125;"),
+            context={"digest_subject": subject, "digest_text": text},
             priority=OutboxMessage.Priority.BULK,
             dedup_key=week_key(contact, now),
             metadata={DIGEST_KEY: [m.pk for m in listed], "purpose": "weekly digest"},
@@ -120,7 +130,8 @@ def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
 def _compose(messages: list[OutboxMessage]) -> tuple[str, str, str]:
     from messaging.tracking import public_link
 
-    subject = _("Your weekly digest: %(count)s messages") % {"count": len(messages)}
+    count = len(messages)
+    subject = ngettext("Your weekly digest: %(count)s message", "Your weekly digest: %(count)s messages", count) % {"count": count}
     intro = _("Here is what we sent you this week.")
     read = _("Read it in your browser")
     entries = [(m.subject or _("(no subject)"), preheader_of(m), public_link(m.pk, VIEW)) for m in messages]

@@ -140,3 +140,16 @@ def test_mail_held_after_the_digest_goes_in_next_weeks(contact, newsletter):
 def test_the_digest_is_a_registered_hourly_schedule():
     spec = next(spec for spec in SCHEDULES if spec["func"] == "messaging.tasks.send_weekly_digests")
     assert spec["schedule_type"] == "H" and may_run(spec["func"])
+
+
+def test_a_subject_that_looks_like_a_template_is_listed_as_is_not_run(contact, newsletter):
+    # a held subject is rendered output: a contact's name like "{{ contact.email }}" in it stays text
+    reader = digest_reader(contact, newsletter)
+    with time_machine.travel(datetime(2026, 12, 2, 10, 0, tzinfo=UTC), tick=False):
+        held = enqueue_message(channel="email", contact=reader, topic=newsletter, subject="x", text="Our offer")
+        OutboxMessage.objects.filter(pk=held.pk).update(subject="Hi {{ contact.email }} & {% now 'Y' %}")
+        send_due_messages()
+    assert run_digest_task(PARIS_MONDAY_0905) == 1
+    (digest,) = digests()
+    assert "Hi {{ contact.email }} & {% now 'Y' %}" in digest.body_text
+    assert "Hi &#123;&#123; contact.email &#125;&#125; &amp; &#123;% now &#x27;Y&#x27; %&#125;" in digest.body_html
