@@ -59,6 +59,7 @@ INTERNAL_METADATA_KEYS = frozenset(
         "notification",
         "test_send",
         "erased",  # messaging.erasure
+        "weekly_digest",  # messaging.digest.DIGEST_KEY: the gate never holds the digest
     }
 )
 

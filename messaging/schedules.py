@@ -38,6 +38,8 @@ SCHEDULES = [
         "minutes": 5,
     },
     {"name": "clean delivery logs", "func": "messaging.tasks.clean_delivery_logs", "schedule_type": Schedule.DAILY},
+    # Every hour: the contacts whose local time is Monday 09:xx get their weekly digest.
+    {"name": "weekly digests", "func": "messaging.tasks.send_weekly_digests", "schedule_type": Schedule.HOURLY},
 ]
 
 
@@ -49,7 +51,17 @@ def next_time_of_day(at: time) -> datetime:
 
 
 # name -> function giving the first run, for schedules pinned to a time of day.
-FIRST_RUNS: dict[str, Callable[[], datetime]] = {"clean delivery logs": lambda: next_time_of_day(time(2, 0))}
+def next_hour(minute: int = 5) -> datetime:
+    """The next hh:mm with this minute: a job run hourly at a minute past the hour."""
+    now = timezone.now()
+    candidate = now.replace(minute=minute, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + timedelta(hours=1)
+
+
+FIRST_RUNS: dict[str, Callable[[], datetime]] = {
+    "clean delivery logs": lambda: next_time_of_day(time(2, 0)),
+    "weekly digests": next_hour,
+}
 
 
 # Functions enqueued only as kicks after a commit (`messaging.work.after_commit`), never

@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from messaging.digest import DIGEST_KEY, HELD
 from messaging.metadata import CAMPAIGN_KEY
 from messaging.models import (
     Channel,
@@ -349,8 +350,10 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
     - paused (`Contact.paused_until` in the future): the message ends `suppressed` with the
       reason, it is not deferred. A pause means "not now"; holding every campaign until the
       day it ends would deliver a pile of stale offers at once.
-    - weekly digest only (`Contact.marketing_frequency`): at most one marketing message per
-      channel in 7 days; the first one due goes, later ones end `suppressed` with the reason.
+    - weekly digest only (`Contact.marketing_frequency`): every marketing email is held
+      (`suppressed` with the error `messaging.digest.HELD`) and goes in the contact's Monday
+      digest (messaging.digest), the digest itself excepted; on other channels, at most one
+      marketing message in 7 days, later ones end `suppressed` with the reason.
 
     Transactional messages are never held by either, nor are messages on a time-sensitive
     topic (reminders: consent still required). Two queries per batch with marketing
@@ -405,6 +408,10 @@ def gate(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage], list[Outco
         elif message.contact_id in paused:
             until = paused[message.contact_id].isoformat(timespec="minutes")
             stopped.append(Outcome(message, permanent(f"the contact paused marketing messages until {until}"), None, suppressed=True))
+        elif message.contact_id in weekly and DIGEST_KEY in (message.metadata or {}):
+            ready.append(message)  # the digest itself (the key is internal: the API cannot set it)
+        elif message.contact_id in weekly and message.channel == Channel.EMAIL:
+            stopped.append(Outcome(message, permanent(HELD), None, suppressed=True))  # goes out in the Monday digest
         elif message.contact_id in weekly and message.contact_id in sent_this_week:
             reason = "the contact chose the weekly digest: a marketing message already went this week"
             stopped.append(Outcome(message, permanent(reason), None, suppressed=True))

@@ -41,6 +41,13 @@ def process_stranded_inbound() -> int:
     return process(older_than=timedelta(minutes=settings.MAILROOM_INBOUND_STRANDED_MINUTES))
 
 
+def send_weekly_digests() -> int:
+    """Hourly: the weekly digest of each contact whose local time is Monday 09:xx."""
+    from messaging.digest import send_weekly_digests as send
+
+    return send()
+
+
 def send_password_reset(*, address: str, language: str) -> bool:
     """Queued by the reset page (messaging.verification.queue_password_reset)."""
     from messaging.verification import send_password_reset as send

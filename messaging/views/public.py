@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from messaging.consent import ConsentContext
+from messaging.digest import is_held_or_in_digest
 from messaging.ids import parse_id
 from messaging.models import Channel, ConsentRecord, DeliveryEvent, Frequency, OutboxMessage, Topic
 from messaging.preferences import PAUSE_WEEKS, consent_context, current_choices, unsubscribe_from_message, update_preferences
@@ -263,8 +264,8 @@ def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     message = _message_or_problem(request, token, "__MAILROOM_VIEW__")
     if isinstance(message, HttpResponse):
         return message
-    if message.status != OutboxMessage.Status.SENT:
-        return problem(request, "not_found")
+    if message.status != OutboxMessage.Status.SENT and not is_held_or_in_digest(message):
+        return problem(request, "not_found")  # a held message is read through the weekly digest
     erased = (message.contact is not None and message.contact.erased_at) or (message.metadata or {}).get("erased")
     if erased:
         return problem(request, "gone")  # GDPR erasure: the body is gone, and so is the page
