@@ -54,7 +54,8 @@ def receive_week_of_mail(contact, topic) -> list[OutboxMessage]:
 
 
 def digests():
-    return SandboxMessage.objects.filter(subject__startswith="Your weekly digest")
+    """The digests the sandbox received (in each contact's language: Ada reads French)."""
+    return SandboxMessage.objects.filter(message__metadata__has_key="weekly_digest")
 
 
 def run_digest_task(at: datetime) -> int:
@@ -153,3 +154,11 @@ def test_a_subject_that_looks_like_a_template_is_listed_as_is_not_run(contact, n
     (digest,) = digests()
     assert "Hi {{ contact.email }} & {% now 'Y' %}" in digest.body_text
     assert "Hi &#123;&#123; contact.email &#125;&#125; &amp; &#123;% now &#x27;Y&#x27; %&#125;" in digest.body_html
+
+
+def test_the_digest_speaks_the_contacts_language(contact, newsletter):
+    receive_week_of_mail(digest_reader(contact, newsletter), newsletter)
+    run_digest_task(PARIS_MONDAY_0905)
+    (digest,) = digests()
+    assert digest.subject == "Votre résumé de la semaine : 3 messages"
+    assert "Le lire dans votre navigateur" in digest.body_text
