@@ -92,7 +92,7 @@ def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
     from messaging.outbox import enqueue_message, render_deferred
 
     with transaction.atomic():
-        held = list(held_messages().filter(contact=contact).select_for_update().select_related("topic").order_by("created_at", "pk"))
+        held = list(held_messages().filter(contact=contact).select_for_update(of=("self",)).select_related("topic").order_by("created_at", "pk"))
         if not held:
             return None
         held, _broken = render_deferred(held)  # a campaign's message held before its body was rendered

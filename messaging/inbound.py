@@ -165,7 +165,7 @@ def process_stranded_inbound(*, older_than: timedelta, limit: int = 500) -> int:
     handled = 0
     for pk in list(stranded.order_by("pk").values_list("pk", flat=True)[:limit]):
         with transaction.atomic():
-            inbound = stranded.select_for_update(skip_locked=True).select_related("inbox", "contact").filter(pk=pk).first()
+            inbound = stranded.select_for_update(skip_locked=True, of=("self",)).select_related("inbox", "contact").filter(pk=pk).first()
             if inbound is None:  # another sweep holds it or has handled it
                 continue
             process_inbound(inbound)
