@@ -10,6 +10,8 @@ from messaging.providers.base import Result, Session, permanent, sent
 from messaging.providers.email import compose
 from messaging.secrets import redact
 
+# The external id of the delivered event the sandbox records for each message it accepts.
+DELIVERED_ID_PREFIX = "sandbox:"
 
 class SandboxSession(Session):
     def __enter__(self) -> "SandboxSession":
@@ -53,7 +55,7 @@ class SandboxSession(Session):
                 DeliveryEvent(
                     message_id=caught.message_id,
                     kind=DeliveryEvent.Kind.DELIVERED,
-                    external_id=f"sandbox:{caught.message_id}",
+                    external_id=f"{DELIVERED_ID_PREFIX}{caught.message_id}",
                     payload={"provider": self.provider.name},
                     occurred_at=now,
                 )

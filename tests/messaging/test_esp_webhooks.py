@@ -14,6 +14,7 @@ from messaging.contacts import create_contact
 from messaging.models import DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Suppression
 from messaging.outbox import enqueue_message
 from messaging.sending import send_due_messages
+from tests.support.events import webhook_events
 
 pytestmark = pytest.mark.django_db
 WEBHOOK_SECRET = "hook-user:hook-password"
@@ -42,13 +43,9 @@ def sent_email(esp_message_id: str) -> OutboxMessage:
     return message
 
 
-def esp_events():
-    """Events the webhooks recorded (the sandbox that 'sent' the mail records its own delivered)."""
-    return DeliveryEvent.objects.exclude(external_id__startswith="sandbox:")
-
 
 def nothing_stored() -> bool:
-    return not (esp_events().exists() or Suppression.objects.exists())
+    return not (webhook_events().exists() or Suppression.objects.exists())
 
 
 # --- Amazon SES (SNS notifications; anymail authenticates them by basic auth) ------------------
@@ -282,7 +279,7 @@ def test_an_esp_event_lands_once_on_the_message_it_names(client, esp, kind):
     # a replayed webhook (ESPs retry) is the same event
     assert post(client, kind).status_code == 200
     assert post(client, kind).status_code == 200
-    event = esp_events().get()
+    event = webhook_events().get()
     assert (event.message, event.kind) == (message, kind)
     suppressed = Suppression.objects.filter(address=TO, channel="email").values_list("reason", flat=True)
     expected = {"bounced": ["hard_bounce"], "complained": ["complaint"]}.get(kind, [])
@@ -387,7 +384,7 @@ def test_an_esp_event_with_a_nul_character_is_kept_not_retried_forever(client):
         "/webhooks/anymail/postmark/tracking/", json.dumps(bounce), content_type="application/json", headers=basic_auth()
     )
     assert response.status_code == 200
-    assert esp_events().get().payload["description"] == "bad\ufffdtext"
+    assert webhook_events().get().payload["description"] == "bad\ufffdtext"
 
 
 def test_mailgun_needs_only_its_signing_key(client, settings):
@@ -395,4 +392,4 @@ def test_mailgun_needs_only_its_signing_key(client, settings):
     settings.ANYMAIL = {"MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY}
     message = sent_email(MG_ID)
     assert post_mailgun(client, "delivered").status_code == 200
-    assert esp_events().get().message == message
+    assert webhook_events().get().message == message

@@ -11,10 +11,11 @@ from urllib.parse import urlencode
 import pytest
 
 from messaging.contacts import create_contact
-from messaging.models import DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, Suppression
+from messaging.models import Inbox, InboxMessage, OutboxMessage, Provider, Suppression
 from messaging.outbox import enqueue_message
 from messaging.sending import send_due_messages
 from messaging.views.webhooks import signature_for, twilio_signature
+from tests.support.events import webhook_events
 
 pytestmark = pytest.mark.django_db
 TOKEN = "twilio-auth-token"
@@ -43,10 +44,6 @@ def post_twilio(client, path: str, params: dict, *, signature=None, token=TOKEN)
     signature = by_hand(token, BASE + path, params) if signature is None else signature
     return client.post(path, urlencode(params), content_type=FORM, headers={"X-Twilio-Signature": signature})
 
-
-def webhook_events():
-    """Events the webhooks recorded (the sandbox that 'sent' a message records its own delivered)."""
-    return DeliveryEvent.objects.exclude(external_id__startswith="sandbox:")
 
 
 def nothing_stored() -> bool:
