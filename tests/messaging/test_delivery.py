@@ -1,9 +1,11 @@
 """The delivery engine through its actions, against a real SMTP server and a local HTTP API."""
 
 import json
+import re
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -190,6 +192,31 @@ def test_a_4xx_answer_is_retried_with_backoff_then_given_up(smtp_provider, smtp_
     assert message.status == Status.FAILED and message.attempts == 4
     assert message.error.startswith("gave up after 4 attempts")
     assert DeliveryAttempt.objects.filter(message=message, outcome="transient").count() == 4
+
+
+@pytest.mark.parametrize("priority", [OutboxMessage.Priority.TRANSACTIONAL, OutboxMessage.Priority.NORMAL])
+def test_each_retry_waits_the_steps_the_readme_states_for_its_priority(priority, smtp_provider, smtp_sink, settings):
+    """The README names the waits; they come from settings, and each retry honours them."""
+    settings.MAILROOM_FAILOVER_AFTER = 99
+    steps = settings.MAILROOM_RETRY_BACKOFF.get(priority, settings.MAILROOM_RETRY_BACKOFF["default"])
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    stated = re.search(r"retry after ([\d/]+) s \(Transactional priority[^:]*: ([\d/]+) s\)", readme)
+    assert stated, "the README no longer states the retry waits"
+    documented = stated.group(2 if priority == OutboxMessage.Priority.TRANSACTIONAL else 1)
+    assert documented == "/".join(str(step) for step in steps)
+    message = email(to="soft-fail@example.com", priority=priority)
+    now = timezone.now()
+    for step in steps:
+        with time_machine.travel(now, tick=False):
+            send_due_messages()
+        message = refreshed(message)
+        wait = (message.next_attempt_at - now).total_seconds()
+        assert message.status == Status.QUEUED and step * 0.8 <= wait <= step * 1.2
+        now = message.next_attempt_at + timedelta(seconds=1)
+    with time_machine.travel(now, tick=False):
+        send_due_messages()
+    message = refreshed(message)
+    assert message.status == Status.FAILED and message.error.startswith(f"gave up after {len(steps) + 1} attempts")
 
 
 def test_a_5xx_recipient_answer_fails_at_once_and_suppresses_the_address(smtp_provider, smtp_sink):
