@@ -35,6 +35,8 @@ TESTING = "pytest" in sys.modules or env_bool("MAILROOM_TESTING")
 # can read in the source, or with a key made up on this host alone (another web server
 # or a redeployed container would make another, breaking every link already sent).
 SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
+# `manage.py ensure_admin` (run by `make run`) keeps the console password it made here (0600).
+ADMIN_PASSWORD_FILE = BASE_DIR / "var" / "admin_password"
 # Published in the source, so never accepted in production (config/checks.py).
 INSECURE_DEV_KEY = "mailroom-insecure-development-key-set-SECRET_KEY-in-production"
 
