@@ -504,6 +504,10 @@ UNFOLD = {
     "SITE_HEADER": "Mailroom",
     "SITE_SUBHEADER": _("Marketing & customer messaging"),
     "SITE_SYMBOL": "mail",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "sizes": "any", "type": "image/svg+xml", "href": lambda request: static("mailroom/favicon.svg")},
+        {"rel": "icon", "sizes": "16x16 32x32 48x48", "type": "image/x-icon", "href": lambda request: static("mailroom/favicon.ico")},
+    ],
     "SITE_URL": "/admin/",
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
