@@ -1,5 +1,7 @@
 """The console shell: dashboard figures, placeholders, security headers, audit of edits."""
 
+from pathlib import Path
+
 import pytest
 
 from messaging.consent import subscribe
@@ -108,7 +110,7 @@ def test_console_and_public_pages_link_the_favicon(client, admin_user):
         assert f'rel="icon" href="{static("mailroom/favicon.ico")}" type="image/x-icon"' in html
     # and the linked files exist among the static files whitenoise serves
     assert finders.find("mailroom/favicon.svg") and finders.find("mailroom/favicon.ico")
-    svg = open(finders.find("mailroom/favicon.svg")).read()
+    svg = Path(finders.find("mailroom/favicon.svg")).read_text()
     assert svg.startswith("<svg") and 'viewBox="0 0 32 32"' in svg
 
 
