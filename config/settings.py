@@ -418,6 +418,11 @@ Q_CLUSTER = {
     "label": _("Task queue"),
 }
 
+# `manage.py run_cluster` (the Procfile's cluster): on SIGTERM/SIGINT, or when the process
+# that started it dies, the batch in progress gets this long to finish before the workers
+# are killed (their lease brings the messages back). Under 10 s, with the parent check.
+MAILROOM_CLUSTER_STOP_SECONDS = float(os.environ.get("MAILROOM_CLUSTER_STOP_SECONDS", "7"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
