@@ -12,6 +12,7 @@ import contextlib
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -211,3 +212,35 @@ def test_the_cluster_exits_when_honcho_is_killed(cluster_env, tmp_path, started)
             os.killpg(main, signal.SIGKILL)
     report_figures("cluster_parent_honcho_killed", seconds=round(elapsed, 2))
     assert elapsed < LIMIT
+
+
+def _worker_like(ready) -> None:
+    """A process set up like a cluster worker: SIGTERM blocked, the post_spawn thread on."""
+    from config.qcluster import _obey_the_sentinel_only
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    _obey_the_sentinel_only()
+    ready.set()
+    time.sleep(60)
+
+
+def test_a_worker_ignores_a_stray_sigterm_but_obeys_its_sentinels():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    worker = context.Process(target=_worker_like, args=(ready,), daemon=True)
+    worker.start()
+    try:
+        assert ready.wait(20)
+        # a SIGTERM from anyone else (here a sibling process, like honcho's to the group) is ignored
+        subprocess.run(["kill", "-TERM", str(worker.pid)], check=True)
+        worker.join(1.5)
+        assert worker.is_alive()
+        # the parent's (the sentinel's terminate() of a worker stuck past the timeout) kills it
+        worker.terminate()
+        worker.join(5)
+        assert worker.exitcode == -signal.SIGKILL
+    finally:
+        if worker.is_alive():
+            worker.kill()
