@@ -35,6 +35,8 @@ TESTING = "pytest" in sys.modules or env_bool("MAILROOM_TESTING")
 # can read in the source, or with a key made up on this host alone (another web server
 # or a redeployed container would make another, breaking every link already sent).
 SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
+# `manage.py ensure_admin` (run by `make run`) keeps the console password it made here (0600).
+ADMIN_PASSWORD_FILE = BASE_DIR / "var" / "admin_password"
 # Published in the source, so never accepted in production (config/checks.py).
 INSECURE_DEV_KEY = "mailroom-insecure-development-key-set-SECRET_KEY-in-production"
 
@@ -416,6 +418,11 @@ Q_CLUSTER = {
     "label": _("Task queue"),
 }
 
+# `manage.py run_cluster` (the Procfile's cluster): on SIGTERM/SIGINT, or when the process
+# that started it dies, the batch in progress gets this long to finish before the workers
+# are killed (their lease brings the messages back). Under 10 s, with the parent check.
+MAILROOM_CLUSTER_STOP_SECONDS = float(os.environ.get("MAILROOM_CLUSTER_STOP_SECONDS", "7"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -502,6 +509,10 @@ UNFOLD = {
     "SITE_HEADER": "Mailroom",
     "SITE_SUBHEADER": _("Marketing & customer messaging"),
     "SITE_SYMBOL": "mail",
+    "SITE_FAVICONS": [
+        {"rel": "icon", "sizes": "any", "type": "image/svg+xml", "href": lambda request: static("mailroom/favicon.svg")},
+        {"rel": "icon", "sizes": "16x16 32x32 48x48", "type": "image/x-icon", "href": lambda request: static("mailroom/favicon.ico")},
+    ],
     "SITE_URL": "/admin/",
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,

@@ -1,8 +1,10 @@
 import io
+import stat
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from messaging.models import ConsentRecord, Contact, Topic
@@ -31,14 +33,79 @@ def test_seed_demo_loads_contacts_in_two_languages_and_time_zones_and_is_idempot
     assert ConsentRecord.objects.count() == consents
 
 
-def test_ensure_admin_prints_a_working_login():
+def test_ensure_admin_prints_a_working_login(settings, tmp_path):
     from django.contrib.auth import authenticate
+
+    settings.ADMIN_PASSWORD_FILE = tmp_path / "admin_password"
 
     out = run("ensure_admin", password="s3cret-pass")
     assert "/admin/" in out and "admin" in out and "s3cret-pass" in out
     user = authenticate(username="admin", password="s3cret-pass")
     assert user is not None and user.is_superuser
     assert user.groups.filter(name="Admin").exists()
+
+
+def _printed_password(out: str) -> str:
+    line = next(line for line in out.splitlines() if line.strip().startswith("password:"))
+    return line.split("password:", 1)[1].split()[0]
+
+
+def test_ensure_admin_keeps_the_password_it_made_and_prints_it_every_time(settings, tmp_path, client):
+    # given no admin yet and no stored password
+    settings.ADMIN_PASSWORD_FILE = stored = tmp_path / "var" / "admin_password"
+    # when make run starts twice
+    first = run("ensure_admin")
+    second = run("ensure_admin")
+    # then both starts print the same password, the one kept (0600) in the file
+    password = _printed_password(first)
+    assert len(password) >= 12
+    assert _printed_password(second) == password
+    assert stored.read_text().strip() == password
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    # and it logs in to the console
+    response = client.post(reverse("admin:login"), {"username": "admin", "password": password, "next": "/admin/"})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_ensure_admin_does_not_undo_a_password_changed_in_the_console(settings, tmp_path):
+    from django.contrib.auth import authenticate
+    from django.contrib.auth.models import User
+
+    settings.ADMIN_PASSWORD_FILE = stored = tmp_path / "admin_password"
+    old = _printed_password(run("ensure_admin"))
+    # when the admin changes the password in the console
+    user = User.objects.get(username="admin")
+    user.set_password("my-own-password-1")
+    user.save()
+    out = run("ensure_admin")
+    # then the new password still works, the stale one is not printed, and the output says why
+    assert authenticate(username="admin", password="my-own-password-1") is not None
+    assert old not in out
+    assert "changed in the console" in out and str(stored) in out
+    # and deleting the file asks for a new random password, which is printed and works
+    stored.unlink()
+    new = _printed_password(run("ensure_admin"))
+    assert new not in (old, "my-own-password-1")
+    assert authenticate(username="admin", password=new) is not None
+    assert stored.read_text().strip() == new
+
+
+def test_ensure_admin_changes_nothing_when_the_password_cannot_be_stored(settings, tmp_path):
+    from django.contrib.auth import authenticate
+
+    settings.ADMIN_PASSWORD_FILE = tmp_path / "admin_password"
+    run("ensure_admin", password="first-pass-123")
+    # when var/ is not a directory any more and a new password is asked for
+    (tmp_path / "var").write_text("not a directory")
+    settings.ADMIN_PASSWORD_FILE = tmp_path / "var" / "admin_password"
+    with pytest.raises(CommandError, match=r"Cannot store the console password.*nothing was changed"):
+        run("ensure_admin", password="second-pass-456")
+    # then the old password still works and nothing was written beside the old file
+    assert authenticate(username="admin", password="first-pass-123") is not None
+    assert authenticate(username="admin", password="second-pass-456") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["admin_password", "var"]
+    assert (tmp_path / "admin_password").read_text().strip() == "first-pass-123"
 
 
 def _heartbeat(age: timedelta) -> None:

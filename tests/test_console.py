@@ -1,5 +1,7 @@
 """The console shell: dashboard figures, placeholders, security headers, audit of edits."""
 
+from pathlib import Path
+
 import pytest
 
 from messaging.consent import subscribe
@@ -81,6 +83,35 @@ def test_audit_trail_cannot_be_edited_from_the_console(client, admin_user, conta
 
 def test_healthz_answers(client):
     assert client.get("/healthz").content == b"ok"
+
+
+def test_favicon_ico_is_served_as_a_cached_image(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO header: reserved 0, type 1 (icon)
+    assert "max-age=86400" in response["Cache-Control"] and "public" in response["Cache-Control"]
+    assert client.head("/favicon.ico").status_code == 200
+    assert client.post("/favicon.ico").status_code == 405
+
+
+def test_console_and_public_pages_link_the_favicon(client, admin_user):
+    from django.contrib.staticfiles import finders
+    from django.templatetags.static import static
+
+    # the console's login page (anonymous) and dashboard (signed in) link both icons
+    pages = [client.get("/admin/login/").content.decode()]
+    client.force_login(admin_user)
+    pages.append(client.get("/admin/").content.decode())
+    # and so does a public page (the password reset request)
+    pages.append(client.get("/e/reset/").content.decode())
+    for html in pages:
+        assert f'rel="icon" href="{static("mailroom/favicon.svg")}" type="image/svg+xml"' in html
+        assert f'rel="icon" href="{static("mailroom/favicon.ico")}" type="image/x-icon"' in html
+    # and the linked files exist among the static files whitenoise serves
+    assert finders.find("mailroom/favicon.svg") and finders.find("mailroom/favicon.ico")
+    svg = Path(finders.find("mailroom/favicon.svg")).read_text()
+    assert svg.startswith("<svg") and 'viewBox="0 0 32 32"' in svg
 
 
 def test_django_q_uses_the_orm_broker_and_safe_timings(settings):
