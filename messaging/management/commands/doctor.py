@@ -51,7 +51,7 @@ def check_heartbeat() -> tuple[bool, str]:
     except Exception as error:
         return False, str(error)
     if last is None:
-        return False, "never seen: start a cluster (python manage.py qcluster)"
+        return False, "never seen: start a cluster (python manage.py run_cluster)"
     age = timezone.now() - last
     return age < timedelta(minutes=3), f"last seen {int(age.total_seconds())} s ago"
 
