@@ -108,9 +108,9 @@ class PushSession(HTTPSession):
         data = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (data or {}).items()}  # v1 takes strings only
         accepted, dead, retry, refused = [], [], [], []
         broken = False
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self._bearer()}"}  # before any device gets it
         for token in tokens:
             body = {"message": {"token": token, "notification": notification, **({"data": data} if data else {})}}
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self._bearer()}"}
             try:
                 status, answer = self.request("POST", path, json.dumps(body).encode(), headers)
             except (http.client.HTTPException, OSError) as error:  # the devices left wait for the retry
