@@ -200,3 +200,28 @@ def test_no_status_callback_without_a_webhook_secret(twilio, people):
     send_due_messages()
     assert "StatusCallback" not in form_of(twilio.requests[0])  # our webhook would refuse every callback
     assert Template.objects.count() == 0
+
+
+def test_the_console_shows_the_approved_template_fields_on_whatsapp_templates_and_refuses_bad_ones(client, marketer, reminder):
+    client.force_login(marketer)
+    url = f"/admin/messaging/template/{reminder.pk}/change/"
+    page = client.get(url).content.decode()
+    assert 'name="whatsapp_template_sid"' in page and "Content SID (HX…)" in page and 'name="whatsapp_variables"' in page
+    form = {
+        "name": reminder.name,
+        "category": reminder.category,
+        "channel": "whatsapp",
+        "topic": "",
+        "whatsapp_template_sid": SID,
+        "whatsapp_variables": '["{{ settings.SECRET_KEY }}"]',
+    }
+    response = client.post(url, form)
+    assert response.status_code == 200 and "WhatsApp variable 1" in response.content.decode()
+    reminder.refresh_from_db()
+    assert reminder.whatsapp_variables == ["{{ contact.first_name }}", "{{ time }}"]
+    response = client.post(url, form | {"whatsapp_variables": '["{{ contact.first_name }}"]'})
+    assert response.status_code == 302
+    reminder.refresh_from_db()
+    assert reminder.whatsapp_variables == ["{{ contact.first_name }}"]
+    email = create_template(actor=None, key="welcome", name="Welcome", channel="email")
+    assert 'name="whatsapp_template_sid"' not in client.get(f"/admin/messaging/template/{email.pk}/change/").content.decode()
