@@ -151,7 +151,7 @@ def test_a_variable_empty_or_unknown_for_a_contact_is_refused_at_enqueue_naming_
     nameless = create_contact(actor=None, phone="+33612345670")
     with pytest.raises(InvalidInput, match="Variable 1 of the approved WhatsApp template of “Appointment reminder”: it is empty"):
         enqueue_message(channel="whatsapp", contact=nameless, template=reminder, context={"time": "10:30"})
-    with pytest.raises(InvalidInput, match="Variable 2 .*unknown name"):
+    with pytest.raises(InvalidInput, match=r"Variable 2 .*unknown name"):
         enqueue_message(channel="whatsapp", contact=people[0], template=reminder)  # no {{ time }} given
     assert not OutboxMessage.objects.exists()
 
