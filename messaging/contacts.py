@@ -204,6 +204,22 @@ def update_contact(*, actor: AbstractBaseUser | None, contact: Contact, **change
 
 
 @transaction.atomic
+def remove_push_tokens(*, contact_id: int, tokens: list[str]) -> list[str]:
+    """Drop device tokens the push service says are dead (app uninstalled, token expired).
+    Locks the row so a token the app registers meanwhile is not lost; returns what is left.
+    A system change, audited like any other (the audit log redacts the tokens)."""
+    contact = Contact.objects.select_for_update().filter(pk=contact_id).first()
+    if contact is None or not isinstance(contact.push_tokens, list):
+        return []
+    before = list(contact.push_tokens)
+    contact.push_tokens = [token for token in before if token not in set(tokens)]
+    if contact.push_tokens != before:
+        contact.save(update_fields=["push_tokens", "updated_at"])
+        record_audit(actor=None, verb="updated", target=contact, changes={"push_tokens": {"before": before, "after": contact.push_tokens}})
+    return contact.push_tokens
+
+
+@transaction.atomic
 def delete_contact(*, actor: AbstractBaseUser | None, contact: Contact) -> Contact:
     """Soft delete: the contact stops receiving anything but its history stays."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)

@@ -11,3 +11,8 @@ CAMPAIGN_KEY = "campaign"
 AUTOMATION_KEY = "automation"
 LEGACY_CAMPAIGN_KEY = "campaign_id"
 LEGACY_AUTOMATION_KEY = "automation_id"
+
+# The approved WhatsApp template a message goes out as: {"sid": Content SID, "variables":
+# {"1": "Ada", …}} filled for its contact when it is queued (messaging.whatsapp). Internal:
+# the API may not set it, or a caller could send any approved template with any text.
+WHATSAPP_TEMPLATE_KEY = "whatsapp_template"

@@ -27,11 +27,12 @@ from messaging.content.merge_tags import contact_context
 from messaging.content.rendering import engine, mentions, render_parts, render_strict, render_version
 from messaging.content.versions import pick_template
 from messaging.errors import InvalidInput, NotAllowed
-from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY
+from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY, WHATSAPP_TEMPLATE_KEY
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.secrets import check_secrets, check_stored, seal, with_markers
 from messaging.senders import clean_sender
 from messaging.tracking import track_html
+from messaging.whatsapp import approved_template, provider_requires_template, required_template_error
 from messaging.work import after_commit
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ INTERNAL_METADATA_KEYS = frozenset(
         "test_send",
         "erased",  # messaging.erasure
         "weekly_digest",  # messaging.digest.DIGEST_KEY: the gate never holds the digest
+        WHATSAPP_TEMPLATE_KEY,  # messaging.whatsapp: the approved template and its variables
     }
 )
 
@@ -164,9 +166,14 @@ def enqueue_message(
     if secrets:
         secrets = check_secrets(secrets)
         context = with_markers(context, secrets)
+    approved = None  # the approved WhatsApp template the message goes out as (messaging.whatsapp)
     if template is not None or template_version is not None:
         version = template_version or _active_version(template, contact)
-        rendered = render_version(version, contact_context(contact, uses=mentions(version)) | context)
+        wa_template = version.template if channel == Channel.WHATSAPP else None
+        extra = "\n".join(wa_template.whatsapp_variables or []) if wa_template else ""
+        full_context = contact_context(contact, uses=mentions(version, extra=extra)) | context
+        rendered = render_version(version, full_context)
+        approved = approved_template(wa_template, full_context)
         subject, html, preheader = rendered.subject, rendered.html if channel == Channel.EMAIL else "", rendered.preheader
         text = rendered.sms if channel != Channel.EMAIL and rendered.sms else rendered.text
         topic = topic or version.template.topic
@@ -179,6 +186,11 @@ def enqueue_message(
         subject = render_strict(subject, context, part="subject")
         text = render_strict(text, context, part="text")
         html = render_strict(html, context, html=True, part="HTML")
+    if channel == Channel.WHATSAPP:
+        if approved:
+            metadata[WHATSAPP_TEMPLATE_KEY] = approved
+        elif provider_requires_template():
+            raise required_template_error(template or (template_version.template if template_version else None))
     if not (text or html):
         raise InvalidInput(_("A message needs a body."), fields={"text": [_("This field is required.")]})
     if channel in (Channel.SMS, Channel.WHATSAPP) and len(text) > MAX_SMS_LENGTH:
@@ -363,7 +375,7 @@ def render_deferred(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage],
     pending = [m for m in messages if isinstance(m.metadata, dict) and DEFERRED_RENDER in m.metadata]
     if not pending:
         return messages, []
-    versions = TemplateVersion.objects.in_bulk({m.metadata[DEFERRED_RENDER].get("version") for m in pending})
+    versions = TemplateVersion.objects.select_related("template").in_bulk({m.metadata[DEFERRED_RENDER].get("version") for m in pending})
     contacts = Contact.objects.in_bulk({m.contact_id for m in pending if m.contact_id})
     broken: list[tuple[OutboxMessage, str]] = []
     rendered_ok: list[OutboxMessage] = []
@@ -375,9 +387,13 @@ def render_deferred(messages: list[OutboxMessage]) -> tuple[list[OutboxMessage],
             broken.append((message, "the pinned template version no longer exists"))
             continue
         try:
-            uses = mentions(version, extra=spec.get("subject") or "")
+            wa_template = version.template if message.channel == Channel.WHATSAPP else None
+            variables = "\n".join(wa_template.whatsapp_variables or []) if wa_template else ""
+            uses = mentions(version, extra=(spec.get("subject") or "") + "\n" + variables)
             context = contact_context(contact, uses=uses) | (spec.get("context") or {})
             rendered = render_version(version, context)
+            if approved := approved_template(wa_template, context):
+                message.metadata[WHATSAPP_TEMPLATE_KEY] = approved
             subject = rendered.subject
             if spec.get("subject"):
                 subject = render_parts(_parsed_subject(spec["subject"]), context).subject

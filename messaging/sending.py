@@ -455,6 +455,7 @@ def deliver(
     pending = ready
     lease_renewed_at = time.monotonic()
     over_limit: set[int] = set()
+    unusable = ""  # why the last provider could not be used: the messages left waiting say it
     for index, provider in enumerate(providers):
         if not pending:
             break
@@ -496,6 +497,7 @@ def deliver(
                         lease_renewed_at = time.monotonic()
         except ProviderError as error:
             logger.warning("provider %s unusable: %s", provider, error)
+            unusable = f" ({provider.name}: {error})"
             provider_failed(provider, str(error))
             done = {o.message.pk for o in outcomes}
             leftover = [m for m in pending if m.pk not in done]
@@ -506,7 +508,8 @@ def deliver(
             give_back_tokens(provider=provider, count=len(leftover))
         pending = leftover + over
     _hold([m for m in pending if m.pk in over_limit])
-    outcomes += [Outcome(m, transient("no provider available for this channel"), None) for m in pending if m.pk not in over_limit]
+    waiting = transient(f"no provider available for this channel{unusable}")
+    outcomes += [Outcome(m, waiting, None) for m in pending if m.pk not in over_limit]
     return outcomes[recorded:]
 
 

@@ -14,7 +14,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.content.versions import create_template, deactivate_template, duplicate_template
 from messaging.errors import MailroomError
-from messaging.models import Template, TemplateVersion
+from messaging.models import Channel, Template, TemplateVersion
 from messaging.views.editor import TemplateDiffView, TemplateEditorView, TemplatePreviewView, TemplateTestSendView
 
 
@@ -33,6 +33,12 @@ class TemplateAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return ("key", "locale") if obj else ()
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        """A WhatsApp template also names the template WhatsApp approved (messaging.whatsapp)."""
+        if obj is not None and obj.channel == Channel.WHATSAPP:
+            return (*self.fields, "whatsapp_template_sid", "whatsapp_variables")
+        return self.fields
 
     @admin.display(description=_("active version"))
     def active_label(self, obj: Template) -> str:

@@ -6,6 +6,7 @@ import json
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
@@ -16,6 +17,7 @@ from messaging.content.merge_tags import sample_context
 from messaging.content.rendering import TOO_MUCH_WORK, check_source, compile_body, parse_parts, render_parts, too_much_work
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Template, TemplateVersion
+from messaging.whatsapp import check_approved_template
 
 CONTENT_FIELDS = ("subject", "preheader", "body_format", "body", "text_body", "sms_body")
 
@@ -52,7 +54,7 @@ def create_template(
     return template
 
 
-TEMPLATE_SETTINGS = ("name", "category", "topic")  # key, language and channel name the template: fixed
+TEMPLATE_SETTINGS = ("name", "category", "topic", "whatsapp_template_sid", "whatsapp_variables")  # key, language, channel: fixed
 
 
 @transaction.atomic
@@ -69,10 +71,14 @@ def update_template(*, actor: AbstractBaseUser | None, template: Template, **val
     if "category" in values and values["category"] not in Template.Category.values:
         raise InvalidInput(_("Unknown category “%(category)s”.") % {"category": values["category"]}, fields={"category": [_("Unknown.")]})
     template = Template.objects.select_for_update().get(pk=template.pk)
-    before = {"name": template.name, "category": template.category, "topic": template.topic_id}
+    before = {name: getattr(template, "topic_id" if name == "topic" else name) for name in TEMPLATE_SETTINGS}
     for name, value in values.items():
         setattr(template, name, value.strip() if name == "name" else value)
-    after = {"name": template.name, "category": template.category, "topic": template.topic_id}
+    try:
+        check_approved_template(template)  # the WhatsApp approved template, when named
+    except ValidationError as error:
+        raise InvalidInput.from_validation_error(error) from None
+    after = {name: getattr(template, "topic_id" if name == "topic" else name) for name in TEMPLATE_SETTINGS}
     changes = {name: {"before": before[name], "after": after[name]} for name in before if before[name] != after[name]}
     if changes:
         template.save(update_fields=list(values))

@@ -29,6 +29,25 @@ class Template(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     from_catalog = models.BooleanField(_("from the catalog"), default=False)
+    # WhatsApp only: business-initiated messages must use a template WhatsApp approved.
+    whatsapp_template_sid = models.CharField(
+        _("approved WhatsApp template"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "The Content SID (HX…) of the template WhatsApp approved for this message, as your provider shows it. "
+            "When set, the message goes out as that template; the text here is what the console shows."
+        ),
+    )
+    whatsapp_variables = models.JSONField(
+        _("approved template variables"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "In order, what fills {{1}}, {{2}}… of the approved template: a JSON list of template expressions filled "
+            'per contact, e.g. ["{{ contact.first_name }}", "{{ order_number }}"].'
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -39,6 +58,11 @@ class Template(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.locale})"
+
+    def clean(self) -> None:
+        from messaging.whatsapp import check_approved_template
+
+        check_approved_template(self)
 
 
 class TemplateVersion(models.Model):

@@ -6,7 +6,8 @@ from messaging.providers.base import ProviderError, ProviderMisconfigured, Resul
 
 def session_for(provider: Provider) -> Session:
     from messaging.providers.email import DjangoBackendSession, SMTPSession
-    from messaging.providers.http import PushSession, TwilioStyleSession
+    from messaging.providers.fcm import PushSession
+    from messaging.providers.http import TwilioStyleSession
     from messaging.providers.sandbox import SandboxSession
 
     if provider.kind == Provider.Kind.SANDBOX:

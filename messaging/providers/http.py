@@ -1,12 +1,16 @@
-"""HTTP API providers: Twilio-style SMS and WhatsApp, FCM-style push. One keep-alive
-connection per batch; 429 and 5xx are temporary, other 4xx are permanent."""
+"""HTTP API providers: Twilio-style SMS and WhatsApp (push: messaging.providers.fcm). One
+keep-alive connection per batch; 429 and 5xx are temporary, other 4xx are permanent."""
 
 import base64
 import http.client
 import json
 from urllib.parse import urlencode, urlsplit
 
-from messaging.models import OutboxMessage
+from django.conf import settings
+from django.urls import reverse
+
+from messaging.metadata import WHATSAPP_TEMPLATE_KEY
+from messaging.models import OutboxMessage, Provider
 from messaging.providers.base import ProviderMisconfigured, Result, Session, permanent, sent, transient
 from messaging.providers.email import secret
 from messaging.secrets import reveal
@@ -16,8 +20,10 @@ BAD_NUMBER_CODES = {21211, 21214, 21217, 21612, 21614, 63003}
 
 
 class HTTPSession(Session):
+    default_url = ""  # where the provider's API lives when the config names no `url`
+
     def __enter__(self) -> "HTTPSession":
-        url = self.provider.config.get("url")
+        url = self.provider.config.get("url") or self.default_url
         if not url:
             raise ProviderMisconfigured("This HTTP provider has no URL configured.")
         parts = urlsplit(url)
@@ -80,7 +86,24 @@ class HTTPSession(Session):
 
 
 class TwilioStyleSession(HTTPSession):
-    """POST {url}/Accounts/{account}/Messages.json with From, To, Body (basic auth)."""
+    """POST {url}/Accounts/{account}/Messages.json with From, To and Body (basic auth).
+
+    A WhatsApp message queued with an approved template (messaging.whatsapp) goes as
+    ContentSid + ContentVariables instead of Body; with "requires_template": true in the
+    config, one without is refused here too (a campaign's fan-out does not pass through
+    enqueue's check). When the provider has a webhook secret, StatusCallback points Twilio
+    at our status webhook (MAILROOM_BASE_URL + its path), so delivered/failed come back;
+    without one that webhook would refuse every callback, so none is asked for."""
+
+    def send(self, message: OutboxMessage) -> Result:
+        if message.channel == "whatsapp" and self.provider.config.get("requires_template") and not self._approved(message):
+            return permanent("this WhatsApp provider requires an approved template and the message has none")
+        return super().send(message)
+
+    @staticmethod
+    def _approved(message: OutboxMessage) -> dict | None:
+        approved = message.metadata.get(WHATSAPP_TEMPLATE_KEY) if isinstance(message.metadata, dict) else None
+        return approved if isinstance(approved, dict) and approved.get("sid") else None
 
     def post(self, message: OutboxMessage) -> tuple[int, bytes]:
         config = self.provider.config
@@ -88,20 +111,24 @@ class TwilioStyleSession(HTTPSession):
         if not account or not sender:
             raise ProviderMisconfigured("Set account_sid and from in the provider configuration.")
         prefix = "whatsapp:" if message.channel == "whatsapp" else ""
-        form = urlencode({"From": prefix + sender, "To": prefix + message.to_address, "Body": reveal(message, message.body_text)}).encode()
+        fields = {"From": prefix + sender, "To": prefix + message.to_address}
+        if message.channel == "whatsapp" and (approved := self._approved(message)):
+            variables = {number: reveal(message, value) for number, value in (approved.get("variables") or {}).items()}
+            fields |= {"ContentSid": approved["sid"], "ContentVariables": json.dumps(variables)}
+        else:
+            fields["Body"] = reveal(message, message.body_text)
+        if callback := status_callback_url(self.provider):
+            fields["StatusCallback"] = callback
         token = base64.b64encode(f"{account}:{secret(self.provider, 'token_secret')}".encode()).decode()
         headers = {"Authorization": f"Basic {token}", "Content-Type": "application/x-www-form-urlencoded"}
-        return self.request("POST", f"{self.base_path}/Accounts/{account}/Messages.json", form, headers)
+        return self.request("POST", f"{self.base_path}/Accounts/{account}/Messages.json", urlencode(fields).encode(), headers)
 
 
-class PushSession(HTTPSession):
-    """POST {url} with {"to": token, "notification": {"title", "body"}, "data": {...}} (bearer auth)."""
-
-    def post(self, message: OutboxMessage) -> tuple[int, bytes]:
-        payload = {
-            "to": message.to_address,
-            "notification": {"title": message.subject, "body": reveal(message, message.body_text)},
-            "data": message.metadata.get("data", {}),
-        }
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret(self.provider, 'token_secret')}"}
-        return self.request("POST", self.base_path or "/", json.dumps(payload).encode(), headers)
+def status_callback_url(provider: Provider) -> str:
+    """Where Twilio should report this provider's message statuses: our events webhook, at
+    the public address (MAILROOM_BASE_URL), the URL Twilio then signs. Empty when the
+    provider has no webhook secret (the webhook would refuse every callback) or
+    "status_callback": false."""
+    if not provider.config.get("webhook_secret") or provider.config.get("status_callback") is False or not provider.pk:
+        return ""
+    return settings.MAILROOM_BASE_URL.rstrip("/") + reverse("messaging:webhook-events", args=[provider.pk])

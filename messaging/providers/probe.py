@@ -22,7 +22,10 @@ def probe_provider(provider: Provider, *, timeout: float = PROBE_TIMEOUT) -> tup
     if provider.kind == Provider.Kind.SMTP:
         return _probe_smtp(provider.config, timeout)
     if provider.kind == Provider.Kind.HTTP:
-        return _probe_http(provider.config, timeout)
+        from messaging.providers.fcm import FCM_URL
+
+        default = FCM_URL if provider.channel == "push" else ""  # push talks to FCM unless told otherwise
+        return _probe_http(provider.config.get("url") or default, timeout)
     return False, f"unknown kind {provider.kind!r}"
 
 
@@ -41,8 +44,7 @@ def _probe_smtp(config: dict, timeout: float) -> tuple[bool, str]:
     return True, f"SMTP {host}:{port} answers EHLO and NOOP"
 
 
-def _probe_http(config: dict, timeout: float) -> tuple[bool, str]:
-    url = config.get("url", "")
+def _probe_http(url: str, timeout: float) -> tuple[bool, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False, f"no HTTP URL configured ({url!r})" if url else "no URL configured"

@@ -429,16 +429,7 @@ def test_http_429_is_temporary_and_4xx_bad_number_is_a_hard_bounce(sms_provider,
     assert Suppression.objects.get(channel="sms").address == "+33612340000"
 
 
-def test_push_goes_to_the_device_token(http_api, settings, contact):
-    settings.MAILROOM_SECRETS = {"PUSH": "k"}
-    Provider.objects.create(name="Push", channel="push", kind="http", config={"url": http_api + "/send", "token_secret": "PUSH"})
-    contact.push_tokens = ["device-token-1"]
-    contact.save()
-    message = enqueue_message(channel="push", contact=contact, subject="New lesson", text="Lesson 3 is out")
-    send_due_messages()
-    assert refreshed(message).status == Status.SENT
-    assert FakeTwilio.received[0]["form"]["to"] == "device-token-1"
-    assert FakeTwilio.received[0]["form"]["notification"] == {"title": "New lesson", "body": "Lesson 3 is out"}
+# Push (FCM HTTP v1, every device of the contact): tests/messaging/test_push_fcm.py
 
 
 def test_dkim_signs_mail_when_a_key_is_configured(settings, smtp_sink, tmp_path):
