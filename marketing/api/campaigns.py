@@ -131,7 +131,9 @@ DryRunSerializer = inline_serializer(
         "samples": serializers.ListField(child=serializers.DictField()),
     },
 )
-ReportSerializer = inline_serializer("CampaignReport", {"sent": serializers.IntegerField(), "variants": serializers.ListField()})
+ReportSerializer = inline_serializer(
+    "CampaignReport", {"sent": serializers.IntegerField(), "variants": serializers.ListField(), "languages": serializers.ListField()}
+)
 
 
 class CampaignViewSet(ReadViewSet):
@@ -253,7 +255,7 @@ class CampaignViewSet(ReadViewSet):
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def report(self, request: Request, pk: str) -> Response:
         """Sent, delivered, opens, clicks, unsubscribes, bounces, complaints, conversions and
-        revenue, per variant and per link."""
+        revenue, per variant, per link and per language."""
         return Response(campaign_report(self.get_object()))
 
     @extend_schema(responses={200: RecipientSerializer(many=True), **problems(404)})

@@ -3,11 +3,14 @@
 from datetime import datetime, timedelta
 
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Coalesce
 
 from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
+from messaging.ids import parse_id
 from messaging.metadata import AUTOMATION_KEY
-from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
+from messaging.models import DeliveryEvent, OutboxMessage, TemplateVersion, TrackedLink
+from messaging.outbox import DEFERRED_RENDER
 
 State = Campaign.State
 CALENDAR_STATES = (State.APPROVED, State.SCHEDULED, State.SENDING, State.PAUSED, State.SENT)
@@ -177,15 +180,55 @@ EVENT_KINDS = {
 }
 
 
+# Opens and clicks are people's: a hit flagged automated (a prefetch seconds after sending,
+# a mail gateway's link scanner, an image proxy) proves delivery but is nobody reading, as in
+# the analytics rollup and the A/B winner (messaging.tracking.automated_reason).
+HUMAN = Q(is_automated=False)
+
+
 def _event_counts(events) -> dict:
-    return {
-        name: Count("message", distinct=True, filter=Q(kind=kind) if name != "opens" else Q(kind__in=[kind, DeliveryEvent.Kind.CLICKED]))
-        for name, kind in EVENT_KINDS.items()
+    def only(name: str, kind: str) -> Q:
+        if name == "opens":
+            return Q(kind__in=[kind, DeliveryEvent.Kind.CLICKED]) & HUMAN
+        return Q(kind=kind) & HUMAN if name == "clicks" else Q(kind=kind)
+
+    return {name: Count("message", distinct=True, filter=only(name, kind)) for name, kind in EVENT_KINDS.items()}
+
+
+def _language_rows(messages, events) -> list[dict]:
+    """Per language sent: the locale of the template variant each message was rendered from
+    (metadata["template_version"] once rendered, chosen by the fan-out in
+    metadata["render"]["version"] before), so a contact who changes her language later still
+    counts under the one she was sent."""
+
+    def version_of(prefix: str = ""):
+        metadata = f"{prefix}metadata"  # KT() cannot cross a relation: KeyTextTransform can
+        return Coalesce(
+            KeyTextTransform("template_version", metadata), KeyTextTransform("version", KeyTransform(DEFERRED_RENDER, metadata))
+        )
+
+    def version_id(value) -> int | None:  # JSON text on PostgreSQL, a number on SQLite
+        return None if value is None else parse_id(str(value))
+
+    sent = dict(messages.filter(status=OutboxMessage.Status.SENT).values_list(version_of()).annotate(n=Count("id")).order_by())
+    figures = {
+        row.pop("version"): row for row in events.values(version=version_of("message__")).annotate(**_event_counts(events)).order_by()
     }
+    ids = {version_id(vid) for vid in (*sent, *figures)} - {None}
+    locales = dict(TemplateVersion.objects.filter(pk__in=ids).values_list("pk", "template__locale"))
+    rows: dict[str, dict] = {}
+    for vid in {*sent, *figures}:
+        locale = locales.get(version_id(vid), "")
+        row = rows.setdefault(locale, {"locale": locale, "sent": 0, **dict.fromkeys(EVENT_KINDS, 0)})
+        row["sent"] += sent.get(vid, 0)
+        for name in EVENT_KINDS:
+            row[name] += figures.get(vid, {}).get(name, 0)
+    return sorted(rows.values(), key=lambda row: row["locale"])
 
 
 def campaign_report(campaign: Campaign) -> dict:
-    """Totals, per variant and per link. Opens count a click as an open (images blocked)."""
+    """Totals, per variant, per link and per language. Opens count a click as an open (images
+    blocked); opens and clicks count people only (automated hits are left out)."""
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
     skipped = dict(recipients.filter(status=CampaignRecipient.Status.SKIPPED).values_list("skip_reason").annotate(n=Count("id")).order_by())
     messages = OutboxMessage.objects.filter(campaign_recipient__campaign=campaign)
@@ -226,7 +269,7 @@ def campaign_report(campaign: Campaign) -> dict:
             }
         )
     link_clicks = list(
-        events.filter(kind=DeliveryEvent.Kind.CLICKED)
+        events.filter(HUMAN, kind=DeliveryEvent.Kind.CLICKED)
         .values("payload__link")
         .annotate(clicks=Count("id"), unique=Count("message", distinct=True))
     )
@@ -251,6 +294,7 @@ def campaign_report(campaign: Campaign) -> dict:
         "revenue": money["revenue"] or 0,
         "variants": variants,
         "links": links,
+        "languages": _language_rows(messages, events),
     }
 
 
@@ -266,7 +310,7 @@ def engagement_timeline(campaign: Campaign) -> list[dict]:
 
     return list(
         DeliveryEvent.objects.filter(
-            message__campaign_recipient__campaign=campaign, kind__in=[DeliveryEvent.Kind.OPENED, DeliveryEvent.Kind.CLICKED]
+            HUMAN, message__campaign_recipient__campaign=campaign, kind__in=[DeliveryEvent.Kind.OPENED, DeliveryEvent.Kind.CLICKED]
         )
         .annotate(hour=TruncHour("occurred_at"))
         .values("hour", "kind")

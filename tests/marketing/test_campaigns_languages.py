@@ -162,3 +162,30 @@ def test_the_overview_shows_the_pinned_version_of_each_language(client, marketer
     client.force_login(approver)
     page = client.get(f"/admin/marketing/campaign/{campaign.pk}/overview/").content.decode()
     assert 'data-language="fr"' in page and f"fr: {fr_version.template} v{fr_version.number}" in page
+
+
+def test_the_report_splits_the_figures_by_the_language_each_contact_was_sent(
+    marketer, approver, newsletter, en_version, fr_version, bilingual
+):
+    from django.utils import timezone
+
+    from marketing.campaigns.queries import campaign_report
+    from messaging.models import DeliveryEvent, OutboxMessage
+
+    anne, julie = bilingual
+    campaign = approve_and_start(new_campaign(marketer, newsletter, make_segment("Both", [anne, julie]), en_version), marketer, approver)
+    fan_out(campaign=campaign)
+    send_due_messages()
+    sent = {m.contact_id: m for m in OutboxMessage.objects.filter(campaign_recipient__campaign=campaign)}
+    now = timezone.now()
+    for kind in ("opened", "clicked", "unsubscribed"):
+        DeliveryEvent.objects.create(message=sent[julie.pk], kind=kind, occurred_at=now)
+    DeliveryEvent.objects.create(message=sent[anne.pk], kind="opened", occurred_at=now)
+    DeliveryEvent.objects.create(message=sent[anne.pk], kind="clicked", occurred_at=now, is_automated=True)  # a link scanner
+    # Julie switches to English afterwards: her mail was French, and counts as French
+    julie.locale = "en"
+    julie.save(update_fields=["locale"])
+    report = campaign_report(campaign)
+    figures = [(row["locale"], row["sent"], row["opens"], row["clicks"], row["unsubscribes"]) for row in report["languages"]]
+    assert figures == [("en", 1, 1, 0, 0), ("fr", 1, 1, 1, 1)]
+    assert (report["opens"], report["clicks"], report["unsubscribes"]) == (2, 1, 1)
