@@ -93,6 +93,15 @@ def test_month_grid_has_equal_cells_a_colour_per_state_and_a_today_marker(consol
     assert background(busy.locator(".mr-cal__daynum")) != "rgba(0, 0, 0, 0)"
     shot(page, "month")
 
+    # in Unfold's dark mode (it follows the system's) the calendar has its dark colours
+    page.emulate_media(color_scheme="dark")
+    page.reload()
+    expect(page.locator("html")).to_have_class(re.compile(r"\bdark\b"))
+    dark = {li.get_attribute("data-state"): background(li) for li in page.get_by_test_id("calendar-legend").locator("li").all()}
+    assert len(set(dark.values())) == 8 and not set(dark.values()) & set(legend.values())
+    assert background(page.locator("[data-day]:not(.is-today):not(.is-outside)").first) != "rgb(255, 255, 255)"
+    shot(page, "month-dark")
+
 
 def test_week_view_lists_the_days_with_times_and_states(console_login, live_server, marketer, seeded):
     page = console_login(marketer)
