@@ -6,14 +6,25 @@ from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, Que
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
 
-from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
+from marketing.models import Automation, Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.ids import parse_id
 from messaging.metadata import AUTOMATION_KEY
 from messaging.models import DeliveryEvent, OutboxMessage, TemplateVersion, TrackedLink
 from messaging.outbox import DEFERRED_RENDER
 
 State = Campaign.State
-CALENDAR_STATES = (State.APPROVED, State.SCHEDULED, State.SENDING, State.PAUSED, State.SENT)
+# Every campaign with a send time has its place in the calendar, drafts included: a campaign
+# moved there goes back to draft (it needs a new approval) and stays where it was dropped.
+CALENDAR_STATES = (
+    State.DRAFT,
+    State.PENDING_APPROVAL,
+    State.APPROVED,
+    State.SCHEDULED,
+    State.SENDING,
+    State.PAUSED,
+    State.SENT,
+    State.CANCELLED,
+)
 
 
 def campaigns_due(*, now: datetime) -> list[Campaign]:
@@ -168,6 +179,11 @@ def scheduled_other_sends(*, start: datetime, end: datetime, channel: str = "", 
         .annotate(n=Count("id"))
         .order_by("scheduled_at__date")
     )
+
+
+def automation_names(ids) -> dict[int, str]:
+    """Names of the automations the calendar's other sends came from, by id (one query)."""
+    return dict(Automation.objects.filter(pk__in=ids).values_list("pk", "name"))
 
 
 EVENT_KINDS = {

@@ -1,9 +1,13 @@
-"""The campaign calendar: month and week views of scheduled, sending and sent campaigns
-(and other scheduled sends), coloured by state, filtered by channel and topic. A scheduled
-campaign can be dragged to another day; the server re-checks through `reschedule_campaign`."""
+"""The campaign calendar: month and week views of every campaign with a send time (and the
+automations' scheduled sends), coloured by state, filtered by channel and topic, times in the
+console's time zone. A scheduled campaign can be dragged to another day; the server re-checks
+through `reschedule_campaign`, which withdraws its approval. Styles: static/mailroom/calendar.css
+(Unfold's compiled CSS has only the Tailwind classes its own templates use)."""
 
 import calendar as pycalendar
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -22,20 +26,51 @@ from messaging.errors import MailroomError
 from messaging.ids import parse_id
 from messaging.models import Topic
 
-STATE_COLOURS = {
-    Campaign.State.APPROVED: "bg-amber-100 text-amber-900 border-amber-300",
-    Campaign.State.SCHEDULED: "bg-sky-100 text-sky-900 border-sky-300",
-    Campaign.State.SENDING: "bg-violet-100 text-violet-900 border-violet-300",
-    Campaign.State.PAUSED: "bg-orange-100 text-orange-900 border-orange-300",
-    Campaign.State.SENT: "bg-green-100 text-green-900 border-green-300",
-}
+# The states the calendar shows, in the order of the legend; each has its colour in
+# static/mailroom/calendar.css (`.mr-cal-chip--<state>`).
+LEGEND_STATES = (
+    Campaign.State.DRAFT,
+    Campaign.State.PENDING_APPROVAL,
+    Campaign.State.APPROVED,
+    Campaign.State.SCHEDULED,
+    Campaign.State.SENDING,
+    Campaign.State.SENT,
+    Campaign.State.PAUSED,
+    Campaign.State.CANCELLED,
+)
+MONTH_VISIBLE = 3  # campaigns listed in a month cell; the rest are a link to that week
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
-def _parse_day(value: str | None) -> date:
-    try:
-        return date.fromisoformat(value) if value else timezone.localdate()
-    except ValueError:
+@dataclass
+class Day:
+    date: date
+    items: list[dict] = field(default_factory=list)
+    others: list[dict] = field(default_factory=list)
+    is_today: bool = False
+    is_outside: bool = False  # in the month grid, a day of the previous or next month
+    is_past: bool = False
+    more: int = 0
+    week_url: str = ""
+
+
+def _parse_day(value: str | None, notices: list[str]) -> date:
+    if not value:
         return timezone.localdate()
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        notices.append(_("“%(value)s” is not a date: give one as YYYY-MM-DD. Showing the current month instead.") % {"value": value})
+        return timezone.localdate()
+    if not FIRST_DAY <= day <= LAST_DAY:
+        notices.append(_("The calendar covers 1900 to 2999. Showing the current month instead."))
+        return timezone.localdate()
+    return day
+
+
+def _midnight(day: date) -> datetime:
+    """The start of `day` in the console's time zone (the one times are shown in)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 class CalendarView(UnfoldModelAdminViewMixin, TemplateView):
@@ -45,52 +80,101 @@ class CalendarView(UnfoldModelAdminViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs) -> dict:
         request = self.request
-        mode = "week" if request.GET.get("view") == "week" else "month"
-        day = _parse_day(request.GET.get("date"))
+        notices: list[str] = []
+        mode = request.GET.get("view") or "month"
+        if mode not in ("month", "week"):
+            notices.append(_("There is no “%(value)s” view: showing the month.") % {"value": mode})
+            mode = "month"
+        day = _parse_day(request.GET.get("date"), notices)
         channel = request.GET.get("channel", "")
+        if channel and channel not in dict(Campaign.CHANNELS):
+            notices.append(_("There is no “%(value)s” channel: showing every channel.") % {"value": channel})
+            channel = ""
+        topics = list(Topic.objects.order_by("name"))
         topic = request.GET.get("topic", "")
         topic_id = parse_id(topic)
+        if topic and topic_id not in {t.pk for t in topics}:
+            notices.append(_("There is no such topic: showing every topic."))
+            topic, topic_id = "", None
+
+        today = timezone.localdate()
         if mode == "week":
             first = day - timedelta(days=day.weekday())
-            days = [first + timedelta(days=n) for n in range(7)]
+            dates = [first + timedelta(days=n) for n in range(7)]
             previous, following = first - timedelta(days=7), first + timedelta(days=7)
         else:
             weeks = pycalendar.Calendar(firstweekday=0).monthdatescalendar(day.year, day.month)
-            days = [d for week in weeks for d in week]
+            dates = [d for week in weeks for d in week]
             previous = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
             following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-        start = datetime.combine(days[0], datetime.min.time(), tzinfo=UTC)
-        end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+        def url(**params) -> str:
+            values = {"view": mode, "date": day.isoformat(), "channel": channel, "topic": topic, **params}
+            return "?" + urlencode({key: value for key, value in values.items() if value})
+
+        days = {d: Day(date=d, is_today=d == today, is_past=d < today, is_outside=mode == "month" and d.month != day.month) for d in dates}
         can_move = policies.can_send_campaign(request.user)
-        by_day: dict[date, list] = {d: [] for d in days}
+        start, end = _midnight(dates[0]), _midnight(dates[-1] + timedelta(days=1))
         for campaign in queries.calendar_campaigns(start=start, end=end, channel=channel, topic=topic_id):
             when = timezone.localtime(campaign.send_at)
-            by_day.setdefault(when.date(), []).append(
+            if when.date() not in days:
+                continue
+            days[when.date()].items.append(
                 {
                     "campaign": campaign,
                     "time": when.strftime("%H:%M"),
-                    "colour": STATE_COLOURS.get(campaign.state, ""),
                     "draggable": can_move and campaign.state == Campaign.State.SCHEDULED,
                     "url": reverse("admin:marketing_campaign_overview", args=[campaign.pk]),
                 }
             )
-        others: dict[date, list] = {}
-        for row in queries.scheduled_other_sends(start=start, end=end, channel=channel, topic=topic_id):
-            others.setdefault(row["scheduled_at__date"], []).append(row)
+        # the automation id comes out of JSON metadata: text on PostgreSQL, a number on SQLite
+        others = [
+            {**row, "automation": str(row["automation"])}
+            for row in queries.scheduled_other_sends(start=start, end=end, channel=channel, topic=topic_id)
+        ]
+        names = queries.automation_names({parse_id(row["automation"]) for row in others} - {None})
+        for row in others:
+            automation_id = parse_id(row["automation"])
+            if row["scheduled_at__date"] in days:
+                days[row["scheduled_at__date"]].others.append(
+                    {
+                        "automation": row["automation"],
+                        "name": names.get(automation_id, ""),
+                        "n": row["n"],
+                        "url": reverse("admin:marketing_automation_flow", args=[automation_id]) if automation_id in names else "",
+                    }
+                )
+        if mode == "month":
+            for cell in days.values():
+                cell.more = max(0, len(cell.items) - MONTH_VISIBLE)
+                cell.items = cell.items[:MONTH_VISIBLE]
+                cell.week_url = url(view="week", date=cell.date.isoformat())
+        cells = list(days.values())
+
         context = super().get_context_data(**kwargs)
         context.update(
             mode=mode,
             day=day,
             month=day.replace(day=1),
-            weeks=[[(d, by_day.get(d, []), others.get(d, [])) for d in days[i : i + 7]] for i in range(0, len(days), 7)],
-            today=timezone.localdate(),
-            previous=previous,
-            following=following,
+            first=dates[0],
+            last=dates[-1],
+            weeks=[cells[i : i + 7] for i in range(0, len(cells), 7)],
+            weekdays=dates[:7],
+            today=today,
+            empty=not any(cell.items or cell.others or cell.more for cell in cells),
+            notices=notices,
+            time_zone=timezone.get_current_timezone_name(),
+            previous_url=url(date=previous.isoformat()),
+            next_url=url(date=following.isoformat()),
+            today_url=url(date=today.isoformat()),
+            month_url=url(view="month"),
+            week_url=url(view="week"),
             channel=channel,
             topic=topic,
             channels=Campaign.CHANNELS,
-            topics=Topic.objects.all(),
-            legend=[(Campaign.State(state).label, colour) for state, colour in STATE_COLOURS.items()],
+            topics=topics,
+            legend=[(state.value, state.label) for state in LEGEND_STATES],
+            can_move=can_move,
             reschedule_url=reverse("admin:marketing_campaign_reschedule", args=[0]).replace("/0/", "/{id}/"),
         )
         return context

@@ -5,7 +5,7 @@ actions (never by setting fields)."""
 
 import functools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 import time_machine
@@ -201,3 +201,63 @@ def sending(scheduled):
     campaign = start_campaign(actor=None, campaign=scheduled)
     assert campaign.state == Campaign.State.SENDING
     return campaign
+
+
+def at(day, hour: int, minute: int = 0) -> datetime:
+    """`day` at hour:minute in the console's time zone."""
+    from django.utils import timezone
+
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+def seed_calendar(*, marketer, approver, topic, segment, version, today) -> dict[str, Campaign]:
+    """One campaign in each state the calendar colours, each brought there through the
+    actions: sent six days ago, paused two days ago, sending today (those three by moving
+    the clock), then cancelled, draft, waiting, approved and scheduled on the next days."""
+    from datetime import timedelta
+
+    from marketing.campaigns.actions import cancel_campaign, complete_campaign, pause_campaign
+    from marketing.campaigns.fanout import fan_out
+
+    def make(name, **values):
+        return create_campaign(actor=marketer, name=name, topic=topic, template_version=version, segments=[segment], **values)
+
+    def go(campaign, upto):
+        steps = [
+            (Campaign.State.PENDING_APPROVAL, lambda c: submit_campaign(actor=marketer, campaign=c)),
+            (Campaign.State.APPROVED, lambda c: approve_campaign(actor=approver, campaign=c)),
+            (Campaign.State.SCHEDULED, lambda c: schedule_campaign(actor=marketer, campaign=c)),
+            (Campaign.State.SENDING, lambda c: start_campaign(actor=None, campaign=c)),
+        ]
+        for state, step in steps:
+            campaign = step(campaign)
+            assert campaign.state == state, (campaign.name, campaign.state)
+            if state == upto:
+                break
+        return campaign
+
+    def started_on(day, hour, name):
+        with time_machine.travel(at(day, hour), tick=False):
+            return go(make(name), Campaign.State.SENDING)
+
+    seeded = {}
+    sent = started_on(today - timedelta(days=6), 9, "March newsletter")
+    with time_machine.travel(at(today - timedelta(days=6), 9, 5), tick=False):  # outside quiet hours
+        fan_out(campaign=sent)
+        send_due_messages(owner="test")  # the last message sent completes the campaign
+        complete_campaign(campaign=sent)
+    sent.refresh_from_db()
+    assert sent.state == Campaign.State.SENT
+    seeded["sent"] = sent
+    paused = started_on(today - timedelta(days=2), 10, "Flash sale")
+    seeded["paused"] = pause_campaign(actor=marketer, campaign=paused, reason="Checking a price")
+    seeded["sending"] = go(make("Spring launch"), Campaign.State.SENDING)
+    at_mode = {"send_mode": Campaign.SendMode.AT}
+    seeded["cancelled"] = cancel_campaign(actor=marketer, campaign=make("Old promo", send_at=at(today + timedelta(days=1), 14), **at_mode))
+    seeded["draft"] = make("Product tips", send_at=at(today + timedelta(days=2), 9, 30), **at_mode)
+    seeded["pending_approval"] = go(
+        make("Loyalty update", send_at=at(today + timedelta(days=3), 11), **at_mode), Campaign.State.PENDING_APPROVAL
+    )
+    seeded["approved"] = go(make("Weekend picks", send_at=at(today + timedelta(days=4), 8), **at_mode), Campaign.State.APPROVED)
+    seeded["scheduled"] = go(make("Summer preview", send_at=at(today + timedelta(days=2), 10), **at_mode), Campaign.State.SCHEDULED)
+    return seeded
