@@ -33,6 +33,7 @@ info_log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 default_internal_user = {internal_user}
 default_login_user = {login_user}
 mail_location = maildir:{root}/mail/%u
@@ -156,12 +157,12 @@ class Dovecot:
         """The flags of every mail in the folder, in order (e.g. to see \\Seen)."""
         with self.client() as connection:
             connection.select(folder, readonly=True)
-            status, data = connection.fetch("1:*", "(FLAGS)")
+            _status, data = connection.fetch("1:*", "(FLAGS)")
             return [] if data == [None] else [line.decode() for line in data]
 
     def count(self, *, folder: str = "INBOX") -> int:
         with self.client() as connection:
-            status, data = connection.select(folder, readonly=True)
+            _status, data = connection.select(folder, readonly=True)
             return int(data[0])
 
 
