@@ -69,7 +69,7 @@ service pop3-login {{
 def dovecot_binary() -> str:
     """The dovecot executable, or a failure that says how to get it."""
     found = DOVECOT if os.access(DOVECOT, os.X_OK) else shutil.which("dovecot")
-    if not found:
+    if not found or not os.access("/usr/lib/dovecot/imap", os.X_OK):  # dovecot-core alone serves no IMAP
         raise RuntimeError(
             "dovecot is not installed: the IMAP inbox tests run a real IMAP server. "
             "Run `make test` (it installs dovecot-imapd) or `apt-get install dovecot-imapd`."
