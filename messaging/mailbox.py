@@ -104,8 +104,13 @@ def imap_password(inbox: Inbox) -> str:
 # --- polling -------------------------------------------------------------------------------------
 def poll_email_inboxes() -> int:
     """The minute schedule: every active email inbox with an IMAP host; mails read."""
-    inboxes = Inbox.objects.filter(channel="email", is_active=True).exclude(imap_host="")
-    return sum(poll_email_inbox(inbox=inbox).read for inbox in inboxes)
+    read = 0
+    for inbox in Inbox.objects.filter(channel="email", is_active=True).exclude(imap_host=""):
+        try:
+            read += poll_email_inbox(inbox=inbox).read
+        except Exception:  # one inbox's surprise (a database hiccup) must not starve the others
+            logger.exception("inbox %s: IMAP poll failed", inbox.pk)
+    return read
 
 
 def poll_email_inbox(*, inbox: Inbox) -> PollResult:

@@ -1,6 +1,7 @@
 """The delivery engine's tables: providers, the outbox (the real queue), attempts, events,
 tracked links, the sandbox inbox and inbound messages."""
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -238,7 +239,9 @@ class Inbox(models.Model):
     # IMAP (email inboxes): where the mailbox is. Admin only, like a provider's host: these
     # decide which server Mailroom logs in to with the named secret.
     imap_host = models.CharField(_("IMAP host"), max_length=253, blank=True, help_text=_("Empty: not read over IMAP."))
-    imap_port = models.PositiveIntegerField(_("IMAP port"), null=True, blank=True, help_text=_("Empty: 993 with TLS, 143 otherwise."))
+    imap_port = models.PositiveIntegerField(
+        _("IMAP port"), null=True, blank=True, validators=[MaxValueValidator(65535)], help_text=_("Empty: 993 with TLS, 143 otherwise.")
+    )
     imap_security = models.CharField(_("IMAP security"), max_length=16, choices=Security.choices, default=Security.SSL)
     imap_username = models.CharField(_("IMAP username"), max_length=254, blank=True)
     imap_password_secret = models.CharField(
