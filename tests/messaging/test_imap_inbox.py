@@ -424,6 +424,9 @@ def test_check_mailbox_now_reads_the_mail_and_shows_the_outcome(client, ops, ser
     server.append(reply_mail(sent_email(ada)))
     client.force_login(ops)
     url = f"/admin/messaging/inbox/{inbox.pk}/check_mailbox/"
+    assert "Check mailbox now" in client.get(f"/admin/messaging/inbox/{inbox.pk}/change/").content.decode()
+    client.get(url)  # a link followed (GET) only opens the dialog: reading mail takes its POST
+    assert not InboxMessage.objects.exists()
     response = client.post(url, {"_form_submitted": "on"}, follow=True)
     assert "1 new mail read." in response.content.decode()
     assert InboxMessage.objects.count() == 1
