@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 TIMEOUT = 30  # seconds per network operation: a stalled server fails the poll, not the cluster
 MAX_PER_POLL = 200  # mails per poll; the rest wait a minute (a poll stays far under the cluster timeout)
 MAX_BYTES = 2_000_000  # read of one mail: enough for any report or reply; a huge one is cut, not refused
-AUTO_REPLY_SUBJECT = re.compile(r"^\s*(auto(matic)?[ -]?reply|autoreply|out of (the )?office|réponse automatique|absence)\b", re.I)
+AUTO_REPLY_SUBJECT = re.compile(r"^\s*(auto(matic)?[ -]?reply|autoreply|out of (the )?office|réponse automatique)\b", re.I)
 
 
 class MailboxError(Exception):
@@ -350,7 +350,7 @@ def _is_auto_reply(mail: EmailMessage) -> bool:
     auto_submitted = _header(mail, "Auto-Submitted").strip().lower()
     if auto_submitted and auto_submitted != "no":
         return True
-    if _header(mail, "X-Autoreply") or _header(mail, "X-Autorespond") or _header(mail, "X-Auto-Response-Suppress"):
+    if _header(mail, "X-Autoreply") or _header(mail, "X-Autorespond"):
         return True
     if _header(mail, "Precedence").strip().lower() in ("auto_reply", "bulk", "junk"):
         return True
