@@ -109,7 +109,11 @@ class Dovecot:
             )
         )
         self.process = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._wait_until_listening()
+        try:
+            self._wait_until_listening()
+        except BaseException:
+            self.__exit__()  # a server that never came up is stopped, not left behind
+            raise
         return self
 
     def _wait_until_listening(self, timeout: float = 15.0) -> None:
