@@ -14,11 +14,11 @@ FIND_PYTHON = for c in $(PYTHON) python3.13 python3.12 $$(ls -d $$HOME/.pyenv/ve
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then command -v $$c; exit 0; fi; \
 	done; exit 1
 
-.PHONY: help venv install messages setup run dev test test-fast test-unit test-postgres test-browser lint browser-deps bench doctor clean
+.PHONY: help venv install messages setup run dev test test-fast test-unit test-postgres test-browser lint browser-deps imap-deps bench doctor clean
 
 help:
 	@echo "make run        install, migrate, load demo data, print a login, start web + cluster (Ctrl-C stops)"
-	@echo "make test       install test deps (Debian chromium included) and run lint + every suite"
+	@echo "make test       install test deps (Debian chromium and dovecot included) and run lint + every suite"
 	@echo "make test-fast  unit tests on SQLite only"
 	@echo "make dev        like run, with Django's runserver"
 	@echo "make bench      run the benchmarks in bench/"
@@ -69,22 +69,26 @@ doctor: install var/secret_key
 browser-deps:
 	@command -v chromium >/dev/null || { echo "Installing Debian chromium for the browser tests"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The email inbox tests read a real IMAP server on loopback (tests/support/dovecot.py).
+imap-deps:
+	@test -x /usr/sbin/dovecot -a -x /usr/lib/dovecot/imap || { echo "Installing Debian dovecot-imapd for the IMAP inbox tests"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+
 lint: install var/secret_key
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-unit: install messages
+test-unit: install messages imap-deps
 	$(VENV)/bin/pytest -m "not postgres and not browser and not reliability" -p no:cacheprovider
 
 # PostgreSQL: the concurrency tests plus the whole unit suite again, so both databases
 # are proven. In CI an unreachable server is a failure, not a skip (see tests/conftest.py).
-test-postgres: install messages
+test-postgres: install messages imap-deps
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -m "not browser" -p no:cacheprovider
 
 test-browser: install messages browser-deps
 	$(VENV)/bin/pytest -m browser -p no:cacheprovider
 
-test: install messages browser-deps lint
+test: install messages browser-deps imap-deps lint
 	$(VENV)/bin/pytest -m "not postgres" -p no:cacheprovider
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -m "not browser" -p no:cacheprovider
 

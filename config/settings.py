@@ -111,6 +111,9 @@ MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "")  #
 # Provider credentials: a provider's config names a secret ("password_secret": "SMTP"),
 # the value comes from the environment variable MAILROOM_SECRET_SMTP.
 MAILROOM_SECRETS = {k.removeprefix("MAILROOM_SECRET_"): v for k, v in os.environ.items() if k.startswith("MAILROOM_SECRET_")}
+# Hosts an email inbox may log in to over IMAP without TLS besides loopback (comma-separated),
+# e.g. a mail server on a private network: the password crosses it in clear.
+MAILROOM_IMAP_PLAINTEXT_HOSTS = [host.lower() for host in env_list("MAILROOM_IMAP_PLAINTEXT_HOSTS", "")]
 # ESP webhooks through django-anymail, at /webhooks/anymail/<esp>/tracking/ (and /inbound/).
 # ANYMAIL_WEBHOOK_SECRET is the "user:password" the ESP sends as HTTP basic auth (several,
 # comma-separated, while rotating); without it (or an ESP's own signing key) they are refused.

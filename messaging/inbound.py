@@ -4,6 +4,7 @@ hash of its signed body), so a replayed webhook changes nothing."""
 
 import hashlib
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -125,12 +126,24 @@ def inbound_key(*, provider: Provider, raw_body: bytes) -> str:
     return f"body:{provider.pk}:{hashlib.sha256(raw_body).hexdigest()}"
 
 
-def receive_inbound(*, channel: str, from_address: str, to_address: str, body: str, external_id: str | None = None) -> InboxMessage | None:
+def receive_inbound(
+    *,
+    channel: str,
+    from_address: str,
+    to_address: str,
+    body: str,
+    external_id: str | None = None,
+    inbox: Inbox | None = None,
+    in_reply_to: OutboxMessage | None = None,
+    handled_as: str | None = None,
+) -> InboxMessage | None:
     """Store an inbound message and hand it to its inbox's handler (a dotted path).
-    The handler runs after the message is stored, so a failing handler loses nothing."""
+    The handler runs after the message is stored, so a failing handler loses nothing.
+    `inbox`: the one it was read from (an IMAP mailbox), else the one at `to_address`.
+    `handled_as`: stored handled with that result, neither counted nor handed to the
+    handler (an auto-reply). None for a message already stored (same external id)."""
     with transaction.atomic():
-        inbox = Inbox.objects.filter(channel=channel, address=to_address, is_active=True).first()
-        contact = Contact.objects.filter(phone=from_address).first() if channel in ("sms", "whatsapp") else None
+        inbox = inbox or Inbox.objects.filter(channel=channel, address=to_address, is_active=True).first()
         try:
             with transaction.atomic():
                 inbound = InboxMessage.objects.create(
@@ -140,11 +153,44 @@ def receive_inbound(*, channel: str, from_address: str, to_address: str, body: s
                     to_address=to_address,
                     body=body,
                     external_id=external_id or None,
-                    contact=contact,
+                    contact=sender_contact(channel=channel, address=from_address),
+                    in_reply_to=in_reply_to,
+                    status=InboxMessage.Status.RECEIVED if handled_as is None else InboxMessage.Status.HANDLED,
+                    result=handled_as or "",
                 )
         except IntegrityError:
             return None
-    return process_inbound(inbound)
+    return inbound if handled_as is not None else process_inbound(inbound)
+
+
+def sender_contact(*, channel: str, address: str) -> Contact | None:
+    """Who sent it: the contact with that phone number (SMS, WhatsApp) or email address."""
+    if channel in ("sms", "whatsapp"):
+        return Contact.objects.filter(phone=address).first() if address else None
+    if channel == "email" and (address := address.strip().lower()):
+        return Contact.objects.filter(email=address).first()
+    return None
+
+
+OUR_MESSAGE_ID = re.compile(r"<m(\d{1,18})\.[0-9a-f]{12}@[^<>\s]+>")
+
+
+def named_message(*message_ids: str) -> OutboxMessage | None:
+    """The message of ours that one of these Message-IDs names (an email's In-Reply-To or
+    References, a bounce's original). Ours carry the row's id (messaging.providers.email.
+    message_id_for), checked against the Message-ID stored at send time; others are looked
+    up as the provider's id. Both are indexed: no scan of the outbox."""
+    for value in message_ids:
+        for found in OUR_MESSAGE_ID.finditer(value or ""):
+            message = OutboxMessage.objects.filter(pk=int(found.group(1)), message_id=found.group(0)).first()
+            if message is not None:
+                return message
+    for value in message_ids:
+        for candidate in re.findall(r"<[^<>\s]{1,198}>", value or ""):
+            message = OutboxMessage.objects.filter(provider_message_id=candidate, channel="email").first()
+            if message is not None:
+                return message
+    return None
 
 
 def process_inbound(inbound: InboxMessage) -> InboxMessage:
@@ -174,9 +220,11 @@ def process_stranded_inbound(*, older_than: timedelta, limit: int = 500) -> int:
 
 
 def record_reply(inbound: InboxMessage) -> None:
-    """The reply counts on the last message sent to the contact on that channel (the
-    `replied` figure of reports) and is announced to the higher apps."""
-    last = (
+    """The reply counts on the message it answers (the `replied` figure of reports) when it
+    names one of the contact's (an email's In-Reply-To), else on the last message sent to
+    the contact on that channel, and is announced to the higher apps."""
+    last = inbound.in_reply_to if inbound.in_reply_to and inbound.in_reply_to.contact_id == inbound.contact_id else None
+    last = last or (
         OutboxMessage.objects.filter(contact_id=inbound.contact_id, channel=inbound.channel, status=OutboxMessage.Status.SENT)
         .order_by("-sent_at", "-pk")
         .first()
@@ -297,4 +345,5 @@ def on_anymail_inbound(sender, event, esp_name: str, **kwargs) -> None:
         to_address=_storable(recipient, 254),
         body=_storable(message.stripped_text or message.text, 100_000),
         external_id=external_id,
+        in_reply_to=named_message(str(message.get("In-Reply-To", "")), str(message.get("References", ""))),
     )

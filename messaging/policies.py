@@ -55,6 +55,10 @@ can_run_providers = requires("messaging.change_provider")  # pause, priority, ra
 # Where messages go (a provider's kind, channel and configuration: host, URL, backend, account,
 # credential names) decides who receives every reset link and gift-card code: Admin only.
 can_route_messages = requires("messaging.add_provider", "messaging.change_provider")
+# Which IMAP server an inbox logs in to, as whom, with which named secret: whoever sets the
+# host receives the password Mailroom sends it. Admin only, like a provider's configuration.
+can_configure_mailboxes = can_route_messages
+can_check_mailboxes = requires("messaging.change_inbox")
 
 # Settings
 can_view_api_keys = requires("messaging.view_apikey")

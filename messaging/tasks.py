@@ -41,6 +41,13 @@ def process_stranded_inbound() -> int:
     return process(older_than=timedelta(minutes=settings.MAILROOM_INBOUND_STRANDED_MINUTES))
 
 
+def poll_email_inboxes() -> int:
+    """Every minute: the new mail of each email inbox read over IMAP."""
+    from messaging.mailbox import poll_email_inboxes as poll
+
+    return poll()
+
+
 def send_weekly_digests() -> int:
     """Hourly: the weekly digest of each contact whose local time is Monday 09:xx."""
     from messaging.digest import send_weekly_digests as send

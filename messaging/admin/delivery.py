@@ -5,15 +5,17 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
+from unfold.decorators import action
 
 from messaging import policies
 from messaging.admin.audience import AuditedModelAdmin
@@ -21,6 +23,7 @@ from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import redact
 from messaging.errors import MailroomError
 from messaging.inbound import handler_choices
+from messaging.mailbox import check_imap_settings, poll_email_inbox
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.outbox import cancel_message, retry_message
 from messaging.providers.base import ProviderMisconfigured
@@ -327,21 +330,92 @@ class SandboxAdmin(ReadOnlyAdmin):
 admin.site.register(SandboxMessage, SandboxAdmin)
 
 
+IMAP_FIELDS = ("imap_host", "imap_port", "imap_security", "imap_username", "imap_password_secret", "imap_folder")
+
+
 class InboxForm(forms.ModelForm):
-    """The handler is picked from the registered ones (messaging.inbound.HANDLERS), never typed."""
+    """The handler is picked from the registered ones (messaging.inbound.HANDLERS), never typed.
+    The IMAP settings follow messaging.mailbox.check_imap_settings."""
 
     handler = forms.ChoiceField(label=_("handler"), choices=handler_choices)
 
     class Meta:
         model = Inbox
-        fields = ("name", "channel", "address", "handler", "is_active")
+        fields = ("name", "channel", "address", "handler", "is_active", *IMAP_FIELDS)
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        try:
+            check_imap_settings(self.instance)
+        except forms.ValidationError as error:
+            self._update_errors(error)  # a field this role does not see: said above the form
 
 
 @admin.register(Inbox)
 class InboxAdmin(AuditedModelAdmin):
     form = InboxForm
-    list_display = ("name", "channel", "address", "handler", "is_active")
+    list_display = ("name", "channel", "address", "handler", "is_active", "mailbox_status")
     list_filter = (("channel", ChoicesDropdownFilter),)
+    readonly_fields = ("mailbox_status", "imap_last_uid")
+    fieldsets = (
+        (None, {"fields": ("name", "channel", "address", "handler", "is_active")}),
+        (
+            _("Mailbox (IMAP)"),
+            {
+                "fields": (*IMAP_FIELDS, *readonly_fields),
+                "description": _(
+                    "An email inbox with a host is read every minute: replies go to the handler, "
+                    "bounce reports and complaints are recorded on the message they name."
+                ),
+            },
+        ),
+    )
+    actions_detail = ["check_mailbox"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Which server Mailroom logs in to with which secret is Admin's; Ops runs the inbox.
+        if policies.can_configure_mailboxes(request.user):
+            return self.readonly_fields
+        return (*IMAP_FIELDS, *self.readonly_fields)
+
+    @admin.display(description=_("mailbox"))
+    def mailbox_status(self, obj: Inbox) -> str:
+        if not obj.imap_host:
+            return "-"
+        if obj.imap_polled_at is None:
+            return _("not checked yet")
+        checked = f"{timezone.localtime(obj.imap_polled_at):%Y-%m-%d %H:%M:%S}"
+        if obj.imap_error:
+            return format_html('<span class="text-red-600">{}: {}</span>', checked, obj.imap_error)
+        return format_html('<span class="text-green-700">{}</span>', _("checked %(when)s") % {"when": checked})
+
+    def has_check_permission(self, request: HttpRequest, object_id=None) -> bool:
+        return policies.can_check_mailboxes(request.user)
+
+    @action(
+        description=_("Check mailbox now"),
+        icon="mail",
+        permissions=["check"],
+        dialog={
+            "title": _("Check this mailbox now?"),
+            "description": _("Reads its new mail now instead of at the next minute."),
+            "form_submit_text": _("Check mailbox now"),
+        },
+    )
+    def check_mailbox(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
+        inbox = get_object_or_404(Inbox, pk=object_id)
+        url = reverse("admin:messaging_inbox_change", args=[inbox.pk])
+        if not inbox.imap_host:
+            messages.error(request, _("This inbox has no IMAP host."))
+        elif (result := poll_email_inbox(inbox=inbox)).error:
+            messages.error(request, result.error)
+        else:
+            messages.success(request, ngettext("%d new mail read.", "%d new mails read.", result.read) % result.read)
+        if not request.headers.get("HX-Request"):
+            return HttpResponseRedirect(url)
+        response = HttpResponse()  # the dialog posts through HTMX: tell it where to go
+        response["HX-Redirect"] = url
+        return response
 
 
 @admin.register(InboxMessage)

@@ -1,6 +1,7 @@
 """The delivery engine's tables: providers, the outbox (the real queue), attempts, events,
 tracked links, the sandbox inbox and inbound messages."""
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -221,13 +222,41 @@ class SandboxMessage(models.Model):
 
 
 class Inbox(models.Model):
-    """An address we receive on; each inbound message goes to `handler` (a dotted path)."""
+    """An address we receive on; each inbound message goes to `handler` (a dotted path).
+    An email inbox with an IMAP host is read by the cluster every minute
+    (messaging.mailbox.poll_email_inbox); the others receive through webhooks."""
+
+    class Security(models.TextChoices):
+        SSL = "ssl", _("TLS from the start (IMAPS, port 993)")
+        STARTTLS = "starttls", _("STARTTLS (port 143)")
+        NONE = "none", _("None: loopback or an allowed host only (MAILROOM_IMAP_PLAINTEXT_HOSTS)")
 
     name = models.CharField(_("name"), max_length=100)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     address = models.CharField(_("address"), max_length=254)
     handler = models.CharField(_("handler"), max_length=200, default="messaging.inbound.handle_stop_words")
     is_active = models.BooleanField(_("active"), default=True)
+    # IMAP (email inboxes): where the mailbox is. Admin only, like a provider's host: these
+    # decide which server Mailroom logs in to with the named secret.
+    imap_host = models.CharField(_("IMAP host"), max_length=253, blank=True, help_text=_("Empty: not read over IMAP."))
+    imap_port = models.PositiveIntegerField(
+        _("IMAP port"), null=True, blank=True, validators=[MaxValueValidator(65535)], help_text=_("Empty: 993 with TLS, 143 otherwise.")
+    )
+    imap_security = models.CharField(_("IMAP security"), max_length=16, choices=Security.choices, default=Security.SSL)
+    imap_username = models.CharField(_("IMAP username"), max_length=254, blank=True)
+    imap_password_secret = models.CharField(
+        _("IMAP password secret"),
+        max_length=100,
+        blank=True,
+        help_text=_("The name of a secret, e.g. IMAP_REPLIES: its value is the environment variable MAILROOM_SECRET_IMAP_REPLIES."),
+    )
+    imap_folder = models.CharField(_("IMAP folder"), max_length=200, default="INBOX")
+    # Sync state: each mail is read once. UIDs only mean something within one UIDVALIDITY;
+    # when the server changes it, the folder is read again (external ids keep that harmless).
+    imap_uidvalidity = models.PositiveBigIntegerField(_("UIDVALIDITY"), null=True, blank=True, editable=False)
+    imap_last_uid = models.PositiveBigIntegerField(_("last UID read"), default=0, editable=False)
+    imap_polled_at = models.DateTimeField(_("last checked"), null=True, blank=True, editable=False)
+    imap_error = models.TextField(_("last error"), blank=True, editable=False)
 
     class Meta:
         verbose_name = _("inbox")
@@ -251,6 +280,17 @@ class InboxMessage(models.Model):
     body = models.TextField(_("body"), blank=True)
     external_id = models.CharField(_("provider id"), max_length=200, unique=True, null=True, blank=True)
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound")
+    # The message of ours this one answers (an email's In-Reply-To/References): the reply
+    # counts on it rather than on the contact's last message.
+    in_reply_to = models.ForeignKey(
+        OutboxMessage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replies",
+        db_constraint=False,
+        verbose_name=_("in reply to"),
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED)
     result = models.TextField(_("result"), blank=True)
     received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)

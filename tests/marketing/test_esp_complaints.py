@@ -47,3 +47,30 @@ def test_a_postmark_spam_complaint_pauses_the_campaign_that_caused_it(client, ma
     run_campaigns()
     campaign.refresh_from_db()
     assert campaign.state == Campaign.State.PAUSED and "complaint rate" in campaign.pause_reason
+
+
+def test_a_feedback_loop_complaint_read_over_imap_pauses_the_campaign_too(marketer, approver, newsletter, version, settings):
+    """The same path as the ESP's: an ARF report in the inbox's mailbox is a complaint on the
+    campaign message it names, and the guardrail pauses the campaign for it."""
+    from messaging.mailbox import poll_email_inbox
+    from messaging.models import Inbox
+    from tests.messaging.test_imap_inbox import arf_report, make_inbox
+    from tests.support.dovecot import PASSWORD, Dovecot
+
+    settings.MAILROOM_GUARDRAIL_MIN_SENT = 10
+    settings.MAILROOM_SECRETS = {"IMAP": PASSWORD}
+    campaign = new_campaign(marketer, newsletter, make_segment("Twenty", make_people(newsletter, 20, prefix="c")), version)
+    approve_and_start(campaign, marketer, approver)
+    fan_out(campaign=campaign)
+    send_due_messages(limit=12, time_budget=0.001)
+    message = campaign_messages(campaign).filter(status=OutboxMessage.Status.SENT).first()
+    with Dovecot() as server:
+        inbox: Inbox = make_inbox(server)
+        server.append(arf_report(message))
+        assert poll_email_inbox(inbox=inbox).read == 1
+        assert poll_email_inbox(inbox=inbox).read == 0
+    assert delivery_rates(campaign).complaints == 1
+    assert Suppression.objects.get(address=message.to_address).reason == "complaint"
+    run_campaigns()
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED and "complaint rate" in campaign.pause_reason

@@ -364,6 +364,22 @@ def test_an_email_reply_through_postmarks_inbound_webhook_reaches_the_email_inbo
     assert inbound.status == InboxMessage.Status.HANDLED
 
 
+def test_an_email_reply_through_an_esp_is_matched_to_its_contact_and_counts_on_the_message_it_answers(client):
+    reader = create_contact(actor=None, email=TO)
+    answered = enqueue_message(channel="email", contact=reader, subject="Hi", text="Hello")
+    enqueue_message(channel="email", contact=reader, subject="Later", text="Hello again")  # her last message: not the one answered
+    send_due_messages()
+    answered.refresh_from_db()
+    Inbox.objects.create(name="Replies", channel="email", address="replies@mailroom.test")
+    payload = postmark_inbound() | {"FromFull": {"Email": TO.upper(), "Name": "Reader"}}
+    payload["Headers"] = [{"Name": "In-Reply-To", "Value": answered.message_id}]
+    response = client.post("/webhooks/anymail/postmark/inbound/", json.dumps(payload), content_type="application/json", headers=basic_auth())
+    assert response.status_code == 200
+    inbound = InboxMessage.objects.get()
+    assert (inbound.contact, inbound.in_reply_to) == (reader, answered)
+    assert list(DeliveryEvent.objects.filter(kind="replied").values_list("message_id", flat=True)) == [answered.pk]
+
+
 def test_an_inbound_email_without_the_webhook_secret_stores_nothing(client):
     Inbox.objects.create(name="Replies", channel="email", address="replies@mailroom.test")
     response = client.post(
