@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("messaging", "0013_m17_esp"),
+        ("messaging", "0014_whatsapp_approved_template"),
     ]
 
     operations = [
