@@ -1,10 +1,10 @@
 import secrets
 
-from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
 from config.roles import ADMIN_ROLE
+from messaging import site
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         user.groups.add(Group.objects.get_or_create(name=ADMIN_ROLE)[0])
-        url = settings.MAILROOM_BASE_URL.rstrip("/") + "/admin/"
+        url = site.current().link("/admin/")
         self.stdout.write(self.style.SUCCESS("Mailroom console login"))
         self.stdout.write(f"  URL:      {url}")
         self.stdout.write(f"  user:     {user.username}")
