@@ -515,6 +515,7 @@ UNFOLD = {
     "STYLES": [lambda request: static("mailroom/console.css")],
     "LOGIN": {"form": "config.login.ThrottledLoginForm"},
     "SITE_VIEWS": [
+        ("settings/sending/", "site_settings", "messaging.views.site_settings.SettingsView"),
         ("growth/customers/", "growth_customers", "growth.admin.pages.CustomerLookupView"),
         ("growth/customers/<int:pk>/", "growth_contact", "growth.admin.pages.ContactGrowthView"),
         ("growth/report/", "growth_report", "growth.admin.pages.GrowthReportView"),

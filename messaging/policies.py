@@ -57,6 +57,8 @@ can_run_providers = requires("messaging.change_provider")  # pause, priority, ra
 can_route_messages = requires("messaging.add_provider", "messaging.change_provider")
 
 # Settings
+# Who sends, the postal address, links' base and email delivery (server, credentials): Admin only.
+can_manage_settings = requires("messaging.view_sitesettings", "messaging.change_sitesettings")
 can_view_api_keys = requires("messaging.view_apikey")
 can_create_api_keys = requires("messaging.add_apikey")
 can_revoke_api_keys = requires("messaging.change_apikey")
