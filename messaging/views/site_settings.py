@@ -68,6 +68,10 @@ class SendingForm(forms.Form):
         initial["default_provider"] = saved.default_provider or site.DEFAULTS["default_provider"]
         super().__init__(*args, initial=initial, **kwargs)
         self.overridden = current.overridden
+        for name, default in site.DEFAULTS.items():  # what an empty field means
+            if default and name != "default_provider":
+                self.fields[name].widget.attrs["placeholder"] = default
+        self.fields["site_url"].widget.attrs["placeholder"] = current.base_url
         for name, variable in current.overridden.items():
             field = self.fields[name]
             field.disabled = True  # the submitted value is ignored: the environment's is shown
