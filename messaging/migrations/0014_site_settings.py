@@ -6,37 +6,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0013_m17_esp'),
+        ("messaging", "0013_m17_esp"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='provider',
-            name='sealed_credentials',
-            field=models.TextField(blank=True, db_default='', default='', editable=False),
+            model_name="provider",
+            name="sealed_credentials",
+            field=models.TextField(blank=True, db_default="", default="", editable=False),
         ),
         migrations.CreateModel(
-            name='SiteSettings',
+            name="SiteSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sender_name', models.CharField(blank=True, max_length=100, verbose_name='sender name')),
-                ('from_email', models.CharField(blank=True, max_length=254, verbose_name='from address')),
-                ('reply_to', models.CharField(blank=True, max_length=254, verbose_name='reply-to address')),
-                ('postal_address', models.TextField(blank=True, max_length=500, verbose_name='postal address')),
-                ('site_name', models.CharField(blank=True, max_length=100, verbose_name='site name')),
-                ('base_url', models.CharField(blank=True, max_length=200, verbose_name="Mailroom's public address")),
-                ('site_url', models.CharField(blank=True, max_length=200, verbose_name='site URL')),
-                ('default_provider', models.CharField(blank=True, choices=[('sandbox', 'Sandbox: a channel with no provider stores its messages in the sandbox inbox'), ('none', 'None: a channel with no provider keeps its messages queued')], max_length=16, verbose_name='default provider')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('email_provider', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='messaging.provider')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sender_name", models.CharField(blank=True, max_length=100, verbose_name="sender name")),
+                ("from_email", models.CharField(blank=True, max_length=254, verbose_name="from address")),
+                ("reply_to", models.CharField(blank=True, max_length=254, verbose_name="reply-to address")),
+                ("postal_address", models.TextField(blank=True, max_length=500, verbose_name="postal address")),
+                ("site_name", models.CharField(blank=True, max_length=100, verbose_name="site name")),
+                ("base_url", models.CharField(blank=True, max_length=200, verbose_name="Mailroom's public address")),
+                ("site_url", models.CharField(blank=True, max_length=200, verbose_name="site URL")),
+                (
+                    "default_provider",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("sandbox", "Sandbox: a channel with no provider stores its messages in the sandbox inbox"),
+                            ("none", "None: a channel with no provider keeps its messages queued"),
+                        ],
+                        max_length=16,
+                        verbose_name="default provider",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                (
+                    "email_provider",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="messaging.provider",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'site settings',
-                'verbose_name_plural': 'site settings',
+                "verbose_name": "site settings",
+                "verbose_name_plural": "site settings",
             },
         ),
     ]
