@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from messaging import queries
+from messaging import policies, queries
 
 
 def _perm(codename: str) -> Callable[[HttpRequest], bool]:
@@ -23,6 +23,10 @@ def _perm(codename: str) -> Callable[[HttpRequest], bool]:
 def _can_approve(request: HttpRequest) -> bool:
     """Campaigns and fan-out automations share the approval queue."""
     return request.user.has_perm("marketing.approve_campaign") or request.user.has_perm("marketing.approve_automation")
+
+
+def _can_manage_settings(request: HttpRequest) -> bool:
+    return policies.can_manage_settings(request.user)
 
 
 def _staff(request: HttpRequest) -> bool:
@@ -136,6 +140,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
             "title": _("Settings"),
             "collapsible": True,
             "items": [
+                _item(_("Sending settings"), "outgoing_mail", reverse("admin:site_settings"), _can_manage_settings),
                 _changelist("auth.user", _("Users"), "person"),
                 _changelist("auth.group", _("Roles"), "groups"),
                 _changelist("messaging.auditentry", _("Audit trail"), "history"),

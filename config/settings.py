@@ -95,18 +95,22 @@ def _trusted_proxies(value: str) -> int | list[str]:
 MAILROOM_TRUSTED_PROXIES = _trusted_proxies(os.environ.get("MAILROOM_TRUSTED_PROXIES", ""))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
-MAILROOM_BASE_URL = os.environ.get("MAILROOM_BASE_URL", "http://127.0.0.1:8000")
-# What templates call the product and where it lives ({{ site_name }}, {{ site_url }}).
-MAILROOM_SITE_NAME = os.environ.get("MAILROOM_SITE_NAME", "Mailroom")
-MAILROOM_SITE_URL = os.environ.get("MAILROOM_SITE_URL", "") or MAILROOM_BASE_URL
-MAILROOM_SENDER_ADDRESS = os.environ.get("MAILROOM_SENDER_ADDRESS", "")
-MAILROOM_DEFAULT_FROM = os.environ.get("MAILROOM_DEFAULT_FROM", "Mailroom <hello@mailroom.test>")
+# Who sends and what the product calls itself: set in the console (Settings → Sending),
+# stored in the database. Each variable below, when set, overrides its console field (the
+# page shows which); empty means "not set". The defaults and the one accessor every reader
+# uses live in messaging/site.py (messaging.site.current()).
+MAILROOM_BASE_URL = os.environ.get("MAILROOM_BASE_URL", "")  # where Mailroom is reached: printed and emailed links
+MAILROOM_SITE_NAME = os.environ.get("MAILROOM_SITE_NAME", "")  # {{ site_name }} in templates
+MAILROOM_SITE_URL = os.environ.get("MAILROOM_SITE_URL", "")  # {{ site_url }} (else the base URL)
+MAILROOM_SENDER_ADDRESS = os.environ.get("MAILROOM_SENDER_ADDRESS", "")  # the postal address marketing mail carries
+MAILROOM_DEFAULT_FROM = os.environ.get("MAILROOM_DEFAULT_FROM", "")  # "Name <address>" of every message without its own
+MAILROOM_REPLY_TO = os.environ.get("MAILROOM_REPLY_TO", "")
 MAILROOM_DEFAULT_REGION = os.environ.get("MAILROOM_DEFAULT_REGION", "FR")
-# Which provider sends when none is configured in the console: the sandbox stores every
-# message in the database so a new install sends nothing anywhere by accident. "sandbox" or
-# "none" (a channel without a configured provider waits); anything else fails `check` at
-# startup (messaging.E001): real providers are configured in the console.
-MAILROOM_DEFAULT_PROVIDER = os.environ.get("MAILROOM_DEFAULT_PROVIDER", "sandbox")
+# Which provider sends when none is configured: the sandbox stores every message in the
+# database so a new install sends nothing anywhere by accident. "sandbox" or "none" (a
+# channel without a configured provider waits); anything else fails `check` at startup
+# (messaging.E001): real providers are configured in the console.
+MAILROOM_DEFAULT_PROVIDER = os.environ.get("MAILROOM_DEFAULT_PROVIDER", "")
 MAILROOM_MESSAGE_ID_DOMAIN = os.environ.get("MAILROOM_MESSAGE_ID_DOMAIN", "")  # empty: the From address's domain
 # Provider credentials: a provider's config names a secret ("password_secret": "SMTP"),
 # the value comes from the environment variable MAILROOM_SECRET_SMTP.
@@ -525,6 +529,7 @@ UNFOLD = {
     "STYLES": [lambda request: static("mailroom/console.css")],
     "LOGIN": {"form": "config.login.ThrottledLoginForm"},
     "SITE_VIEWS": [
+        ("settings/sending/", "site_settings", "messaging.views.site_settings.SettingsView"),
         ("growth/customers/", "growth_customers", "growth.admin.pages.CustomerLookupView"),
         ("growth/customers/<int:pk>/", "growth_contact", "growth.admin.pages.ContactGrowthView"),
         ("growth/report/", "growth_report", "growth.admin.pages.GrowthReportView"),

@@ -13,7 +13,6 @@ import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -35,6 +34,7 @@ from growth.loyalty import credit_points, reverse_points_for_order
 from growth.models import Referral, ReferralCode, ReferralProgram, ReferralReward, RewardKind
 from growth.notifications import email_on_commit
 from marketing.models import Order
+from messaging import site
 from messaging.audit import record_audit
 from messaging.contacts import create_contact, normalise_email, normalise_phone
 from messaging.errors import InvalidInput
@@ -68,7 +68,7 @@ def normalise_referral_code(code: str) -> str:
 
 
 def referral_url(code: str) -> str:
-    return settings.MAILROOM_BASE_URL.rstrip("/") + reverse("growth:referral-landing", args=[code])
+    return site.current().link(reverse("growth:referral-landing", args=[code]))
 
 
 def get_or_create_referral_code(*, contact: Contact, program: ReferralProgram | None = None) -> ReferralCode:

@@ -25,13 +25,15 @@ def check_public_base_url(app_configs=None, **kwargs) -> list:
     from django.conf import settings
     from django.core.checks import Warning
 
-    if settings.DEBUG or settings.TESTING or settings.MAILROOM_BASE_URL.startswith("https://"):
+    from messaging import site
+
+    if settings.DEBUG or settings.TESTING or site.current().base_url.startswith("https://"):
         return []
     return [
         Warning(
-            "MAILROOM_BASE_URL is not an https:// URL: mailbox providers ignore RFC 8058 one-click unsubscribe "
-            "without HTTPS, and public links (tokens) travel in clear.",
-            hint="Set MAILROOM_BASE_URL=https://your.domain in production.",
+            "Mailroom's public address (MAILROOM_BASE_URL, or Settings → Sending) is not an https:// URL: mailbox "
+            "providers ignore RFC 8058 one-click unsubscribe without HTTPS, and public links (tokens) travel in clear.",
+            hint="Set it to https://your.domain in production (Settings → Sending, or MAILROOM_BASE_URL).",
             id="messaging.W001",
         )
     ]
@@ -48,7 +50,7 @@ def check_default_provider(app_configs=None, **kwargs) -> list:
     from django.core.checks import Error
 
     value = settings.MAILROOM_DEFAULT_PROVIDER
-    if value in DEFAULT_PROVIDER_VALUES:
+    if not value or value in DEFAULT_PROVIDER_VALUES:  # unset: the Settings page's choice
         return []
     return [
         Error(

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
+from messaging import site
 from messaging.audit import record_audit
 from messaging.consent import normalise_address
 from messaging.content.merge_tags import contact_context
@@ -201,8 +202,8 @@ def enqueue_message(
     if channel == Channel.EMAIL:
         html = stored_html(html, metadata=metadata, preheader=preheader, track_links=track_links)
     is_marketing = topic is not None and topic.kind == Topic.Kind.MARKETING
-    if is_marketing and channel == Channel.EMAIL and not settings.MAILROOM_SENDER_ADDRESS:
-        raise NotAllowed(_("Marketing email needs the sender's postal address: set MAILROOM_SENDER_ADDRESS."))
+    if is_marketing and channel == Channel.EMAIL and not site.current().postal_address:
+        raise NotAllowed(site.postal_address_missing())
     if dedup_key is None and dedup_namespace:
         dedup_key = context_dedup_key(namespace=dedup_namespace, channel=channel, to=address, context=context)
     if secrets:

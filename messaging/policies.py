@@ -61,6 +61,8 @@ can_configure_mailboxes = can_route_messages
 can_check_mailboxes = requires("messaging.change_inbox")
 
 # Settings
+# Who sends, the postal address, links' base and email delivery (server, credentials): Admin only.
+can_manage_settings = requires("messaging.view_sitesettings", "messaging.change_sitesettings")
 can_view_api_keys = requires("messaging.view_apikey")
 can_create_api_keys = requires("messaging.add_apikey")
 can_revoke_api_keys = requires("messaging.change_apikey")

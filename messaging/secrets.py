@@ -47,15 +47,37 @@ def hidden_notice() -> str:
 
 
 # --- sealing -----------------------------------------------------------------------------------
-def _fernet() -> MultiFernet:
-    """One key per SECRET_KEY (and per fallback, so a key rotation does not lose the queue)."""
+def _fernet(salt: str = SALT) -> MultiFernet:
+    """One key per SECRET_KEY (and per fallback, so a key rotation does not lose the queue),
+    and per purpose (`salt`): a sealed outbox secret never opens as a credential."""
     keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    cached = _fernet.__dict__.get("cache")
+    cache = _fernet.__dict__.setdefault("cache", {})
+    cached = cache.get(salt)
     if cached and cached[0] == keys:
         return cached[1]
-    fernets = [Fernet(base64.urlsafe_b64encode(salted_hmac(SALT, "fernet-key", secret=key, algorithm="sha256").digest())) for key in keys]
-    _fernet.cache = (keys, MultiFernet(fernets))
-    return _fernet.cache[1]
+    fernets = [Fernet(base64.urlsafe_b64encode(salted_hmac(salt, "fernet-key", secret=key, algorithm="sha256").digest())) for key in keys]
+    cache[salt] = (keys, MultiFernet(fernets))
+    return cache[salt][1]
+
+
+CREDENTIALS_SALT = "mailroom.provider-credentials"
+
+
+def seal_credentials(values: dict[str, str]) -> str:
+    """A provider's credentials typed in the console ({"password": …}), encrypted and
+    authenticated for the database ("" when there are none)."""
+    values = {name: value for name, value in values.items() if value}
+    return _fernet(CREDENTIALS_SALT).encrypt(json.dumps(values).encode()).decode() if values else ""
+
+
+def unseal_credentials(sealed: str) -> dict[str, str]:
+    """{name: value}; raises SecretUnavailable when SECRET_KEY changed since they were sealed."""
+    if not sealed:
+        return {}
+    try:
+        return json.loads(_fernet(CREDENTIALS_SALT).decrypt(sealed.encode()))
+    except (InvalidToken, ValueError) as error:
+        raise SecretUnavailable("the stored credentials cannot be unsealed (was SECRET_KEY changed?): type them again") from error
 
 
 def seal(values: dict[str, str]) -> str:

@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from messaging import site
 from messaging.digest import DIGEST_KEY, HELD
 from messaging.metadata import CAMPAIGN_KEY
 from messaging.models import (
@@ -69,7 +70,7 @@ def usable_providers(channel: str) -> list[Provider]:
     now = timezone.now()
     configured = Provider.objects.filter(channel=channel, is_active=True)
     usable = list(configured.filter(Q(resting_until__isnull=True) | Q(resting_until__lte=now)).order_by("priority", "id"))
-    if not usable and not configured.exists() and settings.MAILROOM_DEFAULT_PROVIDER == "sandbox":
+    if not usable and not configured.exists() and site.current().default_provider == "sandbox":
         sandbox, _created = Provider.objects.get_or_create(
             name=f"Sandbox {Channel(channel).label}", defaults={"channel": channel, "kind": Provider.Kind.SANDBOX, "priority": 100}
         )

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from messaging import site
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
 from messaging.secrets import MARKER_PREFIX as SECRET_MARKER_PREFIX
 from messaging.tokens import FastSigner, Token, TokenError, TokenService, conceal_id, never, public_link_seconds
@@ -71,7 +72,7 @@ def _rewrite(html: str) -> tuple[str, list[int]]:
         if SECRET_MARKER_PREFIX in url:  # a link carrying a secret (messaging.secrets) is never a TrackedLink
             continue
         if base is None:
-            base = settings.MAILROOM_BASE_URL.rstrip("/")
+            base = site.current().base_url.rstrip("/")
         # The attribute's text is HTML (`?a=1&amp;b=2`): the link is what a browser would follow.
         link_id = _link_id(unescape(url) if "&" in url else url)
         ids.add(link_id)
@@ -160,11 +161,11 @@ PUBLIC_TOKENS = {
 
 def public_link(message_pk: int, marker: str) -> str:
     token = PUBLIC_TOKENS[marker].make({"m": conceal_id(message_pk)})
-    return f"{settings.MAILROOM_BASE_URL.rstrip('/')}/{PUBLIC_LINKS[marker][0]}/{token}/"
+    return site.current().link(f"/{PUBLIC_LINKS[marker][0]}/{token}/")
 
 
 def open_url(message_pk: int) -> str:
-    return f"{settings.MAILROOM_BASE_URL.rstrip('/')}/o/{open_token(message_pk)}.gif"
+    return site.current().link(f"/o/{open_token(message_pk)}.gif")
 
 
 def read_public_token(token: str, marker: str) -> int:

@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from messaging import site
 from messaging.audit import record_audit
 from messaging.contacts import normalise_email
 from messaging.errors import InvalidInput, MailroomError
@@ -58,7 +59,7 @@ def _check_throttle(*, scope: str, address: str, ip_address: str | None) -> None
 
 
 def _link(name: str, token: str) -> str:
-    return settings.MAILROOM_BASE_URL.rstrip("/") + reverse(name, args=[token])
+    return site.current().link(reverse(name, args=[token]))
 
 
 # --- email verification ------------------------------------------------------------------

@@ -81,10 +81,11 @@ def _fresh_caches(request: pytest.FixtureRequest, django_db_blocker):
     transactional test (whose flush leaves that table alone) it is emptied here."""
     from django.core.cache import caches
 
-    from messaging import tracking
+    from messaging import site, tracking
 
     caches["local"].clear()
     tracking.forget_links()
+    site.forget()  # the Settings row a previous test saved is gone with its transaction
     yield
     if "_django_db_helper" in request.fixturenames:  # the test database is set up
         with django_db_blocker.unblock():

@@ -261,7 +261,7 @@ def test_doctor_sends_a_head_to_an_http_provider_and_fails_a_closed_one(settings
     assert not ok
 
 
-@pytest.mark.parametrize("value", ["smtp", "anymail", "http", "Sandbox", ""])
+@pytest.mark.parametrize("value", ["smtp", "anymail", "http", "Sandbox", " "])
 def test_a_default_provider_that_cannot_work_is_refused_at_startup_with_the_reason(settings, value):
     from django.core.management.base import SystemCheckError
 
@@ -271,7 +271,7 @@ def test_a_default_provider_that_cannot_work_is_refused_at_startup_with_the_reas
     assert "messaging.E001" in str(refused.value) and f"MAILROOM_DEFAULT_PROVIDER={value!r} is not supported" in str(refused.value)
 
 
-@pytest.mark.parametrize("value", ["sandbox", "none"])
+@pytest.mark.parametrize("value", ["sandbox", "none", ""])  # "": not set, the Settings page's choice applies
 def test_the_default_provider_values_that_work_pass_the_checks(settings, value):
     settings.MAILROOM_DEFAULT_PROVIDER = value
     call_command("check", stdout=io.StringIO(), stderr=io.StringIO())

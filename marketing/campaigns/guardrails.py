@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketing.models import Campaign
+from messaging import site
 from messaging.content.rendering import check_source
 from messaging.errors import InvalidInput
 from messaging.models import Channel, DeliveryEvent, OutboxMessage, Suppression, TemplateVersion, Topic
@@ -39,8 +40,8 @@ def content_problems(*, version: TemplateVersion | None, campaign: Campaign) -> 
                 _("Template “%(name)s” v%(n)s has no unsubscribe link ({{ unsubscribe_url }}).")
                 % {"name": version.template.name, "n": version.number}
             )
-        if not settings.MAILROOM_SENDER_ADDRESS:
-            problems.append(_("Marketing email needs the sender's postal address: set MAILROOM_SENDER_ADDRESS."))
+        if not site.current().postal_address:
+            problems.append(site.postal_address_missing())
     return problems
 
 

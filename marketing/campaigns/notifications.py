@@ -7,13 +7,13 @@ back, nobody is told about something that did not happen.
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import reverse
 
 from marketing.campaigns.states import authors
 from marketing.models import Campaign
+from messaging import site
 from messaging.errors import MailroomError
 from messaging.models import Channel, OutboxMessage
 from messaging.outbox import enqueue_message
@@ -29,7 +29,7 @@ def approvers_for(campaign: Campaign):
 
 def _link(campaign: Campaign, name: str = "admin:marketing_campaign_overview") -> str:
     args = [] if name.endswith("approvals") else [campaign.pk]
-    return settings.MAILROOM_BASE_URL.rstrip("/") + reverse(name, args=args)
+    return site.current().link(reverse(name, args=args))
 
 
 def _send(*, to: str, subject: str, text: str, context: dict, key: str) -> None:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from messaging import site
 from messaging.models import Contact
 
 # Links that need the message id are filled in at send time.
@@ -48,8 +48,9 @@ def _set(target: dict, dotted: str, value: Any) -> None:
 
 
 def site_context() -> dict:
-    """The product's name and address, the same in every message (settings)."""
-    return {"site_name": settings.MAILROOM_SITE_NAME, "site_url": settings.MAILROOM_SITE_URL}
+    """The product's name and address, the same in every message (Settings, or the environment)."""
+    current = site.current()
+    return {"site_name": current.site_name, "site_url": current.site_url}
 
 
 def contact_context(contact: Contact | None, *, uses: Callable[[str], bool] | None = None) -> dict:
@@ -106,7 +107,7 @@ for _name, _description, _sample in [
     ("unsubscribe_url", _("One-click unsubscribe link"), "https://example.com/u/sample/"),
     ("preferences_url", _("Preference center link"), "https://example.com/p/sample/"),
     ("view_in_browser_url", _("View in browser link"), "https://example.com/v/sample/"),
-    ("site_name", _("The product's name (MAILROOM_SITE_NAME)"), "Mailroom"),
-    ("site_url", _("The product's address (MAILROOM_SITE_URL)"), "https://example.com/"),
+    ("site_name", _("The product's name (Settings → Sending)"), "Mailroom"),
+    ("site_url", _("The product's address (Settings → Sending)"), "https://example.com/"),
 ]:
     register_merge_tag(_name, description=_description, sample=_sample)

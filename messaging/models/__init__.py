@@ -14,6 +14,7 @@ from messaging.models.delivery import (
     TrackedLink,
 )
 from messaging.models.imports import ImportJob
+from messaging.models.site import SiteSettings
 
 __all__ = [
     "ApiKey",
@@ -30,6 +31,7 @@ __all__ = [
     "OutboxMessage",
     "Provider",
     "SandboxMessage",
+    "SiteSettings",
     "Subscription",
     "Suppression",
     "Template",

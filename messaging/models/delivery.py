@@ -30,6 +30,10 @@ class Provider(models.Model):
         blank=True,
         help_text=_('Host, port, URL, sender… Secrets are named by setting, e.g. {"password_setting": "SMTP_PASSWORD"}.'),
     )
+    # Credentials typed in the console (Settings → Email delivery): a password or API key,
+    # sealed with a key derived from SECRET_KEY (messaging.secrets.seal_credentials), never
+    # shown back. A config that names a secret (MAILROOM_SECRET_<NAME>) wins over them.
+    sealed_credentials = models.TextField(blank=True, default="", db_default="", editable=False)
     rate_per_second = models.PositiveIntegerField(_("max per second"), null=True, blank=True)
     rate_per_hour = models.PositiveIntegerField(_("max per hour"), null=True, blank=True)
     # Token buckets, shared by every worker through this row (locked while taking tokens).

@@ -35,7 +35,8 @@ from django.utils.translation import gettext as _
 
 from messaging.models import OutboxMessage, Provider
 from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session, permanent, sent, transient
-from messaging.secrets import redact, reveal
+from messaging.secrets import SecretUnavailable, redact, reveal, unseal_credentials
+from messaging.site import current as current_site
 from messaging.tracking import fill_message_marker, public_link
 
 HARD_BOUNCE_CODES = {550, 551, 553, 554}
@@ -63,10 +64,17 @@ def check_email_backend(path: object) -> None:
 
 
 def secret(provider: Provider, name: str) -> str:
-    """A credential named in the provider's config and held in settings.MAILROOM_SECRETS."""
+    """A credential: named in the provider's config (`"password_secret": "SMTP"`) and held in
+    settings.MAILROOM_SECRETS (environment MAILROOM_SECRET_SMTP), else typed in the console
+    and sealed on the provider (`password` for `password_secret`)."""
     key = provider.config.get(name)
     if not key:
-        return ""
+        if not provider.sealed_credentials:
+            return ""
+        try:
+            return unseal_credentials(provider.sealed_credentials).get(name.removesuffix("_secret"), "")
+        except SecretUnavailable as error:
+            raise ProviderMisconfigured(str(error)) from error
     if key not in settings.MAILROOM_SECRETS:
         raise ProviderMisconfigured(_("Secret %(key)s is not set (environment MAILROOM_SECRET_%(key)s).") % {"key": key})
     return settings.MAILROOM_SECRETS[key]
@@ -76,7 +84,7 @@ def message_id_for(message: OutboxMessage) -> str:
     """Deterministic: the same message always carries the same Message-ID, across retries.
     Its right-hand side is the sending domain (the From address's), unless
     MAILROOM_MESSAGE_ID_DOMAIN names one."""
-    domain = settings.MAILROOM_MESSAGE_ID_DOMAIN or sending_domain(message.from_address or settings.MAILROOM_DEFAULT_FROM)
+    domain = settings.MAILROOM_MESSAGE_ID_DOMAIN or sending_domain(message.from_address or current_site().default_from)
     tag = hmac.new(settings.SECRET_KEY.encode(), str(message.pk).encode(), hashlib.sha256).hexdigest()[:12]
     return f"<m{message.pk}.{tag}@{domain}>"
 
@@ -173,8 +181,9 @@ def _date_header() -> str:
 
 
 def build_headers(message: OutboxMessage) -> dict[str, str]:
+    site = current_site()
     headers = {
-        "From": message.from_address or settings.MAILROOM_DEFAULT_FROM,
+        "From": message.from_address or site.default_from,
         "To": message.to_address,
         "Subject": message.subject,
         "Date": _date_header(),
@@ -185,6 +194,8 @@ def build_headers(message: OutboxMessage) -> dict[str, str]:
         # RFC 8058 one-click unsubscribe.
         headers["List-Unsubscribe"] = f"<{url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if site.reply_to and not any(name.lower() == "reply-to" for name in message.headers or {}):
+        headers["Reply-To"] = site.reply_to
     headers.update(message.headers or {})
     return headers
 
@@ -193,7 +204,7 @@ def marketing_footer(message: OutboxMessage, *, with_link: bool = True) -> tuple
     """The visible unsubscribe link and postal address every marketing email must carry
     (the link only when the body does not already have one)."""
     url = unsubscribe_url(message)
-    address = settings.MAILROOM_SENDER_ADDRESS
+    address = current_site().postal_address
     label = _unsubscribe_label(get_language())
     link_text = f"{label}: {url}\n" if with_link else ""
     link_html = f'<a href="{url}">{label}</a><br>' if with_link else ""
@@ -377,8 +388,9 @@ class SMTPSession(Session):
         config = self.provider.config
         host, port = config.get("host", "127.0.0.1"), int(config.get("port", 25))
         try:
-            connection = smtplib.SMTP(host, port, timeout=float(config.get("timeout", 30)))
-            if config.get("starttls"):
+            factory = smtplib.SMTP_SSL if config.get("ssl") else smtplib.SMTP
+            connection = factory(host, port, timeout=float(config.get("timeout", 30)))
+            if config.get("starttls") and not config.get("ssl"):
                 connection.starttls()
             if config.get("username"):
                 connection.login(config["username"], secret(self.provider, "password_secret"))
@@ -449,7 +461,7 @@ class SMTPSession(Session):
             code, text = connection.getreply()
             # After the end of the data the transaction is over whatever the reply: no RSET.
             return (
-                sent("250 accepted", provider_message_id=prepared.message_id)
+                sent(f"{code} {_reply_text(text)}", provider_message_id=prepared.message_id)
                 if code == 250
                 else _classify(code, _reply_text(text), recipient=False)
             )
@@ -518,8 +530,12 @@ class DjangoBackendSession(Session):
         if not backend:
             raise ProviderMisconfigured(_("This provider has no email backend configured."))
         check_email_backend(backend)  # a row that got in another way loads nothing
+        options = dict(self.provider.config.get("options", {}))
+        option = self.provider.config.get("credential_option")  # the API key: named secret or sealed
+        if option and (value := secret(self.provider, "api_key_secret")):
+            options[option] = value
         try:
-            self.connection = get_connection(backend, fail_silently=False, **self.provider.config.get("options", {}))
+            self.connection = get_connection(backend, fail_silently=False, **options)
             self.connection.open()
         except ImportError as error:
             raise ProviderMisconfigured(str(error)) from error

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from messaging import site
 from messaging.inbound import inbound_key, receive_inbound, record_delivery_event
 from messaging.models import DeliveryEvent, Provider
 from messaging.storable import check_storable, loads_storable
@@ -65,7 +66,7 @@ def _public_urls(request: HttpRequest) -> set[str]:
     """The address Twilio was given and signed: MAILROOM_BASE_URL and the path as requested
     (behind a proxy, Django's own idea of the host and scheme is not it). Twilio signs some
     callbacks with the scheme's default port written out and some without: both count."""
-    url = settings.MAILROOM_BASE_URL.rstrip("/") + request.get_full_path()
+    url = site.current().link(request.get_full_path())
     parts = urlsplit(url)
     default_port = {"https": 443, "http": 80}.get(parts.scheme)
     host = parts.hostname or ""
@@ -133,7 +134,10 @@ def delivery_events(request: HttpRequest, provider_id: int) -> HttpResponse:
     try:
         data = _payload(request)
         if "MessageStatus" in data:  # Twilio-style form callback
-            status, provider_message_id = _text(data, "MessageStatus", required=True, max_length=40), _text(data, "MessageSid", max_length=150)
+            status, provider_message_id = (
+                _text(data, "MessageStatus", required=True, max_length=40),
+                _text(data, "MessageSid", max_length=150),
+            )
             kind = TWILIO_STATUSES.get(status)
             external_id = f"{provider_message_id}:{status}"
         else:

@@ -10,6 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from config.checks import secret_key_problem
+from messaging import site
 from messaging.schedules import HEARTBEAT
 
 CSP_MIDDLEWARE = "django.middleware.csp.ContentSecurityPolicyMiddleware"
@@ -63,7 +64,7 @@ def check_providers() -> list[tuple[str, bool, str]]:
 
     providers = list(Provider.objects.filter(is_active=True).order_by("channel", "priority", "id"))
     if not providers:
-        fallback = settings.MAILROOM_DEFAULT_PROVIDER == "sandbox"
+        fallback = site.current().default_provider == "sandbox"
         return [("Providers", fallback, "none configured: the sandbox takes every channel" if fallback else "none configured")]
     return [(f"Provider {provider.name}", *probe_provider(provider)) for provider in providers]
 

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from config.roles import ADMIN_ROLE
+from messaging import site
 
 
 def read_stored_password(path: Path) -> str:
@@ -77,7 +78,7 @@ class Command(BaseCommand):
                     password = stored
             user.groups.add(Group.objects.get_or_create(name=ADMIN_ROLE)[0])
 
-        url = settings.MAILROOM_BASE_URL.rstrip("/") + "/admin/"
+        url = site.current().link("/admin/")
         self.stdout.write(self.style.SUCCESS("Mailroom console login"))
         self.stdout.write(f"  URL:      {url}")
         self.stdout.write(f"  user:     {user.username}")

@@ -7,6 +7,7 @@ from messaging.consent import ConsentContext, subscribe
 from messaging.contacts import create_contact
 from messaging.demo import demo_loaders
 from messaging.models import Channel, ConsentRecord, Contact, Topic
+from messaging.site import load_settings, update_site_settings
 
 TOPICS = [
     ("newsletter", "Newsletter", "Monthly news and stories.", Topic.Kind.MARKETING),
@@ -61,6 +62,13 @@ LAST = [
     "Wilson",
 ]
 PLACES = [("fr", "Europe/Paris", "+3361234"), ("en", "America/New_York", "+1212555")]
+# The demo sender: with a postal address, a fresh install sends marketing mail to the
+# sandbox at once (Settings → Sending changes it; fields already filled in are kept).
+DEMO_SENDER = {
+    "sender_name": "Mailroom Demo",
+    "from_email": "hello@demo.mailroom.test",
+    "postal_address": "Mailroom Demo SAS\n1 rue de la Poste\n75001 Paris, France",
+}
 STAGES = ["lead", "trial", "customer", "customer", "churned"]
 TAGS = ["vip", "beta", "newsletter-2025", "webinar", "mobile"]
 
@@ -117,6 +125,9 @@ class Command(BaseCommand):
             if n % 3 == 0:
                 subscribe(actor=None, contact=contact, topic=marketing[3], channel=Channel.SMS, context=signup)
             created += 1
+        saved = load_settings()
+        if missing := {name: value for name, value in DEMO_SENDER.items() if not getattr(saved, name)}:
+            update_site_settings(actor=None, values=missing)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {created} contacts added, {len(existing)} already there."))
         for loader in demo_loaders():
             self.stdout.write(loader())
