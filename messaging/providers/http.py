@@ -7,9 +7,8 @@ import json
 from urllib.parse import urlencode, urlsplit
 
 from messaging.models import OutboxMessage
-from messaging.providers.base import ProviderMisconfigured, Result, Session, permanent, sent, transient
+from messaging.providers.base import ProviderMisconfigured, Result, Session, final_text, permanent, sent, transient
 from messaging.providers.email import secret
-from messaging.secrets import reveal
 
 # Twilio error codes meaning the number itself cannot receive messages.
 BAD_NUMBER_CODES = {21211, 21214, 21217, 21612, 21614, 63003}
@@ -88,7 +87,7 @@ class TwilioStyleSession(HTTPSession):
         if not account or not sender:
             raise ProviderMisconfigured("Set account_sid and from in the provider configuration.")
         prefix = "whatsapp:" if message.channel == "whatsapp" else ""
-        form = urlencode({"From": prefix + sender, "To": prefix + message.to_address, "Body": reveal(message, message.body_text)}).encode()
+        form = urlencode({"From": prefix + sender, "To": prefix + message.to_address, "Body": final_text(message)}).encode()
         token = base64.b64encode(f"{account}:{secret(self.provider, 'token_secret')}".encode()).decode()
         headers = {"Authorization": f"Basic {token}", "Content-Type": "application/x-www-form-urlencoded"}
         return self.request("POST", f"{self.base_path}/Accounts/{account}/Messages.json", form, headers)
@@ -100,7 +99,7 @@ class PushSession(HTTPSession):
     def post(self, message: OutboxMessage) -> tuple[int, bytes]:
         payload = {
             "to": message.to_address,
-            "notification": {"title": message.subject, "body": reveal(message, message.body_text)},
+            "notification": {"title": message.subject, "body": final_text(message)},
             "data": message.metadata.get("data", {}),
         }
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret(self.provider, 'token_secret')}"}

@@ -37,7 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Channel, Provider, SandboxMessage, TrackedLink
-from tests.api.conftest import as_user, key_client, api_key  # noqa: F401  (API clients as a user or with a key)
+from tests.api.conftest import api_key, as_user, key_client  # noqa: F401  (API clients as a user or with a key)
 from tests.support.smtp_sink import SMTPSink
 
 POSTAL = "Mailroom SAS, 1 rue de la Poste, 75001 Paris"
@@ -204,7 +204,9 @@ class Wire:
                 if caught.channel == Channel.EMAIL:
                     found.append(parse_email("sandbox", caught.source.encode()))
                 else:
-                    found.append(Received("sandbox", caught.channel, caught.to_address, caught.body_text.encode(), data={"Body": caught.body_text}))
+                    found.append(
+                        Received("sandbox", caught.channel, caught.to_address, caught.body_text.encode(), data={"Body": caught.body_text})
+                    )
             return found
         found = []
         for path, _headers, body in self.http.requests:
@@ -279,7 +281,9 @@ def assert_complete_email(received: Received, *, marketing: bool, merged: tuple[
     assert dkim.verify(received.raw, dnsfunc=dkim_dns), "the DKIM signature does not verify"
     assert {"from", "to", "subject", "date", "message-id"} <= signed_headers(received)
     if marketing:
-        assert re.fullmatch(r"<http://testserver/u/[^>\s]+/>", received.header("List-Unsubscribe") or ""), received.header("List-Unsubscribe")
+        assert re.fullmatch(r"<http://testserver/u/[^>\s]+/>", received.header("List-Unsubscribe") or ""), received.header(
+            "List-Unsubscribe"
+        )
         assert received.header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
         assert {"list-unsubscribe", "list-unsubscribe-post"} <= signed_headers(received)
         for body in filter(None, (text, html)):
@@ -363,7 +367,10 @@ SMS = {
     "en": "Hi {{ contact.first_name }}, {{ contact.attributes.plan }} sale: https://shop.example.com/s Manage: {{ preferences_url }}",
     "fr": "Salut {{ contact.first_name }}, soldes {{ contact.attributes.plan }} : https://shop.example.com/s Gérer : {{ preferences_url }}",
 }
-LEAVE = {"en": '<p><a href="{{ unsubscribe_url }}">Leave this list</a></p>', "fr": '<p><a href="{{ unsubscribe_url }}">Quitter cette liste</a></p>'}
+LEAVE = {
+    "en": '<p><a href="{{ unsubscribe_url }}">Leave this list</a></p>',
+    "fr": '<p><a href="{{ unsubscribe_url }}">Quitter cette liste</a></p>',
+}
 # Words that only the contact's language has: the body; and the footer's unsubscribe
 # label, when the footer adds the link (the template has none of its own).
 WORDS = {"en": ("Hello", "Spring sale"), "fr": ("Bonjour", "Soldes de printemps")}
@@ -380,9 +387,13 @@ def bilingual_template(actor, topic, *, key: str = "journey", channel: str = "em
 
     versions = {}
     for locale in ("en", "fr"):
-        template = create_template(actor=actor, key=key, name=f"Journey {locale}", locale=locale, category="newsletter", channel=channel, topic=topic)
+        template = create_template(
+            actor=actor, key=key, name=f"Journey {locale}", locale=locale, category="newsletter", channel=channel, topic=topic
+        )
         version = save_template_version(
-            actor=actor, template=template, subject=SUBJECT[locale],
+            actor=actor,
+            template=template,
+            subject=SUBJECT[locale],
             body_format="html",
             body=BODY[locale].replace("__LEAVE__", LEAVE[locale] if unsubscribe_link else ""),
             sms_body=SMS[locale],
@@ -475,3 +486,12 @@ def delivered_by(wire: Wire, n: int) -> int:
     """Delivered events: the sandbox is the recipient's server and records them; SMTP and the
     ESP need a webhook, which these journeys do not send."""
     return n if wire.kind == "sandbox" else 0
+
+
+@pytest.fixture
+def daytime():
+    """A Tuesday, 10:00 UTC (11:00 in Paris): outside any quiet hours; the clock stands still."""
+    from datetime import UTC, datetime
+
+    with time_machine.travel(datetime(2026, 3, 3, 10, 0, tzinfo=UTC), tick=False) as traveller:
+        yield traveller

@@ -17,8 +17,8 @@ from marketing.models import Campaign
 from messaging.models import OutboxMessage
 from messaging.sending import send_due_messages
 from tests.journeys.conftest import (
-    SHOP,
     LEAVE_WORDS,
+    SHOP,
     WORDS,
     assert_analytics_show,
     assert_complete_email,
