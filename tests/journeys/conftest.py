@@ -204,9 +204,8 @@ class Wire:
                 if caught.channel == Channel.EMAIL:
                     found.append(parse_email("sandbox", caught.source.encode()))
                 else:
-                    found.append(
-                        Received("sandbox", caught.channel, caught.to_address, caught.body_text.encode(), data={"Body": caught.body_text})
-                    )
+                    data = {"Body": caught.body_text, "notification": {"title": caught.subject, "body": caught.body_text}}
+                    found.append(Received("sandbox", caught.channel, caught.to_address, caught.body_text.encode(), data=data))
             return found
         found = []
         for path, _headers, body in self.http.requests:
