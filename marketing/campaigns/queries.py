@@ -177,11 +177,17 @@ EVENT_KINDS = {
 }
 
 
+# Opens and clicks count people: a hit a machine made (a security scanner following every
+# link, an image proxy, a prefetch seconds after sending; DeliveryEvent.is_automated) proves
+# delivery, not engagement. The analytics rollup and the A/B winner count the same way.
+HUMAN = Q(is_automated=False)
+
+
 def _event_counts(events) -> dict:
-    return {
-        name: Count("message", distinct=True, filter=Q(kind=kind) if name != "opens" else Q(kind__in=[kind, DeliveryEvent.Kind.CLICKED]))
-        for name, kind in EVENT_KINDS.items()
-    }
+    counts = {name: Count("message", distinct=True, filter=Q(kind=kind)) for name, kind in EVENT_KINDS.items()}
+    counts["opens"] = Count("message", distinct=True, filter=HUMAN & Q(kind__in=[DeliveryEvent.Kind.OPENED, DeliveryEvent.Kind.CLICKED]))
+    counts["clicks"] = Count("message", distinct=True, filter=HUMAN & Q(kind=DeliveryEvent.Kind.CLICKED))
+    return counts
 
 
 def campaign_report(campaign: Campaign) -> dict:
@@ -226,7 +232,7 @@ def campaign_report(campaign: Campaign) -> dict:
             }
         )
     link_clicks = list(
-        events.filter(kind=DeliveryEvent.Kind.CLICKED)
+        events.filter(HUMAN, kind=DeliveryEvent.Kind.CLICKED)
         .values("payload__link")
         .annotate(clicks=Count("id"), unique=Count("message", distinct=True))
     )
