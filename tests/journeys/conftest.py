@@ -294,6 +294,12 @@ def assert_complete_email(received: Received, *, marketing: bool, merged: tuple[
             assert links
             for link in links:
                 assert TRACKED.fullmatch(link) or PUBLIC.fullmatch(link), f"an untracked link: {link}"
+            # The text part is not rewritten (product rule: clicks are tracked in HTML, where
+            # nearly every reader clicks): its links are the per-message ones or exactly the
+            # targets of the HTML's tracked links, nothing else.
+            targets = set(link_targets(received).values())
+            for url in URL.findall(text):
+                assert PUBLIC.fullmatch(url) or url in targets, f"a text link that is not in the HTML: {url}"
     else:
         assert received.header("List-Unsubscribe") is None and received.header("List-Unsubscribe-Post") is None
         assert "http://testserver/u/" not in text + html and POSTAL not in text + html

@@ -14,10 +14,11 @@ from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.queries import campaign_report
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign
-from messaging.models import OutboxMessage
+from messaging.models import OutboxMessage, Subscription
 from messaging.sending import send_due_messages
 from tests.journeys.conftest import (
     LEAVE_WORDS,
+    PIXEL,
     SHOP,
     WORDS,
     assert_analytics_show,
@@ -33,6 +34,7 @@ from tests.journeys.conftest import (
 from tests.marketing.conftest import make_segment, new_campaign
 
 pytestmark = pytest.mark.django_db
+SCANNER = "Mozilla/5.0 (compatible; Proofpoint URL Defense)"
 
 
 def start(campaign, marketer, approver) -> Campaign:
@@ -60,9 +62,15 @@ def test_campaign_journey(email_wire, marketer, approver, newsletter, client):
         received = email_wire.to(contact.email)
         assert_complete_email(received, marketing=True, merged=merged(contact), words=WORDS[contact.locale] + LEAVE_WORDS[contact.locale])
         assert set(link_targets(received).values()) == {SHOP}
-    # when Julie opens, clicks and one-click unsubscribes, from the bytes she received
+    # when a security gateway fetches Ada's pixel and link (flagged automated: not people)
+    ada_mail = email_wire.to(ada.email)
+    for url in (PIXEL.search(ada_mail.html).group(1), next(iter(link_targets(ada_mail)))):
+        assert client.get(url, HTTP_USER_AGENT=SCANNER).status_code in (200, 302)
+    # and Julie opens, clicks and one-click unsubscribes, from the bytes she received
     done = follow(email_wire.to(julie.email), client)
     assert done.opens == 1 and list(done.clicks.values()) == [SHOP] and done.unsubscribed
+    assert not Subscription.objects.filter(contact=julie, topic=newsletter, status=Subscription.Status.SUBSCRIBED).exists()
+    assert Subscription.objects.filter(contact=ada, topic=newsletter, status=Subscription.Status.SUBSCRIBED).exists()
     roll_up_analytics()
     # then the report, the analytics API and the console pages show exactly that
     delivered = delivered_by(email_wire, 2)
