@@ -201,7 +201,9 @@ def enqueue_message(
         )
     if channel == Channel.EMAIL:
         html = stored_html(html, metadata=metadata, preheader=preheader, track_links=track_links)
-    is_marketing = topic is not None and topic.kind == Topic.Kind.MARKETING
+    # A console test send goes to a colleague's address, not to a contact: it is not
+    # marketing mail (no consent to ask, nothing to unsubscribe from), whatever the topic.
+    is_marketing = topic is not None and topic.kind == Topic.Kind.MARKETING and not metadata.get("test_send")
     if is_marketing and channel == Channel.EMAIL and not site.current().postal_address:
         raise NotAllowed(site.postal_address_missing())
     if dedup_key is None and dedup_namespace:

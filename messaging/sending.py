@@ -40,7 +40,7 @@ from messaging.models import (
 )
 from messaging.providers import ProviderError, Result, session_for
 from messaging.providers.base import permanent, transient
-from messaging.providers.email import message_id_for
+from messaging.providers.email import attach_languages, message_id_for
 from messaging.secrets import SecretUnavailable, attach_secrets
 
 logger = logging.getLogger(__name__)
@@ -453,6 +453,7 @@ def deliver(
     for message in ready:
         if not message.message_id and message.channel == Channel.EMAIL:
             message.message_id = message_id_for(message)
+    attach_languages(ready)  # the footer speaks each contact's language
     pending = ready
     lease_renewed_at = time.monotonic()
     over_limit: set[int] = set()

@@ -253,27 +253,15 @@ def _lines(text: str, *, rendered: bool) -> list[str]:
 
 def send_template_test(*, actor: AbstractBaseUser | None, version: TemplateVersion, to: str, contact=None):
     """Render a version with sample data (or a real contact's) and send it now to `to`."""
-    from messaging.consent import normalise_address
     from messaging.content.merge_tags import sample_context
-    from messaging.models import Contact, OutboxMessage
+    from messaging.models import OutboxMessage
     from messaging.outbox import enqueue_message
     from messaging.sending import deliver_now
 
     template = version.template
-    # Sent to a contact's address, it is that contact's message: a marketing template then
-    # goes out when they consented to its topic (to anyone else it is suppressed, as ever).
-    recipient = None
-    field = {"email": "email", "sms": "phone", "whatsapp": "phone"}.get(template.channel)
-    if template.topic_id and field and to:
-        try:
-            address = normalise_address(to, template.channel)
-        except Exception:  # enqueue_message says what is wrong with it
-            address = ""
-        recipient = Contact.objects.active().filter(**{field: address}).first() if address else None
     message = enqueue_message(
         channel=template.channel,
         to=to,
-        contact=recipient,
         template_version=version,
         context=sample_context(contact),
         priority=OutboxMessage.Priority.TRANSACTIONAL,

@@ -4,6 +4,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from messaging.models import OutboxMessage, Provider
+from messaging.secrets import redact, reveal
+from messaging.tracking import fill_message_marker
 
 
 class ProviderError(Exception):
@@ -42,6 +44,15 @@ def transient(response: str, *, broken_session: bool = False) -> Result:
 
 def permanent(response: str, *, hard_bounce: bool = False) -> Result:
     return Result("permanent", response, hard_bounce=hard_bounce)
+
+
+def final_text(message: OutboxMessage, *, with_secrets: bool = True) -> str:
+    """An SMS, WhatsApp or push body exactly as it goes out: its per-message links
+    ({{ unsubscribe_url }}, {{ preferences_url }}, {{ view_in_browser_url }}) filled in for
+    this message, its secrets filled in (or redacted, `with_secrets=False`, for what is
+    stored). Every text provider sends this, as every email provider sends `compose`."""
+    text = fill_message_marker(message.body_text, message.pk)
+    return reveal(message, text) if with_secrets else redact(text)
 
 
 class Session(AbstractContextManager):

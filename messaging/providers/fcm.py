@@ -24,10 +24,9 @@ from typing import Any
 from django.db import DatabaseError
 
 from messaging.models import OutboxMessage
-from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, permanent, sent, transient
+from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, final_text, permanent, sent, transient
 from messaging.providers.email import secret
 from messaging.providers.http import HTTPSession
-from messaging.secrets import reveal
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ class PushSession(HTTPSession):
         if not tokens:
             return permanent("no live device token: the contact has no push token left")
         path = f"{self.base_path}/v1/projects/{self.project_id}/messages:send"
-        notification = {"body": reveal(message, message.body_text)}
+        notification = {"body": final_text(message)}
         if message.subject:
             notification["title"] = message.subject
         data = message.metadata.get("data") if isinstance(message.metadata, dict) else None

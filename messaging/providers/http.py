@@ -6,12 +6,12 @@ import http.client
 import json
 from urllib.parse import urlencode, urlsplit
 
-from django.conf import settings
 from django.urls import reverse
 
+from messaging import site
 from messaging.metadata import WHATSAPP_TEMPLATE_KEY
 from messaging.models import OutboxMessage, Provider
-from messaging.providers.base import ProviderMisconfigured, Result, Session, permanent, sent, transient
+from messaging.providers.base import ProviderMisconfigured, Result, Session, final_text, permanent, sent, transient
 from messaging.providers.email import secret
 from messaging.secrets import reveal
 
@@ -116,7 +116,7 @@ class TwilioStyleSession(HTTPSession):
             variables = {number: reveal(message, value) for number, value in (approved.get("variables") or {}).items()}
             fields |= {"ContentSid": approved["sid"], "ContentVariables": json.dumps(variables)}
         else:
-            fields["Body"] = reveal(message, message.body_text)
+            fields["Body"] = final_text(message)
         if callback := status_callback_url(self.provider):
             fields["StatusCallback"] = callback
         token = base64.b64encode(f"{account}:{secret(self.provider, 'token_secret')}".encode()).decode()
@@ -126,9 +126,9 @@ class TwilioStyleSession(HTTPSession):
 
 def status_callback_url(provider: Provider) -> str:
     """Where Twilio should report this provider's message statuses: our events webhook, at
-    the public address (MAILROOM_BASE_URL), the URL Twilio then signs. Empty when the
+    the public address (Settings → Sending, or MAILROOM_BASE_URL), the URL Twilio then signs. Empty when the
     provider has no webhook secret (the webhook would refuse every callback) or
     "status_callback": false."""
     if not provider.config.get("webhook_secret") or provider.config.get("status_callback") is False or not provider.pk:
         return ""
-    return settings.MAILROOM_BASE_URL.rstrip("/") + reverse("messaging:webhook-events", args=[provider.pk])
+    return site.current().link(reverse("messaging:webhook-events", args=[provider.pk]))

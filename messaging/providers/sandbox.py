@@ -6,12 +6,12 @@ import uuid
 from django.utils import timezone
 
 from messaging.models import DeliveryEvent, SandboxMessage
-from messaging.providers.base import Result, Session, permanent, sent
+from messaging.providers.base import Result, Session, final_text, permanent, sent
 from messaging.providers.email import compose
-from messaging.secrets import redact
 
 # The external id of the delivered event the sandbox records for each message it accepts.
 DELIVERED_ID_PREFIX = "sandbox:"
+
 
 class SandboxSession(Session):
     def __enter__(self) -> "SandboxSession":
@@ -27,7 +27,7 @@ class SandboxSession(Session):
             wire = compose(message, self.provider, with_secrets=False)
             headers, text, html, source = wire.headers, wire.text, wire.html, wire.raw.decode("utf-8", "replace")
         else:
-            headers, text, html, source = {}, redact(message.body_text), "", ""
+            headers, text, html, source = {}, final_text(message, with_secrets=False), "", ""
         self.caught.append(
             SandboxMessage(
                 message_id=message.pk,
