@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from messaging.models import Channel, Provider, SandboxMessage, TrackedLink
 from tests.api.conftest import api_key, as_user, key_client  # noqa: F401  (API clients as a user or with a key)
+from tests.support.fcm import service_account
 from tests.support.smtp_sink import SMTPSink
 
 POSTAL = "Mailroom SAS, 1 rue de la Poste, 75001 Paris"
@@ -70,11 +71,11 @@ def dkim_dns(name, timeout=5) -> bytes:
 
 
 @pytest.fixture(autouse=True)
-def _journey_settings(settings):
+def _journey_settings(settings, http_sink):
     settings.MAILROOM_KICK_CLUSTER = False
     settings.MAILROOM_SENDER_ADDRESS = POSTAL
     settings.MAILROOM_BASE_URL = BASE
-    settings.MAILROOM_SECRETS = {"DKIM": _PEM.decode(), "SMS_TOKEN": "sms-token", "PUSH_TOKEN": "push-token"}
+    settings.MAILROOM_SECRETS = {"DKIM": _PEM.decode(), "SMS_TOKEN": "sms-token", "FCM": service_account(_KEY, http_sink.url + "/token")}
 
 
 @pytest.fixture
@@ -142,9 +143,12 @@ class HTTPSink:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                sink.requests.append((self.path, dict(self.headers), body))
-                answer = json.dumps({"sid": f"SM{len(sink.requests)}"}).encode()
-                self.send_response(201)
+                if self.path == "/token":  # Google's OAuth2 endpoint: a bearer token for FCM
+                    answer, status = json.dumps({"access_token": "ya29.journey", "expires_in": 3600, "token_type": "Bearer"}).encode(), 200
+                else:
+                    sink.requests.append((self.path, dict(self.headers), body))
+                    answer, status = json.dumps({"sid": f"SM{len(sink.requests)}", "name": f"projects/p/messages/{len(sink.requests)}"}).encode(), 201
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -186,7 +190,7 @@ class Wire:
             config = {"backend": "anymail.backends.test.EmailBackend"} | DKIM
             return Provider.objects.create(name=name, channel=channel, kind=Provider.Kind.ANYMAIL, config=config)
         if channel == Channel.PUSH:
-            config = {"url": self.http.url + "/fcm/send", "token_secret": "PUSH_TOKEN"}
+            config = {"url": self.http.url + "/fcm", "service_account_secret": "FCM"}
         else:
             config = {"url": self.http.url + "/2010-04-01", "account_sid": "AC123", "from": "+33700000000", "token_secret": "SMS_TOKEN"}
         return Provider.objects.create(name=name, channel=channel, kind=Provider.Kind.HTTP, config=config)
@@ -210,8 +214,8 @@ class Wire:
         found = []
         for path, _headers, body in self.http.requests:
             if path.startswith("/fcm"):
-                data = json.loads(body)
-                found.append(Received("http", Channel.PUSH, data["to"], body, data=data, path=path))
+                data = json.loads(body)["message"]
+                found.append(Received("http", Channel.PUSH, data["token"], body, data=data, path=path))
             else:
                 data = dict(parse_qsl(body.decode()))
                 found.append(Received("http", Channel.SMS, data["To"], body, data=data, path=path))

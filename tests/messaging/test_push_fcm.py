@@ -9,7 +9,6 @@ from urllib.parse import parse_qs
 import jwt
 import pytest
 import time_machine
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
@@ -18,12 +17,12 @@ from messaging.models import AuditEntry, DeliveryAttempt, DeliveryEvent, OutboxM
 from messaging.outbox import enqueue_message
 from messaging.providers.fcm import SCOPE, forget_cached_tokens
 from messaging.sending import send_due_messages
+from tests.support.fcm import PROJECT, service_account
 from tests.support.local_http import LocalServer, Request
 from tests.support.smtp_sink import free_port
 
 pytestmark = pytest.mark.django_db
 Status = OutboxMessage.Status
-PROJECT = "mailroom-demo"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # google-auth signs for Google's endpoint, wherever token_uri points
 
 
@@ -68,21 +67,6 @@ def token_endpoint(key):
         endpoint.url = server.url + "/token"
         server.endpoint = endpoint
         yield server
-
-
-def service_account(key, token_uri: str) -> str:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": PROJECT,
-            "private_key_id": "k1",
-            "private_key": pem,
-            "client_email": "push@mailroom-demo.iam.gserviceaccount.com",
-            "client_id": "1",
-            "token_uri": token_uri,
-        }
-    )
 
 
 class FCM:
