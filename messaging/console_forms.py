@@ -34,7 +34,7 @@ def unfold_widget(field: forms.Field) -> forms.Widget:
     elif isinstance(widget, forms.Select):
         new = unfold.UnfoldAdminSelectWidget(attrs={**attrs, "class": extra})
     elif isinstance(widget, forms.CheckboxInput):
-        new = unfold.UnfoldBooleanSwitchWidget(attrs={**attrs, "class": extra}, check_test=widget.check_test)
+        new = unfold.UnfoldBooleanWidget(attrs={**attrs, "class": extra}, check_test=widget.check_test)
     elif isinstance(widget, forms.Textarea):
         new = unfold.UnfoldAdminTextareaWidget(attrs={**attrs, "class": extra})
     elif isinstance(widget, Input) and widget.input_type in TEMPORAL_TYPES:
