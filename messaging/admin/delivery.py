@@ -19,6 +19,7 @@ from messaging import policies
 from messaging.admin.audience import AuditedModelAdmin
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import redact
+from messaging.content.previews import PREVIEW_SANDBOX, preview_document
 from messaging.errors import MailroomError
 from messaging.inbound import handler_choices
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
@@ -46,8 +47,10 @@ def preview_iframe(html: str, text: str = "") -> str:
     if not html:
         return format_html('<pre class="whitespace-pre-wrap text-sm">{}</pre>', text)
     return format_html(
-        '<iframe sandbox srcdoc="{}" title="preview" class="w-full bg-white rounded-default border border-base-200" style="height:420px"></iframe>',
-        html,
+        '<iframe sandbox="{}" srcdoc="{}" title="preview" class="w-full bg-white rounded-default border border-base-200" style="height:420px">'
+        "</iframe>",
+        PREVIEW_SANDBOX,
+        preview_document(html),
     )
 
 
