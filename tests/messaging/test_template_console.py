@@ -103,6 +103,16 @@ def test_the_starter_layout_saves_as_is_and_satisfies_the_marketing_checks(marke
     assert "@media" in version.compiled_html  # MJML's responsive rules
 
 
+def test_mjml_with_a_head_saves_from_a_browser_that_posts_crlf_line_ends(client, marketer):
+    # browsers send textareas with CRLF; mjml-python refused a CR inside <mj-head>
+    template = create_template(actor=marketer, key="fresh", name="Fresh", category="newsletter")
+    body = starter_body(template).replace("\n", "\r\n")
+    client.force_login(marketer)
+    response = client.post(editor(template), {"action": "save", "subject": "Hello", "body_format": "mjml", "body": body}, follow=True)
+    assert flashed(response)[0] == "Saved as version 1."
+    assert "Your headline" in TemplateVersion.objects.get(template=template).compiled_html
+
+
 def test_sms_templates_and_templates_with_versions_do_not_get_the_starter(client, marketer):
     sms = create_template(actor=marketer, key="sms", name="SMS", channel="sms")
     saved = create_template(actor=marketer, key="saved", name="Saved")
