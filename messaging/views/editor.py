@@ -144,12 +144,12 @@ class TemplateEditorView(EditorBase):
 
     @staticmethod
     def say_saved(request: HttpRequest, version: TemplateVersion) -> None:
-        template = Template.objects.select_related("active_version").get(pk=version.template_id)
+        """The page it redirects to says, above the editor, when this version is not the active one."""
+        template = Template.objects.get(pk=version.template_id)
         if template.is_active and template.active_version_id == version.pk:
             messages.success(request, _("Saved as version %(n)s. It is the active version.") % {"n": version.number})
-            return
-        messages.success(request, _("Saved as version %(n)s.") % {"n": version.number})
-        messages.warning(request, activity_notice(template, version))
+        else:
+            messages.success(request, _("Saved as version %(n)s.") % {"n": version.number})
 
 
 LATEST_FIELDS = ("subject", "preheader", "body_format", "body", "text_body", "sms_body")
