@@ -1,6 +1,7 @@
 """Content area of the console: templates, their versions and the editor pages."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -10,12 +11,29 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
+from unfold.widgets import UnfoldAdminSelectWidget
 
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.content.versions import create_template, deactivate_template, duplicate_template
 from messaging.errors import MailroomError
 from messaging.models import Channel, Template, TemplateVersion
 from messaging.views.editor import TemplateDiffView, TemplateEditorView, TemplatePreviewView, TemplateTestSendView
+
+Category = Template.Category
+# Marketing kinds first; Transactional (its messages usually go on a transactional topic,
+# which skips marketing consent) is a deliberate choice, never the default.
+DEFAULT_CATEGORY = Category.NEWSLETTER
+
+
+def category_choices() -> list:
+    return [
+        (_("Marketing"), [(c.value, c.label) for c in (Category.NEWSLETTER, Category.PROMOTION, Category.LIFECYCLE)]),
+        (_("Transactional"), [(Category.TRANSACTIONAL.value, Category.TRANSACTIONAL.label)]),
+    ]
+
+
+def language_choices() -> list[tuple[str, str]]:
+    return [(code, f"{name} ({code})") for code, name in settings.LANGUAGES]
 
 
 class DuplicateForm(forms.Form):
@@ -39,6 +57,29 @@ class TemplateAdmin(ModelAdmin):
         if obj is not None and obj.channel == Channel.WHATSAPP:
             return (*self.fields, "whatsapp_template_sid", "whatsapp_variables")
         return self.fields
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {"category": DEFAULT_CATEGORY, "locale": settings.LANGUAGE_CODE, **super().get_changeform_initial_data(request)}
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "locale":  # one of the configured languages, not free text
+            return forms.ChoiceField(
+                label=_("Language"),
+                choices=language_choices(),
+                widget=UnfoldAdminSelectWidget,
+                help_text=_("Add the same key in another language for a translation."),
+            )
+        if db_field.name == "category":
+            return forms.ChoiceField(
+                label=_("Category"),
+                choices=category_choices(),
+                widget=UnfoldAdminSelectWidget,
+                help_text=_(
+                    "Marketing unless the message is one a person must get (a receipt, a password reset). "
+                    "Consent follows the topic: a transactional topic skips marketing consent."
+                ),
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("active version"))
     def active_label(self, obj: Template) -> str:

@@ -21,6 +21,7 @@ from messaging import policies
 from messaging.admin.audience import AuditedModelAdmin
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import redact
+from messaging.content.previews import PREVIEW_SANDBOX, preview_document
 from messaging.errors import MailroomError
 from messaging.inbound import handler_choices
 from messaging.mailbox import check_imap_settings, poll_email_inbox
@@ -49,8 +50,10 @@ def preview_iframe(html: str, text: str = "") -> str:
     if not html:
         return format_html('<pre class="whitespace-pre-wrap text-sm">{}</pre>', text)
     return format_html(
-        '<iframe sandbox srcdoc="{}" title="preview" class="w-full bg-white rounded-default border border-base-200" style="height:420px"></iframe>',
-        html,
+        '<iframe sandbox="{}" srcdoc="{}" title="preview" class="w-full bg-white rounded-default border border-base-200" style="height:420px">'
+        "</iframe>",
+        PREVIEW_SANDBOX,
+        preview_document(html),
     )
 
 

@@ -129,6 +129,9 @@ def _syntax(part: str, line, message: str) -> InvalidInput:
 def mjml_to_html(source: str) -> str:
     import mjml
 
+    # Browsers post textareas with CRLF line ends, and mjml-python refuses a CR inside
+    # <mj-head> ("unexpected token in root template"): compile with plain LF.
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
     try:
         return mjml.mjml2html(source, fonts={})  # no remote fonts: offline, private
     except ValueError as error:

@@ -171,6 +171,19 @@ def activate_template_version(*, actor: AbstractBaseUser | None, version: Templa
 
 
 @transaction.atomic
+def save_and_activate_template_version(
+    *, actor: AbstractBaseUser | None, template: Template, note: str = "", **content: str
+) -> TemplateVersion:
+    """Save the content (as `save_template_version` does) and make that version the active
+    one, in one transaction: both happen or neither. Already active: nothing more to do."""
+    version = save_template_version(actor=actor, template=template, note=note, **content)
+    current = Template.objects.filter(pk=template.pk).values_list("active_version", "is_active").get()
+    if current != (version.pk, True):
+        activate_template_version(actor=actor, version=version)
+    return version
+
+
+@transaction.atomic
 def deactivate_template(*, actor: AbstractBaseUser | None, template: Template) -> Template:
     template = Template.objects.select_for_update().get(pk=template.pk)
     if template.is_active:

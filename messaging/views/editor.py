@@ -14,10 +14,12 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from messaging.content.merge_tags import merge_tags, sample_context
 from messaging.content.rendering import check_source, compile_body, parse_parts, render_parts
+from messaging.content.starter import starter_body
 from messaging.content.versions import (
     activate_template_version,
     diff_versions,
     restore_template_version,
+    save_and_activate_template_version,
     save_template_version,
     send_template_test,
 )
@@ -52,8 +54,25 @@ class EditorBase(UnfoldModelAdminViewMixin, TemplateView):
         return get_object_or_404(Template, pk=self.kwargs["pk"])
 
 
+def activity_notice(template: Template, latest: TemplateVersion | None) -> str:
+    """What the editor says when what was saved last is not what sends (empty when it is)."""
+    if latest is None:
+        return ""
+    if not template.is_active:
+        return _("This template is deactivated: nothing is sent from it. Activating a version turns it back on.")
+    if template.active_version_id is None:
+        return _("No version is active: nothing is sent from this template until you activate one.")
+    if template.active_version_id != latest.pk:
+        return _("The latest version (v%(latest)s) is not the active one: messages still use v%(active)s.") % {
+            "latest": latest.number,
+            "active": template.active_version.number,
+        }
+    return ""
+
+
 class TemplateEditorView(EditorBase):
-    """Edit, preview, save, activate, restore, test-send. GET shows the latest version."""
+    """Edit, preview, save (and activate), activate, restore, test-send. GET shows the latest
+    version; a template with none starts from the starter MJML layout."""
 
     title = gettext_lazy("Template editor")
     template_name = "console/template_editor.html"
@@ -66,7 +85,7 @@ class TemplateEditorView(EditorBase):
                 "subject": latest.subject if latest else "",
                 "preheader": latest.preheader if latest else "",
                 "body_format": latest.body_format if latest else TemplateVersion.Format.MJML,
-                "body": latest.body if latest else "",
+                "body": latest.body if latest else starter_body(template),
                 "text_body": latest.text_body if latest else "",
                 "sms_body": latest.sms_body if latest else "",
             }
@@ -77,6 +96,7 @@ class TemplateEditorView(EditorBase):
             form=form,
             versions=template.versions.select_related("author").order_by("-number")[:50],
             latest=latest,
+            activity_notice=activity_notice(template, latest),
             siblings=Template.objects.filter(key=template.key).exclude(pk=template.pk).order_by("locale"),
             merge_tags=merge_tags(),
             sample_contacts=Contact.objects.active().exclude(email=None).order_by("id")[:20],
@@ -89,6 +109,8 @@ class TemplateEditorView(EditorBase):
             context["preview"] = preview_of(form.content(), contact=_sample_contact(form))
         elif latest:
             context["preview"] = preview_of(latest_content(latest), contact=None)
+        elif form.initial.get("body"):  # the starter layout, previewed before anything is saved
+            context["preview"] = preview_of({**dict.fromkeys(LATEST_FIELDS, ""), **form.initial}, contact=None)
         return context
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -109,19 +131,32 @@ class TemplateEditorView(EditorBase):
                 form = VersionForm(request.POST)
                 if not form.is_valid():
                     return self.render_to_response(self.get_context_data(form=form))
-                version = save_template_version(actor=request.user, template=template, note=form.cleaned_data["note"], **form.content())
-                messages.success(request, _("Saved as version %(n)s.") % {"n": version.number})
+                save = save_and_activate_template_version if action == "save_activate" else save_template_version
+                version = save(actor=request.user, template=template, note=form.cleaned_data["note"], **form.content())
+                self.say_saved(request, version)
         except MailroomError as error:
             messages.error(request, str(error))
-            if action == "save":
+            if action in ("save", "save_activate"):
                 form = VersionForm(request.POST)
                 form.is_valid()
                 return self.render_to_response(self.get_context_data(form=form))
         return redirect("admin:messaging_template_editor", pk=template.pk)
 
+    @staticmethod
+    def say_saved(request: HttpRequest, version: TemplateVersion) -> None:
+        """The page it redirects to says, above the editor, when this version is not the active one."""
+        template = Template.objects.get(pk=version.template_id)
+        if template.is_active and template.active_version_id == version.pk:
+            messages.success(request, _("Saved as version %(n)s. It is the active version.") % {"n": version.number})
+        else:
+            messages.success(request, _("Saved as version %(n)s.") % {"n": version.number})
+
+
+LATEST_FIELDS = ("subject", "preheader", "body_format", "body", "text_body", "sms_body")
+
 
 def latest_content(version: TemplateVersion) -> dict[str, str]:
-    return {f: getattr(version, f) for f in ("subject", "preheader", "body_format", "body", "text_body", "sms_body")}
+    return {f: getattr(version, f) for f in LATEST_FIELDS}
 
 
 def preview_of(content: dict[str, str], *, contact: Contact | None) -> dict:
