@@ -13,6 +13,8 @@ from playwright.sync_api import Page, expect
 
 from messaging import site
 from messaging.models import AuditEntry, SandboxMessage, Subscription, Template
+from messaging.outbox import enqueue_message
+from messaging.sending import send_due_messages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -90,22 +92,33 @@ def test_admin_sets_up_sending_and_a_marketer_can_test_send_marketing_mail(
         marketer_page.click("button[type=submit]")
         marketer_page.wait_for_url(f"{live_server.url}/admin/")
         expect(marketer_page.locator('#nav-sidebar a[href="/admin/settings/sending/"]')).to_have_count(0)  # Admin only
-        # (to a demo contact who subscribed to its topic: marketing mail needs consent, test or not)
-        subscription = (
-            Subscription.objects.filter(channel="email", status="subscribed", topic__kind="marketing", topic__templates__locale="en")
-            .select_related("contact", "topic")
-            .first()
-        )
-        template = Template.objects.filter(topic=subscription.topic, locale="en", channel="email").first()
-        address = subscription.contact.email
+        # A test send of a marketing template goes to a colleague's address (not marketing
+        # mail: no consent asked), from the new sender
+        template = Template.objects.filter(topic__kind="marketing", locale="en", channel="email").first()
+        address = "colleague@acme-learning.test"
         marketer_page.goto(live_server.url + reverse("admin:messaging_template_editor", args=[template.pk]))
         marketer_page.get_by_label("Test send to").fill(address)
         marketer_page.get_by_test_id("test-send").click()
-
-        # Then it goes out, with the postal address at its foot, from the new sender
         expect(marketer_page.get_by_test_id("test-send-result")).to_contain_text(f"Sent to {address}")
         marketer_page.screenshot(path=str(SHOTS / "settings-marketer-test-send.png"), full_page=True)
-        sent = SandboxMessage.objects.get(to_address=address)
+        assert SandboxMessage.objects.get(to_address=address).from_address.endswith("<hello@acme-learning.test>")
+        # and real marketing mail to a subscribed demo contact carries the new postal address at its foot
+        subscription = (
+            Subscription.objects.filter(channel="email", status="subscribed", topic__kind="marketing")
+            .select_related("contact", "topic")
+            .first()
+        )
+        message = enqueue_message(
+            channel="email",
+            contact=subscription.contact,
+            topic=subscription.topic,
+            subject="Hello",
+            text="Hi",
+            html="<p>Hi</p>",
+            context={},
+        )
+        assert send_due_messages() >= 1
+        sent = SandboxMessage.objects.filter(to_address=message.to_address).latest("pk")
         assert "12 quai des Chartrons" in sent.body_text and sent.from_address.endswith("<hello@acme-learning.test>")
         # and the marketer cannot open the settings page
         response = marketer_page.goto(f"{live_server.url}/admin/settings/sending/")
