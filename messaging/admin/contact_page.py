@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelect2Widget, UnfoldAdminSelectWidget
 
@@ -29,14 +30,14 @@ class ContactAdminForm(forms.ModelForm):
     normalises and checks everything else."""
 
     locale = forms.ChoiceField(
-        label=_("language"),
+        label=capfirst(Contact._meta.get_field("locale").verbose_name),
         choices=language_choices,
         initial=settings.LANGUAGE_CODE,
         widget=UnfoldAdminSelectWidget,
         error_messages={"invalid_choice": _("“%(value)s” is not a supported language.")},
     )
     timezone = forms.ChoiceField(
-        label=_("time zone"),
+        label=capfirst(Contact._meta.get_field("timezone").verbose_name),
         choices=time_zone_choices,
         initial="UTC",
         widget=UnfoldAdminSelect2Widget,
