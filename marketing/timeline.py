@@ -52,7 +52,8 @@ def order_entries(contact: Contact, limit: int) -> list[Entry]:
         Entry(
             when=order.placed_at,
             kind="order",
-            title=_("Order %(id)s · %(amount)s %(currency)s") % {"id": order.external_id, "amount": order.amount, "currency": order.currency},
+            title=_("Order %(id)s · %(amount)s %(currency)s")
+            % {"id": order.external_id, "amount": order.amount, "currency": order.currency},
             detail=_order_detail(order),
             link=admin_link("marketing_order", order.pk),
             status=order.get_status_display(),

@@ -13,7 +13,7 @@ page never grows with the number of entries (pages go no deeper than MAX_PAGE).
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 from messaging import policies
 from messaging.models import ConsentRecord, Contact, DeliveryEvent, Frequency, OutboxMessage
 from messaging.policies import Policy
+from messaging.storable import LONE_SURROGATE
 
 PER_PAGE = 50
 MAX_PAGE = 200  # 10,000 entries deep: past that, narrow the view with a kind
@@ -125,14 +126,27 @@ def contact_timeline(
     page = min(max(page, 1), MAX_PAGE)
     wanted = page * per_page + 1  # one more than this page ends with: is there a next one?
     entries = sorted(chain.from_iterable(list(source.fetch(contact, wanted))[:wanted] for source in sources), key=_sort_key, reverse=True)
-    window = entries[(page - 1) * per_page : page * per_page + 1]
+    window = [_printable(entry) for entry in entries[(page - 1) * per_page : page * per_page + 1]]
     return TimelinePage(entries=window[:per_page], page=page, per_page=per_page, has_next=len(window) > per_page, kind=kind, kinds=kinds)
 
 
+def _printable(entry: Entry) -> Entry:
+    """A row stored before input was checked may hold a lone surrogate: shown as U+FFFD,
+    never an error that takes the contact page down."""
+    if LONE_SURROGATE.search(entry.title) or LONE_SURROGATE.search(entry.detail):
+        return replace(entry, title=printable(entry.title), detail=printable(entry.detail))
+    return entry
+
+
 # --- helpers for sources ----------------------------------------------------------------------------
+def printable(text: str) -> str:
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
 def compact(value: Any, *, limit: int = TEXT_MAX) -> str:
     """A value as one short line: text as it is, anything else as compact JSON."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -143,7 +157,7 @@ def admin_link(name: str, pk: Any) -> str:
 def attribute_rows(contact: Contact) -> list[tuple[str, str]]:
     """The contact's attributes as (key, value) rows, keys sorted; nested values as compact JSON."""
     attributes = contact.attributes if isinstance(contact.attributes, dict) else {}
-    return [(str(key), compact(attributes[key], limit=500)) for key in sorted(attributes, key=str)]
+    return [(printable(str(key)), compact(attributes[key], limit=500)) for key in sorted(attributes, key=str)]
 
 
 # --- messaging's own sources -------------------------------------------------------------------------
@@ -185,7 +199,9 @@ def message_entries(contact: Contact, limit: int) -> list[Entry]:
                 link=admin_link("messaging_outboxmessage", message.pk),
                 status=message.get_status_display(),
                 status_variant=STATUS_VARIANTS.get(message.status, ""),
-                badges=tuple((kind.value, str(kind.label), EVENT_VARIANTS.get(kind.value, "warning")) for kind in SHOWN_EVENTS if kind in kinds),
+                badges=tuple(
+                    (kind.value, str(kind.label), EVENT_VARIANTS.get(kind.value, "warning")) for kind in SHOWN_EVENTS if kind in kinds
+                ),
                 sort_id=message.pk,
             )
         )
@@ -224,7 +240,11 @@ def consent_entries(contact: Contact, limit: int) -> list[Entry]:
             when=record.created_at,
             kind="consent",
             title=_("%(action)s: %(topic)s (%(channel)s)")
-            % {"action": record.get_action_display(), "topic": record.topic.name if record.topic else _("every topic"), "channel": record.get_channel_display()},
+            % {
+                "action": record.get_action_display(),
+                "topic": record.topic.name if record.topic else _("every topic"),
+                "channel": record.get_channel_display(),
+            },
             detail=_how(record),
             link=admin_link("messaging_consentrecord", record.pk),
             sort_id=record.pk,
@@ -261,9 +281,7 @@ def preference_entries(contact: Contact, limit: int) -> list[Entry]:
 
 def register_messaging_sources() -> None:
     register_timeline_source(kind="message", label=gettext_lazy("Messages"), policy=policies.can_view_messages, fetch=message_entries)
-    register_timeline_source(
-        kind="consent", label=gettext_lazy("Consent"), policy=policies.can_view_consent_records, fetch=consent_entries
-    )
+    register_timeline_source(kind="consent", label=gettext_lazy("Consent"), policy=policies.can_view_consent_records, fetch=consent_entries)
     register_timeline_source(
         kind="preference", label=gettext_lazy("Preferences"), policy=policies.can_view_consent_records, fetch=preference_entries
     )

@@ -37,7 +37,6 @@ from messaging.verification import send_email_verification
 VERIFICATION_BATCH = 500
 
 
-
 class AuditedModelAdmin(ModelAdmin):
     """Every save and delete made in the console lands in the audit trail with before/after.
 

@@ -11,7 +11,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelect2Widget, UnfoldAdminSelectWidget
 
-from messaging.contacts import known_time_zones
+from messaging.contacts import EDITABLE_FIELDS, known_time_zones
 from messaging.models import Contact
 from messaging.timeline import attribute_rows, contact_timeline, parse_page
 
@@ -47,7 +47,7 @@ class ContactAdminForm(forms.ModelForm):
 
     class Meta:
         model = Contact
-        fields = "__all__"
+        fields = EDITABLE_FIELDS  # the admin narrows it to its fieldsets
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -68,9 +68,7 @@ def _query(request: HttpRequest, **changes) -> str:
 
 def contact_page_context(*, request: HttpRequest, contact: Contact, user: AbstractBaseUser) -> dict:
     """What the template under the form shows: attributes and one page of the timeline."""
-    timeline = contact_timeline(
-        contact=contact, user=user, page=parse_page(request.GET.get("page")), kind=request.GET.get("kind", "")[:32]
-    )
+    timeline = contact_timeline(contact=contact, user=user, page=parse_page(request.GET.get("page")), kind=request.GET.get("kind", "")[:32])
     return {
         "attribute_rows": attribute_rows(contact),
         "timeline": timeline,

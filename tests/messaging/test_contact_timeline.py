@@ -354,3 +354,17 @@ def test_a_new_contact_starts_in_english_and_utc(client, admin_user):
     client.force_login(admin_user)
     form = client.get("/admin/messaging/contact/add/").context["adminform"].form
     assert (form["locale"].value(), form["timezone"].value()) == ("en", "UTC")
+
+
+def test_a_legacy_row_with_a_lone_surrogate_shows_a_replacement_character(client, contact, admin_user):
+    from tests.security.test_input_unstorable_text import sqlite_only_legacy_rows
+
+    sqlite_only_legacy_rows()
+    # given rows written before input was checked (straight to the database)
+    Event.objects.create(contact=contact, name="legacy", properties={"k": "\ud800"}, occurred_at=timezone.now())
+    Contact.objects.filter(pk=contact.pk).update(attributes={"\udfff": "x"})
+    client.force_login(admin_user)
+    response = client.get(page_url(contact))
+    assert response.status_code == 200
+    html = section(response.content.decode())
+    assert '{"k":"\ufffd"}'.replace('"', "&quot;") in html and "\ufffd</th>" in html
