@@ -22,6 +22,10 @@ class GrowthConfig(AppConfig):
         registry.register_segment_fields()
         schedules.register()
 
+        from growth.timeline import register_timeline_sources
+
+        register_timeline_sources()
+
         from growth import demo
         from messaging.demo import register_demo_loader
 

@@ -12,3 +12,6 @@ can_view_gift_cards = requires("growth.view_giftcard")
 can_issue_gift_cards = requires("growth.view_giftcard", "growth.issue_giftcard")
 can_redeem_gift_cards = requires("growth.add_giftcardtransaction")
 can_refund_gift_cards = requires("growth.view_giftcard", "growth.add_giftcardtransaction")
+# The contact page's timeline: a card's ledger entries, and referrals without the codes list.
+can_view_gift_card_ledger = requires("growth.view_giftcard", "growth.view_giftcardtransaction")
+can_view_referral_list = requires("growth.view_referral")

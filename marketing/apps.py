@@ -13,6 +13,10 @@ class MarketingConfig(AppConfig):
 
         schedules.register()
 
+        from marketing.timeline import register_timeline_sources
+
+        register_timeline_sources()
+
         from marketing import demo
         from messaging.demo import register_demo_loader
 

@@ -99,3 +99,7 @@ class MessagingConfig(AppConfig):
 
         for through in audited_relations():
             m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")
+
+        from messaging.timeline import register_messaging_sources
+
+        register_messaging_sources()  # first: marketing's and growth's ready() add theirs after

@@ -40,6 +40,7 @@ can_view_suppressions = requires("messaging.view_suppression")
 can_add_suppressions = requires("messaging.add_suppression")
 can_lift_suppressions = requires("messaging.delete_suppression")
 can_view_topics = requires("messaging.view_topic")
+can_view_consent_records = requires("messaging.view_consentrecord")  # the consent log, preference changes among them
 
 # Content
 can_view_templates = requires("messaging.view_template")

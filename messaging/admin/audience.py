@@ -20,6 +20,7 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter,
 from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from messaging.admin.contact_page import ContactAdminForm, contact_page_context
 from messaging.admin.imports import ContactImportForm
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import acting_as, diff, record_audit, snapshot
@@ -34,7 +35,6 @@ from messaging.storable import StorableJSONFormField
 from messaging.verification import send_email_verification
 
 VERIFICATION_BATCH = 500
-
 
 
 class AuditedModelAdmin(ModelAdmin):
@@ -109,6 +109,9 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Contact)
 class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
+    form = ContactAdminForm
+    # Under the form: the attributes as a table and the timeline, a 360° view of the contact.
+    change_form_outer_after_template = "console/contact_timeline.html"
     resource_classes = [ContactResource]
     import_formats = [SafeCSV]  # what messaging.resources and the background import read (no html, no yaml)
     export_formats = [SafeCSV]  # every cell formula-escaped
@@ -160,6 +163,11 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     @admin.display(boolean=True, description=_("active"))
     def is_active(self, obj: Contact) -> bool:
         return obj.deleted_at is None
+
+    def render_change_form(self, request: HttpRequest, context: dict, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk:
+            context.update(contact_page_context(request=request, contact=obj, user=request.user))
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def get_actions(self, request: HttpRequest, action_location=admin.ActionLocation.CHANGE_LIST):
         actions = super().get_actions(request, action_location)

@@ -42,7 +42,17 @@ def sidebar_item_title(page: Page, href: str):
 
 def fill_contact_form(page: Page, **values: str) -> None:
     for name, value in values.items():
-        page.fill(f"#contact_form [name={name}]", value)
+        if name == "timezone":
+            pick_time_zone(page, value)
+        else:
+            page.fill(f"#contact_form [name={name}]", value)
+
+
+def pick_time_zone(page: Page, zone: str) -> None:
+    """The time zone is a searchable list (select2): open it, type part of the name, pick it."""
+    page.locator("#contact_form select[name=timezone] + .select2 .select2-selection").click()
+    page.locator(".select2-container--open .select2-search__field").fill(zone.split("/")[-1])
+    page.locator(".select2-results__option", has_text=re.compile(f"^{re.escape(zone)}$")).click()
 
 
 def save(page: Page) -> None:
@@ -122,7 +132,10 @@ def test_invalid_contact_shows_every_error_and_creates_nothing(marketer, console
 
     # When the form is submitted with a malformed email, a too-short phone and an unknown zone
     page.goto(live_server.url + CONTACT_ADD)
-    fill_contact_form(page, email="not-an-email", phone="12", timezone="Mars/Olympus")
+    fill_contact_form(page, email="not-an-email", phone="12")
+    # (the time zone is picked from a list: an unknown zone cannot be typed; a crafted post
+    # is refused by the form, tests/messaging/test_contact_timeline.py)
+    expect(page.locator('#contact_form select[name=timezone] option[value="Mars/Olympus"]')).to_have_count(0)
     save(page)
 
     # Then the form comes back with one message per bad field, and nothing was saved
@@ -132,7 +145,6 @@ def test_invalid_contact_shows_every_error_and_creates_nothing(marketer, console
     # the messages come from messaging/contacts.py, the one place the rules live
     expect(form.get_by_text(re.compile(r"is not a valid email address"))).to_be_visible()
     expect(form.get_by_text(re.compile(r"“12” is not a (valid )?phone number"))).to_be_visible()
-    expect(form.get_by_text("“Mars/Olympus” is not a known time zone")).to_be_visible()
     assert not Contact.objects.exists()
 
 
