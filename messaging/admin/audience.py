@@ -22,6 +22,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from messaging.admin.imports import ContactImportForm
 from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.topic_form import TopicForm
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
@@ -239,6 +240,7 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
 
 @admin.register(Topic)
 class TopicAdmin(AuditedModelAdmin):
+    form = TopicForm
     list_display = ("name", "key", "kind", "time_sensitive", "position")
     list_filter = (("kind", ChoicesDropdownFilter),)
     search_fields = ("name", "key")
