@@ -42,7 +42,7 @@ def _translation_fields() -> dict[str, forms.Field]:
 class TopicForm(forms.ModelForm):
     class Meta:
         model = Topic
-        exclude = ("translations",)
+        fields = ("key", "name", "description", "kind", "time_sensitive", "position")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
