@@ -37,7 +37,6 @@ from messaging.verification import send_email_verification
 VERIFICATION_BATCH = 500
 
 
-
 class AuditedModelAdmin(ModelAdmin):
     """Every save and delete made in the console lands in the audit trail with before/after.
 
@@ -322,7 +321,7 @@ class SuppressionAdmin(ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor", "verb", "target_type", "target_repr")
+    list_display = ("created_at", "actor", "verb_display", "target_type", "target_repr")
     list_filter = (
         ("verb", admin.AllValuesFieldListFilter),
         ("target_type", admin.AllValuesFieldListFilter),
@@ -333,6 +332,10 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_select_related = ("actor",)
     show_full_result_count = False
     readonly_fields = ("created_at", "actor", "verb", "target_type", "target_id", "target_repr", "changes")
+
+    @admin.display(description=_("action"), ordering="verb")
+    def verb_display(self, obj: AuditEntry) -> str:
+        return obj.verb_label
 
 
 # Users and roles in the console's look, with changes audited.
