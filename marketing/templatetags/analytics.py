@@ -51,3 +51,11 @@ def column_label(name) -> str:
     if str(name) in OutboxMessage.Status.values:
         return str(OutboxMessage.Status(str(name)).label)
     return str(name)
+
+
+@register.filter
+def channel_label(value) -> str:
+    """ "email" → "Email" ("E-mail" in French); anything else as it is."""
+    from messaging.models import Channel
+
+    return str(Channel(value).label) if value in Channel.values else value

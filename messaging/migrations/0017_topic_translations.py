@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0016_site_settings'),
+        ("messaging", "0016_site_settings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='topic',
-            name='translations',
-            field=models.JSONField(blank=True, default=dict, verbose_name='translations'),
+            model_name="topic",
+            name="translations",
+            field=models.JSONField(blank=True, default=dict, verbose_name="translations"),
         ),
     ]
