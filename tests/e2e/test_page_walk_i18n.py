@@ -150,12 +150,22 @@ def test_french_pages_for_the_screenshots_and_the_breadcrumbs(console, console_l
     }
     for name, link in pages.items():
         page.goto(live_server.url + link, wait_until="load")
-        page.wait_for_timeout(500)
+        if name == "campaign":
+            page.locator("[data-testid=dry-run]").wait_for()
+            page.wait_for_timeout(500)  # the sample renders' frames paint
         page.screenshot(path=str(SHOTS / f"fr-{name}.png"), full_page=True)
 
-    # the campaign page: its history in French words, its breadcrumbs after the sidebar
-    history = page.locator("[data-testid=campaign-history]")
+    # the campaign page: its dry-run tiles hold their French labels ("Sans consentement"),
+    # its history says what happened in French words
     page.goto(live_server.url + pages["campaign"])
+    page.locator("[data-testid=dry-run]").wait_for()
+    overflowing = page.evaluate("""() => [...document.querySelectorAll("[data-testid=dry-run] .mr-tile")].filter(tile => {
+        const label = tile.querySelector(".mr-tile-label"), grid = tile.parentElement.getBoundingClientRect();
+        return label.scrollWidth > label.clientWidth || tile.getBoundingClientRect().right > grid.right + 1;
+    }).map(tile => tile.innerText)""")
+    assert page.get_by_text("Sans consentement").is_visible()
+    assert overflowing == []
+    history = page.locator("[data-testid=campaign-history]")
     assert history.locator("[data-verb=submitted]").inner_text() == "soumise pour validation"
     assert history.locator("[data-verb=approved]").inner_text() == "validé"
     # the topic form: "Audience › Thématiques › Newsletter", with its French name filled in
