@@ -3,6 +3,7 @@ settings.UNFOLD. Sidebar entries only hide links; every view checks permissions 
 """
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -205,3 +206,36 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
         }
     )
     return context
+
+
+def sidebar_place(request: HttpRequest) -> tuple[Any, dict[str, Any]] | None:
+    """(group title, item) of the sidebar entry the current page belongs to: the item whose
+    link is the longest prefix of the path (its own `active` rule decides), else None."""
+    best: tuple[Any, dict[str, Any]] | None = None
+    for group in sidebar_navigation(request):
+        for item in group["items"]:
+            if item["active"](request) and (best is None or len(item["link"]) > len(best[1]["link"])):
+                best = (group["title"], item)
+    return best
+
+
+def sidebar_breadcrumbs(request: HttpRequest, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Unfold's header parts (app › model › object) with the app replaced by the sidebar
+    group of the page ("Messaging › contacts" becomes "Audience › Contacts"); a page
+    without a model (calendar, analytics…) gets its group in front of its title."""
+    place = sidebar_place(request) if request is not None else None
+    if place is None or not parts or request.path == reverse("admin:index"):
+        return parts
+    group, item = place
+    crumbs = [dict(part) for part in parts]
+    first_link = crumbs[0].get("link") or ""
+    if re.fullmatch(r"/admin/\w+/", first_link):  # Unfold's app index link: the group replaces it
+        crumbs[0] = {"title": group, "link": ""}
+    elif str(crumbs[0].get("title", "")).casefold() != str(group).casefold():
+        crumbs.insert(0, {"title": group, "link": ""})
+    for crumb in crumbs[1:]:
+        if crumb.get("link") == item["link"]:
+            crumb["title"] = item["title"]  # the sidebar's name for the list ("Consent log", "Roles")
+    if len(crumbs) > 1 and str(crumbs[1]["title"]).casefold() == str(group).casefold():
+        crumbs.pop(0)  # "Campaigns › Campaigns › Calendar" says the group once
+    return crumbs

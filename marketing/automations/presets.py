@@ -37,6 +37,13 @@ class Preset:
     audience_rules: dict | None = None
     seed: str = ""
 
+    @property
+    def trigger_label(self) -> str:
+        """The trigger kind as the console says it ("Event", "Schedule"), translated."""
+        from marketing.models import Automation
+
+        return str(Automation.Trigger(self.trigger_type).label)
+
 
 _PRESETS = [
     Preset(

@@ -33,6 +33,20 @@ from messaging.errors import MailroomError
 from messaging.models import Channel, Template
 from messaging.storable import UnstorableValue, loads_storable
 
+# The automation report's figures, as the flow page labels them.
+REPORT_LABELS = {
+    "entered": gettext_lazy("Entered"),
+    "active": gettext_lazy("In progress"),
+    "completed": gettext_lazy("Completed"),
+    "exited": gettext_lazy("Exited"),
+    "failed": gettext_lazy("Failed"),
+    "messages_queued": gettext_lazy("Messages queued"),
+    "messages_sent": gettext_lazy("Messages sent"),
+    "messages_suppressed": gettext_lazy("Messages suppressed"),
+    "messages_cancelled": gettext_lazy("Messages cancelled"),
+    "conversions": gettext_lazy("Conversions"),
+}
+
 
 class AutomationPage(UnfoldModelAdminViewMixin, TemplateView):
     permission_required = ("marketing.view_automation",)
@@ -97,7 +111,7 @@ class AutomationFlowView(AutomationPage):
         context = super().get_context_data(**kwargs)
         context.update(steps_context(automation))
         context.update(
-            report=automation_report(automation=automation),
+            report=[(key, REPORT_LABELS.get(key, key), value) for key, value in automation_report(automation=automation).items()],
             runs=automation_runs(automation=automation)[:25],
             trigger_json=json.dumps(automation.trigger),
             exit_json=json.dumps(automation.exit_events),

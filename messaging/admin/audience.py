@@ -23,6 +23,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from messaging.admin.contact_page import ContactAdminForm, contact_page_context
 from messaging.admin.imports import ContactImportForm
 from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.topic_form import TopicForm
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
@@ -247,6 +248,7 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
 
 @admin.register(Topic)
 class TopicAdmin(AuditedModelAdmin):
+    form = TopicForm
     list_display = ("name", "key", "kind", "time_sensitive", "position")
     list_filter = (("kind", ChoicesDropdownFilter),)
     search_fields = ("name", "key")
@@ -328,7 +330,7 @@ class SuppressionAdmin(ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor", "verb", "target_type", "target_repr")
+    list_display = ("created_at", "actor", "verb_display", "target_type", "target_repr")
     list_filter = (
         ("verb", admin.AllValuesFieldListFilter),
         ("target_type", admin.AllValuesFieldListFilter),
@@ -339,6 +341,10 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_select_related = ("actor",)
     show_full_result_count = False
     readonly_fields = ("created_at", "actor", "verb", "target_type", "target_id", "target_repr", "changes")
+
+    @admin.display(description=_("action"), ordering="verb")
+    def verb_display(self, obj: AuditEntry) -> str:
+        return obj.verb_label
 
 
 # Users and roles in the console's look, with changes audited.

@@ -23,4 +23,11 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         who = self.actor or _("system")
-        return f"{who} {self.verb} {self.target_repr}"
+        return f"{who} {self.verb_label} {self.target_repr}"
+
+    @property
+    def verb_label(self) -> str:
+        """The verb as the console says it, in the active language (messaging.audit_verbs)."""
+        from messaging.audit_verbs import verb_label
+
+        return verb_label(self.verb)

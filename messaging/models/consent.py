@@ -4,8 +4,8 @@ import hashlib
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from messaging.models.contacts import Channel, Contact
 
@@ -30,6 +30,9 @@ class Topic(models.Model):
         ),
     )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
+    # {"fr": {"name": "Actualités", "description": "…"}}: what contacts of another language
+    # read on the preference center and unsubscribe pages; `name` is the default language's.
+    translations = models.JSONField(_("translations"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("topic")
@@ -38,6 +41,32 @@ class Topic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def _translated(self, field: str, language: str | None) -> str:
+        default = getattr(self, field)
+        if not language or not isinstance(self.translations, dict):
+            return default
+        for code in (language.lower(), language.lower().split("-")[0]):
+            entry = self.translations.get(code)
+            if isinstance(entry, dict) and isinstance(entry.get(field), str) and entry[field].strip():
+                return entry[field]
+        return default
+
+    def name_in(self, language: str | None) -> str:
+        """The topic's name in `language` ("fr", "fr-ca"), else the default name."""
+        return self._translated("name", language)
+
+    def description_in(self, language: str | None) -> str:
+        return self._translated("description", language)
+
+    @property
+    def localized_name(self) -> str:
+        """The name in the active language (public pages activate the contact's)."""
+        return self.name_in(get_language())
+
+    @property
+    def localized_description(self) -> str:
+        return self.description_in(get_language())
 
 
 class Subscription(models.Model):

@@ -102,7 +102,9 @@ class OutboxMessage(models.Model):
     lease_owner = models.CharField(max_length=64, blank=True)
     dedup_key = models.CharField(_("dedup key"), max_length=200, null=True, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=200, blank=True)
-    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", verbose_name=_("provider")
+    )
     provider_message_id = models.CharField(_("provider message id"), max_length=200, blank=True)
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
@@ -139,7 +141,7 @@ class DeliveryAttempt(models.Model):
         PERMANENT = "permanent", _("Permanent failure")
 
     message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="delivery_attempts")
-    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("provider"))
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     response = models.TextField(_("response"), blank=True)
     duration_ms = models.FloatField(_("duration (ms)"), default=0)
@@ -202,7 +204,7 @@ class SandboxMessage(models.Model):
     """What the sandbox provider 'sent': visible in the console's sandbox inbox."""
 
     message = models.ForeignKey(OutboxMessage, null=True, on_delete=models.SET_NULL, related_name="+")
-    provider = models.ForeignKey(Provider, null=True, on_delete=models.SET_NULL, related_name="+")
+    provider = models.ForeignKey(Provider, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("provider"))
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     to_address = models.CharField(_("to"), max_length=512)
     from_address = models.CharField(_("from"), max_length=254, blank=True)

@@ -17,6 +17,15 @@ TOPICS = [
     ("progress-reports", "Progress reports", "Your weekly progress digest.", Topic.Kind.MARKETING),
     ("account", "Account and orders", "Receipts, password resets, shipping.", Topic.Kind.TRANSACTIONAL),
 ]
+# What French-speaking contacts read on the preference center and unsubscribe pages.
+TOPICS_FR = {
+    "newsletter": ("Lettre d'information", "Nos actualités et nos histoires, chaque mois."),
+    "product-news": ("Nouveautés produit", "Nouvelles fonctionnalités et versions."),
+    "promotions": ("Promotions", "Offres et réductions."),
+    "reminders": ("Rappels", "Rappels de rendez-vous et de cours."),
+    "progress-reports": ("Bilans de progression", "Votre bilan hebdomadaire de progression."),
+    "account": ("Compte et commandes", "Reçus, réinitialisations de mot de passe, livraisons."),
+}
 FIRST = [
     "Alice",
     "Bruno",
@@ -95,8 +104,12 @@ class Command(BaseCommand):
                     "kind": kind,
                     "position": position,
                     "time_sensitive": key == "reminders",
+                    "translations": {"fr": dict(zip(("name", "description"), TOPICS_FR[key], strict=True))},
                 },
             )
+            if not topic.translations:  # a topic seeded before topics had translations
+                topic.translations = {"fr": dict(zip(("name", "description"), TOPICS_FR[key], strict=True))}
+                topic.save(update_fields=["translations"])
             topics.append(topic)
         marketing = [t for t in topics if t.kind == Topic.Kind.MARKETING]
         existing = set(Contact.objects.filter(email__endswith="@demo.mailroom.test").values_list("email", flat=True))
