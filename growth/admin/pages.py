@@ -13,7 +13,7 @@ from unfold.views import UnfoldSiteViewMixin
 
 from growth import queries
 from growth.models import Referral
-from marketing.analytics.charts import figure
+from marketing.analytics.charts import card, figure
 from messaging.models import Contact
 
 
@@ -78,13 +78,9 @@ class GrowthReportView(GrowthPage):
             days=days,
             figures=queries.growth_figures(),
             charts=[
-                {"id": "chart-points", "title": _("Points issued and redeemed per day"), "figure": figures["points"]},
-                {"id": "chart-referrals", "title": _("Referrals by status"), "figure": figures["referrals"]},
-                {
-                    "id": "chart-liability",
-                    "title": _("Gift-card liability (outstanding balance)"),
-                    "figure": figures["liability"],
-                },
+                card("chart-points", _("Points issued and redeemed per day"), figures["points"]),
+                card("chart-referrals", _("Referrals by status"), figures["referrals"]),
+                card("chart-liability", _("Gift-card liability (outstanding balance)"), figures["liability"]),
             ],
         )
         return TemplateResponse(request, "console/growth/report.html", context)
