@@ -106,6 +106,8 @@ MAILROOM_SENDER_ADDRESS = os.environ.get("MAILROOM_SENDER_ADDRESS", "")  # the p
 MAILROOM_DEFAULT_FROM = os.environ.get("MAILROOM_DEFAULT_FROM", "")  # "Name <address>" of every message without its own
 MAILROOM_REPLY_TO = os.environ.get("MAILROOM_REPLY_TO", "")
 MAILROOM_DEFAULT_REGION = os.environ.get("MAILROOM_DEFAULT_REGION", "FR")
+# The currency of figures that carry none of their own (attributed revenue in reports).
+MAILROOM_CURRENCY = os.environ.get("MAILROOM_CURRENCY", "EUR").strip().upper() or "EUR"
 # Which provider sends when none is configured: the sandbox stores every message in the
 # database so a new install sends nothing anywhere by accident. "sandbox" or "none" (a
 # channel without a configured provider waits); anything else fails `check` at startup

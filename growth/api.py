@@ -29,7 +29,7 @@ from growth.errors import (
 from growth.giftcards import issue_gift_card, redeem_gift_card, refund_to_gift_card
 from growth.loyalty import redeem_points
 from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction, Referral
-from growth.referrals import get_or_create_referral_code, sign_up_with_referral
+from growth.referrals import create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.api.problems import register_error_status
 from messaging.ids import parse_id
@@ -90,10 +90,9 @@ class ReferralView(APIView):
     @extend_schema(request=None, responses={200: ReferralStatsSerializer, 201: ReferralStatsSerializer, **problems(404, 409)})
     def post(self, request: Request, contact_id: int) -> Response:
         contact = live_contact(contact_id)
-        existed = queries.referral_code_for(contact=contact) is not None
-        get_or_create_referral_code(contact=contact)
+        _code, created = create_referral_code(actor=request.user, contact=contact)
         body = ReferralStatsSerializer(queries.referral_stats(contact=contact)).data
-        return Response(body, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class ReferralSerializer(serializers.ModelSerializer):

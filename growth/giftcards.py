@@ -36,6 +36,7 @@ from growth.notifications import email_on_commit
 from messaging.audit import record_audit
 from messaging.errors import InvalidInput, MailroomError, NotAllowed
 from messaging.models import Contact
+from messaging.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ def _key(value: str | None) -> str:
 
 
 def money(amount: Decimal, currency: str) -> str:
-    return f"{amount:.2f} {currency}"
+    """An amount in error messages, in the active language's format ("€12.50", "12,50 €")."""
+    return format_money(amount, currency)
 
 
 # --- issuing -------------------------------------------------------------------------------

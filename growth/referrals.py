@@ -71,8 +71,8 @@ def referral_url(code: str) -> str:
     return site.current().link(reverse("growth:referral-landing", args=[code]))
 
 
-def get_or_create_referral_code(*, contact: Contact, program: ReferralProgram | None = None) -> ReferralCode:
-    """The contact's shareable code for the program (the open one by default)."""
+def _code_for(*, contact: Contact, program: ReferralProgram | None) -> tuple[ReferralCode, bool]:
+    """(the contact's code for the program, whether it was made just now)."""
     program = program or open_program()
     if program is None:
         raise ReferralProgramClosed(_("There is no referral program running."))
@@ -80,17 +80,37 @@ def get_or_create_referral_code(*, contact: Contact, program: ReferralProgram | 
         raise ReferralNotEligible(_("A deleted contact cannot refer friends."))
     existing = ReferralCode.objects.filter(program=program, contact=contact).first()
     if existing is not None:
-        return existing
+        return existing, False
     for _attempt in range(5):
         code = "".join(secrets.choice(ALPHABET) for _n in range(CODE_LENGTH))
         try:
             with transaction.atomic():
-                return ReferralCode.objects.create(program=program, contact=contact, code=code)
+                return ReferralCode.objects.create(program=program, contact=contact, code=code), True
         except IntegrityError:  # the contact got a code concurrently, or (rarely) the code is taken
             existing = ReferralCode.objects.filter(program=program, contact=contact).first()
             if existing is not None:
-                return existing
+                return existing, False
     raise IntegrityError("could not generate a unique referral code")
+
+
+def get_or_create_referral_code(*, contact: Contact, program: ReferralProgram | None = None) -> ReferralCode:
+    """The contact's shareable code for the program (the open one by default)."""
+    return _code_for(contact=contact, program=program)[0]
+
+
+def create_referral_code(
+    *, actor: AbstractBaseUser | None, contact: Contact, program: ReferralProgram | None = None
+) -> tuple[ReferralCode, bool]:
+    """A person (console, API) gives a contact their shareable code: (code, created). A
+    contact who already has one keeps it and nothing is written; a new code is audited in
+    the same transaction, so there is never a code without its audit entry."""
+    with transaction.atomic():
+        code, created = _code_for(contact=contact, program=program)
+        if created:
+            record_audit(
+                actor=actor, verb="referral_code_created", target=code, changes={"contact": contact.pk, "program": code.program_id}
+            )
+    return code, created
 
 
 # --- identity comparison -----------------------------------------------------------------------

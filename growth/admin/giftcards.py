@@ -1,13 +1,15 @@
-"""Gift cards in the console: issue (one or a batch, codes shown once), disable with a
-reason, read-only ledger."""
+"""Gift cards in the console: issue (one or a batch, codes shown once), redeem at the till
+with the code the customer gives (typed, never shown back), disable with a reason,
+read-only ledger."""
 
 from datetime import datetime, time
 from uuid import uuid4
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -21,13 +23,16 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from growth import policies
 from growth.admin.common import ReasonDialogForm, run_action, summary_link
-from growth.giftcards import disable_gift_card, issue_gift_card, issue_gift_cards
+from growth.giftcards import disable_gift_card, issue_gift_card, issue_gift_cards, redeem_gift_card
 from growth.models import GiftCard, GiftCardTransaction
 from messaging.admin.delivery import ReadOnlyInline
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.errors import MailroomError
 from messaging.models import Contact
+from messaging.money import format_money
+from messaging.throttle import client_address
 
 
 class GiftCardLedgerInline(ReadOnlyInline):
@@ -68,9 +73,38 @@ class IssueForm(forms.Form):
         return data
 
 
+class WriteOnlyTextInput(UnfoldAdminTextInputWidget):
+    """A text field that never renders its value back: a gift-card code typed at the till is
+    not echoed into the page when the form comes back with an error (README, Security: a
+    code is readable only by its owner)."""
+
+    def get_context(self, name, value, attrs):
+        return super().get_context(name, None, attrs)
+
+
+class RedeemForm(forms.Form):
+    code = forms.CharField(
+        label=_("Gift-card code"),
+        max_length=40,
+        strip=True,
+        widget=WriteOnlyTextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}),
+        help_text=_("As the customer gives it. It is never shown back, and wrong codes lock you out for a while."),
+    )
+    amount = forms.DecimalField(
+        label=_("Amount"), min_value=0.01, max_digits=9, decimal_places=2, localize=True, widget=UnfoldAdminDecimalFieldWidget
+    )
+    currency = forms.CharField(
+        label=_("Currency"), min_length=3, max_length=3, initial=lambda: settings.MAILROOM_CURRENCY, widget=UnfoldAdminTextInputWidget
+    )
+    order_reference = forms.CharField(label=_("Order reference"), max_length=128, required=False, widget=UnfoldAdminTextInputWidget)
+    # One per rendered form, the redemption's idempotency key: submitting it twice (a
+    # reload, a double click) replays the first redemption instead of charging again.
+    submission = forms.CharField(max_length=64, initial=lambda: uuid4().hex, widget=forms.HiddenInput)
+
+
 @admin.register(GiftCard)
 class GiftCardAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "balance", "initial_amount", "currency", "expires_at", "disabled_at", "recipient", "batch", "created_at")
+    list_display = ("__str__", "balance_money", "initial_money", "expires_at", "disabled_at", "recipient", "batch", "created_at")
     list_filter = (
         ("currency", admin.AllValuesFieldListFilter),
         "disabled_at",
@@ -98,8 +132,16 @@ class GiftCardAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = [GiftCardLedgerInline]
-    actions_list = ["issue"]
+    actions_list = ["issue", "redeem"]
     actions_detail = ["disable"]
+
+    @admin.display(description=_("balance"), ordering="balance")
+    def balance_money(self, obj: GiftCard) -> str:
+        return format_money(obj.balance, obj.currency)
+
+    @admin.display(description=_("initial amount"), ordering="initial_amount")
+    def initial_money(self, obj: GiftCard) -> str:
+        return format_money(obj.initial_amount, obj.currency)
 
     @admin.display(description=_("recipient"))
     def recipient_summary(self, obj: GiftCard) -> str:
@@ -110,6 +152,49 @@ class GiftCardAdmin(ReadOnlyAdmin):
 
     def has_disable_permission(self, request: HttpRequest, object_id=None) -> bool:
         return request.user.has_perm("growth.disable_giftcard")
+
+    def has_redeem_permission(self, request: HttpRequest) -> bool:
+        return policies.can_redeem_gift_cards(request.user)
+
+    @action(description=_("Redeem a gift card"), icon="redeem", permissions=["redeem"])
+    def redeem(self, request: HttpRequest) -> HttpResponse:
+        """Spend part of a card at the till: the code the customer gives, typed by staff. The
+        redemption action holds every rule (balance, expiry, currency, locks per card and per
+        person); this page only asks and answers."""
+        request.sensitive_post_parameters = ["code"]  # never in an error report
+        form = RedeemForm(request.POST or None)
+        context = {**self.admin_site.each_context(request), "title": _("Redeem a gift card"), "form": form, "opts": self.model._meta}
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                entry = redeem_gift_card(
+                    code=data["code"],
+                    amount=data["amount"],
+                    currency=data["currency"],
+                    idempotency_key=f"console:redeem:{data['submission']}",
+                    order_reference=data["order_reference"],
+                    actor=request.user,
+                    ip_address=client_address(request),
+                )
+            except MailroomError as error:
+                form.add_error(None, str(error))
+            else:
+                card = entry.card
+                messages.success(
+                    request,
+                    _("Redeemed %(amount)s from gift card •••• %(last4)s; %(balance)s left.")
+                    % {
+                        "amount": format_money(-entry.amount, card.currency),
+                        "last4": card.last4,
+                        "balance": format_money(entry.balance_after, card.currency),
+                    },
+                )
+                return redirect("admin:growth_giftcard_change", card.pk)
+        response = TemplateResponse(
+            request, "console/growth/gift_card_redeem.html", context, status=400 if request.method == "POST" else 200
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     @action(description=_("Issue gift cards"), icon="add_card", permissions=["issue"])
     def issue(self, request: HttpRequest) -> HttpResponse:

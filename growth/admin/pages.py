@@ -3,17 +3,21 @@ growth report (plotly figures built with marketing.analytics.charts, drawn by th
 static/mailroom/charts.js and console/analytics/chart.html, like every analytics report)."""
 
 import plotly.graph_objects as go
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from unfold.views import UnfoldSiteViewMixin
 
-from growth import queries
+from growth import policies, queries
 from growth.models import Referral
-from marketing.analytics.charts import figure
+from growth.referrals import create_referral_code
+from marketing.analytics.charts import card, figure
+from messaging.errors import MailroomError
 from messaging.models import Contact
 
 
@@ -35,14 +39,34 @@ class CustomerLookupView(GrowthPage):
 
 
 class ContactGrowthView(GrowthPage):
+    """One contact's growth summary; POST creates their referral code (staff whose role may
+    hand out codes: growth.policies.can_create_referral_codes)."""
+
     title = gettext_lazy("Customer growth")
 
     def get(self, request: HttpRequest, pk: int) -> TemplateResponse:
         contact = get_object_or_404(Contact, pk=pk)
         self.title = _("Growth summary: %(contact)s") % {"contact": contact}
-        return TemplateResponse(
-            request, "console/growth/contact_summary.html", self.get_context_data(**queries.contact_growth_summary(contact=contact))
+        context = self.get_context_data(
+            **queries.contact_growth_summary(contact=contact),
+            can_create_referral_code=policies.can_create_referral_codes(request.user),
         )
+        return TemplateResponse(request, "console/growth/contact_summary.html", context)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not policies.can_create_referral_codes(request.user):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=pk)
+        try:
+            code, created = create_referral_code(actor=request.user, contact=contact)
+        except MailroomError as error:
+            messages.error(request, str(error))
+        else:
+            if created:
+                messages.success(request, _("Referral code %(code)s created for %(contact)s.") % {"code": code.code, "contact": contact})
+            else:
+                messages.info(request, _("%(contact)s already has the referral code %(code)s.") % {"code": code.code, "contact": contact})
+        return redirect("admin:growth_contact", pk=contact.pk)
 
 
 def report_figures(*, days: int = 30) -> dict[str, dict]:
@@ -78,13 +102,9 @@ class GrowthReportView(GrowthPage):
             days=days,
             figures=queries.growth_figures(),
             charts=[
-                {"id": "chart-points", "title": _("Points issued and redeemed per day"), "figure": figures["points"]},
-                {"id": "chart-referrals", "title": _("Referrals by status"), "figure": figures["referrals"]},
-                {
-                    "id": "chart-liability",
-                    "title": _("Gift-card liability (outstanding balance)"),
-                    "figure": figures["liability"],
-                },
+                card("chart-points", _("Points issued and redeemed per day"), figures["points"]),
+                card("chart-referrals", _("Referrals by status"), figures["referrals"]),
+                card("chart-liability", _("Gift-card liability (outstanding balance)"), figures["liability"]),
             ],
         )
         return TemplateResponse(request, "console/growth/report.html", context)

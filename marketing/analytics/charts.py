@@ -3,9 +3,13 @@
 JSON. Campaign, automation and growth reports use the same helpers."""
 
 import json
+import math
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
+from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -31,11 +35,66 @@ WEEKDAYS = (
 )
 
 
+def separators() -> str:
+    """Plotly's decimal and thousands separators for the active language ("1,5" in French)."""
+    return f"{get_format('DECIMAL_SEPARATOR')}{get_format('THOUSAND_SEPARATOR')}"[:2]
+
+
 def figure(*traces, layout: dict | None = None) -> dict[str, Any]:
-    """A plotly figure as a JSON-ready dict, in the console's look."""
+    """A plotly figure as a JSON-ready dict, in the console's look and the active language's
+    number format."""
     fig = go.Figure(data=list(traces))
-    fig.update_layout(**{**LAYOUT, **(layout or {})})
+    fig.update_layout(**{**LAYOUT, "separators": separators(), **(layout or {})})
     return json.loads(fig.to_json())
+
+
+# Where each kind of trace keeps the numbers it draws.
+VALUES_OF = {"pie": "values", "heatmap": "z", "funnel": "x"}
+
+
+def _numbers(values: Any) -> Iterator[float]:
+    if isinstance(values, (list, tuple)):
+        for value in values:
+            yield from _numbers(value)
+    elif isinstance(values, (int, float)) and not isinstance(values, bool):
+        yield float(values)
+
+
+def is_empty(fig: dict[str, Any]) -> bool:
+    """True when no trace holds a number other than zero: plotly would draw bare −1..1 axes,
+    so the page shows "No data for this period" instead."""
+    for trace in fig.get("data", ()):
+        key = VALUES_OF.get(trace.get("type", "scatter"), "x" if trace.get("orientation") == "h" else "y")
+        if any(value and math.isfinite(value) for value in _numbers(trace.get(key))):
+            return False
+    return True
+
+
+def card(chart_id: str, title: str, fig: dict[str, Any]) -> dict[str, Any]:
+    """What console/analytics/chart.html draws: the figure, or the empty state."""
+    return {"id": chart_id, "title": title, "figure": fig, "empty": is_empty(fig)}
+
+
+HOUR_STEPS = (1, 2, 3, 6, 12, 24, 48, 168)
+
+
+def hourly_axis(hours: Iterable[datetime], *, ticks: int = 8) -> dict[str, Any]:
+    """An x axis over whole hours: padded by an hour each side, ticks on the hour. Without
+    it, events that all fall in one hour give plotly a zero-width range, labelled in
+    fractions of a millisecond."""
+    hours = sorted(hours)
+    if not hours:
+        return {}
+    first, last = hours[0] - timedelta(hours=1), hours[-1] + timedelta(hours=1)
+    span = (last - first) / timedelta(hours=1)
+    step = next((n for n in HOUR_STEPS if span / n <= ticks), HOUR_STEPS[-1])
+    return {
+        "type": "date",
+        "range": [first.isoformat(), last.isoformat()],
+        "tick0": first.replace(minute=0, second=0, microsecond=0).isoformat(),
+        "dtick": step * 3_600_000,
+        "tickformat": "%H:%M<br>%d %b" if step < 24 else "%d %b",
+    }
 
 
 def time_series(days: list[dict]) -> dict[str, Any]:

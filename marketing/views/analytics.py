@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,6 +32,9 @@ RANGES = (
 MAX_DAYS = 366
 
 
+PRESETS = ("7", "30", "90")
+
+
 class FilterForm(forms.Form):
     range = forms.ChoiceField(label=gettext_lazy("Period"), choices=RANGES, required=False)
     since = forms.DateField(
@@ -48,15 +53,53 @@ class FilterForm(forms.Form):
         label=gettext_lazy("Channel"), choices=[("", gettext_lazy("All channels")), *Channel.choices], required=False
     )
 
+    def __init__(self, data=None, *args, **kwargs):
+        # A From or To date means a custom period, whatever the Period select says: a
+        # browser without JavaScript sends the select's old value with the dates.
+        if data is not None and (data.get("since") or data.get("until")):
+            data = data.copy()
+            data["range"] = "custom"
+        super().__init__(data, *args, **kwargs)
+        self.notices: list[str] = []
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError(_("The From date must be on or before the To date."), code="order")
+        return data
+
+    def problems(self) -> list[str]:
+        """What the person should know about the period shown: each bad field, named."""
+        if not self.is_bound or self.is_valid():
+            return self.notices
+        found = [str(error) for error in self.non_field_errors()]
+        for name, errors in self.errors.items():
+            if name != NON_FIELD_ERRORS:
+                found += [f"{self.fields[name].label}: {error}" for error in errors]
+        if self.bad_dates():
+            found.append(_("Showing the last 30 days instead."))
+        return [*found, *self.notices]
+
+    def bad_dates(self) -> bool:
+        return any(name in self.errors for name in ("since", "until", NON_FIELD_ERRORS))
+
     def filters(self, **fixed: str) -> queries.Filters:
-        """The filters asked for; anything invalid falls back to the last 30 days."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """The filters asked for. Explicit dates make a custom period (a missing To is today,
+        a missing From 30 days before To); bad dates fall back to the last 30 days, and
+        `problems()` says why."""
+        self.is_valid()
+        data = dict(getattr(self, "cleaned_data", {}))
         today = timezone.localdate()
         since, until = data.get("since"), data.get("until")
-        if data.get("range") == "custom" and since and until and since <= until:
-            since = max(since, until - timedelta(days=MAX_DAYS - 1))
+        if self.is_bound and not self.bad_dates() and (since or until):
+            until = until or max(today, since)
+            since = since or until - timedelta(days=29)
+            if (until - since).days >= MAX_DAYS:
+                since = until - timedelta(days=MAX_DAYS - 1)
+                self.notices = [_("A report covers at most %(n)s days: showing the last %(n)s up to the To date.") % {"n": MAX_DAYS}]
         else:
-            days = int(data["range"]) if data.get("range", "") in ("7", "30", "90") else 30
+            days = int(data["range"]) if data.get("range", "") in PRESETS else 30
             since, until = today - timedelta(days=days - 1), today
         return queries.Filters(since=since, until=until, channel=data.get("channel") or "", **fixed)
 
@@ -101,9 +144,8 @@ class AnalyticsPage(UnfoldSiteViewMixin):
     permission_required = ("marketing.view_dailystat",)
     fixed: str = ""  # "campaign_id" or "automation_id" on a report page
 
-    def filters(self, request: HttpRequest, **kwargs) -> queries.Filters:
-        fixed = {self.fixed: str(kwargs["object_id"])[:64]} if self.fixed else {}
-        return FilterForm(request.GET).filters(**fixed)
+    def fixed_filter(self, **kwargs) -> dict[str, str]:
+        return {self.fixed: str(kwargs["object_id"])[:64]} if self.fixed else {}
 
 
 class AnalyticsView(AnalyticsPage):
@@ -111,8 +153,8 @@ class AnalyticsView(AnalyticsPage):
     template_name = "console/analytics/dashboard.html"
 
     def get(self, request: HttpRequest, **kwargs) -> TemplateResponse:
-        filters = self.filters(request, **kwargs)
         form = FilterForm(request.GET or None, initial={"range": "30"})
+        filters = form.filters(**self.fixed_filter(**kwargs))
         params = request.GET.copy()
         if self.fixed:
             params[self.fixed] = getattr(filters, self.fixed)
@@ -136,8 +178,10 @@ class AnalyticsView(AnalyticsPage):
             overview=overview,
             today=overview["today"],
             totals=overview["range"],
+            filter_problems=form.problems(),
+            currency=settings.MAILROOM_CURRENCY,
             charts=[
-                {"id": f"chart-{name}", "title": title, "figure": charts.build(name, filters)}
+                charts.card(f"chart-{name}", title, charts.build(name, filters))
                 for name, title in (
                     ("timeseries", _("Sent, delivered, opened, clicked per day")),
                     ("funnel", _("Funnel: sent → delivered → opened → clicked → converted")),

@@ -11,12 +11,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView, View
 from unfold.views import UnfoldModelAdminViewMixin
 
+from marketing.analytics import charts as analytics_charts
 from marketing.campaigns import actions, policies, queries
 from marketing.campaigns.audience import dry_run
 from marketing.campaigns.languages import language_rows, language_warnings
@@ -26,6 +28,7 @@ from marketing.models import Campaign, CampaignRecipient
 from marketing.review import submission_token
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry
+from messaging.money import format_money
 
 State = Campaign.State
 
@@ -235,6 +238,7 @@ def figure_json(figure) -> dict:
 
 
 def report_charts(campaign: Campaign, report: dict) -> dict[str, dict]:
+    """The report's plotly figures by name, in the active language's number format."""
     import plotly.graph_objects as go
 
     layout = {
@@ -242,6 +246,7 @@ def report_charts(campaign: Campaign, report: dict) -> dict[str, dict]:
         "height": 320,
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
+        "separators": analytics_charts.separators(),
     }
     steps = [
         ("sent", _("Sent")),
@@ -252,7 +257,7 @@ def report_charts(campaign: Campaign, report: dict) -> dict[str, dict]:
     ]
     funnel = go.Figure(go.Bar(x=[str(label) for _key, label in steps], y=[report[key] for key, _label in steps], marker_color="#0284c7"))
     funnel.update_layout(title=str(_("Funnel")), **layout)
-    charts = {"funnel": figure_json(funnel)}
+    figures = {"funnel": figure_json(funnel)}
     if report["variants"]:
         variants = go.Figure(
             [
@@ -265,18 +270,31 @@ def report_charts(campaign: Campaign, report: dict) -> dict[str, dict]:
             ]
         )
         variants.update_layout(title=str(_("Variants")), barmode="group", **layout)
-        charts["variants"] = figure_json(variants)
+        figures["variants"] = figure_json(variants)
     timeline = queries.engagement_timeline(campaign)
     if timeline:
+        # Local wall-clock hours (plotly ignores offsets) on an axis of whole hours.
+        hours = {row["hour"]: timezone.localtime(row["hour"]).replace(tzinfo=None) for row in timeline}
         series = go.Figure()
-        for kind in ("opened", "clicked"):
+        for kind, label in (("opened", _("Opens")), ("clicked", _("Clicks"))):
             rows = [row for row in timeline if row["kind"] == kind]
             series.add_trace(
-                go.Scatter(name=kind, x=[row["hour"].isoformat() for row in rows], y=[row["n"] for row in rows], mode="lines+markers")
+                go.Scatter(
+                    name=str(label), x=[hours[row["hour"]].isoformat() for row in rows], y=[row["n"] for row in rows], mode="lines+markers"
+                )
             )
-        series.update_layout(title=str(_("Engagement per hour")), **layout)
-        charts["timeline"] = figure_json(series)
-    return charts
+        series.update_layout(title=str(_("Engagement per hour")), xaxis=analytics_charts.hourly_axis(hours.values()), **layout)
+        figures["timeline"] = figure_json(series)
+    return figures
+
+
+CHART_TITLES = {"funnel": gettext_lazy("Funnel"), "variants": gettext_lazy("Variants"), "timeline": gettext_lazy("Engagement per hour")}
+
+
+def report_chart_cards(figures: dict[str, dict]) -> tuple[list[dict], dict[str, dict]]:
+    """(one card per chart, with its empty state; the figures worth drawing)."""
+    cards = [{"name": name, "title": CHART_TITLES[name], "empty": analytics_charts.is_empty(fig)} for name, fig in figures.items()]
+    return cards, {card["name"]: figures[card["name"]] for card in cards if not card["empty"]}
 
 
 class CampaignRecipientsView(CampaignPage):
@@ -360,14 +378,16 @@ class CampaignReportView(CampaignPage):
             (_("Bounces"), report["bounces"]),
             (_("Complaints"), report["complaints"]),
             (_("Conversions"), report["conversions"]),
-            (_("Revenue"), report["revenue"]),
+            (_("Revenue"), format_money(report["revenue"])),
         ]
+        chart_cards, figures = report_chart_cards(report_charts(campaign, report))
         context.update(
             campaign=campaign,
             title=_("Report: %(name)s") % {"name": campaign.name},
             report=report,
             cards=cards,
-            charts=report_charts(campaign, report),
+            chart_cards=chart_cards,
+            charts=figures,
             overview_url=reverse("admin:marketing_campaign_overview", args=[campaign.pk]),
             send_progress=queries.send_progress(campaign),
         )

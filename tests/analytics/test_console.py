@@ -34,7 +34,7 @@ def test_dashboard_shows_the_rolled_up_figures(client, marketer, rolled_up):
     assert response.status_code == 200
     page = response.content.decode()
     assert 'data-testid="kpi-sent">2<' in page
-    assert 'data-testid="kpi-revenue">25.50<' in page
+    assert 'data-testid="kpi-revenue">€25.50<' in page
     for chart in ("chart-timeseries", "chart-funnel", "chart-channels", "chart-heatmap"):
         assert f'id="{chart}" type="application/json"' in page
     assert "vendor/plotly.min.js" in page and "mailroom/charts.js" in page

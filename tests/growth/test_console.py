@@ -121,7 +121,9 @@ def test_a_contacts_growth_summary_shows_points_referrals_and_cards(client, supp
     issue_gift_card(actor=marketer, amount="20", recipient=contact, send_email=False)
     client.force_login(support)
     page = client.get(f"/admin/growth/customers/{contact.pk}/").content.decode()
-    assert "120 points" in page and "Bronze" in page and "EUR" in page
+    assert "120 points" in page and "Bronze" in page
+    assert "worth €1.20" in page  # 120 points at 100 per euro, in the language's money format
+    assert 'data-testid="gift-card-balance">€20.00<' in page
     lookup = client.get("/admin/growth/customers/?q=ada@").content.decode()
     assert f"/admin/growth/customers/{contact.pk}/" in lookup
 

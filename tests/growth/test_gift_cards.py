@@ -79,7 +79,7 @@ def test_partial_redemptions_until_the_balance_is_spent(card_and_code):
     redeem_gift_card(code=code.lower().replace("-", " "), amount="30", idempotency_key="o-2")  # typed loosely
     card.refresh_from_db()
     assert card.balance == Decimal("0.00") == ledger_sum(card)
-    with pytest.raises(InsufficientBalance, match=r"Only 0.00 EUR left"):
+    with pytest.raises(InsufficientBalance, match=r"Only €0.00 left"):
         redeem_gift_card(code=code, amount="0.01", idempotency_key="o-3")
 
 

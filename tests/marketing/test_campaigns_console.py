@@ -184,7 +184,10 @@ def test_report_page_renders_figures_and_charts(client, marketer, sending):
     response = client.get(f"/admin/marketing/campaign/{sending.pk}/report/")
     assert response.status_code == 200
     assert response.context["report"]["recipients"] == 6
-    assert "funnel" in response.context["charts"]
+    # nothing sent yet: the funnel is all zeros, shown as an empty state, not bare axes
+    assert [(c["name"], c["empty"]) for c in response.context["chart_cards"]] == [("funnel", True)]
+    assert "funnel" not in response.context["charts"]
+    assert b'data-chart="funnel"' in response.content and b"No data yet." in response.content
     assert b"vendor/plotly.min.js" in response.content
 
 
