@@ -1,0 +1,128 @@
+"""Marketing's console lists as django-tables2 tables (see messaging.tables): a campaign's
+recipients, an automation's runs and the analytics tables. Sortable columns order in the
+database on indexed or annotated fields (analytics rows are already aggregated: at most a
+year of days or one row per campaign, sorted in memory)."""
+
+import django_tables2 as tables
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from marketing.campaigns.queries import RECIPIENT_STATUSES
+from marketing.models import AutomationRun, CampaignRecipient
+from messaging.tables import ConsoleTable
+
+LINK = "text-primary-600 dark:text-primary-500 underline"
+
+
+class CampaignRecipientTable(ConsoleTable):
+    """Rows of `marketing.campaigns.queries.campaign_recipients` (annotated `delivery_status`)."""
+
+    export_name = "recipients"
+
+    contact = tables.Column(verbose_name=_("Contact"), order_by=("contact__email", "id"))
+    delivery_status = tables.Column(
+        verbose_name=_("Status"),
+        order_by=("delivery_status", "id"),
+        attrs={"td": {"data-testid": "recipient-status", "data-status": lambda record: record.delivery_status}},
+    )
+    skip_reason = tables.Column(verbose_name=_("Reason"), order_by=("skip_reason", "id"))
+    variant = tables.Column(verbose_name=_("Variant"), accessor="variant__label", orderable=False)
+    scheduled_at = tables.DateTimeColumn(verbose_name=_("Send at"), order_by=("scheduled_at", "id"))
+    message = tables.Column(verbose_name=_("Message"), accessor="message_id", order_by=("message_id",))
+    remove = tables.TemplateColumn(
+        template_name="console/campaigns/_remove_recipient_cell.html", verbose_name="", orderable=False, exclude_from_export=True
+    )
+
+    class Meta(ConsoleTable.Meta):
+        model = CampaignRecipient
+        fields = ()
+        sequence = ("contact", "delivery_status", "skip_reason", "variant", "scheduled_at", "message", "remove")
+        attrs = {**ConsoleTable.Meta.attrs, "data-testid": "recipient-table"}
+        row_attrs = {"data-testid": "recipient-row"}
+
+    def render_contact(self, record: CampaignRecipient) -> str:
+        return format_html(
+            '<a class="{}" href="{}">{}</a>', LINK, reverse("admin:messaging_contact_change", args=[record.contact_id]), record.contact
+        )
+
+    def value_contact(self, record: CampaignRecipient) -> str:
+        return str(record.contact)
+
+    def render_delivery_status(self, value: str) -> str:
+        return str(RECIPIENT_STATUSES.get(value, value))
+
+    def value_delivery_status(self, value: str) -> str:
+        return value
+
+    def render_skip_reason(self, record: CampaignRecipient) -> str:
+        return record.get_skip_reason_display()
+
+    def render_message(self, record: CampaignRecipient) -> str:
+        if record.message is None:
+            return _("#%(id)s · not created yet") % {"id": record.message_id}
+        return format_html(
+            '<a class="{}" href="{}">#{} · {}</a>',
+            LINK,
+            reverse("admin:messaging_outboxmessage_change", args=[record.message_id]),
+            record.message_id,
+            record.message.get_status_display(),
+        )
+
+    def value_message(self, record: CampaignRecipient) -> int | None:
+        return record.message_id
+
+    def count_label(self) -> str:
+        count = self.row_count()
+        return ngettext("%(count)s recipient", "%(count)s recipients", count) % {"count": count}
+
+
+class AutomationRunTable(ConsoleTable):
+    """An automation's runs (`marketing.automations.queries.automation_runs`, logs prefetched)."""
+
+    export_name = "automation-runs"
+
+    contact = tables.Column(verbose_name=_("Contact"), order_by=("contact__email", "id"))
+    status = tables.Column(verbose_name=_("Status"), order_by=("status", "-started_at", "-id"))
+    steps = tables.Column(verbose_name=_("Steps done"), accessor="pk", orderable=False)
+    next_run_at = tables.DateTimeColumn(verbose_name=_("Next run"), order_by=("next_run_at", "id"))
+    started_at = tables.DateTimeColumn(verbose_name=_("Started"), order_by=("started_at", "id"))
+    ended_at = tables.DateTimeColumn(verbose_name=_("Ended"), order_by=("ended_at", "id"))
+
+    class Meta(ConsoleTable.Meta):
+        model = AutomationRun
+        fields = ()
+        sequence = ("contact", "status", "steps", "next_run_at", "started_at", "ended_at")
+        attrs = {**ConsoleTable.Meta.attrs, "data-testid": "runs"}
+        row_attrs = {"data-testid": "run-row"}
+        empty_text = _("No runs yet.")
+
+    def render_contact(self, record: AutomationRun) -> str:
+        return format_html(
+            '<a class="{}" href="{}">{}</a>', LINK, reverse("admin:marketing_automationrun_change", args=[record.pk]), record.contact
+        )
+
+    def value_contact(self, record: AutomationRun) -> str:
+        return str(record.contact)
+
+    def render_status(self, record: AutomationRun) -> str:
+        status = record.get_status_display()
+        return f"{status} · {record.exit_reason}" if record.exit_reason else status
+
+    def value_status(self, record: AutomationRun) -> str:
+        return record.status
+
+    def render_steps(self, record: AutomationRun) -> str:
+        return format_html_join(
+            "",
+            '<span class="text-xs px-1 rounded-default bg-base-100 dark:bg-base-800 mr-1">{}:{}</span>',
+            ((log.step_index + 1, log.outcome) for log in record.logs.all()),
+        )
+
+    def value_steps(self, record: AutomationRun) -> str:
+        return " ".join(f"{log.step_index + 1}:{log.outcome}" for log in record.logs.all())
+
+    def count_label(self) -> str:
+        count = self.row_count()
+        return ngettext("%(count)s run", "%(count)s runs", count) % {"count": count}
