@@ -4,7 +4,8 @@ static/mailroom/charts.js and console/analytics/chart.html, like every analytics
 
 import plotly.graph_objects as go
 from django.db.models import Q
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -13,8 +14,10 @@ from unfold.views import UnfoldSiteViewMixin
 
 from growth import queries
 from growth.models import Referral
+from growth.tables import GiftCardLedgerTable, LoyaltyLedgerTable
 from marketing.analytics.charts import figure
 from messaging.models import Contact
+from messaging.tables import EXPORT_PARAM, configure_table, export_csv, export_requested
 
 
 class GrowthPage(UnfoldSiteViewMixin):
@@ -37,12 +40,28 @@ class CustomerLookupView(GrowthPage):
 class ContactGrowthView(GrowthPage):
     title = gettext_lazy("Customer growth")
 
-    def get(self, request: HttpRequest, pk: int) -> TemplateResponse:
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         contact = get_object_or_404(Contact, pk=pk)
+        summary = queries.contact_growth_summary(contact=contact)
+        # Each ledger is shown, paged and exported only to the roles that may read it.
+        ledgers = {
+            "ledger": LoyaltyLedgerTable(summary.pop("ledger"), prefix="points-")
+            if request.user.has_perm("growth.view_loyaltytransaction")
+            else None,
+            "gift_card_ledger": GiftCardLedgerTable(summary.pop("gift_card_ledger"), prefix="cards-")
+            if request.user.has_perm("growth.view_giftcardtransaction")
+            else None,
+        }
+        for prefix, table in (("points-", ledgers["ledger"]), ("cards-", ledgers["gift_card_ledger"])):
+            if request.GET.get(prefix + EXPORT_PARAM):
+                if table is None:
+                    raise PermissionDenied
+                if export_requested(request, table):
+                    return export_csv(request, table, filename=f"contact-{contact.pk}-{table.export_name}")
+            if table is not None:
+                configure_table(request, table)
         self.title = _("Growth summary: %(contact)s") % {"contact": contact}
-        return TemplateResponse(
-            request, "console/growth/contact_summary.html", self.get_context_data(**queries.contact_growth_summary(contact=contact))
-        )
+        return TemplateResponse(request, "console/growth/contact_summary.html", self.get_context_data(**summary, **ledgers))
 
 
 def report_figures(*, days: int = 30) -> dict[str, dict]:
