@@ -126,3 +126,68 @@ class AutomationRunTable(ConsoleTable):
     def count_label(self) -> str:
         count = self.row_count()
         return ngettext("%(count)s run", "%(count)s runs", count) % {"count": count}
+
+
+class ReportLinkColumn(tables.Column):
+    """A campaign or automation id that opens its analytics report ("-" stays plain)."""
+
+    def __init__(self, *, url_name: str, **kwargs):
+        self.url_name = url_name
+        super().__init__(**kwargs)
+
+    def render(self, value):
+        if value in ("-", "", None):
+            return value
+        return format_html('<a class="{}" href="{}">{}</a>', LINK, reverse(self.url_name, args=[value]), value)
+
+    def value(self, value):
+        return value
+
+
+REPORT_LINKS = {"campaign_id": "admin:analytics_campaign", "automation_id": "admin:analytics_automation"}
+
+
+class AnalyticsTable(ConsoleTable):
+    """Any table of the analytics page: its columns are the header that
+    `marketing.views.analytics.table_rows` gives (the same on the page and in the CSV), its
+    rows already aggregated (a year of days at most, one row per campaign or channel), so
+    sorting happens in memory. Each table has its own prefix (`daily-sort`, `daily-page`)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        keys: list[str],
+        header: list[str],
+        rows: list[list],
+        title: str = "",
+        orderable: bool = True,
+        export_url: str = "",
+        **kwargs,
+    ):
+        self.name, self.title, self.export_url = name, title, export_url
+        self.export_name = f"analytics-{name}"
+        columns = [
+            (
+                key,
+                ReportLinkColumn(url_name=REPORT_LINKS[key], verbose_name=label)
+                if index == 0 and key in REPORT_LINKS
+                else tables.Column(verbose_name=label),
+            )
+            for index, (key, label) in enumerate(zip(keys, header, strict=True))
+        ]
+        super().__init__(
+            [dict(zip(keys, row, strict=True)) for row in rows],
+            extra_columns=columns,
+            prefix=f"{name}-",
+            orderable=orderable,
+            attrs={**ConsoleTable.Meta.attrs, "data-testid": f"table-{name}"},
+            **kwargs,
+        )
+
+    class Meta(ConsoleTable.Meta):
+        row_attrs = {"data-testid": "analytics-row"}
+        empty_text = _("Nothing in this period.")
+
+    def export_testid(self) -> str:
+        return f"csv-{self.name}"

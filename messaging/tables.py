@@ -49,6 +49,7 @@ class ConsoleTable(tables.Table):
 
     export_name = "table"  # the CSV file name, without the extension
     exportable = True  # show the "Export CSV" link
+    export_url = ""  # where that link goes; empty: this page with ?<prefix>_export=csv
 
     class Meta:
         template_name = "console/table.html"
@@ -71,6 +72,9 @@ class ConsoleTable(tables.Table):
 
     def export_url_param(self) -> str:
         return f"{self.prefix}{EXPORT_PARAM}"
+
+    def export_testid(self) -> str:
+        return f"{self.prefix}export-csv"
 
 
 class SafeTableExport(TableExport):
