@@ -24,8 +24,8 @@ class LedgerTable(ConsoleTable):
     def render_kind(self, record) -> str:
         return record.get_kind_display()
 
-    def value_kind(self, value: str) -> str:
-        return value
+    def value_kind(self, record) -> str:
+        return record.kind  # the code, as the API gives it
 
     def count_label(self) -> str:
         count = self.row_count()

@@ -43,12 +43,11 @@ class ContactGrowthView(GrowthPage):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         contact = get_object_or_404(Contact, pk=pk)
         summary = queries.contact_growth_summary(contact=contact)
+        points, cards = summary.pop("ledger"), summary.pop("gift_card_ledger")
         # Each ledger is shown, paged and exported only to the roles that may read it.
         ledgers = {
-            "ledger": LoyaltyLedgerTable(summary.pop("ledger"), prefix="points-")
-            if request.user.has_perm("growth.view_loyaltytransaction")
-            else None,
-            "gift_card_ledger": GiftCardLedgerTable(summary.pop("gift_card_ledger"), prefix="cards-")
+            "ledger": LoyaltyLedgerTable(points, prefix="points-") if request.user.has_perm("growth.view_loyaltytransaction") else None,
+            "gift_card_ledger": GiftCardLedgerTable(cards, prefix="cards-")
             if request.user.has_perm("growth.view_giftcardtransaction")
             else None,
         }
