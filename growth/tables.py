@@ -65,7 +65,9 @@ class GiftCardLedgerTable(LedgerTable):
         empty_text = _("No entries.")
 
     def render_card(self, record: GiftCardTransaction) -> str:
-        return format_html('<a class="{}" href="{}">{}</a>', LINK, reverse("admin:growth_giftcard_change", args=[record.card_id]), record.card)
+        return format_html(
+            '<a class="{}" href="{}">{}</a>', LINK, reverse("admin:growth_giftcard_change", args=[record.card_id]), record.card
+        )
 
     def value_card(self, record: GiftCardTransaction) -> str:
         return str(record.card)

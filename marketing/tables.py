@@ -11,7 +11,7 @@ from django.utils.translation import ngettext
 
 from marketing.campaigns.queries import RECIPIENT_STATUSES
 from marketing.models import AutomationRun, CampaignRecipient
-from messaging.tables import ConsoleTable
+from messaging.tables import CELL, ConsoleTable
 
 LINK = "text-primary-600 dark:text-primary-500 underline"
 
@@ -25,7 +25,7 @@ class CampaignRecipientTable(ConsoleTable):
     delivery_status = tables.Column(
         verbose_name=_("Status"),
         order_by=("delivery_status", "id"),
-        attrs={"td": {"data-testid": "recipient-status", "data-status": lambda record: record.delivery_status}},
+        attrs={"td": {"class": CELL, "data-testid": "recipient-status", "data-status": lambda record: record.delivery_status}},
     )
     skip_reason = tables.Column(verbose_name=_("Reason"), order_by=("skip_reason", "id"))
     variant = tables.Column(verbose_name=_("Variant"), accessor="variant__label", orderable=False)

@@ -66,7 +66,7 @@ class ConsoleTable(tables.Table):
         return self.paginator.count if hasattr(self, "paginator") else len(self.rows)
 
     def count_label(self) -> str:
-        """"12 rows" under the table; lists override it with their own noun."""
+        """ "12 rows" under the table; lists override it with their own noun."""
         count = self.row_count()
         return ngettext("%(count)s row", "%(count)s rows", count) % {"count": count}
 

@@ -39,7 +39,9 @@ def table(page: str, name: str) -> tuple[list[str], list[list[str]]]:
     tree = lxml_html.fromstring(page)
     (found,) = tree.xpath(f'//table[@data-testid="table-{name}"]')
     header = [" ".join(th.text_content().split()) for th in found.xpath("./thead/tr/th")]
-    rows = [[" ".join(td.text_content().split()) for td in tr.xpath("./td")] for tr in found.xpath('./tbody/tr[@data-testid="analytics-row"]')]
+    rows = [
+        [" ".join(td.text_content().split()) for td in tr.xpath("./td")] for tr in found.xpath('./tbody/tr[@data-testid="analytics-row"]')
+    ]
     return header, rows
 
 

@@ -30,7 +30,9 @@ def member(contact, loyalty_program, support):
     now = timezone.now()
     for days, entry in zip((3, 2, 1), LoyaltyTransaction.objects.filter(account=account).order_by("id"), strict=True):
         with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {LoyaltyTransaction._meta.db_table} SET created_at = %s WHERE id = %s", [now - timedelta(days=days), entry.pk])
+            cursor.execute(
+                f"UPDATE {LoyaltyTransaction._meta.db_table} SET created_at = %s WHERE id = %s", [now - timedelta(days=days), entry.pk]
+            )
     return contact
 
 
@@ -79,7 +81,9 @@ def test_the_gift_card_ledger_lists_the_cards_received_and_sorts(client, markete
     page = client.get(summary_url(member), {"cards-sort": "amount"}).content.decode()
     page = page[page.index('data-testid="gift-card-ledger"') :]
     assert page.index(f"•••• {small.last4}") < page.index(f"•••• {big.last4}")
-    rows = list(csv.DictReader(io.StringIO(client.get(summary_url(member), {"cards-_export": "csv", "cards-sort": "amount"}).content.decode())))
+    rows = list(
+        csv.DictReader(io.StringIO(client.get(summary_url(member), {"cards-_export": "csv", "cards-sort": "amount"}).content.decode()))
+    )
     assert [(row["Amount"], row["Kind"], row["Currency"]) for row in rows] == [("10.00", "purchase", "EUR"), ("75.00", "purchase", "EUR")]
 
 

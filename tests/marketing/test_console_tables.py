@@ -118,7 +118,7 @@ def test_recipients_export_every_row_sorted_with_formulas_neutralised(client, ma
     client.force_login(marketer)
     response = client.get(recipients_url(recipients), {"_export": "csv", "sort": "-contact", "page": "2"})
     rows = csv_rows(response)
-    assert f'campaign-{recipients.pk}-recipients.csv' in response["Content-Disposition"]
+    assert f"campaign-{recipients.pk}-recipients.csv" in response["Content-Disposition"]
     assert rows[0] == ["Contact", "Status", "Reason", "Variant", "Send at", "Message"]  # no "Remove" column
     assert [row[0] for row in rows[1:]] == ["bea@example.com", "ana@example.com", "'" + INJECTION]
     assert [row[1] for row in rows[1:]] == ["queued", "holdout", "skipped"]
@@ -137,10 +137,14 @@ def test_a_role_that_cannot_see_the_recipients_cannot_export_them(client, suppor
 
 def test_recipients_page_queries_do_not_grow_with_rows(client, marketer, sending, django_assert_max_num_queries):
     client.force_login(marketer)
-    CampaignRecipient.objects.bulk_create([CampaignRecipient(campaign=sending, contact=p, status="queued") for p in contacts(3, prefix="a")])
+    CampaignRecipient.objects.bulk_create(
+        [CampaignRecipient(campaign=sending, contact=p, status="queued") for p in contacts(3, prefix="a")]
+    )
     with CaptureQueriesContext(connection) as few:
         assert client.get(recipients_url(sending)).status_code == 200
-    CampaignRecipient.objects.bulk_create([CampaignRecipient(campaign=sending, contact=p, status="queued") for p in contacts(60, prefix="b")])
+    CampaignRecipient.objects.bulk_create(
+        [CampaignRecipient(campaign=sending, contact=p, status="queued") for p in contacts(60, prefix="b")]
+    )
     with django_assert_max_num_queries(len(few)):
         assert client.get(recipients_url(sending)).content.decode().count('data-testid="recipient-row"') == 50
     with django_assert_max_num_queries(len(few)):
@@ -165,11 +169,21 @@ def make_runs(automation, people, **fields) -> list[AutomationRun]:
 
 @pytest.fixture
 def runs(automation):
-    people = [Contact.objects.create(email="bea@example.com"), Contact.objects.create(email=INJECTION + "@x.test"), Contact.objects.create(email="ana@example.com")]
+    people = [
+        Contact.objects.create(email="bea@example.com"),
+        Contact.objects.create(email=INJECTION + "@x.test"),
+        Contact.objects.create(email="ana@example.com"),
+    ]
     runs = make_runs(automation, people)
     now = timezone.now()
     for run, (status, started, next_run) in zip(
-        runs, [("active", now - timedelta(days=1), now + timedelta(hours=3)), ("failed", now - timedelta(days=3), None), ("completed", now, now + timedelta(hours=1))], strict=True
+        runs,
+        [
+            ("active", now - timedelta(days=1), now + timedelta(hours=3)),
+            ("failed", now - timedelta(days=3), None),
+            ("completed", now, now + timedelta(hours=1)),
+        ],
+        strict=True,
     ):
         AutomationRun.objects.filter(pk=run.pk).update(status=status, started_at=started, next_run_at=next_run)
     return runs
