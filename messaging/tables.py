@@ -12,8 +12,6 @@ list gives sortable columns, paging and a CSV export. Admin changelists are not 
 A page with several tables gives each a `prefix` (`daily-sort`, `daily-page`, …).
 """
 
-from typing import TypeVar
-
 import django_tables2 as tables
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -32,8 +30,6 @@ CSV = TableExport.CSV
 # Unfold's changelist cell classes (unfold/templatetags/unfold_list.py TABLE_CELL_CLASSES).
 CELL = "align-middle border-t border-base-200 px-3 py-1.5 h-[45px] text-start dark:border-base-800"
 HEADER = "align-middle font-semibold py-2 px-3 text-start text-important whitespace-nowrap"
-
-T = TypeVar("T", bound="ConsoleTable")
 
 
 class ConsolePaginator(Paginator):
@@ -88,7 +84,7 @@ class SafeTableExport(TableExport):
         return dataset
 
 
-def configure_table(request: HttpRequest, table: T, *, per_page: int = PER_PAGE) -> T:
+def configure_table[T: ConsoleTable](request: HttpRequest, table: T, *, per_page: int = PER_PAGE) -> T:
     """Sort and page `table` from the request's query string (see the module docstring)."""
     RequestConfig(request, paginate={"per_page": per_page, "paginator_class": ConsolePaginator}).configure(table)
     return table

@@ -3,8 +3,8 @@ growth report (plotly figures built with marketing.analytics.charts, drawn by th
 static/mailroom/charts.js and console/analytics/chart.html, like every analytics report)."""
 
 import plotly.graph_objects as go
-from django.db.models import Q
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
