@@ -4,6 +4,7 @@ database on indexed or annotated fields (analytics rows are already aggregated: 
 year of days or one row per campaign, sorted in memory)."""
 
 import django_tables2 as tables
+from django.db.models import F
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +42,12 @@ class CampaignRecipientTable(ConsoleTable):
         sequence = ("contact", "delivery_status", "skip_reason", "variant", "scheduled_at", "message", "remove")
         attrs = {**ConsoleTable.Meta.attrs, "data-testid": "recipient-table"}
         row_attrs = {"data-testid": "recipient-row"}
+
+    def order_contact(self, queryset, is_descending: bool):
+        """By address; contacts without an email (phone only, NULL) first, on every database."""
+        email = F("contact__email")
+        order = email.desc(nulls_last=True) if is_descending else email.asc(nulls_first=True)
+        return queryset.order_by(order, "-id" if is_descending else "id"), True
 
     def render_contact(self, record: CampaignRecipient) -> str:
         return format_html(
@@ -97,6 +104,12 @@ class AutomationRunTable(ConsoleTable):
         attrs = {**ConsoleTable.Meta.attrs, "data-testid": "runs"}
         row_attrs = {"data-testid": "run-row"}
         empty_text = _("No runs yet.")
+
+    def order_next_run_at(self, queryset, is_descending: bool):
+        """Runs with nothing due (NULL) last either way, on every database."""
+        when = F("next_run_at")
+        order = when.desc(nulls_last=True) if is_descending else when.asc(nulls_last=True)
+        return queryset.order_by(order, "-id" if is_descending else "id"), True
 
     def render_contact(self, record: AutomationRun) -> str:
         return format_html(
