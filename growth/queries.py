@@ -61,6 +61,11 @@ def loyalty_ledger(*, account: LoyaltyAccount) -> QuerySet[LoyaltyTransaction]:
     return account.transactions.select_related("actor").order_by("-created_at", "-id")
 
 
+def gift_card_ledger_for(*, contact: Contact) -> QuerySet[GiftCardTransaction]:
+    """Every ledger row of the gift cards sent to this contact, newest first."""
+    return GiftCardTransaction.objects.filter(card__recipient=contact).select_related("card", "actor").order_by("-created_at", "-id")
+
+
 def gift_cards_for(*, contact: Contact) -> QuerySet[GiftCard]:
     return GiftCard.objects.filter(recipient=contact).order_by("-created_at")
 
@@ -71,7 +76,8 @@ def contact_growth_summary(*, contact: Contact) -> dict[str, Any]:
     return {
         "contact": contact,
         "loyalty": loyalty_summary(contact=contact),
-        "ledger": list(loyalty_ledger(account=account)[:20]) if account else [],
+        "ledger": loyalty_ledger(account=account) if account else LoyaltyTransaction.objects.none(),
+        "gift_card_ledger": gift_card_ledger_for(contact=contact),
         "referral": referral_stats(contact=contact),
         "referrals_made": list(Referral.objects.filter(referrer=contact).select_related("friend")[:20]),
         "referred_by": Referral.objects.filter(friend=contact).select_related("referrer").first(),

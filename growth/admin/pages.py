@@ -16,9 +16,11 @@ from unfold.views import UnfoldSiteViewMixin
 from growth import policies, queries
 from growth.models import Referral
 from growth.referrals import create_referral_code
+from growth.tables import GiftCardLedgerTable, LoyaltyLedgerTable
 from marketing.analytics.charts import card, figure
 from messaging.errors import MailroomError
 from messaging.models import Contact
+from messaging.tables import EXPORT_PARAM, configure_table, export_csv, export_requested
 
 
 class GrowthPage(UnfoldSiteViewMixin):
@@ -44,13 +46,27 @@ class ContactGrowthView(GrowthPage):
 
     title = gettext_lazy("Customer growth")
 
-    def get(self, request: HttpRequest, pk: int) -> TemplateResponse:
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         contact = get_object_or_404(Contact, pk=pk)
+        summary = queries.contact_growth_summary(contact=contact)
+        points, cards = summary.pop("ledger"), summary.pop("gift_card_ledger")
+        # Each ledger is shown, paged and exported only to the roles that may read it.
+        ledgers = {
+            "ledger": LoyaltyLedgerTable(points, prefix="points-") if request.user.has_perm("growth.view_loyaltytransaction") else None,
+            "gift_card_ledger": GiftCardLedgerTable(cards, prefix="cards-")
+            if request.user.has_perm("growth.view_giftcardtransaction")
+            else None,
+        }
+        for prefix, table in (("points-", ledgers["ledger"]), ("cards-", ledgers["gift_card_ledger"])):
+            if request.GET.get(prefix + EXPORT_PARAM):
+                if table is None:
+                    raise PermissionDenied
+                if export_requested(request, table):
+                    return export_csv(request, table, filename=f"contact-{contact.pk}-{table.export_name}")
+            if table is not None:
+                configure_table(request, table)
         self.title = _("Growth summary: %(contact)s") % {"contact": contact}
-        context = self.get_context_data(
-            **queries.contact_growth_summary(contact=contact),
-            can_create_referral_code=policies.can_create_referral_codes(request.user),
-        )
+        context = self.get_context_data(**summary, **ledgers, can_create_referral_code=policies.can_create_referral_codes(request.user))
         return TemplateResponse(request, "console/growth/contact_summary.html", context)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:

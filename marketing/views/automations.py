@@ -29,9 +29,11 @@ from marketing.automations.queries import automation_report, automation_runs
 from marketing.automations.steps import describe_step
 from marketing.models import Automation, AutomationStep
 from marketing.review import submission_token
+from marketing.tables import AutomationRunTable
 from messaging.errors import MailroomError
 from messaging.models import Channel, Template
 from messaging.storable import UnstorableValue, loads_storable
+from messaging.tables import EXPORT_PARAM, configure_table, export_csv, export_requested
 
 # The automation report's figures, as the flow page labels them.
 REPORT_LABELS = {
@@ -106,13 +108,25 @@ class AutomationFlowView(AutomationPage):
     title = gettext_lazy("Automation")
     template_name = "console/automations/flow.html"
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         automation = self.automation()
+        # Runs name contacts: only roles that may read run history see (and export) them.
+        table = AutomationRunTable(automation_runs(automation=automation)) if policies.can_view_automation_runs(request.user) else None
+        if request.GET.get(EXPORT_PARAM):
+            if table is None:
+                raise PermissionDenied
+            if export_requested(request, table):
+                return export_csv(request, table, filename=f"automation-{automation.pk}-runs")
+        if table is not None:
+            configure_table(request, table)
+        return self.render_to_response(self.get_context_data(automation=automation, runs=table))
+
+    def get_context_data(self, **kwargs) -> dict:
+        automation = kwargs.pop("automation")
         context = super().get_context_data(**kwargs)
         context.update(steps_context(automation))
         context.update(
             report=[(key, REPORT_LABELS.get(key, key), value) for key, value in automation_report(automation=automation).items()],
-            runs=automation_runs(automation=automation)[:25],
             trigger_json=json.dumps(automation.trigger),
             exit_json=json.dumps(automation.exit_events),
             can_edit=policies.can_edit_automations(self.request.user),

@@ -6,7 +6,6 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -26,9 +25,11 @@ from marketing.campaigns.states import TRANSITIONS, authors
 from marketing.forms import CampaignForm, RejectForm
 from marketing.models import Campaign, CampaignRecipient
 from marketing.review import submission_token
+from marketing.tables import CampaignRecipientTable
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry
 from messaging.money import format_money
+from messaging.tables import configure_table, export_csv, export_requested
 
 State = Campaign.State
 
@@ -304,28 +305,30 @@ class CampaignRecipientsView(CampaignPage):
     template_name = "console/campaigns/recipients.html"
     per_page = 50
 
-    def get_context_data(self, **kwargs) -> dict:
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         campaign = self.campaign()
-        status = self.request.GET.get("status", "")
+        status = request.GET.get("status", "")
         if status not in queries.RECIPIENT_STATUSES:
             status = ""
-        page = Paginator(queries.campaign_recipients(campaign, status=status or None), self.per_page).get_page(self.request.GET.get("page"))
-        for row in page:
-            row.delivery_status_label = queries.RECIPIENT_STATUSES.get(row.delivery_status, row.delivery_status)
+        can_remove = policies.can_send_campaign(request.user) and campaign.state in actions.RECIPIENTS_REMOVABLE_IN
+        table = CampaignRecipientTable(
+            queries.campaign_recipients(campaign, status=status or None), exclude=() if can_remove else ("remove",)
+        )
+        if export_requested(request, table):
+            return export_csv(request, table, filename=f"campaign-{campaign.pk}-recipients")
+        configure_table(request, table, per_page=self.per_page)
         counts = queries.recipient_counts(campaign)
-        context = super().get_context_data(**kwargs)
-        context.update(
+        context = self.get_context_data(
             campaign=campaign,
             title=_("Recipients of “%(name)s”") % {"name": campaign.name},
-            page=page,
+            table=table,
             status=status,
-            can_remove=policies.can_send_campaign(self.request.user) and campaign.state in actions.RECIPIENTS_REMOVABLE_IN,
             filters=[("", _("All"), sum(counts.values()))]
             + [
                 (value, label, counts[value]) for value, label in queries.RECIPIENT_STATUSES.items() if counts.get(value) or value == status
             ],
         )
-        return context
+        return self.render_to_response(context)
 
 
 class RemoveRecipientView(CampaignPage):
