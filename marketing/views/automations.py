@@ -1,8 +1,6 @@
 """Automation console pages, mounted on AutomationAdmin. Thin: parse the form, call an
 action, render. The steps editor swaps its list with HTMX (add, remove, move up/down)."""
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,9 +20,23 @@ from marketing.automations.actions import (
     move_step,
     pause_automation,
     remove_step,
+    update_automation,
 )
 from marketing.automations.approval import approve_automation, can_review, fans_out, reject_automation
+from marketing.automations.describe import describe_automation_trigger, describe_exits, describe_trigger
+from marketing.automations.forms import (
+    ExitFormSet,
+    FilterFormSet,
+    TriggerForm,
+    build_exits,
+    build_trigger,
+    exit_data,
+    exit_event_names,
+    stored_trigger,
+    trigger_data,
+)
 from marketing.automations.presets import PRESETS
+from marketing.automations.properties import presets_properties
 from marketing.automations.queries import automation_report, automation_runs
 from marketing.automations.steps import describe_step
 from marketing.models import Automation, AutomationStep
@@ -32,6 +44,19 @@ from marketing.review import submission_token
 from messaging.errors import MailroomError
 from messaging.models import Channel, Template
 from messaging.storable import UnstorableValue, loads_storable
+
+REPORT_LABELS = {
+    "entered": gettext_lazy("Entered"),
+    "active": gettext_lazy("In progress"),
+    "completed": gettext_lazy("Completed"),
+    "exited": gettext_lazy("Exited"),
+    "failed": gettext_lazy("Failed"),
+    "messages_queued": gettext_lazy("Messages queued"),
+    "messages_sent": gettext_lazy("Messages sent"),
+    "messages_suppressed": gettext_lazy("Messages suppressed"),
+    "messages_cancelled": gettext_lazy("Messages cancelled"),
+    "conversions": gettext_lazy("Conversions"),
+}
 
 
 class AutomationPage(UnfoldModelAdminViewMixin, TemplateView):
@@ -63,7 +88,11 @@ class PresetGalleryView(AutomationPage):
 
     def get_context_data(self, **kwargs) -> dict:
         context = super().get_context_data(**kwargs)
-        context["presets"] = list(PRESETS.values())
+        properties = presets_properties(list(PRESETS.values()))
+        context["presets"] = [
+            {"preset": preset, "trigger": describe_trigger(preset.trigger_type, preset.trigger), "uses": properties[preset.key]}
+            for preset in PRESETS.values()
+        ]
         context["existing"] = dict(Automation.objects.exclude(preset="").values_list("preset", "pk"))
         return context
 
@@ -97,10 +126,10 @@ class AutomationFlowView(AutomationPage):
         context = super().get_context_data(**kwargs)
         context.update(steps_context(automation))
         context.update(
-            report=automation_report(automation=automation),
+            report=[(key, REPORT_LABELS.get(key, key), value) for key, value in automation_report(automation=automation).items()],
             runs=automation_runs(automation=automation)[:25],
-            trigger_json=json.dumps(automation.trigger),
-            exit_json=json.dumps(automation.exit_events),
+            trigger_text=describe_automation_trigger(automation),
+            exit_texts=describe_exits(automation.exit_events),
             can_edit=policies.can_edit_automations(self.request.user),
             can_activate=policies.can_activate_automations(self.request.user),
             fans_out=fans_out(automation),
@@ -108,6 +137,70 @@ class AutomationFlowView(AutomationPage):
             seen=submission_token(automation.submitted_at),
         )
         return context
+
+
+class AutomationTriggerView(AutomationPage):
+    """The trigger and the exits as a form with choices; saved through `update_automation`
+    (a change to a fan-out automation's trigger sends it back for approval)."""
+
+    title = gettext_lazy("Trigger and exits")
+    template_name = "console/automations/trigger.html"
+
+    def forms(self, automation: Automation, data=None) -> tuple[TriggerForm, FilterFormSet, ExitFormSet]:
+        initial = trigger_data(automation.trigger_type, automation.trigger)
+        names = exit_event_names(automation.exit_events)
+        return (
+            TriggerForm(data, initial=initial, current=initial),
+            FilterFormSet(data, initial=initial["filters"], prefix="filters"),
+            ExitFormSet(data, initial=exit_data(automation.exit_events), prefix="exits", form_kwargs={"event_names": names}),
+        )
+
+    def render(self, automation: Automation, forms, *, status: int = 200) -> HttpResponse:
+        trigger_form, filters, exits = forms
+        context = self.get_context_data(
+            automation=automation,
+            form=trigger_form,
+            filters=filters,
+            exits=exits,
+            fans_out=fans_out(automation),
+            can_edit=policies.can_edit_automations(self.request.user),
+        )
+        return TemplateResponse(self.request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        automation = self.automation()
+        return self.render(automation, self.forms(automation))
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        self.require(policies.can_edit_automations)
+        automation = self.automation()
+        trigger_form, filters, exits = forms = self.forms(automation, request.POST)
+        if not all([trigger_form.is_valid(), filters.is_valid(), exits.is_valid()]):
+            return self.render(automation, forms, status=400)
+        kind, trigger = build_trigger(trigger_form.cleaned_data | {"filters": filters.cleaned_data})
+        exit_events = build_exits(exits.cleaned_data)
+        changes = {}
+        if (kind, trigger) != stored_trigger(automation):
+            changes |= {"trigger_type": kind, "trigger": trigger}
+        if exit_events != build_exits(exit_data(automation.exit_events)):
+            changes["exit_events"] = exit_events
+        if not changes:
+            messages.info(request, _("Nothing changed."))
+            return redirect("admin:marketing_automation_flow", pk=automation.pk)
+        before = automation.state
+        try:
+            automation = update_automation(actor=request.user, automation=automation, **changes)
+        except MailroomError as error:
+            trigger_form.add_error(None, str(error))
+            return self.render(automation, forms, status=400)
+        if before == Automation.State.ACTIVE and automation.state == Automation.State.PENDING_APPROVAL:
+            messages.warning(
+                request,
+                _("Trigger saved. This automation reaches many contacts: it waits for someone else to approve the change."),
+            )
+        else:
+            messages.success(request, _("Trigger saved."))
+        return redirect("admin:marketing_automation_flow", pk=automation.pk)
 
 
 class AutomationStepsView(AutomationPage):
