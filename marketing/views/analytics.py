@@ -17,7 +17,7 @@ from unfold.views import UnfoldSiteViewMixin
 
 from marketing.analytics import charts, queries
 from marketing.analytics.rollups import day_start
-from messaging.models import Channel
+from messaging.models import Channel, OutboxMessage
 from messaging.queries import message_stats
 from messaging.spreadsheets import escape_formula
 
@@ -72,6 +72,38 @@ TABLES = {
 }
 COLUMNS = ("sent", "delivered", "opened_unique", "clicked_unique", "unsubscribed", "bounced", "complained", "conversions", "revenue")
 RATE_COLUMNS = ("open_rate", "click_rate", "unsubscribe_rate", "bounce_rate", "complaint_rate")
+# What the page's table headers say (the CSV keeps the keys: scripts read it).
+COLUMN_LABELS = {
+    "day": gettext_lazy("Day"),
+    "channel": gettext_lazy("Channel"),
+    "provider": gettext_lazy("Provider"),
+    "topic": gettext_lazy("Topic"),
+    "campaign_id": gettext_lazy("Campaign"),
+    "automation_id": gettext_lazy("Automation"),
+    "sent": gettext_lazy("Sent"),
+    "delivered": gettext_lazy("Delivered"),
+    "opened_unique": gettext_lazy("Unique opens"),
+    "clicked_unique": gettext_lazy("Unique clicks"),
+    "unsubscribed": gettext_lazy("Unsubscribes"),
+    "bounced": gettext_lazy("Bounces"),
+    "complained": gettext_lazy("Complaints"),
+    "conversions": gettext_lazy("Conversions"),
+    "revenue": gettext_lazy("Revenue"),
+    "open_rate": gettext_lazy("Open rate"),
+    "click_rate": gettext_lazy("Click rate"),
+    "unsubscribe_rate": gettext_lazy("Unsubscribe rate"),
+    "bounce_rate": gettext_lazy("Bounce rate"),
+    "complaint_rate": gettext_lazy("Complaint rate"),
+}
+
+
+def column_label(key: str) -> str:
+    """A column key as the page shows it: a known label, a message status's label, or the key."""
+    if key in COLUMN_LABELS:
+        return str(COLUMN_LABELS[key])
+    if key in OutboxMessage.Status.values:
+        return str(OutboxMessage.Status(key).label)
+    return str(key)
 
 
 def table_rows(table: str, filters: queries.Filters) -> tuple[list[str], list[list[Any]]]:
@@ -121,7 +153,7 @@ class AnalyticsView(AnalyticsPage):
             {
                 "name": name,
                 "title": title,
-                "header": header,
+                "header": [column_label(column) for column in header],
                 "rows": rows,
                 "csv": reverse("admin:analytics_export", args=[name]) + f"?{query}",
             }

@@ -149,10 +149,15 @@ class AutomationTriggerView(AutomationPage):
     def forms(self, automation: Automation, data=None) -> tuple[TriggerForm, FilterFormSet, ExitFormSet]:
         initial = trigger_data(automation.trigger_type, automation.trigger)
         names = exit_event_names(automation.exit_events)
+        # Bound rows get no initial: a posted row equal to its initial would count as
+        # unchanged, and an unchanged extra row is dropped as empty.
+        bound = data is not None
         return (
             TriggerForm(data, initial=initial, current=initial),
-            FilterFormSet(data, initial=initial["filters"], prefix="filters"),
-            ExitFormSet(data, initial=exit_data(automation.exit_events), prefix="exits", form_kwargs={"event_names": names}),
+            FilterFormSet(data, initial=None if bound else initial["filters"], prefix="filters"),
+            ExitFormSet(
+                data, initial=None if bound else exit_data(automation.exit_events), prefix="exits", form_kwargs={"event_names": names}
+            ),
         )
 
     def render(self, automation: Automation, forms, *, status: int = 200) -> HttpResponse:
