@@ -308,7 +308,6 @@ class ExitRowForm(forms.Form):
         required=False,
         max_length=EVENT_NAME_MAX,
         widget=UnfoldAdminTextInputWidget,
-        help_text=gettext_lazy("E.g. “appointment_id”: a cancelled appointment ends only that appointment’s reminders."),
     )
 
     def __init__(self, *args, event_names: list[str], **kwargs):
