@@ -37,7 +37,6 @@ from messaging.verification import send_email_verification
 VERIFICATION_BATCH = 500
 
 
-
 class AuditedModelAdmin(ModelAdmin):
     """Every save and delete made in the console lands in the audit trail with before/after.
 
@@ -309,7 +308,19 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
     """The consent log: every record in words (messaging.consent_text), never its details dict."""
 
     list_display = ("created_at", "contact", "summary", "source", "actor")
-    fields = ("created_at", "contact", "summary", "topic", "channel", "action", "source", "actor", "ip_address", "user_agent", "wording_version")
+    fields = (
+        "created_at",
+        "contact",
+        "summary",
+        "topic",
+        "channel",
+        "action",
+        "source",
+        "actor",
+        "ip_address",
+        "user_agent",
+        "wording_version",
+    )
     readonly_fields = fields
     list_filter = (
         ("action", ChoicesDropdownFilter),

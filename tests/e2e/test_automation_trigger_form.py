@@ -12,8 +12,8 @@ from playwright.sync_api import Page, expect
 from marketing.automations.actions import create_automation_from_preset
 from marketing.models import Automation
 from messaging.consent import ConsentContext, subscribe, unsubscribe
-from messaging.content.catalog import sync_catalog
 from messaging.contacts import create_contact
+from messaging.content.catalog import sync_catalog
 from messaging.models import ConsentRecord, Topic
 from messaging.preferences import pause_marketing
 

@@ -222,7 +222,10 @@ def test_date_round_trip_and_refusals(draft, client, marketer):
 
 def test_schedule_round_trip_and_refusals(draft, client, marketer):
     client.force_login(marketer)
-    for fields, message in (({"weekday": "9", "time": "09:00"}, "Select a valid choice"), ({"weekday": "0", "time": "noon"}, "Enter a valid time.")):
+    for fields, message in (
+        ({"weekday": "9", "time": "09:00"}, "Select a valid choice"),
+        ({"weekday": "0", "time": "noon"}, "Enter a valid time."),
+    ):
         response = client.post(trigger_url(draft), post_data("schedule", **fields))
         assert response.status_code == 400 and message in response.content.decode()
     draft.refresh_from_db()
@@ -310,7 +313,12 @@ def test_template_variables_follow_loops_and_skip_filters_and_literals():
 def test_presets_list_the_event_properties_their_messages_use(catalog, client, marketer):
     uses = presets_properties(list(PRESETS.values()))
     assert uses["cart-abandoned"].properties == ["cart.items[].name", "cart.items[].price", "cart.url"]
-    assert uses["appointment-reminders"].properties == ["appointment.location", "appointment.manage_url", "appointment_at", "appointment_id"]
+    assert uses["appointment-reminders"].properties == [
+        "appointment.location",
+        "appointment.manage_url",
+        "appointment_at",
+        "appointment_id",
+    ]
     assert uses["order-paid"].needs_order and "order_id" in uses["order-paid"].properties
     assert uses["enrollment"].properties == ["course.title", "course.url"]
     assert not uses["weekly-progress"].has_event
@@ -327,3 +335,14 @@ def test_approval_queue_shows_the_trigger_in_words(live_weekly, client, marketer
     client.force_login(approver)
     queue = client.get("/admin/marketing/campaign/approvals/").content.decode()
     assert "Every Wednesday at 07:00, in each contact's time zone" in visible_text(queue)
+
+
+def test_a_stray_segment_key_does_not_break_the_list(draft, client, marketer, vip):
+    # the API accepts extra keys on an event trigger; the list's segment lookup compares text
+    Automation.objects.filter(pk=draft.pk).update(trigger={"events": ["user_registered"], "segment": "abc"})
+    create_automation(actor=marketer, name="VIP entry", trigger_type="segment_entry", trigger={"segment": str(vip.pk)}, steps=SEND_WELCOME)
+    client.force_login(marketer)
+    page = client.get(reverse("admin:marketing_automation_changelist"))
+    assert page.status_code == 200
+    words = visible_text(page.content.decode())
+    assert "When the event “user_registered” happens" in words and "When a contact enters the segment “VIP”" in words
