@@ -3,50 +3,83 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import CharField, OuterRef, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from marketing import policies
 from marketing.automations.actions import EDITABLE, update_automation
-from marketing.models import Automation, AutomationRun, AutomationStepLog, PaymentWebhookEvent
+from marketing.automations.describe import describe_automation_trigger, describe_exits
+from marketing.models import Automation, AutomationRun, AutomationStepLog, PaymentWebhookEvent, Segment
 from marketing.views.automations import (
     AutomationFlowView,
     AutomationReviewView,
     AutomationStateView,
     AutomationStepsView,
+    AutomationTriggerView,
     PresetGalleryView,
 )
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.errors import MailroomError
-from messaging.storable import StorableJSONFormField
+
+# The trigger and the exits have their own page (a form with choices, AutomationTriggerView).
+TRIGGER_FIELDS = ("trigger_type", "trigger", "exit_events")
 
 
 class AutomationForm(forms.ModelForm):
     class Meta:
         model = Automation
-        fields = EDITABLE
-        field_classes = {"trigger": StorableJSONFormField, "exit_events": StorableJSONFormField}
+        fields = [name for name in EDITABLE if name not in TRIGGER_FIELDS]
 
 
 @admin.register(Automation)
 class AutomationAdmin(ModelAdmin):
     form = AutomationForm
-    list_display = ("name", "state_badge", "trigger_type", "is_transactional", "preset", "updated_at", "flow_link")
+    list_display = ("name", "state_badge", "trigger_text", "is_transactional", "preset", "updated_at", "flow_link")
     list_filter = ("state", "trigger_type", "is_transactional")
     search_fields = ("name", "description")
     fieldsets = (
         (None, {"fields": ("name", "description")}),
-        (_("Trigger"), {"fields": ("trigger_type", "trigger", "audience", "exit_events", "reentry")}),
+        (_("Trigger"), {"fields": ("trigger_text", "exit_text", "audience", "reentry")}),
         (
             _("Sending rules"),
             {"fields": ("is_transactional", "quiet_hours_start", "quiet_hours_end", "frequency_cap", "frequency_window_hours")},
         ),
         (_("Report"), {"fields": ("conversion_event", "conversion_window_days")}),
     )
+
+    readonly_fields = ("trigger_text", "exit_text")
+
+    def get_queryset(self, request: HttpRequest):
+        """The entry segment's name for the trigger sentence, in the same query."""
+        # compared as text: a stray non-number under "segment" must not break the list on PostgreSQL
+        segment = Segment.objects.annotate(key=Cast("pk", CharField())).filter(key=KeyTextTransform("segment", OuterRef("trigger")))
+        return super().get_queryset(request).annotate(entry_segment_name=Subquery(segment.values("name")[:1]))
+
+    @admin.display(description=_("trigger"), ordering="trigger_type")
+    def trigger_text(self, obj: Automation) -> str:
+        if obj.pk is None:
+            return "—"
+        return format_html(
+            '{} <a class="text-primary-600 underline" href="{}">{}</a>',
+            describe_automation_trigger(obj),
+            reverse("admin:marketing_automation_trigger", args=[obj.pk]),
+            _("Change"),
+        )
+
+    @admin.display(description=_("exits"))
+    def exit_text(self, obj: Automation) -> str:
+        texts = describe_exits(obj.exit_events)
+        if not texts:
+            return _("None: a run ends after its last step.")
+        return format_html_join(mark_safe("<br>"), "{}", ((text,) for text in texts))
 
     @admin.display(description=_("state"), ordering="state")
     def state_badge(self, obj: Automation) -> str:
@@ -96,6 +129,7 @@ class AutomationAdmin(ModelAdmin):
             path("presets/", view(PresetGalleryView), name="marketing_automation_presets"),
             path("<int:pk>/flow/", view(AutomationFlowView), name="marketing_automation_flow"),
             path("<int:pk>/flow/steps/", view(AutomationStepsView), name="marketing_automation_steps"),
+            path("<int:pk>/flow/trigger/", view(AutomationTriggerView), name="marketing_automation_trigger"),
             path("<int:pk>/flow/state/", view(AutomationStateView), name="marketing_automation_state"),
             path("<int:pk>/flow/review/<slug:operation>/", view(AutomationReviewView), name="marketing_automation_review"),
             *super().get_urls(),

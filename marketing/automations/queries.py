@@ -3,9 +3,10 @@
 from datetime import timedelta
 
 from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+from django.utils.dateparse import parse_date
 
-from marketing.models import Automation, AutomationRun, AutomationStepLog, Event
-from messaging.models import OutboxMessage
+from marketing.models import Automation, AutomationRun, AutomationStepLog, Event, Order
+from messaging.models import Contact, OutboxMessage
 
 
 def automation_runs(*, automation: Automation) -> QuerySet[AutomationRun]:
@@ -48,3 +49,48 @@ def automation_report(*, automation: Automation) -> dict[str, int]:
         "messages_cancelled": by_status.get(OutboxMessage.Status.CANCELLED, 0),
         "conversions": converted_runs(automation).count(),
     }
+
+
+# --- what the trigger form offers ------------------------------------------------------------
+KNOWN_EVENT_LIMIT = 300
+SAMPLE_CONTACTS = 500
+
+
+def known_event_names() -> list[str]:
+    """Event names a marketer may pick: those the presets and the order mirror use, those
+    automations already name, and those contacts sent (the most recent names first seen)."""
+    from marketing.automations.presets import PRESETS
+
+    names: set[str] = {"message_replied", *(f"order_{status}" for status in Order.Status.values)}
+    for preset in PRESETS.values():
+        names.update(preset.trigger.get("events") or [])
+        names.update(rule["event"] for rule in preset.exit_events)
+    for trigger, exits, conversion in Automation.objects.values_list("trigger", "exit_events", "conversion_event"):
+        names.update((trigger or {}).get("events") or [] if isinstance(trigger, dict) else [])
+        names.update(rule.get("event", "") for rule in exits or [] if isinstance(rule, dict))
+        names.add(conversion)
+    names.update(Event.objects.order_by().values_list("name", flat=True).distinct()[:KNOWN_EVENT_LIMIT])
+    return sorted(name for name in names if name and name != "*")
+
+
+def known_date_attributes() -> list[str]:
+    """Contact attributes that hold a date: `birthday`, those automations use, and those
+    a sample of recent contacts carry with a date-looking value."""
+    names: set[str] = {"birthday"}
+    for trigger in Automation.objects.filter(trigger_type=Automation.Trigger.DATE).values_list("trigger", flat=True):
+        if isinstance(trigger, dict) and trigger.get("attribute"):
+            names.add(str(trigger["attribute"]))
+    for attributes in Contact.objects.order_by("-pk").values_list("attributes", flat=True)[:SAMPLE_CONTACTS]:
+        for key, value in (attributes or {}).items():
+            if _looks_like_a_date(value):
+                names.add(key)
+    return sorted(names)
+
+
+def _looks_like_a_date(value) -> bool:
+    if not isinstance(value, str) or len(value) < 10:
+        return False
+    try:
+        return parse_date(value[:10]) is not None
+    except ValueError:  # 2026-02-30
+        return False

@@ -32,6 +32,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from marketing.automations.approval import content_changed_since_approval, hold_for_changed_content
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Event, Order
@@ -418,6 +419,47 @@ def execute_step(run: AutomationRun, step: AutomationStep, index: int, now: date
     return EXECUTORS[step.kind](run, step, index, step.config or {}, now)
 
 
+def _q(name) -> str:
+    return _("“%(name)s”") % {"name": name}
+
+
+def _describe_condition(config: dict) -> str:
+    check = config.get("check")
+    if check == "consent":
+        what = _("the contact accepts %(topic)s by %(channel)s") % {
+            "topic": _q(config.get("topic", "")),
+            "channel": config.get("channel", "email"),
+        }
+    elif check in ("attribute", "property"):
+        from marketing.automations.describe import NO_VALUE_OPERATORS, OPERATOR_LABELS
+
+        op = config.get("op", "eq")
+        label = _("the attribute %(name)s") if check == "attribute" else _("the event property %(name)s")
+        what = f"{label % {'name': _q(config.get('name', ''))}} {OPERATOR_LABELS.get(op, op)}"
+        if op not in NO_VALUE_OPERATORS:
+            what += f" {config.get('value', '')}"
+    elif check == "tag":
+        what = _("the contact is tagged %(tag)s") % {"tag": _q(config.get("tag", ""))}
+    elif check == "event_since_start":
+        what = _("the event %(name)s happened since the run started") % {"name": _q(config.get("event", ""))}
+    else:
+        what = str(check)
+    otherwise = config.get("else", "exit")
+    if otherwise == "exit":
+        return _("If %(condition)s; otherwise exit") % {"condition": what}
+    return _("If %(condition)s; otherwise go to step %(step)s") % {"condition": what, "step": otherwise.get("goto")}
+
+
+def _describe_update(config: dict) -> str:
+    parts = [_("set %(name)s to %(value)s") % {"name": _q(name), "value": value} for name, value in (config.get("set") or {}).items()]
+    parts += [_("clear %(name)s") % {"name": _q(name)} for name in config.get("unset") or []]
+    if config.get("add_tag"):
+        parts.append(_("add the tag %(tag)s") % {"tag": _q(config["add_tag"])})
+    if config.get("remove_tag"):
+        parts.append(_("remove the tag %(tag)s") % {"tag": _q(config["remove_tag"])})
+    return _("Update the contact: %(changes)s") % {"changes": ", ".join(parts)}
+
+
 def describe_step(kind: str, config: dict) -> str:
     """One line for the console's step list."""
     if kind == Kind.SEND:
@@ -429,25 +471,21 @@ def describe_step(kind: str, config: dict) -> str:
                 return _("Wait until %(time)s local time") % {"time": until["time"]}
             minutes = float(until.get("offset_minutes", 0))
             return _("Wait until %(name)s %(sign)s %(hours)s h") % {
-                "name": until.get("property") or until.get("attribute"),
+                "name": _q(until.get("property") or until.get("attribute")),
                 "sign": "−" if minutes < 0 else "+",
                 "hours": f"{abs(minutes) / 60:g}",
             }
-        parts = [
-            f"{config[u]:g} {u}" if isinstance(config[u], float) else f"{config[u]} {u}"
-            for u in ("days", "hours", "minutes", "seconds")
-            if u in config
-        ]
+        units = {
+            "days": lambda n: ngettext("%(n)s day", "%(n)s days", n),
+            "hours": lambda n: ngettext("%(n)s hour", "%(n)s hours", n),
+            "minutes": lambda n: ngettext("%(n)s minute", "%(n)s minutes", n),
+            "seconds": lambda n: ngettext("%(n)s second", "%(n)s seconds", n),
+        }
+        amounts = {u: _number(config[u]) or 0.0 for u in ("days", "hours", "minutes", "seconds") if u in config}
+        parts = [units[u](int(n) if n.is_integer() else 2) % {"n": f"{n:g}"} for u, n in amounts.items()]
         return _("Wait %(duration)s") % {"duration": " ".join(parts)}
     if kind == Kind.CONDITION:
-        target = config.get("topic") or config.get("name") or config.get("tag") or config.get("event") or ""
-        return _("If %(check)s %(target)s, else %(otherwise)s") % {
-            "check": config.get("check"),
-            "target": target,
-            "otherwise": "exit" if config.get("else", "exit") == "exit" else f"step {config['else'].get('goto')}",
-        }
+        return _describe_condition(config)
     if kind == Kind.UPDATE:
-        return _("Update %(what)s") % {
-            "what": ", ".join([*(config.get("set") or {}), *filter(None, [config.get("add_tag"), config.get("remove_tag")])])
-        }
+        return _describe_update(config)
     return _("Exit")

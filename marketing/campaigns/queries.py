@@ -181,9 +181,9 @@ def scheduled_other_sends(*, start: datetime, end: datetime, channel: str = "", 
     )
 
 
-def automation_names(ids) -> dict[int, str]:
-    """Names of the automations the calendar's other sends came from, by id (one query)."""
-    return dict(Automation.objects.filter(pk__in=ids).values_list("pk", "name"))
+def automations_by_id(ids) -> dict[int, Automation]:
+    """The automations the calendar's other sends came from, by id (one query)."""
+    return Automation.objects.only("pk", "name", "trigger_type", "trigger").in_bulk(list(ids))
 
 
 EVENT_KINDS = {

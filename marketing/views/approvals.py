@@ -9,6 +9,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing import policies as marketing_policies
 from marketing.automations.approval import authors, waiting_for_approval
+from marketing.automations.describe import describe_automation_trigger, describe_exits
 from marketing.automations.steps import describe_step
 from marketing.campaigns import policies, queries
 from marketing.campaigns.audience import dry_run
@@ -49,6 +50,8 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
                 automations.append(
                     {
                         "automation": automation,
+                        "trigger": describe_automation_trigger(automation),
+                        "exits": describe_exits(automation.exit_events),
                         "steps": [describe_step(step.kind, step.config) for step in automation.steps.all()],
                         "own": user.pk in authors(automation),
                         "seen": submission_token(automation.submitted_at),

@@ -1,8 +1,6 @@
 """Automation console pages, mounted on AutomationAdmin. Thin: parse the form, call an
 action, render. The steps editor swaps its list with HTMX (add, remove, move up/down)."""
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,9 +20,23 @@ from marketing.automations.actions import (
     move_step,
     pause_automation,
     remove_step,
+    update_automation,
 )
 from marketing.automations.approval import approve_automation, can_review, fans_out, reject_automation
+from marketing.automations.describe import describe_automation_trigger, describe_exits, describe_trigger
+from marketing.automations.forms import (
+    ExitFormSet,
+    FilterFormSet,
+    TriggerForm,
+    build_exits,
+    build_trigger,
+    exit_data,
+    exit_event_names,
+    stored_trigger,
+    trigger_data,
+)
 from marketing.automations.presets import PRESETS
+from marketing.automations.properties import presets_properties
 from marketing.automations.queries import automation_report, automation_runs
 from marketing.automations.steps import describe_step
 from marketing.models import Automation, AutomationStep
@@ -35,7 +47,6 @@ from messaging.models import Channel, Template
 from messaging.storable import UnstorableValue, loads_storable
 from messaging.tables import EXPORT_PARAM, configure_table, export_csv, export_requested
 
-# The automation report's figures, as the flow page labels them.
 REPORT_LABELS = {
     "entered": gettext_lazy("Entered"),
     "active": gettext_lazy("In progress"),
@@ -79,7 +90,11 @@ class PresetGalleryView(AutomationPage):
 
     def get_context_data(self, **kwargs) -> dict:
         context = super().get_context_data(**kwargs)
-        context["presets"] = list(PRESETS.values())
+        properties = presets_properties(list(PRESETS.values()))
+        context["presets"] = [
+            {"preset": preset, "trigger": describe_trigger(preset.trigger_type, preset.trigger), "uses": properties[preset.key]}
+            for preset in PRESETS.values()
+        ]
         context["existing"] = dict(Automation.objects.exclude(preset="").values_list("preset", "pk"))
         return context
 
@@ -127,8 +142,8 @@ class AutomationFlowView(AutomationPage):
         context.update(steps_context(automation))
         context.update(
             report=[(key, REPORT_LABELS.get(key, key), value) for key, value in automation_report(automation=automation).items()],
-            trigger_json=json.dumps(automation.trigger),
-            exit_json=json.dumps(automation.exit_events),
+            trigger_text=describe_automation_trigger(automation),
+            exit_texts=describe_exits(automation.exit_events),
             can_edit=policies.can_edit_automations(self.request.user),
             can_activate=policies.can_activate_automations(self.request.user),
             fans_out=fans_out(automation),
@@ -136,6 +151,75 @@ class AutomationFlowView(AutomationPage):
             seen=submission_token(automation.submitted_at),
         )
         return context
+
+
+class AutomationTriggerView(AutomationPage):
+    """The trigger and the exits as a form with choices; saved through `update_automation`
+    (a change to a fan-out automation's trigger sends it back for approval)."""
+
+    title = gettext_lazy("Trigger and exits")
+    template_name = "console/automations/trigger.html"
+
+    def forms(self, automation: Automation, data=None) -> tuple[TriggerForm, FilterFormSet, ExitFormSet]:
+        initial = trigger_data(automation.trigger_type, automation.trigger)
+        names = exit_event_names(automation.exit_events)
+        # Bound rows get no initial: a posted row equal to its initial would count as
+        # unchanged, and an unchanged extra row is dropped as empty.
+        bound = data is not None
+        return (
+            TriggerForm(data, initial=initial, current=initial),
+            FilterFormSet(data, initial=None if bound else initial["filters"], prefix="filters"),
+            ExitFormSet(
+                data, initial=None if bound else exit_data(automation.exit_events), prefix="exits", form_kwargs={"event_names": names}
+            ),
+        )
+
+    def render(self, automation: Automation, forms, *, status: int = 200) -> HttpResponse:
+        trigger_form, filters, exits = forms
+        context = self.get_context_data(
+            automation=automation,
+            form=trigger_form,
+            filters=filters,
+            exits=exits,
+            fans_out=fans_out(automation),
+            can_edit=policies.can_edit_automations(self.request.user),
+        )
+        return TemplateResponse(self.request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        automation = self.automation()
+        return self.render(automation, self.forms(automation))
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        self.require(policies.can_edit_automations)
+        automation = self.automation()
+        trigger_form, filters, exits = forms = self.forms(automation, request.POST)
+        if not all([trigger_form.is_valid(), filters.is_valid(), exits.is_valid()]):
+            return self.render(automation, forms, status=400)
+        kind, trigger = build_trigger(trigger_form.cleaned_data | {"filters": filters.cleaned_data})
+        exit_events = build_exits(exits.cleaned_data)
+        changes = {}
+        if (kind, trigger) != stored_trigger(automation):
+            changes |= {"trigger_type": kind, "trigger": trigger}
+        if exit_events != build_exits(exit_data(automation.exit_events)):
+            changes["exit_events"] = exit_events
+        if not changes:
+            messages.info(request, _("Nothing changed."))
+            return redirect("admin:marketing_automation_flow", pk=automation.pk)
+        before = automation.state
+        try:
+            automation = update_automation(actor=request.user, automation=automation, **changes)
+        except MailroomError as error:
+            trigger_form.add_error(None, str(error))
+            return self.render(automation, forms, status=400)
+        if before == Automation.State.ACTIVE and automation.state == Automation.State.PENDING_APPROVAL:
+            messages.warning(
+                request,
+                _("Trigger saved. This automation reaches many contacts: it waits for someone else to approve the change."),
+            )
+        else:
+            messages.success(request, _("Trigger saved."))
+        return redirect("admin:marketing_automation_flow", pk=automation.pk)
 
 
 class AutomationStepsView(AutomationPage):

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView, View
 from unfold.views import UnfoldModelAdminViewMixin
 
+from marketing.automations.describe import describe_automation_trigger
 from marketing.campaigns import actions, policies, queries
 from marketing.models import Campaign
 from messaging.errors import MailroomError
@@ -132,7 +133,8 @@ class CalendarView(UnfoldModelAdminViewMixin, TemplateView):
             {**row, "automation": str(row["automation"])}
             for row in queries.scheduled_other_sends(start=start, end=end, channel=channel, topic=topic_id)
         ]
-        names = queries.automation_names({parse_id(row["automation"]) for row in others} - {None})
+        found = queries.automations_by_id({parse_id(row["automation"]) for row in others} - {None})
+        names = {pk: automation.name for pk, automation in found.items()}
         for row in others:
             automation_id = parse_id(row["automation"])
             if row["scheduled_at__date"] in days:
@@ -140,6 +142,7 @@ class CalendarView(UnfoldModelAdminViewMixin, TemplateView):
                     {
                         "automation": row["automation"],
                         "name": names.get(automation_id, ""),
+                        "trigger": describe_automation_trigger(found[automation_id]) if automation_id in found else "",
                         "n": row["n"],
                         "url": reverse("admin:marketing_automation_flow", args=[automation_id]) if automation_id in names else "",
                     }

@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -26,6 +26,7 @@ from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.admin.topic_form import TopicForm
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
+from messaging.consent_text import describe_consent
 from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
 from messaging.errors import MailroomError
 from messaging.import_jobs import start_import_job
@@ -108,6 +109,34 @@ class SubscriptionInline(admin.TabularInline):
         return False
 
 
+class ConsentLogInline(TabularInline):
+    """The contact's consent log, newest first, in words (messaging.consent_text)."""
+
+    model = ConsentRecord
+    verbose_name = _("consent record")
+    verbose_name_plural = _("consent log")
+    fields = ("created_at", "summary")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    extra = 0
+    can_delete = False
+    tab = True
+    per_page = 20
+
+    @admin.display(description=_("what happened"))
+    def summary(self, obj: ConsentRecord) -> str:
+        return describe_consent(obj)
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("topic", "actor")
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Contact)
 class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     form = ContactAdminForm
@@ -137,7 +166,7 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
         (_("Data"), {"fields": ("attributes", "push_tokens"), "classes": ["tab"]}),
         (_("History"), {"fields": ("created_at", "updated_at", "deleted_at", "erased_at"), "classes": ["tab"]}),
     )
-    inlines = [SubscriptionInline]
+    inlines = [SubscriptionInline, ConsentLogInline]
     actions = ["send_verification_emails", "soft_delete_contacts", "erase_contacts"]
 
     def import_action(self, request: HttpRequest, **kwargs) -> HttpResponse:
@@ -287,7 +316,23 @@ class SubscriptionAdmin(ModelAdmin):
 
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "contact", "topic", "channel", "action", "details", "source", "actor")
+    """The consent log: every record in words (messaging.consent_text), never its details dict."""
+
+    list_display = ("created_at", "contact", "summary", "source", "actor")
+    fields = (
+        "created_at",
+        "contact",
+        "summary",
+        "topic",
+        "channel",
+        "action",
+        "source",
+        "actor",
+        "ip_address",
+        "user_agent",
+        "wording_version",
+    )
+    readonly_fields = fields
     list_filter = (
         ("action", ChoicesDropdownFilter),
         ("source", ChoicesDropdownFilter),
@@ -299,6 +344,10 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
     search_fields = ("contact__email", "contact__phone")
     list_select_related = ("contact", "topic", "actor")
     show_full_result_count = False
+
+    @admin.display(description=_("what happened"))
+    def summary(self, obj: ConsentRecord) -> str:
+        return describe_consent(obj)
 
 
 @admin.register(Suppression)
