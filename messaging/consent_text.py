@@ -101,10 +101,9 @@ def describe_change(record: ConsentRecord) -> str:
     return "; ".join([sentence, *extra])
 
 
-def describe_consent(record: ConsentRecord) -> str:
-    """The whole record in one sentence: what, how, who and from where."""
-    parts = [describe_change(record), str(SOURCE_WORDS.get(record.source, record.get_source_display()))]
-    sentence = " ".join(parts)
+def describe_how(record: ConsentRecord) -> str:
+    """How, who and from where: "via the preference center by ada, IP 203.0.113.4"."""
+    sentence = str(SOURCE_WORDS.get(record.source, record.get_source_display()))
     if record.actor_id:
         sentence += " " + _("by %(user)s") % {"user": record.actor}
     if record.ip_address:
@@ -112,3 +111,8 @@ def describe_consent(record: ConsentRecord) -> str:
     if record.wording_version:
         sentence += ", " + _("wording %(version)s") % {"version": _quoted(record.wording_version)}
     return sentence
+
+
+def describe_consent(record: ConsentRecord) -> str:
+    """The whole record in one sentence: what, how, who and from where."""
+    return f"{describe_change(record)} {describe_how(record)}"

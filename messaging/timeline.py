@@ -18,7 +18,6 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -27,7 +26,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from messaging import policies
-from messaging.models import ConsentRecord, Contact, DeliveryEvent, Frequency, OutboxMessage
+from messaging.consent_text import describe_change, describe_how
+from messaging.models import ConsentRecord, Contact, DeliveryEvent, OutboxMessage
 from messaging.policies import Policy
 from messaging.storable import LONE_SURROGATE
 
@@ -221,62 +221,31 @@ def _consent_records(contact: Contact, actions, limit: int) -> list[ConsentRecor
     return list(
         ConsentRecord.objects.filter(contact=contact, action__in=actions)
         .select_related("topic", "actor")
-        .only("pk", "action", "channel", "source", "details", "created_at", "topic__name", "actor__username")
+        .only("pk", "action", "channel", "source", "details", "ip_address", "wording_version", "created_at", "topic__name", "actor__username")
         .order_by("-created_at", "-id")[:limit]
     )
 
 
-def _how(record: ConsentRecord) -> str:
-    how = _("via %(source)s") % {"source": record.get_source_display()}
-    if record.actor is not None:
-        how += " · " + _("by %(user)s") % {"user": record.actor.username}
-    return how
+def _consent_entry(record: ConsentRecord, kind: str) -> Entry:
+    """In the words of the consent log (messaging.consent_text): one sentence builder for both."""
+    return Entry(
+        when=record.created_at,
+        kind=kind,
+        title=describe_change(record),
+        detail=describe_how(record),
+        link=admin_link("messaging_consentrecord", record.pk),
+        sort_id=record.pk,
+    )
 
 
 def consent_entries(contact: Contact, limit: int) -> list[Entry]:
     """Consent given or withdrawn, per topic and channel (an unsubscribe among them)."""
-    return [
-        Entry(
-            when=record.created_at,
-            kind="consent",
-            title=_("%(action)s: %(topic)s (%(channel)s)")
-            % {
-                "action": record.get_action_display(),
-                "topic": record.topic.name if record.topic else _("every topic"),
-                "channel": record.get_channel_display(),
-            },
-            detail=_how(record),
-            link=admin_link("messaging_consentrecord", record.pk),
-            sort_id=record.pk,
-        )
-        for record in _consent_records(contact, CONSENT_ACTIONS, limit)
-    ]
-
-
-def _preference_change(record: ConsentRecord) -> str:
-    details = record.details if isinstance(record.details, dict) else {}
-    labels = {**dict(Frequency.choices), **dict(settings.LANGUAGES)}
-    if record.action in (ConsentRecord.Action.FREQUENCY, ConsentRecord.Action.LANGUAGE):
-        before, after = (str(labels.get(details.get(side), details.get(side) or "-")) for side in ("before", "after"))
-        return f"{before} → {after}"
-    if record.action == ConsentRecord.Action.PAUSED and details.get("weeks"):
-        return _("for %(weeks)s weeks") % {"weeks": details["weeks"]}
-    return ""
+    return [_consent_entry(record, "consent") for record in _consent_records(contact, CONSENT_ACTIONS, limit)]
 
 
 def preference_entries(contact: Contact, limit: int) -> list[Entry]:
     """What she chose in the preference center: pause, frequency, language."""
-    return [
-        Entry(
-            when=record.created_at,
-            kind="preference",
-            title=" ".join(part for part in (str(record.get_action_display()), _preference_change(record)) if part),
-            detail=_how(record),
-            link=admin_link("messaging_consentrecord", record.pk),
-            sort_id=record.pk,
-        )
-        for record in _consent_records(contact, PREFERENCE_ACTIONS, limit)
-    ]
+    return [_consent_entry(record, "preference") for record in _consent_records(contact, PREFERENCE_ACTIONS, limit)]
 
 
 def register_messaging_sources() -> None:

@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -109,34 +109,6 @@ class SubscriptionInline(admin.TabularInline):
         return False
 
 
-class ConsentLogInline(TabularInline):
-    """The contact's consent log, newest first, in words (messaging.consent_text)."""
-
-    model = ConsentRecord
-    verbose_name = _("consent record")
-    verbose_name_plural = _("consent log")
-    fields = ("created_at", "summary")
-    readonly_fields = fields
-    ordering = ("-created_at", "-id")
-    extra = 0
-    can_delete = False
-    tab = True
-    per_page = 20
-
-    @admin.display(description=_("what happened"))
-    def summary(self, obj: ConsentRecord) -> str:
-        return describe_consent(obj)
-
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("topic", "actor")
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 @admin.register(Contact)
 class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     form = ContactAdminForm
@@ -166,7 +138,7 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
         (_("Data"), {"fields": ("attributes", "push_tokens"), "classes": ["tab"]}),
         (_("History"), {"fields": ("created_at", "updated_at", "deleted_at", "erased_at"), "classes": ["tab"]}),
     )
-    inlines = [SubscriptionInline, ConsentLogInline]
+    inlines = [SubscriptionInline]  # consent and preference changes are in the contact's timeline
     actions = ["send_verification_emails", "soft_delete_contacts", "erase_contacts"]
 
     def import_action(self, request: HttpRequest, **kwargs) -> HttpResponse:

@@ -101,7 +101,7 @@ def test_the_contact_page_shows_a_campaign_an_order_and_an_unsubscribe_newest_fi
     rows = timeline.get_by_test_id("timeline-entry")
     expect(rows).to_have_count(4)
     expect(rows.nth(0)).to_have_attribute("data-kind", "consent")
-    expect(rows.nth(0)).to_contain_text("Withdrawn: Newsletter (Email)")
+    expect(rows.nth(0)).to_contain_text("Unsubscribed from “Newsletter” by email")
     expect(rows.nth(0)).to_contain_text("via Unsubscribe link")
     expect(rows.nth(1)).to_have_attribute("data-kind", "order")
     expect(rows.nth(1)).to_contain_text("Order SHOP-1001 · 42.50 EUR")
@@ -111,7 +111,7 @@ def test_the_contact_page_shows_a_campaign_an_order_and_an_unsubscribe_newest_fi
     status = rows.nth(2).get_by_test_id("entry-status")
     for word in ("Sent", "Opened", "Clicked", "Unsubscribed"):
         expect(status).to_contain_text(word)
-    expect(rows.nth(3)).to_contain_text("Granted: Newsletter (Email)")
+    expect(rows.nth(3)).to_contain_text("Subscribed to “Newsletter” by email")
     times = [rows.nth(i).locator("time").get_attribute("datetime") for i in range(4)]
     assert times == sorted(times, reverse=True)
 

@@ -58,5 +58,5 @@ def test_consent_log_pages_show_sentences_not_json(history, client, admin_user):
     assert "Paused marketing messages for 2 weeks" in visible_text(page) and raw_keys(page) == []
     contact_page = client.get(reverse("admin:messaging_contact_change", args=[history.pk])).content.decode()
     words = visible_text(contact_page)
-    assert "Consent log" in words and "Unsubscribed from “Newsletter” by email via the unsubscribe link by marketer" in words
+    assert "Timeline" in words and "Unsubscribed from “Newsletter” by email via the unsubscribe link by marketer" in words
     assert '{"' not in words and "preference_center" not in words

@@ -102,8 +102,8 @@ def test_the_timeline_holds_every_source_newest_first(history, contact, admin_us
     assert [entry.when for entry in timeline.entries] == sorted((entry.when for entry in timeline.entries), reverse=True)
     assert not timeline.has_next and not timeline.has_previous
     unsubscribe, *_middle, message, granted = timeline.entries
-    assert unsubscribe.title == "Withdrawn: Newsletter (Email)" and unsubscribe.detail == "via Unsubscribe link"
-    assert granted.title == "Granted: Newsletter (Email)"
+    assert unsubscribe.title == "Unsubscribed from “Newsletter” by email" and unsubscribe.detail == "via the unsubscribe link"
+    assert granted.title == "Subscribed to “Newsletter” by email"
     # the message: its status, opened by a person; the scanner's click does not count as a click
     assert (message.title, message.status) == ("Spring news", "Sent")
     assert [key for key, _label, _variant in message.badges] == ["delivered", "opened", "unsubscribed"]
@@ -125,8 +125,8 @@ def test_the_contact_page_shows_the_timeline_and_never_a_gift_card_code(client, 
     assert response.status_code == 200
     html = section(response.text)
     assert entries_of(html)[0] == "consent" and set(entries_of(html)) == ALL_KINDS
-    assert "Spring news" in html and "Order ord-1 · 30.00 EUR" in html and "Withdrawn: Newsletter (Email)" in html
-    assert "Frequency changed Everything, as it happens → Weekly digest only" in html
+    assert "Spring news" in html and "Order ord-1 · 30.00 EUR" in html and "Unsubscribed from “Newsletter” by email" in html
+    assert "Changed how often marketing messages come from “Everything, as it happens” to “Weekly digest only: at most one message a week”" in html
     assert "Referred linus@example.org" in html and "Earned +30 points" in html
     card = history["card"]
     assert f"Gift card •••• {card.last4}: Purchase +25.00 EUR" in html
