@@ -77,10 +77,8 @@ def check_import_file(data: bytes) -> None:
         raise InvalidInput(_("The file is empty."), fields={"import_file": [_("The file is empty.")]})
     kind = next((name for magic, name in BINARY_SIGNATURES.items() if data.startswith(magic)), None)
     if kind is not None:
-        raise InvalidInput(
-            _("This is a %(kind)s file, not a CSV. Save it as “CSV UTF-8” and import that.") % {"kind": kind},
-            fields={"import_file": [_("Not a CSV file.")]},
-        )
+        message = _("This is a %(kind)s file, not a CSV. Save it as “CSV UTF-8” and import that.") % {"kind": kind}
+        raise InvalidInput(message, fields={"import_file": [message]})
 
 
 def count_rows(data: bytes) -> int:

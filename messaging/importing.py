@@ -81,7 +81,7 @@ def _decoded_lines(stream: IO[bytes], encoding: str) -> Iterator[str]:
         except UnicodeDecodeError as error:
             raise InvalidInput(
                 _("The file is not valid %(encoding)s near line %(line)s. Save it as UTF-8, or give its encoding.")
-                % {"encoding": encoding.upper(), "line": line_number + chunk[: error.start].count(b"\n")}
+                % {"encoding": encoding.upper().removesuffix("-SIG"), "line": line_number + chunk[: error.start].count(b"\n")}
             ) from error
 
     for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -344,6 +344,24 @@ def fast_insert(model, field_names: list[str], rows: list[tuple], *, batch_size:
             cursor.executemany(sql, chunk)
 
 
+def fast_update(model, field_names: list[str], rows: list[tuple], *, batch_size: int) -> None:
+    """One parameterised UPDATE … WHERE pk = %s run with executemany (each row's values, then
+    its pk). bulk_update builds one CASE per column over the whole batch: 8,000 updates took
+    75 s on SQLite, this takes well under one."""
+    fields = [model._meta.get_field(name) for name in field_names]
+    json_at = [index for index, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+    table, pk = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(model._meta.pk.column)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, batch_size):
+            if json_at:
+                chunk = [
+                    tuple(fields[i].get_db_prep_save(v, connection) if i in json_at else v for i, v in enumerate(row)) for row in chunk
+                ]
+            cursor.executemany(sql, chunk)
+
+
 def _write(rows: list[_Row], topic_ids: dict[str, int], report: ImportReport, options: _Options) -> None:
     """Write one chunk of valid rows: create the new contacts, update the known ones,
     subscribe them all."""
@@ -389,7 +407,9 @@ def _write(rows: list[_Row], topic_ids: dict[str, int], report: ImportReport, op
         options.notify("created", report.created)
         _refetch_ids(new_rows)
     if old_rows:
-        current = Contact.objects.in_bulk([row.existing_id for row in old_rows])
+        current = {}
+        for chunk in _chunks([row.existing_id for row in old_rows], 900):
+            current.update(Contact.objects.in_bulk(chunk))
         changed = []
         for row in old_rows:
             contact = current[row.existing_id]
@@ -399,9 +419,8 @@ def _write(rows: list[_Row], topic_ids: dict[str, int], report: ImportReport, op
                     value = {**contact.attributes, **value}
                 if value not in ("", None):
                     setattr(contact, name, value)
-            contact.updated_at = timezone.now()
-            changed.append(contact)
-        Contact.objects.bulk_update(changed, [*UPDATABLE, "updated_at"], batch_size=options.batch_size)
+            changed.append((*(getattr(contact, name) for name in UPDATABLE), now, contact.pk))
+        fast_update(Contact, [*UPDATABLE, "updated_at"], changed, batch_size=options.batch_size)
         report.updated += len(old_rows)
         options.notify("updated", report.updated)
     report.subscriptions += _subscribe(rows, topic_ids, options, new_ids={row.existing_id for row in new_rows}, now=now)
