@@ -267,10 +267,11 @@ class SubscriptionAdmin(ModelAdmin):
 
 @admin.register(ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "contact", "topic", "channel", "action", "details", "source", "actor")
+    list_display = ("created_at", "contact", "topic", "channel", "action", "details", "source", "legal_basis", "actor")
     list_filter = (
         ("action", ChoicesDropdownFilter),
         ("source", ChoicesDropdownFilter),
+        ("legal_basis", ChoicesDropdownFilter),
         ("channel", ChoicesDropdownFilter),
         ("topic", RelatedDropdownFilter),
         ("created_at", RangeDateFilter),
