@@ -252,6 +252,27 @@ def test_a_job_whose_workers_keep_dying_is_marked_failed_with_the_reason(markete
     assert AuditEntry.objects.filter(verb="import failed").exists()
 
 
+def test_a_worker_that_lost_its_lease_writes_nothing_more(marketer, settings, monkeypatch):
+    from messaging import importing
+
+    settings.MAILROOM_IMPORT_BATCH_SIZE = 10
+    job = start_import_job(actor=marketer, file_name="a.csv", data=big_csv(30), mode="good", inline=False, consent_confirmed=True)
+    chunks = importing._chunks
+
+    def taken_over_after_first_chunk(items, size):
+        for index, chunk in enumerate(chunks(items, size)):
+            if index == 1 and isinstance(chunk[0], importing._Row):  # the first chunk has committed
+                ImportJob.objects.filter(pk=job.pk).update(attempts=2)  # another worker claims the job
+            yield chunk
+
+    monkeypatch.setattr(importing, "_chunks", taken_over_after_first_chunk)
+    run_import_job(job_id=job.pk)
+    # then its first chunk stands, the second was rolled back, and the job is the other worker's
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.lines_done, job.rows_written) == (ImportJob.Status.RUNNING, 2, 11, 10)
+    assert Contact.objects.count() == 10
+
+
 # --- a worker killed mid-file (a real process, SIGKILL) ---------------------------------------
 def start_worker(job: ImportJob, tmp_path, *, batch: int) -> ProcessGroup:
     env = {
