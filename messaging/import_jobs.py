@@ -184,7 +184,7 @@ def run_import_job(*, job_id: int) -> ImportJob | None:
     def progress(stage: str, count: int) -> None:
         if stage == "validated":  # outside any transaction: the page sees it at once
             changed = fence.update(rows_done=count, lease_until=_lease())
-        elif stage == "writing":  # an all-or-nothing write shows no heartbeat until it commits
+        elif stage == "writing" and job.mode == ImportJob.Mode.ALL_OR_NOTHING:  # no heartbeat shows until it commits
             changed = fence.update(lease_until=_lease(count / WRITE_RATE_FLOOR))
         else:
             return

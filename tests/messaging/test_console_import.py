@@ -7,10 +7,10 @@ import csv
 import io
 import os
 import sys
-import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from messaging.import_jobs import recover_import_jobs, run_import_job, start_import_job
 from messaging.models import AuditEntry, ConsentRecord, Contact, ImportJob, LegalBasis, Subscription, Topic
@@ -313,8 +313,9 @@ def test_a_killed_import_worker_is_recovered_without_duplicates(tmp_path, settin
     assert written_before < rows
     if mode == "all":
         assert written_before == 0  # its transaction died with it
-    # when its lease runs out, the schedule hands it on and a worker runs it again
-    time.sleep(1.2)
+    # when its lease runs out (an all-or-nothing write is given time for the whole file), the
+    # schedule hands it on and a worker runs it again
+    wait_until(lambda: ImportJob.objects.get(pk=job.pk).lease_until < timezone.now(), timeout=30, what="the lease to run out")
     assert recover_import_jobs() == 1
     run_import_job(job_id=job.pk)
     # then the import finishes, every row once, every subscription and consent once
