@@ -192,9 +192,16 @@ MAILROOM_RATE_LIMITS = {
 }
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
 # Console CSV imports: larger files than this are refused with a message (20 MB: about
-# 400,000 rows); files over the inline size are imported by a worker with a progress page.
+# 400,000 rows); files over the inline size or row count are imported by a worker with a
+# progress page, smaller ones in the request (both through messaging.import_jobs).
 MAILROOM_IMPORT_MAX_BYTES = int(os.environ.get("MAILROOM_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
-MAILROOM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("MAILROOM_IMPORT_INLINE_MAX_BYTES", "100000"))
+MAILROOM_IMPORT_INLINE_MAX_BYTES = int(os.environ.get("MAILROOM_IMPORT_INLINE_MAX_BYTES", str(1024 * 1024)))
+MAILROOM_IMPORT_INLINE_MAX_ROWS = int(os.environ.get("MAILROOM_IMPORT_INLINE_MAX_ROWS", "2000"))
+# A worker importing a file renews its claim at least this often; a claim left to run out
+# (the worker was killed) lets the "recover import jobs" schedule run the job again, at
+# most MAILROOM_IMPORT_MAX_ATTEMPTS times before it is marked failed.
+MAILROOM_IMPORT_LEASE_SECONDS = int(os.environ.get("MAILROOM_IMPORT_LEASE_SECONDS", "60"))
+MAILROOM_IMPORT_MAX_ATTEMPTS = int(os.environ.get("MAILROOM_IMPORT_MAX_ATTEMPTS", "3"))
 # REST API throttles (requests per s/min/hour/day). A user's requests and an API key's are
 # counted apart; a key may carry its own rate (set in the console). Anonymous requests
 # (the token endpoint, a bad key) are counted per IP address.

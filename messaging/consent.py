@@ -24,6 +24,7 @@ class ConsentContext:
     ip_address: str | None = None
     user_agent: str = ""
     wording_version: str = ""
+    legal_basis: str = ""  # a LegalBasis value, when the source records one (imports do)
 
 
 def _check_channel(channel: str) -> None:
@@ -52,6 +53,7 @@ def _set_status(*, actor, contact: Contact, topic: Topic, channel: str, status: 
         ip_address=context.ip_address,
         user_agent=context.user_agent[:300],
         wording_version=context.wording_version,
+        legal_basis=context.legal_basis,
     )
     record_audit(
         actor=actor,

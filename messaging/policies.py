@@ -34,6 +34,8 @@ can_view_contacts = requires("messaging.view_contact")
 can_create_contacts = requires("messaging.add_contact")
 can_change_contacts = requires("messaging.change_contact")
 can_delete_contacts = requires("messaging.delete_contact")
+# Import a CSV of contacts, follow its job and read its error report (which quotes the file).
+can_import_contacts = requires("messaging.add_contact", "messaging.view_importjob")
 can_view_subscriptions = requires("messaging.view_subscription")
 can_change_subscriptions = requires("messaging.change_subscription")  # preferences and unsubscribes
 can_view_suppressions = requires("messaging.view_suppression")

@@ -67,3 +67,10 @@ def run_import_job(*, job_id: int) -> None:
     from messaging.import_jobs import run_import_job as run
 
     run(job_id=job_id)
+
+
+def recover_import_jobs() -> int:
+    """Every minute: import jobs whose worker died (lease ran out) run again or fail clearly."""
+    from messaging.import_jobs import recover_import_jobs as recover
+
+    return recover()

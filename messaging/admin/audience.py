@@ -1,6 +1,5 @@
 """Console pages for the messaging app. Thin: they parse the form and call an action."""
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -9,8 +8,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from django.db import models, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -21,7 +19,7 @@ from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from messaging.admin.contact_page import ContactAdminForm, contact_page_context
-from messaging.admin.imports import ContactImportForm
+from messaging.admin.imports import contact_import_view
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.admin.topic_form import TopicForm
 from messaging.audit import acting_as, diff, record_audit, snapshot
@@ -29,8 +27,8 @@ from messaging.consent import ConsentContext, lift_suppression, subscribe, suppr
 from messaging.consent_text import describe_consent
 from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
 from messaging.errors import MailroomError
-from messaging.import_jobs import start_import_job
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Suppression, Topic
+from messaging.policies import can_import_contacts
 from messaging.resources import ContactResource
 from messaging.spreadsheets import SafeCSV
 from messaging.storable import StorableJSONFormField
@@ -118,7 +116,6 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     import_formats = [SafeCSV]  # what messaging.resources and the background import read (no html, no yaml)
     export_formats = [SafeCSV]  # every cell formula-escaped
     formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
-    import_form_class = ContactImportForm
     export_form_class = ExportForm
     list_display = ("__str__", "full_name", "phone", "locale", "timezone", "created_at", "is_active")
     list_filter = (
@@ -142,21 +139,15 @@ class ContactAdmin(ModelAdmin, ImportExportModelAdmin):
     actions = ["send_verification_emails", "soft_delete_contacts", "erase_contacts"]
 
     def import_action(self, request: HttpRequest, **kwargs) -> HttpResponse:
-        """A file over the inline size goes to a worker (the request only stores it) and
-        the person lands on its progress page; small files keep the preview-then-confirm
-        import of django-import-export."""
-        if request.method == "POST" and self.has_import_permission(request):
-            form = self.create_import_form(request)
-            if form.is_valid() and form.cleaned_data["import_file"].size > settings.MAILROOM_IMPORT_INLINE_MAX_BYTES:
-                upload = form.cleaned_data["import_file"]
-                try:
-                    job = start_import_job(actor=request.user, file_name=upload.name, data=upload.read(), mode=form.cleaned_data["mode"])
-                except MailroomError as error:
-                    messages.error(request, str(error))
-                else:
-                    messages.success(request, _("The file is being imported in the background. This page shows its progress."))
-                    return redirect("admin:messaging_importjob_change", job.pk)
-        return super().import_action(request, **kwargs)
+        """Every file goes through an import job (messaging.import_jobs): topics, legal
+        basis and mode chosen here; small files imported at once, large ones by a worker."""
+        return contact_import_view(self, request)
+
+    def process_import(self, request: HttpRequest, **kwargs) -> HttpResponse:
+        raise Http404  # django-import-export's preview-then-confirm: not a second import path
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return can_import_contacts(request.user)
 
     @admin.display(description=_("full name"))
     def full_name(self, obj: Contact) -> str:
@@ -290,7 +281,7 @@ class SubscriptionAdmin(ModelAdmin):
 class ConsentRecordAdmin(ReadOnlyAdmin):
     """The consent log: every record in words (messaging.consent_text), never its details dict."""
 
-    list_display = ("created_at", "contact", "summary", "source", "actor")
+    list_display = ("created_at", "contact", "summary", "source", "legal_basis", "actor")
     fields = (
         "created_at",
         "contact",
@@ -299,6 +290,7 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
         "channel",
         "action",
         "source",
+        "legal_basis",
         "actor",
         "ip_address",
         "user_agent",
@@ -308,6 +300,7 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
     list_filter = (
         ("action", ChoicesDropdownFilter),
         ("source", ChoicesDropdownFilter),
+        ("legal_basis", ChoicesDropdownFilter),
         ("channel", ChoicesDropdownFilter),
         ("topic", RelatedDropdownFilter),
         ("created_at", RangeDateFilter),

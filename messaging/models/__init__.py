@@ -1,6 +1,6 @@
 from messaging.models.api_keys import ApiKey
 from messaging.models.audit import AuditEntry
-from messaging.models.consent import ConsentRecord, Subscription, Suppression, Topic
+from messaging.models.consent import ConsentRecord, LegalBasis, Subscription, Suppression, Topic
 from messaging.models.contacts import Channel, Contact, Frequency
 from messaging.models.content import Template, TemplateVersion
 from messaging.models.delivery import (
@@ -28,6 +28,7 @@ __all__ = [
     "ImportJob",
     "Inbox",
     "InboxMessage",
+    "LegalBasis",
     "OutboxMessage",
     "Provider",
     "SandboxMessage",

@@ -92,6 +92,15 @@ class Subscription(models.Model):
         return f"{self.contact} · {self.topic} · {self.get_channel_display()}"
 
 
+class LegalBasis(models.TextChoices):
+    """Why Mailroom may write to a contact about a topic (GDPR art. 6): kept on each consent
+    record an import makes, chosen by the person who imports the file."""
+
+    CONSENT = "consent", _("Consent: they agreed to receive it")
+    CONTRACT = "contract", _("Contract: needed for a service they use")
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest: existing customers (soft opt-in)")
+
+
 class ConsentRecordQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise TypeError("Consent records are append-only.")
@@ -135,6 +144,7 @@ class ConsentRecord(models.Model):
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     wording_version = models.CharField(_("wording version"), max_length=64, blank=True)
+    legal_basis = models.CharField(_("legal basis"), max_length=24, choices=LegalBasis.choices, blank=True, default="", db_default="")
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
 
     objects = ConsentRecordQuerySet.as_manager()

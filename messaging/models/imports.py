@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from messaging.models.consent import LegalBasis
+
 
 class ImportJob(models.Model):
     """One uploaded CSV, imported by a worker (messaging.import_jobs). The file is kept in
@@ -40,6 +42,16 @@ class ImportJob(models.Model):
     bad_rows = models.PositiveIntegerField(_("bad rows"), default=0)
     errors = models.JSONField(_("errors per line"), default=list, blank=True)
     message = models.TextField(_("result"), blank=True)
+    # What the person chose for every imported contact (besides the file's topics column).
+    topics = models.ManyToManyField("messaging.Topic", blank=True, related_name="+", verbose_name=_("topics"))
+    legal_basis = models.CharField(_("legal basis"), max_length=24, choices=LegalBasis.choices, default=LegalBasis.CONSENT)
+    # The worker's claim: renewed as it goes; a claim that runs out means the worker died,
+    # and messaging.import_jobs.recover_import_jobs runs the job again (resuming after
+    # lines_done in "good rows" mode, whose chunks commit one by one).
+    lease_until = models.DateTimeField(_("worker's lease until"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    lines_done = models.PositiveIntegerField(_("last file line written"), default=0)
+    rows_written = models.PositiveIntegerField(_("rows written"), default=0)
 
     class Meta:
         verbose_name = _("import job")

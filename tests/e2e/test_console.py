@@ -76,9 +76,8 @@ def upload_for_import(page: Page, live_server, path) -> None:
     page.locator(f"a[href='{CONTACT_IMPORT}']").click()  # the sidebar also has "Import jobs"
     page.wait_for_url(f"{live_server.url}{CONTACT_IMPORT}")
     page.set_input_files("input[name=import_file]", str(path))
-    if page.locator("select[name=format]").count():  # CSV is the only format: then it is shown, not chosen
-        page.select_option("select[name=format]", label="csv")
-    page.get_by_role("button", name="Submit").click()
+    page.get_by_label("Legal basis for these subscriptions").select_option("contract")  # no topic chosen here
+    page.get_by_role("button", name="Import").click()
 
 
 # --- 1. dashboard ----------------------------------------------------------------------
@@ -301,19 +300,16 @@ def test_csv_import_with_a_bad_row_reports_it_and_imports_nothing(admin_user, co
     # When the file is uploaded through the Import button
     upload_for_import(page, live_server, path)
 
-    # Then the page names the bad row and its problem, and offers no way to confirm
-    expect(page.get_by_text("Some rows failed to validate")).to_be_visible()
-    bad_row = page.locator("table.import-preview tbody", has_text="not-an-email")
-    expect(bad_row).to_contain_text("is not a valid email address")
-    expect(bad_row.locator("tr.data-row td").first).to_have_text("2")
-    expect(page.get_by_role("button", name="Confirm import")).to_have_count(0)
+    # Then the import job's page names the bad line and its problem, and nothing is imported
+    expect(page.get_by_text("Nothing imported: 1 bad row.").first).to_be_visible()
+    expect(page.locator("#content")).to_contain_text("line 3: email: “not-an-email” is not a valid email address")
     assert not Contact.objects.exists()
     page.goto(live_server.url + CONTACT_LIST)
     expect(page.locator("#content")).not_to_contain_text("alan@example.com")
     expect(page.locator("#content")).not_to_contain_text("edsger@example.com")
 
 
-def test_csv_import_of_good_rows_creates_the_contacts_after_confirmation(admin_user, console_login, live_server, tmp_path):
+def test_csv_import_of_good_rows_creates_the_contacts(admin_user, console_login, live_server, tmp_path):
     path = csv_file(
         tmp_path,
         "contacts.csv",
@@ -322,16 +318,10 @@ def test_csv_import_of_good_rows_creates_the_contacts_after_confirmation(admin_u
     )
     page = console_login(admin_user)
 
-    # When the file is uploaded, a preview is shown but nothing is written yet
+    # When the file is uploaded, the small file is imported at once and its job says so
     upload_for_import(page, live_server, path)
-    confirm = page.get_by_role("button", name="Confirm import")
-    expect(confirm).to_be_visible()
-    assert not Contact.objects.exists()
-
-    # When the import is confirmed, both contacts exist
-    confirm.click()
-    page.wait_for_url(f"{live_server.url}{CONTACT_LIST}")
-    expect(page.get_by_text(re.compile(r"Import finished.*2 new", re.IGNORECASE))).to_be_visible()
+    expect(page.get_by_text("2 contacts created, 0 updated, 0 subscriptions.").first).to_be_visible()
+    page.goto(live_server.url + CONTACT_LIST)
     expect(page.locator("#result_list")).to_contain_text("alan@example.com")
     expect(page.locator("#result_list")).to_contain_text("edsger@example.com")
     alan = Contact.objects.get(email="alan@example.com")

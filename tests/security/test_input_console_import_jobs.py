@@ -20,10 +20,11 @@ def _no_cluster(settings):
     settings.MAILROOM_KICK_CLUSTER = False  # the test runs the task itself
 
 
-def upload(client, data: bytes, *, mode: str = "all", file_format: str = "0", name: str = "contacts.csv"):
+def upload(client, data: bytes, *, mode: str = "all", name: str = "contacts.csv"):
     import_file = io.BytesIO(data)
     import_file.name = name
-    return client.post(IMPORT_URL, {"resource": "0", "format": file_format, "import_file": import_file, "mode": mode})
+    form = {"import_file": import_file, "mode": mode, "encoding": "utf-8-sig", "legal_basis": "consent", "consent_confirmed": "on"}
+    return client.post(IMPORT_URL, form)
 
 
 def big_csv(rows: int) -> bytes:
@@ -55,7 +56,7 @@ def test_a_20000_row_console_import_returns_at_once_and_a_worker_imports_every_r
 
     monkeypatch.setattr(importing, "_write", spy)
     run_import_job(job_id=job.pk)
-    assert seen == [(ImportJob.Status.RUNNING, 20_000)]
+    assert set(seen) == {(ImportJob.Status.RUNNING, 20_000)}  # every chunk: after the whole file was read
     job.refresh_from_db()
     assert (job.status, job.rows_done, job.rows_total, job.created, job.bad_rows) == (ImportJob.Status.DONE, 20_000, 20_000, 20_000, 0)
     assert job.data == b""  # no second copy of the file once imported
@@ -104,16 +105,18 @@ def test_an_oversize_console_import_is_refused_with_a_clear_message_and_stores_n
     assert not Contact.objects.exists()
 
 
-def test_the_html_format_is_not_offered_and_posting_it_is_refused_cleanly(client, marketer):
+def test_an_html_file_is_refused_cleanly_and_the_old_preview_path_is_gone(client, marketer):
     client.force_login(marketer)
-    choices = [label for _value, label in client.get(IMPORT_URL).context["form"].fields["format"].choices]
-    assert "html" not in choices and "csv" in choices
-    for file_format in ("1", "4"):  # tsv and html were offered before
-        response = upload(client, b"<table><tr><td>email</td></tr><tr><td>ada@example.com</td></tr></table>", file_format=file_format)
-        assert response.status_code == 200
-        assert "format" in response.context["form"].errors
+    # when an HTML table (offered as a format before) is uploaded
+    response = upload(client, b"<table><tr><td>email</td></tr><tr><td>ada@example.com</td></tr></table>", name="contacts.html")
+    # then its job fails saying which columns a file needs, and nothing is imported
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert job.status == ImportJob.Status.FAILED and "at least one of these columns" in job.message
     assert not Contact.objects.exists()
-    assert not ImportJob.objects.exists()
+    # and django-import-export's preview-then-confirm step is not a second way in
+    assert client.post("/admin/messaging/contact/process_import/", {"import_file_name": "x", "format": "0"}).status_code == 404
+    assert not Contact.objects.exists()
 
 
 def test_an_unreadable_background_file_fails_with_its_reason(client, marketer, settings):
