@@ -9,6 +9,7 @@ rule and target selectors, and prints the pages it covered.
 
 import json
 import re
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,10 +80,8 @@ class Auditor:
     def check(self, label: str) -> None:
         """Audit the page as it is now (after its scripts settled)."""
         self.page.wait_for_load_state("load")
-        try:  # let HTMX and Alpine settle; pages that poll (the outbox queue) never go idle
+        with suppress(PlaywrightTimeout):  # let HTMX and Alpine settle; a polling page never idles
             self.page.wait_for_load_state("networkidle", timeout=3_000)
-        except PlaywrightTimeout:
-            pass
         if not self.page.evaluate("() => typeof window.axe === 'object'"):
             self.page.evaluate(AXE)
         where = f"{label} {urlsplit(self.page.url).path}"
@@ -216,9 +215,7 @@ def audit_console(audit: Auditor, base: str, pages: list[tuple[str, str]]) -> No
             audit.visit(base + href, f"first of {title}")
 
 
-def test_every_console_and_public_page_has_no_serious_accessibility_violation(
-    demo, admin_user, console_login, live_server, page: Page
-):
+def test_every_console_and_public_page_has_no_serious_accessibility_violation(demo, admin_user, console_login, live_server, page: Page):
     base = live_server.url
     audits = []
     for mode in ("light", "dark"):
