@@ -22,6 +22,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from messaging.admin.imports import ContactImportForm
 from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.widgets import LabelledSplitDateTimeWidget
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
@@ -44,7 +45,10 @@ class AuditedModelAdmin(ModelAdmin):
     """
 
     audit_exclude = frozenset({"password"})
-    formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
+    formfield_overrides = {
+        models.JSONField: {"form_class": StorableJSONFormField},
+        models.DateTimeField: {"widget": LabelledSplitDateTimeWidget},
+    }
 
     def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # Role and permission changes saved with the form (save_related) are audited by a

@@ -42,7 +42,7 @@ def body_preview(obj: OutboxMessage | SandboxMessage) -> str:
 
 
 def hidden_body() -> str:
-    return format_html('<p class="italic text-base-500">{}</p>', hidden_notice())
+    return format_html('<p class="italic text-base-500 dark:text-base-400">{}</p>', hidden_notice())
 
 
 def preview_iframe(html: str, text: str = "") -> str:

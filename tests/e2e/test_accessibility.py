@@ -38,9 +38,37 @@ AXE = (Path(settings.BASE_DIR) / "static" / "vendor" / "axe-core" / "axe.min.js"
 BLOCKING = {"serious", "critical"}
 RESULTS = Path(settings.BASE_DIR) / "test-results"
 
-# Violations inside Unfold's own markup that no template override or stylesheet of ours can
-# reach, as (rule id, CSS selector axe reports). Each is exact; anything else fails.
-UNFOLD_EXCLUSIONS: dict[tuple[str, str], str] = {}
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A violation in markup we neither write nor can reach with a template override or a
+    stylesheet: one rule, on the pages whose path matches, on the targets that match."""
+
+    rule: str
+    path: str  # regular expression, whole path
+    target: str  # regular expression, searched in the selector axe reports
+    why: str
+
+    def covers(self, rule: str, path: str, target: str) -> bool:
+        return rule == self.rule and re.fullmatch(self.path, path) is not None and re.search(self.target, target) is not None
+
+
+EXCLUSIONS = [
+    Exclusion(
+        "aria-prohibited-attr",
+        r"/admin/auth/(user|group)/\d+/change/",
+        r"\.help-tooltip\.search-label-icon$",
+        "Django's admin/js/SelectFilter2.js (filter_horizontal for groups and permissions) creates "
+        "<span class='help-tooltip search-label-icon' aria-label=...> in JavaScript at page load; no template renders it",
+    ),
+    Exclusion(
+        "nested-interactive",
+        r"/api/v1/docs/",
+        r"^#operations-[\w-]+ > \.opblock-summary-\w+\.opblock-summary > \.opblock-summary-control$",
+        "Swagger UI (drf-spectacular-sidecar) draws each operation's header as a <button> that holds its "
+        "copy-path button, in JavaScript; its colours are fixed in static/mailroom/swagger-a11y.css",
+    ),
+]
 
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ['violations']});
@@ -58,6 +86,7 @@ HTML = """<html><body><h1>Spring news</h1><p>Hello {{ contact.first_name }}.</p>
 @dataclass
 class Finding:
     page: str
+    path: str
     mode: str
     rule: str
     impact: str
@@ -84,7 +113,8 @@ class Auditor:
             self.page.wait_for_load_state("networkidle", timeout=3_000)
         if not self.page.evaluate("() => typeof window.axe === 'object'"):
             self.page.evaluate(AXE)
-        where = f"{label} {urlsplit(self.page.url).path}"
+        path = urlsplit(self.page.url).path
+        where = f"{label} {path}"
         self.covered.append(where)
         for violation in self.page.evaluate(RUN_AXE):
             for node in violation["nodes"]:
@@ -92,8 +122,9 @@ class Auditor:
                 if impact not in BLOCKING:
                     continue
                 for target in node["target"]:
-                    finding = Finding(where, self.mode, violation["id"], impact, violation["help"], target, node["summary"], node["html"])
-                    excluded = (violation["id"], target) in UNFOLD_EXCLUSIONS
+                    rule = violation["id"]
+                    finding = Finding(where, path, self.mode, rule, impact, violation["help"], target, node["summary"], node["html"])
+                    excluded = any(exclusion.covers(rule, path, target) for exclusion in EXCLUSIONS)
                     (self.excluded if excluded else self.findings).append(finding)
 
     def visit(self, url: str, label: str) -> None:
@@ -233,8 +264,9 @@ def test_every_console_and_public_page_has_no_serious_accessibility_violation(de
     for audit in audits:
         print(f"\naxe-core covered {len(audit.covered)} pages in {audit.mode} mode:")
         print("\n".join(f"  {where}" for where in audit.covered))
-        for finding in audit.excluded:
-            print(f"  excluded (Unfold): {finding}")
+        for exclusion in EXCLUSIONS:
+            if count := sum(exclusion.covers(f.rule, f.path, f.target) for f in audit.excluded):
+                print(f"  excluded {count} x {exclusion.rule} on {exclusion.path}: {exclusion.why}")
     findings = [finding for audit in audits for finding in audit.findings]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "accessibility.json").write_text(json.dumps([asdict(finding) for finding in findings], indent=1))
