@@ -161,7 +161,7 @@ def demo(live_server, settings, admin_user):
     sign_up_with_referral(code=code.code, email="first-friend@example.org", first_name="Ada")
     issue_gift_card(actor=admin_user, amount="25.00", recipient=contact)
     record_order(contact=contact, external_id="A-1001", amount="42.00", status="paid")  # an event, points
-    suppress_address(actor=admin_user, address="bounced@example.org", channel="email", reason="bounce")
+    suppress_address(actor=admin_user, address="bounced@example.org", channel="email", reason="hard_bounce")
 
     from marketing.campaigns.actions import create_campaign
 
