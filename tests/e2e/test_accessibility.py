@@ -4,7 +4,8 @@ each list's first change page) and on every public page, in light and dark mode.
 axe-core is vendored (static/vendor/axe-core, from its npm package) and evaluated into each
 page by Playwright; no CDN, and the public pages' strict CSP stays on (a DevTools evaluate is
 not a page script). The test fails on any serious or critical violation, listing its page,
-rule and target selectors, and prints the pages it covered.
+rule and target selectors, and prints the pages it covered (all of it is also written to
+test-results/accessibility.json).
 """
 
 import json
@@ -36,6 +37,7 @@ from messaging.verification import send_email_verification, send_password_reset
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AXE = (Path(settings.BASE_DIR) / "static" / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+AXE_VERSION = re.match(r"/\*! axe v([\d.]+)", AXE).group(1)
 BLOCKING = {"serious", "critical"}
 RESULTS = Path(settings.BASE_DIR) / "test-results"
 OBJECT = re.compile(r"\d+/\w+/$")  # <id>/change/, <id>/overview/, ...
@@ -268,6 +270,8 @@ def test_every_console_and_public_page_has_no_serious_accessibility_violation(de
         page.context.clear_cookies()
         audit_public_pages(audit, base, demo)
         console_login(admin_user)
+        dark = page.evaluate("document.documentElement.classList.contains('dark')")
+        assert dark == (mode == "dark"), f"the console did not switch to {mode} mode"
         audit_console(audit, base, console_pages(page, base))
         audits.append(audit)
     page.emulate_media(color_scheme="light")
@@ -275,12 +279,18 @@ def test_every_console_and_public_page_has_no_serious_accessibility_violation(de
     audit_public_confirmations(audits[0], demo)
 
     for audit in audits:
-        print(f"\naxe-core covered {len(audit.covered)} pages in {audit.mode} mode:")
+        print(f"\naxe-core {AXE_VERSION} covered {len(audit.covered)} pages in {audit.mode} mode:")
         print("\n".join(f"  {where}" for where in audit.covered))
         for exclusion in EXCLUSIONS:
             if count := sum(exclusion.covers(f.rule, f.path, f.target) for f in audit.excluded):
                 print(f"  excluded {count} x {exclusion.rule} on {exclusion.path}: {exclusion.why}")
     findings = [finding for audit in audits for finding in audit.findings]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "accessibility.json").write_text(json.dumps([asdict(finding) for finding in findings], indent=1))
+    report = {
+        "axe_core": AXE_VERSION,
+        "covered": {audit.mode: audit.covered for audit in audits},
+        "violations": [asdict(finding) for finding in findings],
+        "excluded": [asdict(finding) for audit in audits for finding in audit.excluded],
+    }
+    (RESULTS / "accessibility.json").write_text(json.dumps(report, indent=1))
     assert not findings, f"{len(findings)} serious/critical accessibility violations:\n" + "\n".join(map(str, findings))
