@@ -558,10 +558,12 @@ UNFOLD = {
             "300": "oklch(82.8% .111 230.318)",
             "400": "oklch(74.6% .16 232.661)",
             "500": "oklch(68.5% .169 237.323)",
-            "600": "oklch(58.8% .158 241.966)",
-            "700": "oklch(50% .134 242.749)",
-            "800": "oklch(44.3% .11 240.79)",
-            "900": "oklch(39.1% .09 240.876)",
+            # One step darker than Tailwind's sky from 600 on: white text on bg-primary-600
+            # (every button) and primary-600 links on white need 4.5:1 (sky-600 gives 4.1:1).
+            "600": "oklch(50% .134 242.749)",
+            "700": "oklch(44.3% .11 240.79)",
+            "800": "oklch(39.1% .09 240.876)",
+            "900": "oklch(34% .078 241.5)",
             "950": "oklch(29.3% .066 243.157)",
         },
     },

@@ -54,6 +54,7 @@ def state_badge(campaign: Campaign) -> str:
 @admin.register(Campaign)
 class CampaignAdmin(ModelAdmin):
     list_display = ("name_link", "state_label", "channel", "topic", "send_at", "created_by", "recipient_count")
+    list_display_links = None  # name_link is the row's link (a second, wrapping <a> would be empty)
     list_filter = (("state", ChoicesDropdownFilter), ("channel", ChoicesDropdownFilter), ("topic", RelatedDropdownFilter))
     list_filter_submit = True
     search_fields = ("name",)

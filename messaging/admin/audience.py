@@ -22,6 +22,7 @@ from messaging.admin.contact_page import ContactAdminForm, contact_page_context
 from messaging.admin.imports import contact_import_view
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.admin.topic_form import TopicForm
+from messaging.admin.widgets import LabelledSplitDateTimeWidget
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.consent_text import describe_consent
@@ -44,7 +45,10 @@ class AuditedModelAdmin(ModelAdmin):
     """
 
     audit_exclude = frozenset({"password"})
-    formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
+    formfield_overrides = {
+        models.JSONField: {"form_class": StorableJSONFormField},
+        models.DateTimeField: {"widget": LabelledSplitDateTimeWidget},
+    }
 
     def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # Role and permission changes saved with the form (save_related) are audited by a

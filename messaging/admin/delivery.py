@@ -42,7 +42,7 @@ def body_preview(obj: OutboxMessage | SandboxMessage) -> str:
 
 
 def hidden_body() -> str:
-    return format_html('<p class="italic text-base-500">{}</p>', hidden_notice())
+    return format_html('<p class="italic text-base-500 dark:text-base-400">{}</p>', hidden_notice())
 
 
 def preview_iframe(html: str, text: str = "") -> str:
@@ -276,7 +276,7 @@ class ProviderAdmin(AuditedModelAdmin):
                 '<span class="text-orange-600">{}</span>',
                 ngettext("%(n)s failure in a row", "%(n)s failures in a row", obj.consecutive_failures) % {"n": obj.consecutive_failures},
             )
-        return format_html('<span class="text-green-700">{}</span>', _("healthy"))
+        return format_html('<span class="text-green-700 dark:text-green-400">{}</span>', _("healthy"))
 
     def has_test_permission(self, request: HttpRequest) -> bool:
         return policies.can_run_providers(request.user)
@@ -390,7 +390,7 @@ class InboxAdmin(AuditedModelAdmin):
         checked = f"{timezone.localtime(obj.imap_polled_at):%Y-%m-%d %H:%M:%S}"
         if obj.imap_error:
             return format_html('<span class="text-red-600">{}: {}</span>', checked, obj.imap_error)
-        return format_html('<span class="text-green-700">{}</span>', _("checked %(when)s") % {"when": checked})
+        return format_html('<span class="text-green-700 dark:text-green-400">{}</span>', _("checked %(when)s") % {"when": checked})
 
     def has_check_permission(self, request: HttpRequest, object_id=None) -> bool:
         return policies.can_check_mailboxes(request.user)

@@ -6,6 +6,8 @@ Bad input gets a plain page that says nothing about anyone: a tampered token 400
 expired or used one 410, an unknown link or message 404, a flood 429.
 """
 
+import re
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -244,6 +246,33 @@ def preferences_page(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+_HTML_TAG = re.compile(r"<html\b[^>]*>", re.IGNORECASE)
+_HEAD_TAG = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_LANG = re.compile(r"""\slang\s*=\s*["']?(?!und\b)[A-Za-z]""", re.IGNORECASE)
+_NAMED_TITLE = re.compile(r"<title\b[^>]*>\s*[^<\s]", re.IGNORECASE)
+
+
+def as_web_page(html: str, *, title: str, language: str) -> str:
+    """An email body as a web page a screen reader can use: a language on <html> (an email
+    often has none, and MJML writes "und") and a <title> (the subject) when it has none.
+    The body itself is left exactly as sent; a fragment gets a minimal document around it."""
+    head = f"<title>{escape(title)}</title>"
+    opening = _HTML_TAG.search(html)
+    if opening is None:
+        return f'<!doctype html><html lang="{escape(language)}"><head><meta charset="utf-8">{head}</head><body>{html}</body></html>'
+    if _NAMED_TITLE.search(html) is None:
+        if head_tag := _HEAD_TAG.search(html, opening.end()):
+            html = html[: head_tag.end()] + head + html[head_tag.end() :]
+        else:
+            html = html[: opening.end()] + f"<head>{head}</head>" + html[opening.end() :]
+    tag = opening.group(0)
+    if _LANG.search(tag) is None:
+        fixed = re.sub(r"""\slang\s*=\s*["']?und["']?""", "", tag, flags=re.IGNORECASE)
+        fixed = fixed[:5] + f' lang="{escape(language)}"' + fixed[5:]
+        html = html[: opening.start()] + fixed + html[opening.end() :]
+    return html
+
+
 @csp_override(
     {
         "default-src": [CSP.NONE],
@@ -274,7 +303,8 @@ def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
         response = HttpResponse(f"<p>{escape(hidden_notice())}</p>")
     else:
         text, html = final_bodies(message)
-        response = HttpResponse(html or f'<pre style="white-space:pre-wrap">{escape(text)}</pre>')
+        body = html or f'<pre style="white-space:pre-wrap">{escape(text)}</pre>'
+        response = HttpResponse(as_web_page(body, title=message.subject, language=translation.get_language() or settings.LANGUAGE_CODE))
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

@@ -146,3 +146,31 @@ def test_every_marketing_email_links_to_a_working_unsubscribe_page(client, subsc
     assert client.get(url).status_code == 200
     assert url.removeprefix("/u/").split("/")[0] in caught.body_text or "/u/" in caught.body_text
     assert OutboxMessage.objects.get(pk=subscribed[0].pk).status == "sent"
+
+
+def test_view_in_browser_gives_the_email_a_language_and_a_title(client, subscribed, contact):
+    # given an email body sent as a bare fragment (no <html>, no <title>)
+    sent, *_ = subscribed
+    page = client.get(link(sent, "__MAILROOM_VIEW__")).content.decode()
+    # then the page around it has the contact's language and the subject as its title
+    assert page.startswith(f'<!doctype html><html lang="{contact.locale}"><head><meta charset="utf-8"><title>News</title>')
+    assert "<p>News</p>" in page
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        (
+            '<html lang="und"><head><title></title></head><body>x</body></html>',
+            '<html lang="fr"><head><title>A &amp; B</title><title></title>',
+        ),
+        ('<HTML class="m"><body>x</body></HTML>', '<HTML lang="fr" class="m"><head><title>A &amp; B</title></head><body>'),
+        ('<html lang="en"><head><title>Kept</title></head><body>x</body></html>', '<html lang="en"><head><title>Kept</title></head>'),
+    ],
+)
+def test_an_email_document_keeps_its_own_language_and_title_and_gets_what_it_lacks(html, expected):
+    from messaging.views.public import as_web_page
+
+    page = as_web_page(html, title="A & B", language="fr")
+    assert page.startswith(expected), page
+    assert "<body>x</body>" in page  # the body itself is untouched
