@@ -102,7 +102,7 @@ def test_the_contact_page_shows_a_campaign_an_order_and_an_unsubscribe_newest_fi
     expect(rows).to_have_count(4)
     expect(rows.nth(0)).to_have_attribute("data-kind", "consent")
     expect(rows.nth(0)).to_contain_text("Unsubscribed from “Newsletter” by email")
-    expect(rows.nth(0)).to_contain_text("via Unsubscribe link")
+    expect(rows.nth(0)).to_contain_text("via the unsubscribe link")
     expect(rows.nth(1)).to_have_attribute("data-kind", "order")
     expect(rows.nth(1)).to_contain_text("Order SHOP-1001 · 42.50 EUR")
     expect(rows.nth(1).get_by_test_id("entry-status")).to_contain_text("Paid")
