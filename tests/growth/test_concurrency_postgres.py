@@ -1,8 +1,6 @@
 """Concurrency on PostgreSQL: many threads spending the same points or the same gift card
 at the same instant never overdraw, and the ledger always sums to the balance."""
 
-import threading
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -14,36 +12,11 @@ from growth.giftcards import issue_gift_card, redeem_gift_card
 from growth.loyalty import earn_points_for_order, redeem_points
 from growth.models import GiftCard, GiftCardTransaction, LoyaltyAccount, LoyaltyTransaction
 from marketing.events import track_event
+from tests.support.race import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 20
-
-
-def race(workers: list[Callable[[], object]]) -> list[object]:
-    """Run each worker in its own thread, all released at the same instant."""
-    barrier = threading.Barrier(len(workers))
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def run(worker: Callable[[], object]) -> None:
-        barrier.wait()
-        try:
-            outcome = worker()
-        except Exception as error:
-            outcome = error
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    pool = [threading.Thread(target=run, args=(worker,)) for worker in workers]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=120)
-    assert len(results) == len(workers), f"{len(workers) - len(results)} of {len(workers)} threads did not finish"
-    return results
 
 
 def test_really_on_postgresql():

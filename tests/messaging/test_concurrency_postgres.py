@@ -1,8 +1,5 @@
 """Concurrency on PostgreSQL: racing writers never create two of what must be one."""
 
-import threading
-from collections.abc import Callable
-
 import pytest
 from django.db import connection
 
@@ -10,33 +7,9 @@ from messaging.consent import subscribe
 from messaging.contacts import create_contact
 from messaging.errors import DuplicateContact
 from messaging.models import ConsentRecord, Contact, Subscription, Topic
+from tests.support.race import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def race(worker: Callable[[], object], *, threads: int = 8) -> list[object]:
-    """Run `worker` in several threads released at the same instant; collect results or errors."""
-    barrier = threading.Barrier(threads)
-    results: list[object] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        barrier.wait()
-        try:
-            outcome = worker()
-        except Exception as error:
-            outcome = error
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    return results
 
 
 def test_the_suite_really_runs_on_postgresql():
@@ -45,7 +18,7 @@ def test_the_suite_really_runs_on_postgresql():
 
 def test_racing_creates_of_one_address_make_one_contact():
     # when eight requests create the same person at the same instant
-    results = race(lambda: create_contact(actor=None, email="race@example.com"))
+    results = race([lambda: create_contact(actor=None, email="race@example.com")] * 8)
     # then one wins and every other gets a clear duplicate error
     assert Contact.objects.filter(email="race@example.com").count() == 1
     assert sum(isinstance(r, Contact) for r in results) == 1
@@ -55,7 +28,7 @@ def test_racing_creates_of_one_address_make_one_contact():
 def test_racing_subscribes_write_one_subscription_and_one_consent_record():
     contact = create_contact(actor=None, email="sub@example.com")
     topic = Topic.objects.create(key="news", name="News")
-    results = race(lambda: subscribe(actor=None, contact=contact, topic=topic))
+    results = race([lambda: subscribe(actor=None, contact=contact, topic=topic)] * 8)
     assert not [r for r in results if isinstance(r, Exception)]
     assert Subscription.objects.filter(contact=contact, topic=topic).count() == 1
     assert ConsentRecord.objects.filter(contact=contact, topic=topic).count() == 1
