@@ -15,3 +15,9 @@ can_refund_gift_cards = requires("growth.view_giftcard", "growth.add_giftcardtra
 # The contact page's timeline: a card's ledger entries, and referrals without the codes list.
 can_view_gift_card_ledger = requires("growth.view_giftcard", "growth.view_giftcardtransaction")
 can_view_referral_list = requires("growth.view_referral")
+# The console's own actions and the contact growth page's ledgers.
+can_reject_referrals = requires("growth.reject_referral")
+can_disable_gift_cards = requires("growth.disable_giftcard")
+can_adjust_points = requires("growth.adjust_loyaltyaccount")
+can_view_points_ledger = requires("growth.view_loyaltytransaction")
+can_view_gift_card_transactions = requires("growth.view_giftcardtransaction")

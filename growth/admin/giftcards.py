@@ -148,10 +148,10 @@ class GiftCardAdmin(ReadOnlyAdmin):
         return summary_link(obj.recipient)
 
     def has_issue_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("growth.issue_giftcard")
+        return policies.can_issue_gift_cards(request.user)
 
     def has_disable_permission(self, request: HttpRequest, object_id=None) -> bool:
-        return request.user.has_perm("growth.disable_giftcard")
+        return policies.can_disable_gift_cards(request.user)
 
     def has_redeem_permission(self, request: HttpRequest) -> bool:
         return policies.can_redeem_gift_cards(request.user)

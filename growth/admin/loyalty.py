@@ -9,6 +9,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.decorators import action
 
+from growth import policies
 from growth.admin.common import AdjustPointsForm, run_action, summary_link
 from growth.loyalty import adjust_points
 from growth.models import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTransaction
@@ -65,7 +66,7 @@ class LoyaltyAccountAdmin(ReadOnlyAdmin):
         return summary_link(obj.contact)
 
     def has_adjust_permission(self, request: HttpRequest, object_id=None) -> bool:
-        return request.user.has_perm("growth.adjust_loyaltyaccount")
+        return policies.can_adjust_points(request.user)
 
     @action(
         description=_("Adjust points"),

@@ -52,9 +52,9 @@ class ContactGrowthView(GrowthPage):
         points, cards = summary.pop("ledger"), summary.pop("gift_card_ledger")
         # Each ledger is shown, paged and exported only to the roles that may read it.
         ledgers = {
-            "ledger": LoyaltyLedgerTable(points, prefix="points-") if request.user.has_perm("growth.view_loyaltytransaction") else None,
+            "ledger": LoyaltyLedgerTable(points, prefix="points-") if policies.can_view_points_ledger(request.user) else None,
             "gift_card_ledger": GiftCardLedgerTable(cards, prefix="cards-")
-            if request.user.has_perm("growth.view_giftcardtransaction")
+            if policies.can_view_gift_card_transactions(request.user)
             else None,
         }
         for prefix, table in (("points-", ledgers["ledger"]), ("cards-", ledgers["gift_card_ledger"])):

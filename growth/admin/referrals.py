@@ -9,6 +9,7 @@ from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.decorators import action
 
+from growth import policies
 from growth.admin.common import ReasonDialogForm, run_action, summary_link
 from growth.models import Referral, ReferralCode, ReferralProgram, ReferralReward
 from growth.referrals import reject_referral
@@ -101,7 +102,7 @@ class ReferralAdmin(ReadOnlyAdmin):
         return summary_link(obj.friend)
 
     def has_reject_permission(self, request: HttpRequest, object_id=None) -> bool:
-        return request.user.has_perm("growth.reject_referral")
+        return policies.can_reject_referrals(request.user)
 
     @action(
         description=_("Reject"),

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 from unfold.views import UnfoldModelAdminViewMixin
 
+from marketing import policies
 from marketing.models import Segment
 from marketing.segments.actions import (
     add_static_members,
@@ -88,8 +89,8 @@ class SegmentPageBase(UnfoldModelAdminViewMixin, TemplateView):
         pk = self.kwargs.get("pk")
         return get_object_or_404(Segment, pk=pk) if pk else None
 
-    def require(self, permission: str) -> None:
-        if not self.request.user.has_perm(permission):
+    def require(self, policy) -> None:
+        if not policy(self.request.user):
             raise PermissionDenied
 
 
@@ -115,7 +116,7 @@ class SegmentBuilderView(SegmentPageBase):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         segment = self.segment()
-        self.require("marketing.change_segment" if segment else "marketing.add_segment")
+        self.require(policies.can_edit_segments if segment else policies.can_create_segments)
         form = SegmentForm(request.POST)
         tree = tree_from_form(request.POST)
         if not form.is_valid():
@@ -179,15 +180,15 @@ class SegmentOperationView(SegmentPageBase):
         operation = self.kwargs["operation"]
         try:
             if operation == "refresh":
-                self.require("marketing.refresh_segment")
+                self.require(policies.can_refresh_segments)
                 segment = refresh_segment(segment=segment, actor=request.user)
                 messages.success(request, _("Refreshed: %(count)s members.") % {"count": segment.member_count})
             elif operation == "duplicate":
-                self.require("marketing.add_segment")
+                self.require(policies.can_create_segments)
                 segment = duplicate_segment(segment=segment, actor=request.user)
                 messages.success(request, _("Duplicated as “%(name)s”.") % {"name": segment.name})
             elif operation == "add-members":
-                self.require("marketing.change_segment")
+                self.require(policies.can_edit_segments)
                 identifiers = request.POST.get("identifiers", "").replace(",", "\n").splitlines()
                 added, unknown = add_static_members(segment=segment, identifiers=identifiers, actor=request.user)
                 messages.success(request, _("%(count)s contacts added.") % {"count": added})
@@ -197,7 +198,7 @@ class SegmentOperationView(SegmentPageBase):
                         request, _("No contact found for %(count)s entries: %(list)s") % {"count": len(unknown), "list": shown}
                     )
             elif operation == "remove-member":
-                self.require("marketing.change_segment")
+                self.require(policies.can_edit_segments)
                 raw = request.POST.get("contact", "")
                 if not (raw.isascii() and raw.isdigit() and len(raw) < 19):  # fits a bigint, never a 500
                     raise InvalidInput(_("Choose a member to remove."))
