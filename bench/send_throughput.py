@@ -264,8 +264,8 @@ def seed_mailroom(*, n: int, port: int):
     from django.core.management import call_command
     from django.utils import timezone
 
+    from messaging.delivery.tracking import rewrite_links
     from messaging.models import Contact, OutboxMessage, Provider, Subscription, Topic
-    from messaging.tracking import rewrite_links
 
     call_command("migrate", "--noinput", verbosity=0)
     topic = Topic.objects.create(key="spring-news", name="Spring news", kind=Topic.Kind.MARKETING)
@@ -310,8 +310,8 @@ def run_mailroom(*, n: int, sink: Sink, workdir: Path, timeout: float) -> dict:
     from django_q.models import Success
     from django_q.tasks import async_task
 
+    from messaging.delivery.outbox import enqueue_message
     from messaging.models import OutboxMessage
-    from messaging.outbox import enqueue_message
 
     started = time.monotonic()
     campaign = seed_mailroom(n=n, port=sink.port)

@@ -104,9 +104,9 @@ def prepare(env: dict[str, str]) -> tuple[list[str], list[str]]:
 
     from messaging.consent import subscribe
     from messaging.contacts import create_contact
+    from messaging.delivery.outbox import enqueue_message
+    from messaging.delivery.sending import send_due_messages
     from messaging.models import SandboxMessage, Topic
-    from messaging.outbox import enqueue_message
-    from messaging.sending import send_due_messages
 
     call_command("migrate", verbosity=0, interactive=False)
     topic = Topic.objects.create(key="newsletter", name="Newsletter", kind=Topic.Kind.MARKETING)

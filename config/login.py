@@ -18,7 +18,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from unfold.forms import AuthenticationForm
 
-from messaging.throttle import blocked, client_ip, forget_failures, record_failure
+from messaging.delivery.throttle import blocked, client_ip, forget_failures, record_failure
 
 
 def sign_in_keys(*, request, username: str | None) -> list[tuple[str, str]]:

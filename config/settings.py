@@ -91,7 +91,7 @@ def _trusted_proxies(value: str) -> int | list[str]:
 # MAILROOM_TRUSTED_PROXIES is either how many proxies are in front ("1": the client is the
 # last address in the header) or the proxies' addresses/networks ("10.0.0.0/8,192.0.2.7":
 # trusted hops are skipped from the right, and only when the peer is one of them).
-# X-Forwarded-For is ignored when it is unset. See messaging.throttle.client_ip.
+# X-Forwarded-For is ignored when it is unset. See messaging.delivery.throttle.client_ip.
 MAILROOM_TRUSTED_PROXIES = _trusted_proxies(os.environ.get("MAILROOM_TRUSTED_PROXIES", ""))
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -174,7 +174,7 @@ MAILROOM_PREFETCH_SECONDS = float(os.environ.get("MAILROOM_PREFETCH_SECONDS", "2
 MAILROOM_VERIFY_LINK_MAX_AGE_HOURS = int(os.environ.get("MAILROOM_VERIFY_LINK_MAX_AGE_HOURS", "48"))
 MAILROOM_RESET_LINK_MAX_AGE_MINUTES = int(os.environ.get("MAILROOM_RESET_LINK_MAX_AGE_MINUTES", "60"))
 # Rate limits of the public endpoints, {scope: (hits, seconds)}; 0 hits turns one off.
-# Per client IP unless the scope says otherwise; counted in the cache (see messaging.throttle).
+# Per client IP unless the scope says otherwise; counted in the cache (see messaging.delivery.throttle).
 # Tracking is generous: image proxies and office networks put many people behind one IP.
 MAILROOM_RATE_LIMITS = {
     "tracking": (int(os.environ.get("MAILROOM_TRACKING_RATE_LIMIT", "1200")), 60),

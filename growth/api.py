@@ -32,9 +32,9 @@ from growth.models import GiftCard, GiftCardTransaction, LoyaltyTransaction, Ref
 from growth.referrals import create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.api.problems import register_error_status
+from messaging.delivery.throttle import client_address
 from messaging.ids import parse_id
 from messaging.models import ApiKey, Contact
-from messaging.throttle import client_address
 
 for error, code in (
     (InsufficientBalance, 409),

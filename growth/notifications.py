@@ -8,9 +8,9 @@ from typing import Any
 from django.db import transaction
 
 from messaging.content.versions import pick_template
+from messaging.delivery.outbox import enqueue_message
 from messaging.errors import MailroomError
 from messaging.models import Channel, Contact
-from messaging.outbox import enqueue_message
 
 logger = logging.getLogger(__name__)
 

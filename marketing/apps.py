@@ -28,7 +28,7 @@ class MarketingConfig(AppConfig):
         event_tracked.connect(on_event_tracked, dispatch_uid="marketing_automations")
 
         from marketing.events import on_contact_replied
-        from messaging.inbound import contact_replied
+        from messaging.delivery.inbound import contact_replied
 
         contact_replied.connect(on_contact_replied, dispatch_uid="marketing_replies")
 
@@ -38,7 +38,7 @@ class MarketingConfig(AppConfig):
         contact_erased.connect(on_contact_erased, dispatch_uid="marketing_erasure")
 
         from marketing.campaigns.tasks import complete_finished_campaigns
-        from messaging.sending import campaign_messages_recorded
+        from messaging.delivery.sending import campaign_messages_recorded
 
         campaign_messages_recorded.connect(complete_finished_campaigns, dispatch_uid="marketing_campaign_completion")
 

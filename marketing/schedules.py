@@ -8,7 +8,7 @@ from messaging.schedules import next_time_of_day, register_schedule, register_ta
 
 
 def register() -> None:
-    # Kicks enqueued after a commit (messaging.work.after_commit).
+    # Kicks enqueued after a commit (messaging.delivery.work.after_commit).
     register_task("marketing.tasks.fan_out_campaign")
     register_task("marketing.tasks.run_automation_steps")
     register_schedule(

@@ -79,7 +79,7 @@ class MessagingConfig(AppConfig):
         post_migrate.connect(_after_migrate, dispatch_uid="mailroom_roles")
         from anymail.signals import inbound, tracking
 
-        from messaging.inbound import on_anymail_inbound, on_anymail_tracking
+        from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
 
         tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")
         inbound.connect(on_anymail_inbound, dispatch_uid="mailroom_anymail_inbound")

@@ -1,7 +1,7 @@
 """The weekly digest: what a contact who chose "weekly digest only" receives instead of
 each marketing email.
 
-The send-time gate (`messaging.sending.gate`) holds every marketing email (not on a
+The send-time gate (`messaging.delivery.sending.gate`) holds every marketing email (not on a
 time-sensitive topic) for such a contact: the message ends `suppressed` with the error
 `HELD`, a fixed value, so held messages are found set-based. An hourly schedule
 (`send_weekly_digests`) sends each contact who has held messages one digest at their local
@@ -89,10 +89,12 @@ def send_weekly_digests(*, now: datetime | None = None) -> int:
 
 
 def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
-    from messaging.outbox import enqueue_message, render_deferred
+    from messaging.delivery.outbox import enqueue_message, render_deferred
 
     with transaction.atomic():
-        held = list(held_messages().filter(contact=contact).select_for_update(of=("self",)).select_related("topic").order_by("created_at", "pk"))
+        held = list(
+            held_messages().filter(contact=contact).select_for_update(of=("self",)).select_related("topic").order_by("created_at", "pk")
+        )
         if not held:
             return None
         held, _broken = render_deferred(held)  # a campaign's message held before its body was rendered
@@ -128,7 +130,7 @@ def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
 
 
 def _compose(messages: list[OutboxMessage]) -> tuple[str, str, str]:
-    from messaging.tracking import public_link
+    from messaging.delivery.tracking import public_link
 
     count = len(messages)
     subject = ngettext("Your weekly digest: %(count)s message", "Your weekly digest: %(count)s messages", count) % {"count": count}

@@ -29,7 +29,7 @@ from messaging.site import load_settings
 
 logger = logging.getLogger(__name__)
 MANAGED_NAME = "Email (Settings)"
-SANDBOX_NAME = f"Sandbox {Channel.EMAIL.label}"  # what messaging.sending names the fallback
+SANDBOX_NAME = f"Sandbox {Channel.EMAIL.label}"  # what messaging.delivery.sending names the fallback
 SECRET_NAME = re.compile(r"[A-Z0-9_]{1,64}")
 HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\]")
 CHECK_TIMEOUT = 10.0
@@ -300,7 +300,7 @@ def delivery_provider() -> Provider:
 def send_delivery_test(*, actor: AbstractBaseUser | None, to: str) -> TestAnswer:
     """Send a test email now through the current set-up (from the configured sender) and
     return what the server answered."""
-    from messaging.sending import send_test_message
+    from messaging.delivery.test_sends import send_test_message
 
     to = (to or "").strip()
     try:

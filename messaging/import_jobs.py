@@ -32,12 +32,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from messaging.audit import record_audit
+from messaging.delivery.work import after_commit
 from messaging.errors import InvalidInput
 from messaging.importing import ImportReport, import_contacts
 from messaging.models import ImportJob, LegalBasis, Topic
 from messaging.policies import can_import_contacts
 from messaging.spreadsheets import escape_formula
-from messaging.work import after_commit
 
 logger = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 100_000  # kept for the error report; the page lists the first ones

@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
-from messaging.inbound import _storable, named_message, receive_inbound, record_delivery_event
+from messaging.delivery.inbound import _storable, named_message, receive_inbound, record_delivery_event
 from messaging.models import DeliveryEvent, Inbox, InboxMessage
 
 logger = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 
 from messaging.consent import ConsentContext, normalise_address, record_preference_change, subscribe, suppress_address, unsubscribe
 from messaging.contacts import update_contact
+from messaging.delivery.inbound import store_event
+from messaging.delivery.throttle import client_address
 from messaging.errors import InvalidInput
-from messaging.inbound import store_event
 from messaging.models import Channel, ConsentRecord, Contact, DeliveryEvent, Frequency, OutboxMessage, Subscription, Suppression, Topic
-from messaging.throttle import client_address
 
 PAUSE_WEEKS = (1, 2, 4, 8)
 
@@ -54,7 +54,7 @@ def current_choices(contact: Contact) -> set[tuple[int, str]]:
 
 @transaction.atomic
 def set_marketing_frequency(*, actor: AbstractBaseUser | None, contact: Contact, frequency: str, context: ConsentContext) -> bool:
-    """ "Everything" or "weekly digest only" (enforced at send time by messaging.sending.gate)."""
+    """ "Everything" or "weekly digest only" (enforced at send time by messaging.delivery.sending.gate)."""
     if frequency not in Frequency.values:
         raise InvalidInput(_("Unknown frequency."), fields={"frequency": [_("Unknown frequency.")]})
     contact = Contact.objects.select_for_update().get(pk=contact.pk)

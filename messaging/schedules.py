@@ -68,7 +68,7 @@ FIRST_RUNS: dict[str, Callable[[], datetime]] = {
 }
 
 
-# Functions enqueued only as kicks after a commit (`messaging.work.after_commit`), never
+# Functions enqueued only as kicks after a commit (`messaging.delivery.work.after_commit`), never
 # picked for a schedule in the console.
 TASKS: set[str] = {REFUSED, "messaging.tasks.send_password_reset", "messaging.tasks.run_import_job"}
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from messaging.sending import send_due_messages
+from messaging.delivery.sending import send_due_messages
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
 
@@ -27,7 +27,7 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 
 
 def clean_delivery_logs() -> int:
-    from messaging.delivery_logs import delete_old_attempts
+    from messaging.delivery.logs import delete_old_attempts
 
     return delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
 
@@ -36,7 +36,7 @@ def process_stranded_inbound() -> int:
     """Every few minutes: inbound messages a crash left unhandled go through their handler."""
     from datetime import timedelta
 
-    from messaging.inbound import process_stranded_inbound as process
+    from messaging.delivery.inbound import process_stranded_inbound as process
 
     return process(older_than=timedelta(minutes=settings.MAILROOM_INBOUND_STRANDED_MINUTES))
 

@@ -221,7 +221,9 @@ def _consent_records(contact: Contact, actions, limit: int) -> list[ConsentRecor
     return list(
         ConsentRecord.objects.filter(contact=contact, action__in=actions)
         .select_related("topic", "actor")
-        .only("pk", "action", "channel", "source", "details", "ip_address", "wording_version", "created_at", "topic__name", "actor__username")
+        .only(
+            "pk", "action", "channel", "source", "details", "ip_address", "wording_version", "created_at", "topic__name", "actor__username"
+        )
         .order_by("-created_at", "-id")[:limit]
     )
 

@@ -26,13 +26,13 @@ from django.utils.translation import gettext as _
 from messaging import site
 from messaging.audit import record_audit
 from messaging.contacts import normalise_email
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.throttle import allow
+from messaging.delivery.work import enqueue_after_commit
 from messaging.errors import InvalidInput, MailroomError
 from messaging.models import Channel, Contact, OutboxMessage
-from messaging.outbox import enqueue_message
 from messaging.secrets import marker
-from messaging.throttle import allow
 from messaging.tokens import TokenInvalid, TokenService, TokenUsed, conceal_id
-from messaging.work import enqueue_after_commit
 
 VERIFY = TokenService("mailroom.verify-email", max_age=lambda: settings.MAILROOM_VERIFY_LINK_MAX_AGE_HOURS * 3600)
 RESET = TokenService("mailroom.password-reset", max_age=lambda: settings.MAILROOM_RESET_LINK_MAX_AGE_MINUTES * 60)

@@ -85,7 +85,8 @@ def _fresh_caches(request: pytest.FixtureRequest, django_db_blocker):
     transactional test (whose flush leaves that table alone) it is emptied here."""
     from django.core.cache import caches
 
-    from messaging import site, tracking
+    from messaging import site
+    from messaging.delivery import tracking
 
     caches["local"].clear()
     tracking.forget_links()

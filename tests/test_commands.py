@@ -278,8 +278,8 @@ def test_the_default_provider_values_that_work_pass_the_checks(settings, value):
 
 
 def test_with_no_default_provider_a_channel_without_one_waits_and_doctor_says_so(settings):
-    from messaging.outbox import enqueue_message
-    from messaging.sending import send_due_messages
+    from messaging.delivery.outbox import enqueue_message
+    from messaging.delivery.sending import send_due_messages
 
     settings.MAILROOM_KICK_CLUSTER = False
     settings.MAILROOM_DEFAULT_PROVIDER = "none"

@@ -29,10 +29,10 @@ from growth.giftcards import disable_gift_card, issue_gift_card, issue_gift_card
 from growth.models import GiftCard, GiftCardTransaction
 from messaging.admin.delivery import ReadOnlyInline
 from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.delivery.throttle import client_address
 from messaging.errors import MailroomError
 from messaging.models import Contact
 from messaging.money import format_money
-from messaging.throttle import client_address
 
 
 class GiftCardLedgerInline(ReadOnlyInline):

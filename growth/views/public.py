@@ -18,8 +18,8 @@ from django.views.decorators.http import require_http_methods
 
 from growth.models import Referral, ReferralCode
 from growth.referrals import describe_reward, normalise_referral_code, program_is_open, sign_up_with_referral
+from messaging.delivery.throttle import client_address, over_limit, throttled
 from messaging.errors import MailroomError
-from messaging.throttle import client_address, over_limit, throttled
 from messaging.views.public import PUBLIC_CSP, refused
 
 DEVICE_COOKIE = "mr_device"

@@ -46,7 +46,7 @@ def _metadata_id(key: str, legacy: str, field: str) -> Coalesce:
 def _dimension_columns(prefix: str = "") -> dict:
     """The rollup's dimensions, read from a message (`prefix` reaches it from an event).
     Campaign and automation ids come from the message's metadata, under the keys campaigns
-    and automations write (messaging.outbox CAMPAIGN_KEY, AUTOMATION_KEY); rows stored under
+    and automations write (messaging.delivery.outbox CAMPAIGN_KEY, AUTOMATION_KEY); rows stored under
     the old `campaign_id`/`automation_id` keys still count. A message without them rolls up
     under ""."""
     return {

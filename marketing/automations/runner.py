@@ -19,9 +19,9 @@ from django.utils import timezone
 from marketing.automations.approval import held_automation_ids, is_live
 from marketing.automations.steps import StepResult, execute_step
 from marketing.models import Automation, AutomationRun, AutomationStepLog
+from messaging.delivery.outbox import cancel_message
+from messaging.delivery.sending import worker_name
 from messaging.models import OutboxMessage
-from messaging.outbox import cancel_message
-from messaging.sending import worker_name
 
 logger = logging.getLogger(__name__)
 

@@ -36,10 +36,10 @@ from django.utils.translation import ngettext
 
 from marketing.automations.approval import content_changed_since_approval, hold_for_changed_content
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Event, Order
+from messaging.delivery.outbox import enqueue_message
 from messaging.errors import InvalidInput
 from messaging.metadata import AUTOMATION_KEY
 from messaging.models import Channel, Contact, OutboxMessage, Subscription, Template, Topic
-from messaging.outbox import enqueue_message
 
 Kind = AutomationStep.Kind
 Outcome = AutomationStepLog.Outcome

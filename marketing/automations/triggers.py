@@ -16,8 +16,8 @@ from marketing.automations.approval import live_automations
 from marketing.automations.runner import end_run
 from marketing.automations.steps import as_datetime, compare, lookup, parse_clock, zone_of
 from marketing.models import Automation, AutomationRun, Event, SegmentMember
+from messaging.delivery.work import after_commit
 from messaging.models import Contact
-from messaging.work import after_commit
 
 logger = logging.getLogger(__name__)
 

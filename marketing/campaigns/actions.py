@@ -30,12 +30,12 @@ from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segme
 from marketing.review import saw_this_submission
 from messaging.audit import current_actor, record_audit, snapshot
 from messaging.content.merge_tags import merge_tags
+from messaging.delivery.outbox import cancel_message
+from messaging.delivery.work import after_commit
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
-from messaging.outbox import cancel_message
 from messaging.senders import clean_sender, sender_error
 from messaging.storable import UnstorableValue, check_storable
-from messaging.work import after_commit
 
 State = Campaign.State
 # Queued messages of a paused campaign wait until this instant: the drain only claims

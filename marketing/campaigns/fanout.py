@@ -17,7 +17,7 @@ and resumable, each row written once.
    pinned version in `metadata["render"]` (the contact's language variant, chosen by one
    CASE on `contact.locale` among the versions pinned at submission: campaigns.languages)
    and the worker that sends it merges it
-   (`messaging.outbox.render_deferred`), spreading the per-recipient work over every worker
+   (`messaging.delivery.outbox.render_deferred`), spreading the per-recipient work over every worker
    instead of holding the fan-out for ~0.2 ms × N.
 
 A crash (or a pause) loses nothing: a chunk is done exactly when its messages are committed,
@@ -41,9 +41,9 @@ from django.utils import timezone
 from marketing.campaigns.audience import with_eligibility
 from marketing.campaigns.languages import metadata_case_sql, pinned_variants
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, FanoutChunk
+from messaging.delivery.work import after_commit
 from messaging.metadata import CAMPAIGN_KEY
 from messaging.models import Channel, Contact, OutboxMessage
-from messaging.work import after_commit
 
 logger = logging.getLogger(__name__)
 

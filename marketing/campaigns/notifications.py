@@ -14,9 +14,9 @@ from django.urls import reverse
 from marketing.campaigns.states import authors
 from marketing.models import Campaign
 from messaging import site
+from messaging.delivery.outbox import enqueue_message
 from messaging.errors import MailroomError
 from messaging.models import Channel, OutboxMessage
-from messaging.outbox import enqueue_message
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
 
 from marketing.models import Automation, Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
+from messaging.delivery.outbox import DEFERRED_RENDER
 from messaging.ids import parse_id
 from messaging.metadata import AUTOMATION_KEY
 from messaging.models import DeliveryEvent, OutboxMessage, TemplateVersion, TrackedLink
-from messaging.outbox import DEFERRED_RENDER
 
 State = Campaign.State
 # Every campaign with a send time has its place in the calendar, drafts included: a campaign
@@ -198,7 +198,7 @@ EVENT_KINDS = {
 
 # Opens and clicks are people's: a hit flagged automated (a prefetch seconds after sending,
 # a mail gateway's link scanner, an image proxy) proves delivery but is nobody reading, as in
-# the analytics rollup and the A/B winner (messaging.tracking.automated_reason).
+# the analytics rollup and the A/B winner (messaging.delivery.tracking.automated_reason).
 HUMAN = Q(is_automated=False)
 
 

@@ -22,15 +22,15 @@ from messaging.admin.audience import AuditedModelAdmin
 from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import redact
 from messaging.content.previews import PREVIEW_SANDBOX, preview_document
+from messaging.delivery.inbound import handler_choices
+from messaging.delivery.outbox import cancel_message, retry_message
+from messaging.delivery.test_sends import send_test_message
 from messaging.errors import MailroomError
-from messaging.inbound import handler_choices
 from messaging.mailbox import check_imap_settings, poll_email_inbox
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
-from messaging.outbox import cancel_message, retry_message
 from messaging.providers.base import ProviderMisconfigured
 from messaging.providers.email import check_email_backend
 from messaging.secrets import hidden_notice
-from messaging.sending import send_test_message
 
 
 def body_preview(obj: OutboxMessage | SandboxMessage) -> str:
@@ -337,7 +337,7 @@ IMAP_FIELDS = ("imap_host", "imap_port", "imap_security", "imap_username", "imap
 
 
 class InboxForm(forms.ModelForm):
-    """The handler is picked from the registered ones (messaging.inbound.HANDLERS), never typed.
+    """The handler is picked from the registered ones (messaging.delivery.inbound.HANDLERS), never typed.
     The IMAP settings follow messaging.mailbox.check_imap_settings."""
 
     handler = forms.ChoiceField(label=_("handler"), choices=handler_choices)

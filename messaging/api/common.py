@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from messaging.api.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from messaging.api.problems import ProblemSerializer
 from messaging.consent import ConsentContext
+from messaging.delivery.throttle import client_address
 from messaging.models import ConsentRecord
-from messaging.throttle import client_address
 
 
 def consent_context(request: Request, *, wording_version: str = "") -> ConsentContext:

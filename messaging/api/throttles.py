@@ -3,7 +3,7 @@
 Rates come from settings (MAILROOM_API_KEY_RATE, MAILROOM_API_USER_RATE,
 MAILROOM_API_ANON_RATE) read on each request, and a key may carry its own rate. Counters
 live in the shared cache (settings.CACHES "default"). Anonymous requests are counted per
-client address as messaging.throttle.client_ip reads it (DRF's own reading trusts any
+client address as messaging.delivery.throttle.client_ip reads it (DRF's own reading trusts any
 X-Forwarded-For). A refusal is a 429 problem with Retry-After.
 """
 
@@ -11,8 +11,8 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from messaging.delivery.throttle import client_ip
 from messaging.models import ApiKey
-from messaging.throttle import client_ip
 
 
 class PrincipalRateThrottle(SimpleRateThrottle):

@@ -262,23 +262,3 @@ def _lines(text: str, *, rendered: bool) -> list[str]:
     if rendered:  # one tag per line, so a changed word shows as a changed line
         text = text.replace("><", ">\n<")
     return text.splitlines()
-
-
-def send_template_test(*, actor: AbstractBaseUser | None, version: TemplateVersion, to: str, contact=None):
-    """Render a version with sample data (or a real contact's) and send it now to `to`."""
-    from messaging.content.merge_tags import sample_context
-    from messaging.models import OutboxMessage
-    from messaging.outbox import enqueue_message
-    from messaging.sending import deliver_now
-
-    template = version.template
-    message = enqueue_message(
-        channel=template.channel,
-        to=to,
-        template_version=version,
-        context=sample_context(contact),
-        priority=OutboxMessage.Priority.TRANSACTIONAL,
-        metadata={"test_send": True},
-    )
-    record_audit(actor=actor, verb="test-sent", target=template, changes={"to": {"before": None, "after": message.to_address}})
-    return deliver_now(message)

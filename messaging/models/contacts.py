@@ -39,7 +39,7 @@ class Contact(models.Model):
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
     push_tokens = models.JSONField(_("push tokens"), default=list, blank=True)
     # Chosen by the contact in the preference center (messaging.preferences), each change
-    # logged as a ConsentRecord; the send-time gate (messaging.sending.gate) honours them.
+    # logged as a ConsentRecord; the send-time gate (messaging.delivery.sending.gate) honours them.
     marketing_frequency = models.CharField(
         _("marketing frequency"), max_length=10, choices=Frequency.choices, default=Frequency.ALL, db_default=Frequency.ALL
     )

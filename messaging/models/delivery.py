@@ -240,7 +240,7 @@ class Inbox(models.Model):
     name = models.CharField(_("name"), max_length=100)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     address = models.CharField(_("address"), max_length=254)
-    handler = models.CharField(_("handler"), max_length=200, default="messaging.inbound.handle_stop_words")
+    handler = models.CharField(_("handler"), max_length=200, default="messaging.delivery.inbound.handle_stop_words")
     is_active = models.BooleanField(_("active"), default=True)
     # IMAP (email inboxes): where the mailbox is. Admin only, like a provider's host: these
     # decide which server Mailroom logs in to with the named secret.

@@ -3,9 +3,9 @@
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from messaging.delivery.tracking import fill_message_marker
 from messaging.models import OutboxMessage, Provider
 from messaging.secrets import redact, reveal
-from messaging.tracking import fill_message_marker
 
 
 class ProviderError(Exception):

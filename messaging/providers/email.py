@@ -34,11 +34,11 @@ from django.utils.html import escape
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from messaging.delivery.tracking import fill_message_marker, public_link
 from messaging.models import Contact, OutboxMessage, Provider
 from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session, permanent, sent, transient
 from messaging.secrets import SecretUnavailable, redact, reveal, unseal_credentials
 from messaging.site import current as current_site
-from messaging.tracking import fill_message_marker, public_link
 
 HARD_BOUNCE_CODES = {550, 551, 553, 554}
 ADDRESS_HEADERS = ("From", "To", "Reply-To")

@@ -12,8 +12,8 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from messaging.delivery.throttle import client_ip, throttled
 from messaging.errors import InvalidInput
-from messaging.throttle import client_ip, throttled
 from messaging.tokens import TokenError
 from messaging.verification import (
     Throttled,

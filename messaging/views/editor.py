@@ -21,8 +21,8 @@ from messaging.content.versions import (
     restore_template_version,
     save_and_activate_template_version,
     save_template_version,
-    send_template_test,
 )
+from messaging.delivery.test_sends import send_template_test
 from messaging.errors import MailroomError
 from messaging.models import Contact, Template, TemplateVersion
 

@@ -2,7 +2,7 @@
 
 Anymail verifies each ESP's credential (HTTP basic auth with ANYMAIL["WEBHOOK_SECRET"], or
 the ESP's own signature: Mailgun's signing key, SendGrid's verification key) and sends its
-`tracking` signal, which `messaging.inbound.on_anymail_tracking` turns into our events. One
+`tracking` signal, which `messaging.delivery.inbound.on_anymail_tracking` turns into our events. One
 thing anymail does not do: with no credential configured it only warns, and takes posts from
 anyone, who could then suppress any address. Here such a webhook is refused with 403.
 """

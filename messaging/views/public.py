@@ -20,14 +20,14 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from messaging.consent import ConsentContext
+from messaging.delivery.throttle import over_limit, throttled
+from messaging.delivery.tracking import CLICKS, GIF, OPENS, message_links, read_public_token, record_hit, tracked_url
 from messaging.digest import is_held_or_in_digest
 from messaging.ids import parse_id
 from messaging.models import Channel, ConsentRecord, DeliveryEvent, Frequency, OutboxMessage, Topic
 from messaging.preferences import PAUSE_WEEKS, consent_context, current_choices, unsubscribe_from_message, update_preferences
 from messaging.secrets import hidden_notice
-from messaging.throttle import over_limit, throttled
 from messaging.tokens import TokenError
-from messaging.tracking import CLICKS, GIF, OPENS, message_links, read_public_token, record_hit, tracked_url
 
 # These pages are ours alone: a strict policy, no script at all.
 PUBLIC_CSP = {

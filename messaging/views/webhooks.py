@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from messaging import site
-from messaging.inbound import inbound_key, receive_inbound, record_delivery_event
+from messaging.delivery.inbound import inbound_key, receive_inbound, record_delivery_event
 from messaging.models import DeliveryEvent, Provider
 from messaging.storable import check_storable, loads_storable
 

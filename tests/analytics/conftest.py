@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from marketing.events import record_order
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
 from messaging.models import DeliveryEvent, OutboxMessage, Provider
-from messaging.outbox import enqueue_message
 
 
 def at(day, hour: int = 12, minute: int = 0) -> datetime:

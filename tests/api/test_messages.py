@@ -2,8 +2,8 @@
 
 import pytest
 
+from messaging.delivery.outbox import enqueue_message
 from messaging.models import AuditEntry, OutboxMessage
-from messaging.outbox import enqueue_message
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db

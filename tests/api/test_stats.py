@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from messaging.delivery.outbox import enqueue_message
 from messaging.models import DeliveryEvent, OutboxMessage
-from messaging.outbox import enqueue_message
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db

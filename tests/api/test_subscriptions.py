@@ -3,8 +3,8 @@
 import pytest
 
 from messaging.consent import subscribe
+from messaging.delivery.outbox import enqueue_message
 from messaging.models import ConsentRecord, OutboxMessage, Subscription, Suppression
-from messaging.outbox import enqueue_message
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db

@@ -27,11 +27,11 @@ from growth.referrals import get_or_create_referral_code, sign_up_with_referral
 from marketing.events import record_order
 from messaging.consent import subscribe, suppress_address
 from messaging.content.catalog import sync_catalog
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import public_link
 from messaging.models import Contact, OutboxMessage, Topic
-from messaging.outbox import enqueue_message
 from messaging.secrets import attach_secrets, reveal
-from messaging.sending import send_due_messages
-from messaging.tracking import public_link
 from messaging.verification import send_email_verification, send_password_reset
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -18,8 +18,8 @@ from messaging.api_keys import create_api_key
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
 from messaging.content.catalog import sync_catalog
+from messaging.delivery.sending import send_due_messages
 from messaging.models import Topic
-from messaging.sending import send_due_messages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-results" / "screenshots"

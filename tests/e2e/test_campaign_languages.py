@@ -32,8 +32,8 @@ from marketing.analytics.tasks import roll_up_analytics
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign
 from messaging.content.versions import activate_template_version, create_template, save_template_version
+from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, OutboxMessage, Provider, Subscription
-from messaging.sending import send_due_messages
 from tests.e2e.test_campaigns import log_in
 from tests.marketing.conftest import SENDER, make_people, make_segment
 from tests.support.smtp_sink import SMTPSink

@@ -12,8 +12,8 @@ from marketing.campaigns.actions import approve_campaign, create_campaign, sched
 from marketing.campaigns.tasks import run_campaigns
 from marketing.events import record_order
 from marketing.models import Campaign
+from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, OutboxMessage, SandboxMessage
-from messaging.sending import send_due_messages
 from tests.conftest import RESULTS
 from tests.marketing.conftest import SENDER, make_people, make_segment, make_version
 

@@ -18,8 +18,8 @@ from marketing.campaigns.tasks import run_campaigns
 from marketing.events import record_order
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
+from messaging.delivery.sending import send_due_messages
 from messaging.models import ConsentRecord, DeliveryEvent, OutboxMessage, SandboxMessage, Subscription
-from messaging.sending import send_due_messages
 from tests.marketing.conftest import SENDER, make_segment, make_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -15,9 +15,9 @@ from playwright.sync_api import Page, expect
 
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import ConsentRecord, OutboxMessage, SandboxMessage, Subscription, Topic
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

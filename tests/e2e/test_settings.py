@@ -12,9 +12,9 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from messaging import site
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import AuditEntry, SandboxMessage, Subscription, Template
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -147,7 +147,10 @@ class HTTPSink:
                     answer, status = json.dumps({"access_token": "ya29.journey", "expires_in": 3600, "token_type": "Bearer"}).encode(), 200
                 else:
                     sink.requests.append((self.path, dict(self.headers), body))
-                    answer, status = json.dumps({"sid": f"SM{len(sink.requests)}", "name": f"projects/p/messages/{len(sink.requests)}"}).encode(), 201
+                    answer, status = (
+                        json.dumps({"sid": f"SM{len(sink.requests)}", "name": f"projects/p/messages/{len(sink.requests)}"}).encode(),
+                        201,
+                    )
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))

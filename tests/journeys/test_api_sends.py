@@ -5,8 +5,8 @@ clicks and unsubscribes, and the stats API shows exactly those events."""
 
 import pytest
 
+from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage
-from messaging.sending import send_due_messages
 from tests.journeys.conftest import (
     FOOTER_WORDS,
     SHOP,

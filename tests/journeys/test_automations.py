@@ -10,8 +10,8 @@ from marketing.automations.queries import automation_report
 from marketing.automations.runner import run_due_steps
 from marketing.automations.triggers import scan_triggers
 from marketing.events import track_event
+from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage
-from messaging.sending import send_due_messages
 from tests.journeys.conftest import (
     FOOTER_WORDS,
     SHOP,

@@ -14,8 +14,8 @@ from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.queries import campaign_report
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign
+from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage, Subscription
-from messaging.sending import send_due_messages
 from tests.journeys.conftest import (
     LEAVE_WORDS,
     PIXEL,

@@ -6,8 +6,8 @@ List-Unsubscribe, no footer, and no open or click tracking of a colleague; other
 import pytest
 
 from marketing.campaigns.actions import approve_campaign, submit_campaign
+from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage, Provider
-from messaging.sending import send_due_messages
 from tests.journeys.conftest import WORDS, assert_complete_email, bilingual_template, people
 from tests.marketing.conftest import make_segment, new_campaign
 

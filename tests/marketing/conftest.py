@@ -22,8 +22,8 @@ from messaging.content import versions
 from messaging.content.catalog import sync_catalog
 from messaging.content.rendering import compile_body
 from messaging.content.versions import activate_template_version, create_template, save_template_version
+from messaging.delivery.sending import send_due_messages
 from messaging.models import SandboxMessage, Topic
-from messaging.sending import send_due_messages
 
 TOPICS = [
     ("newsletter", "Newsletter", Topic.Kind.MARKETING),

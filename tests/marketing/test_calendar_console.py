@@ -15,8 +15,8 @@ from django.utils import timezone
 from marketing.automations.actions import create_automation
 from marketing.campaigns.actions import create_campaign
 from marketing.models import Campaign
+from messaging.delivery.outbox import enqueue_message
 from messaging.metadata import AUTOMATION_KEY
-from messaging.outbox import enqueue_message
 from tests.marketing.conftest import at, seed_calendar
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from django.utils import timezone
 from marketing.campaigns.fanout import fan_out
 from messaging import tasks
 from messaging.consent import ConsentContext
+from messaging.delivery.sending import send_due_messages
 from messaging.digest import HELD, IN_DIGEST_PREFIX
 from messaging.models import OutboxMessage, SandboxMessage
 from messaging.preferences import set_marketing_frequency
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 

@@ -24,9 +24,9 @@ from marketing.campaigns.states import TRANSITIONS, CampaignStateError, FourEyes
 from marketing.models import Campaign, CampaignRecipient
 from messaging.consent import suppress_address, unsubscribe
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, OutboxMessage
-from messaging.outbox import enqueue_message
 from tests.marketing.conftest import make_people, make_segment, make_version, new_campaign
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,10 @@ from marketing.campaigns.actions import approve_campaign, schedule_campaign, sta
 from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign, CampaignRecipient
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import record_hit
 from messaging.models import AuditEntry, DeliveryEvent
-from messaging.sending import send_due_messages
 from messaging.tokens import Token
-from messaging.tracking import record_hit
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 from marketing.campaigns.fanout import fan_out
 from marketing.models import Campaign
 from messaging.consent import suppress_address
+from messaging.delivery.sending import send_due_messages
 from messaging.models import AuditEntry, OutboxMessage
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/campaigns/"

@@ -14,9 +14,9 @@ from marketing.campaigns.states import CampaignStateError
 from marketing.models import Campaign, CampaignRecipient
 from marketing.segments.actions import create_segment, refresh_segment, update_segment
 from marketing.tasks import run_campaigns
+from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, OutboxMessage
-from messaging.sending import send_due_messages
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 from tests.marketing.test_segments import group, rule
 

@@ -10,8 +10,8 @@ from marketing.campaigns.audience import dry_run
 from marketing.campaigns.fanout import fan_out
 from marketing.models import Campaign
 from messaging.content.versions import activate_template_version, create_template, save_template_version
+from messaging.delivery.sending import send_due_messages
 from messaging.models import SandboxMessage
-from messaging.sending import send_due_messages
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 
 pytestmark = pytest.mark.django_db

@@ -10,10 +10,10 @@ from marketing.campaigns.actions import cancel_campaign, pause_campaign
 from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.queries import campaign_recipients, campaign_report
 from marketing.models import Campaign
-from messaging import sending
+from messaging.delivery import sending
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import claim_batch, deliver, record_outcomes, send_due_messages, usable_providers
 from messaging.models import OutboxMessage
-from messaging.outbox import enqueue_message
-from messaging.sending import claim_batch, deliver, record_outcomes, send_due_messages, usable_providers
 
 pytestmark = pytest.mark.django_db
 State = Campaign.State

@@ -8,9 +8,9 @@ from marketing.campaigns.actions import create_campaign, update_campaign
 from marketing.campaigns.audience import dry_run
 from marketing.campaigns.fanout import fan_out
 from marketing.models import Campaign
+from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import OutboxMessage
-from messaging.sending import send_due_messages
 from tests.marketing.conftest import make_version, wizard_form
 from tests.marketing.test_campaigns_sending import approve_and_start
 

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign
 from messaging.consent import suppress_address
+from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage, SandboxMessage
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from rest_framework.test import APIClient
 
 from marketing.campaigns.actions import create_campaign, update_campaign
 from marketing.models import Campaign
+from messaging.delivery.outbox import enqueue_message
 from messaging.errors import InvalidInput
 from messaging.models import OutboxMessage
-from messaging.outbox import enqueue_message
 from tests.marketing.conftest import wizard_form
 
 pytestmark = pytest.mark.django_db

@@ -27,9 +27,9 @@ from marketing.campaigns.variants import choose_winner, pick_winner, variant_sco
 from marketing.events import record_order
 from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.consent import suppress_address
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, OutboxMessage, SandboxMessage
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 
 pytestmark = pytest.mark.django_db

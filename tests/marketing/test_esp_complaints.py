@@ -10,8 +10,8 @@ from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.guardrails import delivery_rates
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign
+from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage, Suppression
-from messaging.sending import send_due_messages
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 from tests.marketing.test_campaigns_sending import approve_and_start, campaign_messages
 

@@ -8,9 +8,9 @@ from marketing.events import track_event
 from marketing.models import AutomationRun, Event
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, Inbox, OutboxMessage, Provider
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 from messaging.views.webhooks import signature_for
 from tests.marketing.test_automations import automation
 

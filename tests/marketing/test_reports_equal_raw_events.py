@@ -22,9 +22,9 @@ from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.queries import campaign_report, recipient_counts
 from marketing.events import track_event
 from marketing.models import AutomationRun
-from messaging.inbound import record_delivery_event
+from messaging.delivery.inbound import record_delivery_event
+from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, OutboxMessage, Provider, SandboxMessage
-from messaging.sending import send_due_messages
 from tests.api.conftest import as_user  # noqa: F401  (an API client as a console user)
 from tests.marketing.test_automations import automation, person, send
 
@@ -217,8 +217,8 @@ def test_api_stats_equal_the_raw_rows(journey, as_user, ops):  # noqa: F811
 def test_the_calendar_lists_scheduled_automation_sends_under_the_key_the_send_step_writes(client, marketer):
     from django.utils import timezone
 
+    from messaging.delivery.outbox import enqueue_message
     from messaging.metadata import AUTOMATION_KEY
-    from messaging.outbox import enqueue_message
 
     # given an automation's message held until tomorrow (quiet hours), as the send step queues it
     tomorrow = timezone.now() + timedelta(days=1)

@@ -12,9 +12,9 @@ from messaging.contacts import create_contact
 from messaging.content import rendering
 from messaging.content.catalog import catalog_root, sync_catalog
 from messaging.content.merge_tags import sample_context
+from messaging.delivery.outbox import enqueue_message
 from messaging.errors import InvalidInput
 from messaging.models import Template, TemplateVersion, Topic, TrackedLink
-from messaging.outbox import enqueue_message
 
 pytestmark = pytest.mark.django_db
 

@@ -22,10 +22,10 @@ from marketing.events import record_order, track_event
 from marketing.models import Event, Order
 from messaging.consent import ConsentContext, subscribe
 from messaging.contacts import create_contact, erase_contact, update_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import AuditEntry, ConsentRecord, Contact, DeliveryEvent, OutboxMessage
-from messaging.outbox import enqueue_message
 from messaging.preferences import set_marketing_frequency, unsubscribe_from_message
-from messaging.sending import send_due_messages
 from messaging.timeline import PER_PAGE, contact_timeline, parse_page
 from tests.conftest import make_user
 
@@ -126,7 +126,10 @@ def test_the_contact_page_shows_the_timeline_and_never_a_gift_card_code(client, 
     html = section(response.text)
     assert entries_of(html)[0] == "consent" and set(entries_of(html)) == ALL_KINDS
     assert "Spring news" in html and "Order ord-1 · 30.00 EUR" in html and "Unsubscribed from “Newsletter” by email" in html
-    assert "Changed how often marketing messages come from “Everything, as it happens” to “Weekly digest only: at most one message a week”" in html
+    assert (
+        "Changed how often marketing messages come from “Everything, as it happens” to “Weekly digest only: at most one message a week”"
+        in html
+    )
     assert "Referred linus@example.org" in html and "Earned +30 points" in html
     card = history["card"]
     assert f"Gift card •••• {card.last4}: Purchase +25.00 EUR" in html

@@ -12,10 +12,10 @@ import time_machine
 from django.utils import timezone
 
 from messaging.consent import subscribe, suppress_address
+from messaging.delivery.outbox import cancel_message, enqueue_message, requeue_failed, retry_message
+from messaging.delivery.sending import claim_batch, send_due_messages
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import DeliveryAttempt, OutboxMessage, Provider, SandboxMessage, Suppression
-from messaging.outbox import cancel_message, enqueue_message, requeue_failed, retry_message
-from messaging.sending import claim_batch, send_due_messages
 from tests.support.smtp_sink import SMTPSink, free_port
 
 pytestmark = pytest.mark.django_db

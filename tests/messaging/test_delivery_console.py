@@ -4,9 +4,9 @@ import re
 
 import pytest
 
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import AuditEntry, OutboxMessage, Provider, SandboxMessage
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 

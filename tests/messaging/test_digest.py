@@ -11,12 +11,12 @@ from django.test import Client
 from messaging import tasks
 from messaging.consent import ConsentContext, subscribe
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message, with_preheader
+from messaging.delivery.sending import send_due_messages
 from messaging.digest import HELD, IN_DIGEST_PREFIX
 from messaging.models import OutboxMessage, SandboxMessage
-from messaging.outbox import enqueue_message, with_preheader
 from messaging.preferences import set_marketing_frequency
 from messaging.schedules import SCHEDULES, may_run
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 BASE = "http://127.0.0.1:8000"

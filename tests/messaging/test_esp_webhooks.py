@@ -11,9 +11,9 @@ import time
 import pytest
 
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Suppression
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 from tests.support.events import webhook_events
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,6 @@ def sent_email(esp_message_id: str) -> OutboxMessage:
     message.refresh_from_db()
     assert message.status == OutboxMessage.Status.SENT
     return message
-
 
 
 def nothing_stored() -> bool:
@@ -373,7 +372,9 @@ def test_an_email_reply_through_an_esp_is_matched_to_its_contact_and_counts_on_t
     Inbox.objects.create(name="Replies", channel="email", address="replies@mailroom.test")
     payload = postmark_inbound() | {"FromFull": {"Email": TO.upper(), "Name": "Reader"}}
     payload["Headers"] = [{"Name": "In-Reply-To", "Value": answered.message_id}]
-    response = client.post("/webhooks/anymail/postmark/inbound/", json.dumps(payload), content_type="application/json", headers=basic_auth())
+    response = client.post(
+        "/webhooks/anymail/postmark/inbound/", json.dumps(payload), content_type="application/json", headers=basic_auth()
+    )
     assert response.status_code == 200
     inbound = InboxMessage.objects.get()
     assert (inbound.contact, inbound.in_reply_to) == (reader, answered)

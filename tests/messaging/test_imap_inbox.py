@@ -10,12 +10,12 @@ import pytest
 
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
-from messaging.inbound import HANDLERS
+from messaging.delivery.inbound import HANDLERS
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.mailbox import check_imap_settings, poll_email_inbox
 from messaging.models import DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Subscription, Suppression
-from messaging.outbox import enqueue_message
 from messaging.schedules import may_run, schedule_functions
-from messaging.sending import send_due_messages
 from messaging.tasks import poll_email_inboxes
 from tests.support.dovecot import PASSWORD, USER, Dovecot
 from tests.support.smtp_sink import free_port

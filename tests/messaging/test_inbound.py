@@ -8,10 +8,10 @@ from django.core.management import CommandError, call_command
 
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
-from messaging.inbound import HANDLERS
+from messaging.delivery.inbound import HANDLERS
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage, Subscription, Suppression
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 from messaging.views.webhooks import signature_for
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +108,7 @@ def test_a_failing_handler_keeps_the_message_and_can_be_rerun(client, sms_provid
     post_signed(client, f"/webhooks/providers/{sms_provider.pk}/inbound", body, content_type="application/x-www-form-urlencoded")
     inbound = InboxMessage.objects.get()
     assert inbound.status == "failed" and "host app is down" in inbound.result
-    Inbox.objects.update(handler="messaging.inbound.handle_stop_words")
+    Inbox.objects.update(handler="messaging.delivery.inbound.handle_stop_words")
     out = io.StringIO()
     call_command("process_notifications", "--inbox-only", stdout=out)
     inbound.refresh_from_db()

@@ -8,11 +8,11 @@ from django.test import Client
 from django.utils import timezone
 
 from messaging.consent import ConsentContext, subscribe
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import public_link
 from messaging.models import ConsentRecord, Contact, OutboxMessage, SandboxMessage, Subscription, Topic
-from messaging.outbox import enqueue_message
 from messaging.preferences import pause_marketing, set_marketing_frequency
-from messaging.sending import send_due_messages
-from messaging.tracking import public_link
 
 pytestmark = pytest.mark.django_db
 BASE = "http://127.0.0.1:8000"

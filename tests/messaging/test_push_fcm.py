@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import AuditEntry, DeliveryAttempt, DeliveryEvent, OutboxMessage, Provider, Suppression
-from messaging.outbox import enqueue_message
 from messaging.providers.fcm import SCOPE, forget_cached_tokens
-from messaging.sending import send_due_messages
 from tests.support.fcm import PROJECT, service_account
 from tests.support.local_http import LocalServer, Request
 from tests.support.smtp_sink import free_port

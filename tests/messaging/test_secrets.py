@@ -5,11 +5,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from messaging.delivery.outbox import cancel_message, enqueue_message, requeue_failed, retry_message
+from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, SandboxMessage
-from messaging.outbox import cancel_message, enqueue_message, requeue_failed, retry_message
 from messaging.secrets import attach_secrets, marker, reveal
-from messaging.sending import send_due_messages
 from tests.messaging.test_delivery import FakeTwilio, http_api, sms_provider  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db

@@ -11,14 +11,14 @@ import re
 import pytest
 from django.core import signing
 
-from messaging import sending
 from messaging.consent import subscribe
+from messaging.delivery import sending
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import FastSigner, message_from_token
 from messaging.models import DeliveryAttempt, OutboxMessage, Provider, Suppression
-from messaging.outbox import enqueue_message
 from messaging.providers.email import SMTPSession, dot_stuffed, encoded_words
-from messaging.sending import send_due_messages
 from messaging.tokens import reveal_id
-from messaging.tracking import FastSigner, message_from_token
 from tests.support.smtp_sink import RecordingHandler, SMTPSink
 
 pytestmark = pytest.mark.django_db

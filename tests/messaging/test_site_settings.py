@@ -11,10 +11,10 @@ from aiosmtpd.smtp import AuthResult
 from django.urls import reverse
 
 from messaging import site
+from messaging.delivery.outbox import enqueue_message
 from messaging.email_setup import MANAGED_NAME, configure_email_delivery, current_email_setup, send_delivery_test
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import AuditEntry, OutboxMessage, Provider, SandboxMessage, SiteSettings
-from messaging.outbox import enqueue_message
 from messaging.providers.email import compose
 from tests.support.smtp_sink import RecordingHandler, SMTPSink, free_port
 

@@ -14,10 +14,10 @@ from messaging.content.versions import (
     restore_template_version,
     save_template_version,
 )
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import AuditEntry, OutboxMessage, SandboxMessage, Template, TemplateVersion
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 

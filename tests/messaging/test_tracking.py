@@ -9,10 +9,10 @@ import time_machine
 from django.utils import timezone
 
 from messaging.consent import subscribe
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import GIF
 from messaging.models import DeliveryEvent, SandboxMessage, TrackedLink
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
-from messaging.tracking import GIF
 
 pytestmark = pytest.mark.django_db
 

@@ -48,7 +48,7 @@ def cluster(monkeypatch, django_capture_on_commit_callbacks):
     import json
     from importlib import import_module
 
-    from messaging import work
+    from messaging.delivery import work
 
     def run(func: str, **kwargs) -> None:
         module, name = func.rsplit(".", 1)

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from messaging.consent import subscribe
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage, Provider, SandboxMessage
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 from tests.support.smtp_sink import SMTPSink
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from django.db.models import Count
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from messaging.delivery.work import enqueue_task
 from messaging.models import Channel, OutboxMessage
-from messaging.work import enqueue_task
 from tests.support.cluster import ProcessGroup, wait_until
 
 RESULTS_FILE = Path(settings.BASE_DIR) / "test-results" / "reliability.json"

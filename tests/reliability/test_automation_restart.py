@@ -13,9 +13,9 @@ from marketing.events import track_event
 from marketing.models import AutomationRun, AutomationStepLog
 from messaging.contacts import create_contact
 from messaging.content.catalog import sync_catalog
+from messaging.delivery.work import enqueue_task
 from messaging.models import OutboxMessage, SandboxMessage, Topic
 from messaging.schedules import ensure_schedules
-from messaging.work import enqueue_task
 from tests.reliability.helpers import report_figures
 from tests.support.cluster import wait_until
 

@@ -14,8 +14,8 @@ from itertools import pairwise
 import pytest
 from django.db.models import Count
 
+from messaging.delivery.outbox import enqueue_message
 from messaging.models import Channel, DeliveryAttempt, OutboxMessage, Provider, SandboxMessage, Suppression
-from messaging.outbox import enqueue_message
 from tests.reliability.helpers import (
     LEASE_SECONDS,
     WORKERS,

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from messaging import work
+from messaging.delivery import work
 from messaging.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db

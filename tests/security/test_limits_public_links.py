@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import public_link
 from messaging.models import ConsentRecord, Subscription
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
-from messaging.tracking import public_link
 
 pytestmark = pytest.mark.django_db
 BASE = "http://127.0.0.1:8000"

@@ -19,14 +19,14 @@ from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from messaging.throttle import allow, blocked, client_ip, record_failure
+from messaging.delivery.throttle import allow, blocked, client_ip, record_failure
 from tests.support.cluster import database_env
 
 COUNT_IN_ANOTHER_PROCESS = """
 import django, os
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 django.setup()
-from messaging.throttle import allow
+from messaging.delivery.throttle import allow
 print(sum(allow(scope="pages", key="shared-test", limit=5, window=3600) for _ in range(3)))
 """
 

@@ -14,9 +14,9 @@ from django.test import Client
 from django.utils import timezone
 
 from messaging.consent import subscribe
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import ConsentRecord, DeliveryEvent, OutboxMessage, SandboxMessage, Subscription
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 BASE = "https://mail.example.com"

@@ -13,10 +13,10 @@ import json
 
 import pytest
 
-from messaging.inbound import receive_inbound, run_handler
+from messaging.delivery.inbound import receive_inbound, run_handler
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import Inbox, InboxMessage, OutboxMessage, Provider
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def inbox_form(**overrides) -> dict:
         "name": "Replies",
         "channel": "sms",
         "address": "+33700000009",
-        "handler": "messaging.inbound.handle_stop_words",
+        "handler": "messaging.delivery.inbound.handle_stop_words",
         "is_active": "on",
         **overrides,
     }
@@ -61,14 +61,14 @@ def test_ops_cannot_point_an_inbox_handler_at_an_arbitrary_function(client, ops,
     response = client.post(f"{INBOXES}{inbox.pk}/change/", inbox_form(handler=handler))
     assert response.status_code == 200 and "handler" in response.context["adminform"].form.errors
     inbox.refresh_from_db()
-    assert inbox.handler == "messaging.inbound.handle_stop_words"
+    assert inbox.handler == "messaging.delivery.inbound.handle_stop_words"
 
 
 def test_ops_can_still_pick_a_registered_inbox_handler(client, ops):
     client.force_login(ops)
     response = client.post(f"{INBOXES}add/", inbox_form())
     assert response.status_code == 302, response.context["adminform"].form.errors
-    assert Inbox.objects.get().handler == "messaging.inbound.handle_stop_words"
+    assert Inbox.objects.get().handler == "messaging.delivery.inbound.handle_stop_words"
 
 
 def test_an_inbound_message_never_runs_an_unregistered_handler_that_got_into_the_row():

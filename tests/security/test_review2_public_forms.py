@@ -4,8 +4,8 @@ ignored or refused, never a 500."""
 import pytest
 
 from messaging.consent import subscribe
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from tests.messaging.test_preferences import BASE, post, preferences_client
 
 pytestmark = pytest.mark.django_db

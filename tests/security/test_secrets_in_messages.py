@@ -25,11 +25,11 @@ from django.utils import timezone
 
 from growth.giftcards import hash_code, issue_gift_card, normalise_code
 from growth.models import GiftCard
-from messaging import work
+from messaging.delivery import work
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import public_link
 from messaging.models import OutboxMessage, Provider, SandboxMessage
-from messaging.sending import send_due_messages
 from messaging.tasks import send_password_reset
-from messaging.tracking import public_link
 from messaging.verification import send_email_verification
 from tests.conftest import make_user
 from tests.support.smtp_sink import SMTPSink, free_port

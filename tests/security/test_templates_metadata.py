@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 from marketing.analytics.rollups import roll_up_recent
 from marketing.models import DailyStat
 from messaging.api_keys import create_api_key
+from messaging.delivery.outbox import INTERNAL_METADATA_KEYS
 from messaging.models import OutboxMessage
-from messaging.outbox import INTERNAL_METADATA_KEYS
 from tests.analytics.conftest import days_ago, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db

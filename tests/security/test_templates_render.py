@@ -11,10 +11,10 @@ from rest_framework.test import APIClient
 from messaging.contacts import create_contact
 from messaging.content.rendering import engine, render_parts
 from messaging.content.versions import activate_template_version, create_template, save_template_version
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import OutboxMessage, SandboxMessage, TemplateVersion
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 
 pytestmark = pytest.mark.django_db
 

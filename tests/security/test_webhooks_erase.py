@@ -17,10 +17,10 @@ from marketing.events import record_order, track_event
 from messaging.audit import record_audit
 from messaging.consent import suppress_address
 from messaging.contacts import create_contact, erase_contact, update_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
+from messaging.delivery.tracking import public_link
 from messaging.models import AuditEntry, Contact, DeliveryAttempt, DeliveryEvent, InboxMessage, OutboxMessage, Provider, SandboxMessage
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
-from messaging.tracking import public_link
 from messaging.views.webhooks import signature_for
 
 pytestmark = pytest.mark.django_db

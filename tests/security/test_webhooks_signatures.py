@@ -10,9 +10,9 @@ from django.urls import reverse
 from marketing.automations.webhooks import sign_payload
 from marketing.models import Event, Order, PaymentWebhookEvent
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import Contact, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, Suppression
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 from messaging.views.webhooks import signature_for
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 import pytest
 
 from messaging.contacts import create_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.models import Inbox, InboxMessage, OutboxMessage, Provider, Suppression
-from messaging.outbox import enqueue_message
-from messaging.sending import send_due_messages
 from messaging.views.webhooks import signature_for, twilio_signature
 from tests.support.events import webhook_events
 
@@ -43,7 +43,6 @@ def by_hand(token: str, url: str, params: dict) -> str:
 def post_twilio(client, path: str, params: dict, *, signature=None, token=TOKEN):
     signature = by_hand(token, BASE + path, params) if signature is None else signature
     return client.post(path, urlencode(params), content_type=FORM, headers={"X-Twilio-Signature": signature})
-
 
 
 def nothing_stored() -> bool:

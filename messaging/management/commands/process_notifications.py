@@ -2,10 +2,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.inbound import run_handler
+from messaging.delivery.inbound import run_handler
+from messaging.delivery.outbox import requeue_failed
+from messaging.delivery.sending import send_due_messages
 from messaging.models import Channel, InboxMessage
-from messaging.outbox import requeue_failed
-from messaging.sending import send_due_messages
 
 
 class Command(BaseCommand):

@@ -442,7 +442,7 @@ def deliver(
     gives back the tokens of the messages it never sent."""
     ready, outcomes = gate(messages)
     if ready:
-        from messaging.outbox import render_deferred
+        from messaging.delivery.outbox import render_deferred
 
         ready, broken = render_deferred(ready)
         outcomes += [Outcome(message, permanent(error), None) for message, error in broken]
@@ -590,35 +590,5 @@ def deliver_now(message: OutboxMessage) -> OutboxMessage:
     if leased:
         message.refresh_from_db()
         record_outcomes(deliver([message], usable_providers(message.channel)))
-    message.refresh_from_db()
-    return message
-
-
-def send_test_message(*, actor, provider: Provider, to: str) -> OutboxMessage:
-    """Send one message through exactly this provider, now, and return it with its outcome.
-    It is leased to nobody else, so no worker picks it up with another provider."""
-    from django.utils.translation import gettext as _
-
-    from messaging.audit import record_audit
-    from messaging.consent import normalise_address
-
-    now = timezone.now()
-    with transaction.atomic():
-        message = OutboxMessage.objects.create(
-            channel=provider.channel,
-            to_address=normalise_address(to, provider.channel),
-            subject=_("Mailroom test message"),
-            body_text=_("This test message was sent through the provider “%(name)s”.") % {"name": provider.name},
-            priority=OutboxMessage.Priority.TRANSACTIONAL,
-            status=Status.SENDING,
-            attempts=1,
-            max_attempts=1,
-            next_attempt_at=now,
-            lease_until=now + lease_length(),
-            lease_owner="test-send",
-            metadata={"test_send": True},
-        )
-        record_audit(actor=actor, verb="test-sent", target=provider, changes={"to": {"before": None, "after": message.to_address}})
-    record_outcomes(deliver([message], [provider]))
     message.refresh_from_db()
     return message

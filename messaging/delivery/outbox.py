@@ -27,14 +27,14 @@ from messaging.consent import normalise_address
 from messaging.content.merge_tags import contact_context
 from messaging.content.rendering import engine, mentions, render_parts, render_strict, render_version
 from messaging.content.versions import pick_template
+from messaging.delivery.tracking import track_html
+from messaging.delivery.work import after_commit
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY, WHATSAPP_TEMPLATE_KEY
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.secrets import check_secrets, check_stored, seal, with_markers
 from messaging.senders import clean_sender
-from messaging.tracking import track_html
 from messaging.whatsapp import approved_template, provider_requires_template, required_template_error
-from messaging.work import after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def stored_html(html: str, *, metadata: dict[str, Any], preheader: str = "", tra
     """A rendered email's HTML as the outbox stores it: the preheader, then (when tracked)
     every http(s) link rewritten to a click URL, the open pixel, and the link ids recorded
     in `metadata["links"]` (the only targets its clicks may reach). A link carrying a
-    sealed secret is never rewritten (messaging.tracking). `enqueue_message` and the
+    sealed secret is never rewritten (messaging.delivery.tracking). `enqueue_message` and the
     fan-out's `render_deferred` both store this, so the two paths cannot drift."""
     html = with_preheader(html, preheader)
     if html and track_links:  # clicks and opens

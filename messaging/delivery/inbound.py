@@ -27,7 +27,7 @@ STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET"
 contact_replied = Signal()
 
 
-DEFAULT_HANDLER = "messaging.inbound.handle_stop_words"
+DEFAULT_HANDLER = "messaging.delivery.inbound.handle_stop_words"
 # What an inbox may hand its messages to: {dotted path: label}. A handler is imported and
 # called, so a free-text path is a way to run anything on the server (like a schedule's
 # function): only registered ones run. Host apps add theirs with `register_inbound_handler`
