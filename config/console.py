@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from marketing.models import Automation, Campaign
 from messaging import policies, queries
 
 
@@ -156,7 +157,6 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
 
 def approval_badge(request: HttpRequest) -> int | str:
     """How many campaigns and automations wait for approval (indexed counts per page)."""
-    from marketing.models import Automation, Campaign
 
     count = Campaign.objects.filter(state=Campaign.State.PENDING_APPROVAL).count()
     count += Automation.objects.filter(state=Automation.State.PENDING_APPROVAL).count()

@@ -7,6 +7,8 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 from django.views.defaults import page_not_found
 
+from messaging.api.problems import not_found_problem
+
 
 def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
@@ -40,7 +42,5 @@ urlpatterns = [
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Under /api/ a wrong address gets a problem+json 404; elsewhere Django's page."""
     if request.path.startswith("/api/"):
-        from messaging.api.problems import not_found_problem
-
         return not_found_problem(request)
     return page_not_found(request, exception)

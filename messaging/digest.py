@@ -23,6 +23,8 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from messaging.delivery.outbox import enqueue_message, render_deferred
+from messaging.delivery.tracking import public_link
 from messaging.models import Channel, Contact, OutboxMessage, Subscription
 
 logger = logging.getLogger(__name__)
@@ -89,8 +91,6 @@ def send_weekly_digests(*, now: datetime | None = None) -> int:
 
 
 def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
-    from messaging.delivery.outbox import enqueue_message, render_deferred
-
     with transaction.atomic():
         held = list(
             held_messages().filter(contact=contact).select_for_update(of=("self",)).select_related("topic").order_by("created_at", "pk")
@@ -130,8 +130,6 @@ def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
 
 
 def _compose(messages: list[OutboxMessage]) -> tuple[str, str, str]:
-    from messaging.delivery.tracking import public_link
-
     count = len(messages)
     subject = ngettext("Your weekly digest: %(count)s message", "Your weekly digest: %(count)s messages", count) % {"count": count}
     intro = _("Here is what we sent you this week.")

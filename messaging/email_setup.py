@@ -21,9 +21,12 @@ from django.db import models, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from messaging.audit import diff, record_audit
+from messaging.delivery.on_demand import send_test_message
 from messaging.errors import InvalidInput
 from messaging.models import Channel, DeliveryAttempt, OutboxMessage, Provider
 from messaging.providers.base import ProviderError
+from messaging.providers.email import SMTPSession
 from messaging.secrets import SecretUnavailable, seal_credentials, unseal_credentials
 from messaging.site import load_settings
 
@@ -140,7 +143,6 @@ def _smtp_config(*, host: str, port: int | None, security: str, username: str, p
 def check_smtp(provider: Provider) -> None:
     """Open a session as sending does (connect, STARTTLS or TLS, login) and close it;
     InvalidInput with the server's answer when it does not work."""
-    from messaging.providers.email import SMTPSession
 
     provider.config = {**provider.config, "timeout": CHECK_TIMEOUT}
     session = SMTPSession(provider)
@@ -237,7 +239,6 @@ def _save(
     credentials: dict | None,
     rotated: list[str] | tuple = (),
 ) -> EmailSetup:
-    from messaging.audit import diff, record_audit
 
     row = load_settings(for_update=True)
     managed = Provider.objects.select_for_update().filter(pk=row.email_provider_id).first() if row.email_provider_id else None
@@ -300,7 +301,6 @@ def delivery_provider() -> Provider:
 def send_delivery_test(*, actor: AbstractBaseUser | None, to: str) -> TestAnswer:
     """Send a test email now through the current set-up (from the configured sender) and
     return what the server answered."""
-    from messaging.delivery.test_sends import send_test_message
 
     to = (to or "").strip()
     try:

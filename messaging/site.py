@@ -24,6 +24,7 @@ from django.core.validators import URLValidator, validate_email
 from django.db import DatabaseError, transaction
 from django.utils.translation import gettext as _
 
+from messaging.audit import diff, record_audit
 from messaging.errors import InvalidInput
 from messaging.models import SiteSettings
 from messaging.senders import CONTROL_CHARACTERS, sender_error
@@ -185,7 +186,6 @@ def load_settings(*, for_update: bool = False) -> SiteSettings:
 def update_site_settings(*, actor: AbstractBaseUser | None, values: dict[str, Any]) -> SiteSettings:
     """Save the Settings page's values (the fields named in `values`, trimmed); all or none:
     InvalidInput naming each field that is wrong. Audited with before and after."""
-    from messaging.audit import diff, record_audit
 
     unknown = set(values) - set(FIELDS)
     if unknown:

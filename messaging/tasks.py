@@ -1,9 +1,13 @@
 """django-q2 entry points. Thin: they take ids and plain data and call actions."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from messaging import digest, import_jobs, mailbox, verification
+from messaging.delivery import inbound, logs
 from messaging.delivery.sending import send_due_messages
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
@@ -27,50 +31,34 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 
 
 def clean_delivery_logs() -> int:
-    from messaging.delivery.logs import delete_old_attempts
-
-    return delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
+    return logs.delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
 
 
 def process_stranded_inbound() -> int:
     """Every few minutes: inbound messages a crash left unhandled go through their handler."""
-    from datetime import timedelta
-
-    from messaging.delivery.inbound import process_stranded_inbound as process
-
-    return process(older_than=timedelta(minutes=settings.MAILROOM_INBOUND_STRANDED_MINUTES))
+    return inbound.process_stranded_inbound(older_than=timedelta(minutes=settings.MAILROOM_INBOUND_STRANDED_MINUTES))
 
 
 def poll_email_inboxes() -> int:
     """Every minute: the new mail of each email inbox read over IMAP."""
-    from messaging.mailbox import poll_email_inboxes as poll
-
-    return poll()
+    return mailbox.poll_email_inboxes()
 
 
 def send_weekly_digests() -> int:
     """Hourly: the weekly digest of each contact whose local time is Monday 09:xx."""
-    from messaging.digest import send_weekly_digests as send
-
-    return send()
+    return digest.send_weekly_digests()
 
 
 def send_password_reset(*, address: str, language: str) -> bool:
     """Queued by the reset page (messaging.verification.queue_password_reset)."""
-    from messaging.verification import send_password_reset as send
-
-    return send(address=address, language=language)
+    return verification.send_password_reset(address=address, language=language)
 
 
 def run_import_job(*, job_id: int) -> None:
     """A console CSV import (messaging.import_jobs), run on the cluster."""
-    from messaging.import_jobs import run_import_job as run
-
-    run(job_id=job_id)
+    import_jobs.run_import_job(job_id=job_id)
 
 
 def recover_import_jobs() -> int:
     """Every minute: import jobs whose worker died (lease ran out) run again or fail clearly."""
-    from messaging.import_jobs import recover_import_jobs as recover
-
-    return recover()
+    return import_jobs.recover_import_jobs()

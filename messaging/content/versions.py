@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from messaging.audit import record_audit
 from messaging.contacts import normalise_locale
 from messaging.content.merge_tags import sample_context
-from messaging.content.rendering import TOO_MUCH_WORK, check_source, compile_body, parse_parts, render_parts, too_much_work
+from messaging.content.rendering import TOO_MUCH_WORK, check_source, compile_body, parse_parts, render_parts, render_version, too_much_work
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Template, TemplateVersion
 from messaging.whatsapp import check_approved_template
@@ -242,8 +242,6 @@ def pick_template(*, key: str, locale: str | None) -> Template | None:
 def preview_version(*, version: TemplateVersion, contact=None, context: dict | None = None):
     """Render a saved version without sending: merge-tag samples, overlaid with a real
     contact's values and then `context`. Returns a Rendered (its `missing` names unknown tags)."""
-    from messaging.content.merge_tags import sample_context
-    from messaging.content.rendering import render_version
 
     return render_version(version, sample_context(contact) | dict(context or {}))
 

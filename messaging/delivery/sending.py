@@ -24,6 +24,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from messaging import site
+from messaging.delivery.outbox import render_deferred
 from messaging.digest import DIGEST_KEY, HELD
 from messaging.metadata import CAMPAIGN_KEY
 from messaging.models import (
@@ -442,8 +443,6 @@ def deliver(
     gives back the tokens of the messages it never sent."""
     ready, outcomes = gate(messages)
     if ready:
-        from messaging.delivery.outbox import render_deferred
-
         ready, broken = render_deferred(ready)
         outcomes += [Outcome(message, permanent(error), None) for message, error in broken]
     if any(message.is_sensitive for message in ready):  # only then: the fast path pays nothing

@@ -12,6 +12,8 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from messaging.schedules import may_run
+
 logger = logging.getLogger(__name__)
 
 KICK_WINDOW_SECONDS = 1
@@ -24,8 +26,6 @@ def enqueue_task(func: str, **kwargs) -> None:
 
 
 def _check_registered(func: str) -> None:
-    from messaging.schedules import may_run
-
     if not may_run(func):  # the cluster would refuse it: say so where the mistake is
         raise ImproperlyConfigured(
             f"{func} is not a registered job: call messaging.schedules.register_task({func!r}) in its app's ready()."

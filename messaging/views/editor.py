@@ -22,7 +22,7 @@ from messaging.content.versions import (
     save_and_activate_template_version,
     save_template_version,
 )
-from messaging.delivery.test_sends import send_template_test
+from messaging.delivery.on_demand import send_template_test
 from messaging.errors import MailroomError
 from messaging.models import Contact, Template, TemplateVersion
 

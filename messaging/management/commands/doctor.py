@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from config.checks import secret_key_problem
 from messaging import site
+from messaging.models import Provider
+from messaging.providers.probe import probe_provider
 from messaging.schedules import HEARTBEAT
 
 CSP_MIDDLEWARE = "django.middleware.csp.ContentSecurityPolicyMiddleware"
@@ -59,8 +61,6 @@ def check_heartbeat() -> tuple[bool, str]:
 
 def check_providers() -> list[tuple[str, bool, str]]:
     """One row per active provider: each is contacted (SMTP EHLO/NOOP, HTTP HEAD)."""
-    from messaging.models import Provider
-    from messaging.providers.probe import probe_provider
 
     providers = list(Provider.objects.filter(is_active=True).order_by("channel", "priority", "id"))
     if not providers:

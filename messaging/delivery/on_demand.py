@@ -1,4 +1,4 @@
-"""Test sends: one message sent now, on demand, to show a person what the wire carries.
+"""Sends on demand: one message sent now to show a person what the wire carries.
 
 A provider test goes through exactly that provider; a template test renders a version with
 sample data (or a real contact's) and sends it through the usual providers. Both are marked
