@@ -23,8 +23,8 @@ from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.audit import redact
 from messaging.content.previews import PREVIEW_SANDBOX, preview_document
 from messaging.delivery.inbound import handler_choices
-from messaging.delivery.outbox import cancel_message, retry_message
 from messaging.delivery.on_demand import send_test_message
+from messaging.delivery.outbox import cancel_message, retry_message
 from messaging.errors import MailroomError
 from messaging.mailbox import check_imap_settings, poll_email_inbox
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
