@@ -20,13 +20,13 @@ The last line printed is one JSON object.
 import argparse
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import remove_workdir, say, start_cluster, stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 10.0  # seconds from "send now" to the "sent" state, 1,000 recipients
@@ -37,10 +37,6 @@ BODY = (
     '<p><a href="https://shop.example.com/sale">Spring sale</a></p>'
     '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>'
 )
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 def setup_django(database: Path) -> None:
@@ -102,43 +98,6 @@ def seed(n: int):
     return campaign, author
 
 
-def start_cluster(workdir: Path) -> subprocess.Popen:
-    from django_q.models import Success
-    from django_q.tasks import async_task
-
-    log = (workdir / "qcluster.log").open("wb")
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=REPO,
-        env=os.environ.copy(),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    warmups = [async_task("messaging.tasks.heartbeat") for _ in range(2)]
-    deadline = time.monotonic() + 60
-    while Success.objects.filter(id__in=warmups).count() < len(warmups):
-        if cluster.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the cluster did not start; see {workdir / 'qcluster.log'}")
-        time.sleep(0.1)
-    time.sleep(2.0)  # let the start-up schedules (heartbeat, drain, run campaigns) run and settle
-    return cluster
-
-
-def stop_group(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
 def measure(campaign, author, *, n: int) -> dict:
     from django.db.models import Max, Min
     from django.utils import timezone
@@ -188,7 +147,8 @@ def main() -> None:
         begun = time.monotonic()
         campaign, author = seed(args.n)
         say(f"[send_now] seeded {args.n} contacts and an approved campaign in {time.monotonic() - begun:.1f} s ({workdir})")
-        cluster = start_cluster(workdir)
+        cluster = start_cluster(workdir, warmups=2)
+        time.sleep(2.0)  # let the start-up schedules (heartbeat, drain, run campaigns) run and settle
         say(f"[send_now] cluster up (pid {cluster.pid})")
         figures = measure(campaign, author, n=args.n)
         say(
@@ -197,11 +157,8 @@ def main() -> None:
         )
         report |= {"value": figures["to_sent_state_s"], **figures, "database": "sqlite", "loadavg_1m": round(os.getloadavg()[0], 2)}
     finally:
-        stop_group(cluster)
-        if args.keep:
-            say(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        stop_group(cluster, grace=15)
+        remove_workdir(workdir, keep=args.keep)
     print(json.dumps(report), flush=True)
 
 

@@ -45,6 +45,8 @@ from datetime import timedelta
 from html import escape
 from pathlib import Path
 
+from _common import remove_workdir, say, start_cluster, stop_group
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 2000  # msg/s
 TARGET_RATIO = 3.0
@@ -107,10 +109,6 @@ def personalised(n: int) -> dict[str, str]:
     }
 
 
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
 # --- processes --------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as probe:
@@ -127,20 +125,6 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20) -> 
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-def stop_group(process: subprocess.Popen | None, *, grace: float = 10) -> None:
-    """SIGTERM the process group we started (a session leader), SIGKILL it if it lingers."""
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def ensure_smtp_sink() -> bool:
@@ -307,7 +291,6 @@ def run_mailroom(*, n: int, sink: Sink, workdir: Path, timeout: float) -> dict:
     from django.db import connection
     from django.db.models import Max
     from django.utils import timezone
-    from django_q.models import Success
     from django_q.tasks import async_task
 
     from messaging.delivery.outbox import enqueue_message
@@ -318,23 +301,8 @@ def run_mailroom(*, n: int, sink: Sink, workdir: Path, timeout: float) -> dict:
     say(f"[mailroom] seeded {n} contacts, subscriptions and outbox rows in {time.monotonic() - started:.1f} s ({database})")
 
     cluster_log = workdir / "qcluster.log"
-    with cluster_log.open("wb") as log:
-        cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=REPO,
-            env=os.environ.copy(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    cluster = start_cluster(workdir, warmups=WORKERS)
     try:
-        warmups = [async_task("messaging.tasks.heartbeat") for _ in range(WORKERS)]
-        deadline = time.monotonic() + 60
-        while Success.objects.filter(id__in=warmups).count() < len(warmups):
-            if cluster.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the cluster did not start; see {cluster_log}")
-            time.sleep(0.1)
         say(f"[mailroom] cluster up (pid {cluster.pid}, {WORKERS} workers, ORM broker); sink {sink.kind} on 127.0.0.1:{sink.port}")
         time.sleep(1.0)  # let the start-up schedules (heartbeat, drain) run and settle
 
@@ -634,10 +602,7 @@ def main() -> None:
     finally:
         for sink in sinks:
             sink.stop()
-        if args.keep:
-            say(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, keep=args.keep)
     print(json.dumps(report), flush=True)
 
 

@@ -1,10 +1,9 @@
 """The REST API, mounted at /api/v1/ (see config/urls.py).
 
 Each app lists its resources as `routes` (and optionally `urlpatterns`) in
-`<app>/api/routes.py` — or in `<app>/api.py` when its API is one module. This module finds
-them for every app in API_APPS, registers the viewsets on one router (a DefaultRouter) and adds the
-plain views. Nothing else needs changing to publish a
-resource. For example marketing, once it has a SegmentViewSet, writes in
+`<app>/api/routes.py`. This module finds them for every app in API_APPS, registers the
+viewsets on one router (a DefaultRouter) and adds the plain views. Nothing else needs
+changing to publish a resource. For example marketing, once it has a SegmentViewSet, writes in
 `marketing/api/routes.py`:
 
     from messaging.api.routing import Route
@@ -26,7 +25,6 @@ URL names live in the "api" namespace: `reverse("api:segment-detail", args=[pk])
 """
 
 from importlib import import_module
-from importlib.util import find_spec
 
 from django.urls import path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -38,18 +36,8 @@ API_APPS = ("messaging", "marketing", "growth")  # in layer order
 
 
 def route_modules() -> list:
-    """`<app>.api.routes` when `<app>/api/` is a package, else the module `<app>/api.py`.
-    An app without either is skipped; an import error inside one is raised, not hidden."""
-    modules = []
-    for app in API_APPS:
-        spec = find_spec(f"{app}.api") if find_spec(app) else None
-        if spec is None:
-            continue
-        if spec.submodule_search_locations is not None and find_spec(f"{app}.api.routes"):
-            modules.append(import_module(f"{app}.api.routes"))
-        else:
-            modules.append(import_module(f"{app}.api"))
-    return modules
+    """Every app's `<app>.api.routes`; an import error inside one is raised, not hidden."""
+    return [import_module(f"{app}.api.routes") for app in API_APPS]
 
 
 def build_urlpatterns() -> list:

@@ -5,16 +5,9 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from marketing.segments.fields import (
-    CHOICE_OPERATORS,
-    NUMBER_OPERATORS,
-    Rule,
-    SegmentField,
-    aggregate_q,
-    parse_list,
-    register_segment_field,
-    require_text,
-)
+from marketing.segments.fields.builders import aggregate_q
+from marketing.segments.fields.parsers import parse_list, require_text
+from marketing.segments.fields.registry import CHOICE_OPERATORS, NUMBER_OPERATORS, Rule, SegmentField, register_segment_field
 from messaging.content.merge_tags import register_merge_tag
 from messaging.models import Contact
 

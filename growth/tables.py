@@ -2,19 +2,17 @@
 points ledger and the ledger of the gift cards they received, on their growth summary."""
 
 import django_tables2 as tables
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 from growth.models import GiftCardTransaction, LoyaltyTransaction
-from messaging.tables import ConsoleTable
-
-LINK = "text-primary-600 dark:text-primary-500 underline"
+from messaging.tables import ConsoleTable, LinkColumn
 
 
 class LedgerTable(ConsoleTable):
     """What both ledgers show: newest first, sortable on when (indexed), kind and amount."""
+
+    count_noun = ngettext_lazy("%(count)s entry", "%(count)s entries", "count")
 
     created_at = tables.DateTimeColumn(verbose_name=_("When"), short=True, order_by=("created_at", "id"))
     kind = tables.Column(verbose_name=_("Kind"), order_by=("kind", "-created_at", "-id"))
@@ -26,10 +24,6 @@ class LedgerTable(ConsoleTable):
 
     def value_kind(self, record) -> str:
         return record.kind  # the code, as the API gives it
-
-    def count_label(self) -> str:
-        count = self.row_count()
-        return ngettext("%(count)s entry", "%(count)s entries", count) % {"count": count}
 
 
 class LoyaltyLedgerTable(LedgerTable):
@@ -51,7 +45,12 @@ class LoyaltyLedgerTable(LedgerTable):
 class GiftCardLedgerTable(LedgerTable):
     export_name = "gift-card-ledger"
 
-    card = tables.Column(verbose_name=_("Gift card"), order_by=("card__last4", "-created_at", "-id"))
+    card = LinkColumn(
+        url_name="admin:growth_giftcard_change",
+        pk_field="card_id",
+        verbose_name=_("Gift card"),
+        order_by=("card__last4", "-created_at", "-id"),
+    )
     amount = tables.Column(verbose_name=_("Amount"), order_by=("amount", "id"))
     balance_after = tables.Column(verbose_name=_("Balance after"), orderable=False)
     currency = tables.Column(verbose_name=_("Currency"), accessor="card__currency", orderable=False)
@@ -63,11 +62,3 @@ class GiftCardLedgerTable(LedgerTable):
         attrs = {**LedgerTable.Meta.attrs, "data-testid": "gift-card-ledger"}
         row_attrs = {"data-testid": "gift-card-ledger-row"}
         empty_text = _("No entries.")
-
-    def render_card(self, record: GiftCardTransaction) -> str:
-        return format_html(
-            '<a class="{}" href="{}">{}</a>', LINK, reverse("admin:growth_giftcard_change", args=[record.card_id]), record.card
-        )
-
-    def value_card(self, record: GiftCardTransaction) -> str:
-        return str(record.card)

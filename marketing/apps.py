@@ -9,9 +9,13 @@ class MarketingConfig(AppConfig):
 
     def ready(self) -> None:
         from marketing import schedules
-        from marketing.segments import fields  # noqa: F401  (registers the built-in segment fields)
 
         schedules.register()
+
+        # The built-in segment fields' builders import the models, loaded only by now.
+        from marketing.segments.fields.builtin import register_builtin_fields
+
+        register_builtin_fields()
 
         from marketing.timeline import register_timeline_sources
 

@@ -4,26 +4,26 @@ database on indexed or annotated fields (analytics rows are already aggregated: 
 year of days or one row per campaign, sorted in memory)."""
 
 import django_tables2 as tables
-from django.db.models import F
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 from marketing.campaigns.queries import RECIPIENT_STATUSES
 from marketing.models import AutomationRun, CampaignRecipient
 from marketing.templatetags.analytics import channel_label, column_label
-from messaging.tables import CELL, ConsoleTable
-
-LINK = "text-primary-600 dark:text-primary-500 underline"
+from messaging.tables import CELL, LINK, ConsoleTable, LinkColumn, link, order_nullable
 
 
 class CampaignRecipientTable(ConsoleTable):
     """Rows of `marketing.campaigns.queries.campaign_recipients` (annotated `delivery_status`)."""
 
     export_name = "recipients"
+    count_noun = ngettext_lazy("%(count)s recipient", "%(count)s recipients", "count")
 
-    contact = tables.Column(verbose_name=_("Contact"), order_by=("contact__email", "id"))
+    contact = LinkColumn(
+        url_name="admin:messaging_contact_change", pk_field="contact_id", verbose_name=_("Contact"), order_by=("contact__email", "id")
+    )
     delivery_status = tables.Column(
         verbose_name=_("Status"),
         order_by=("delivery_status", "id"),
@@ -46,17 +46,7 @@ class CampaignRecipientTable(ConsoleTable):
 
     def order_contact(self, queryset, is_descending: bool):
         """By address; contacts without an email (phone only, NULL) first, on every database."""
-        email = F("contact__email")
-        order = email.desc(nulls_last=True) if is_descending else email.asc(nulls_first=True)
-        return queryset.order_by(order, "-id" if is_descending else "id"), True
-
-    def render_contact(self, record: CampaignRecipient) -> str:
-        return format_html(
-            '<a class="{}" href="{}">{}</a>', LINK, reverse("admin:messaging_contact_change", args=[record.contact_id]), record.contact
-        )
-
-    def value_contact(self, record: CampaignRecipient) -> str:
-        return str(record.contact)
+        return order_nullable(queryset, "contact__email", descending=is_descending, null_is_lowest=True)
 
     def render_delivery_status(self, value: str) -> str:
         return str(RECIPIENT_STATUSES.get(value, value))
@@ -81,17 +71,14 @@ class CampaignRecipientTable(ConsoleTable):
     def value_message(self, record: CampaignRecipient) -> int | None:
         return record.message_id
 
-    def count_label(self) -> str:
-        count = self.row_count()
-        return ngettext("%(count)s recipient", "%(count)s recipients", count) % {"count": count}
-
 
 class AutomationRunTable(ConsoleTable):
     """An automation's runs (`marketing.automations.queries.automation_runs`, logs prefetched)."""
 
     export_name = "automation-runs"
+    count_noun = ngettext_lazy("%(count)s run", "%(count)s runs", "count")
 
-    contact = tables.Column(verbose_name=_("Contact"), order_by=("contact__email", "id"))
+    contact = LinkColumn(url_name="admin:marketing_automationrun_change", verbose_name=_("Contact"), order_by=("contact__email", "id"))
     status = tables.Column(verbose_name=_("Status"), order_by=("status", "-started_at", "-id"))
     steps = tables.Column(verbose_name=_("Steps done"), accessor="pk", orderable=False)
     next_run_at = tables.DateTimeColumn(verbose_name=_("Next run"), order_by=("next_run_at", "id"))
@@ -108,17 +95,7 @@ class AutomationRunTable(ConsoleTable):
 
     def order_next_run_at(self, queryset, is_descending: bool):
         """Runs with nothing due (NULL) last either way, on every database."""
-        when = F("next_run_at")
-        order = when.desc(nulls_last=True) if is_descending else when.asc(nulls_last=True)
-        return queryset.order_by(order, "-id" if is_descending else "id"), True
-
-    def render_contact(self, record: AutomationRun) -> str:
-        return format_html(
-            '<a class="{}" href="{}">{}</a>', LINK, reverse("admin:marketing_automationrun_change", args=[record.pk]), record.contact
-        )
-
-    def value_contact(self, record: AutomationRun) -> str:
-        return str(record.contact)
+        return order_nullable(queryset, "next_run_at", descending=is_descending)
 
     def render_status(self, record: AutomationRun) -> str:
         status = record.get_status_display()
@@ -137,10 +114,6 @@ class AutomationRunTable(ConsoleTable):
     def value_steps(self, record: AutomationRun) -> str:
         return " ".join(f"{log.step_index + 1}:{log.outcome}" for log in record.logs.all())
 
-    def count_label(self) -> str:
-        count = self.row_count()
-        return ngettext("%(count)s run", "%(count)s runs", count) % {"count": count}
-
 
 class ReportLinkColumn(tables.Column):
     """A campaign or automation id that opens its analytics report ("-" stays plain)."""
@@ -152,7 +125,7 @@ class ReportLinkColumn(tables.Column):
     def render(self, value):
         if value in ("-", "", None):
             return value
-        return format_html('<a class="{}" href="{}">{}</a>', LINK, reverse(self.url_name, args=[value]), value)
+        return link(reverse(self.url_name, args=[value]), value)
 
     def value(self, value):
         return value

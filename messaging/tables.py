@@ -14,9 +14,12 @@ A page with several tables gives each a `prefix` (`daily-sort`, `daily-page`, â€
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
@@ -30,6 +33,12 @@ CSV = TableExport.CSV
 # Unfold's changelist cell classes (unfold/templatetags/unfold_list.py TABLE_CELL_CLASSES).
 CELL = "align-middle border-t border-base-200 px-3 py-1.5 h-[45px] text-start dark:border-base-800"
 HEADER = "align-middle font-semibold py-2 px-3 text-start text-important whitespace-nowrap"
+LINK = "text-primary-600 dark:text-primary-500 underline"
+
+
+def link(url: str, text) -> str:
+    """A link in a cell, in Unfold's primary colour; `text` is escaped."""
+    return format_html('<a class="{}" href="{}">{}</a>', LINK, url, text)
 
 
 class ConsolePaginator(Paginator):
@@ -46,6 +55,7 @@ class ConsoleTable(tables.Table):
     export_name = "table"  # the CSV file name, without the extension
     exportable = True  # show the "Export CSV" link
     export_url = ""  # where that link goes; empty: this page with ?<prefix>_export=csv
+    count_noun = ngettext_lazy("%(count)s row", "%(count)s rows", "count")  # lists name their own rows
 
     class Meta:
         template_name = "console/table.html"
@@ -62,15 +72,41 @@ class ConsoleTable(tables.Table):
         return self.paginator.count if hasattr(self, "paginator") else len(self.rows)
 
     def count_label(self) -> str:
-        """ "12 rows" under the table; lists override it with their own noun."""
-        count = self.row_count()
-        return ngettext("%(count)s row", "%(count)s rows", count) % {"count": count}
+        """ "12 rows" under the table ("12 recipients" with the list's own `count_noun`)."""
+        return self.count_noun % {"count": self.row_count()}
 
     def export_url_param(self) -> str:
         return f"{self.prefix}{EXPORT_PARAM}"
 
     def export_testid(self) -> str:
         return f"{self.prefix}export-csv"
+
+
+class LinkColumn(tables.Column):
+    """A cell that links to `reverse(url_name, args=[record.<pk_field>])`; the CSV keeps the
+    cell's text."""
+
+    def __init__(self, *, url_name: str, pk_field: str = "pk", **kwargs):
+        self.url_name, self.pk_field = url_name, pk_field
+        super().__init__(**kwargs)
+
+    def render(self, value, record) -> str:
+        return link(reverse(self.url_name, args=[getattr(record, self.pk_field)]), value)
+
+    def value(self, value) -> str:
+        return str(value)
+
+
+def order_nullable(queryset: QuerySet, column: str, *, descending: bool, null_is_lowest: bool = False) -> tuple[QuerySet, bool]:
+    """What a table's `order_<column>` returns for a column that may be NULL, the same on
+    every database: NULLs last either way, or, `null_is_lowest`, first when ascending; then
+    by id."""
+    field = F(column)
+    if descending:
+        order = field.desc(nulls_last=True)
+    else:
+        order = field.asc(nulls_first=True) if null_is_lowest else field.asc(nulls_last=True)
+    return queryset.order_by(order, "-id" if descending else "id"), True
 
 
 class SafeTableExport(TableExport):

@@ -12,7 +12,7 @@ Every mistake is reported with the rule's position ("rule 2.1") so a person can 
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
-from marketing.segments.fields import NO_VALUE_OPERATORS, OPERATOR_LABELS, Rule, RuleValueError, get_segment_field
+from marketing.segments.fields.registry import NO_VALUE_OPERATORS, OPERATOR_LABELS, Rule, RuleValueError, get_segment_field
 from messaging.errors import InvalidInput
 from messaging.models import Contact
 

@@ -24,7 +24,7 @@ from marketing.segments.actions import (
     remove_static_members,
     update_segment,
 )
-from marketing.segments.fields import NO_VALUE_OPERATORS, OPERATOR_LABELS, segment_fields
+from marketing.segments.fields.registry import NO_VALUE_OPERATORS, OPERATOR_LABELS, segment_fields
 from marketing.segments.tree_form import apply_edit, tree_from_form, with_paths
 from messaging.errors import InvalidInput, MailroomError
 from messaging.models import Channel

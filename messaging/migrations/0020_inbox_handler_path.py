@@ -3,7 +3,7 @@
 from django.db import migrations, models
 
 # The inbound module moved into messaging.delivery; an inbox names its handler by dotted path.
-OLD = "messaging.inbound.handle_stop_words"
+OLD = "messaging.delivery.inbound.handle_stop_words"
 NEW = "messaging.delivery.inbound.handle_stop_words"
 
 

@@ -33,6 +33,27 @@ def _text(label, *, help_text="", max_length=254, widget=UnfoldAdminTextInputWid
     return forms.CharField(label=label, required=False, max_length=max_length, help_text=help_text, widget=widget)
 
 
+def _credential(label) -> forms.CharField:
+    """A password or API key: typed in, stored encrypted, never shown again (the form's
+    __init__ says whether one is stored)."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        max_length=500,
+        strip=False,
+        widget=UnfoldAdminPasswordWidget(attrs={"autocomplete": "new-password"}),
+    )
+
+
+def _credential_secret() -> forms.CharField:
+    """The other way to give a credential: the name of a secret in the environment."""
+    return _text(
+        gettext_lazy("…or the name of a secret holding it"),
+        max_length=64,
+        help_text=gettext_lazy("NAME for the environment variable MAILROOM_SECRET_NAME."),
+    )
+
+
 class SendingForm(forms.Form):
     sender_name = _text(gettext_lazy("Sender name"), max_length=100, help_text=gettext_lazy("Shown as the sender of every email."))
     from_email = _text(
@@ -97,36 +118,16 @@ class DeliveryForm(forms.Form):
     )
     security = forms.ChoiceField(label=gettext_lazy("Encryption"), choices=Security.choices, widget=UnfoldAdminSelectWidget)
     username = _text(gettext_lazy("User name"))
-    password = forms.CharField(
-        label=gettext_lazy("Password"),
-        required=False,
-        max_length=500,
-        strip=False,
-        widget=UnfoldAdminPasswordWidget(attrs={"autocomplete": "new-password"}),
-    )
-    password_secret = _text(
-        gettext_lazy("…or the name of a secret holding it"),
-        max_length=64,
-        help_text=gettext_lazy("NAME for the environment variable MAILROOM_SECRET_NAME."),
-    )
+    password = _credential(gettext_lazy("Password"))
+    password_secret = _credential_secret()
     esp = forms.ChoiceField(
         label=gettext_lazy("Email service"),
         required=False,
         choices=[("", "—"), *[(key, name) for key, (name, _backend, _option) in ESPS.items()]],
         widget=UnfoldAdminSelectWidget,
     )
-    api_key = forms.CharField(
-        label=gettext_lazy("API key"),
-        required=False,
-        max_length=500,
-        strip=False,
-        widget=UnfoldAdminPasswordWidget(attrs={"autocomplete": "new-password"}),
-    )
-    api_key_secret = _text(
-        gettext_lazy("…or the name of a secret holding it"),
-        max_length=64,
-        help_text=gettext_lazy("NAME for the environment variable MAILROOM_SECRET_NAME."),
-    )
+    api_key = _credential(gettext_lazy("API key"))
+    api_key_secret = _credential_secret()
 
     def __init__(self, *args, setup, **kwargs):
         initial = {
@@ -140,9 +141,10 @@ class DeliveryForm(forms.Form):
             "api_key_secret": setup.api_key_secret,
         }
         super().__init__(*args, initial=initial, **kwargs)
-        keep = _("Stored encrypted, never shown: leave empty to keep it.")
-        self.fields["password"].help_text = keep if setup.password_stored else _("Stored encrypted; never shown again.")
-        self.fields["api_key"].help_text = keep if setup.api_key_stored else _("Stored encrypted; never shown again.")
+        for name, stored in (("password", setup.password_stored), ("api_key", setup.api_key_stored)):
+            self.fields[name].help_text = (
+                _("Stored encrypted, never shown: leave empty to keep it.") if stored else _("Stored encrypted; never shown again.")
+            )
 
 
 class TestSendForm(forms.Form):

@@ -7,7 +7,7 @@ from growth.giftcards import issue_gift_card
 from growth.loyalty import earn_points_for_order
 from growth.models import Referral
 from growth.referrals import get_or_create_referral_code
-from marketing.segments.fields import Rule, get_segment_field
+from marketing.segments.fields.registry import Rule, get_segment_field
 from messaging.contacts import create_contact
 from messaging.content.merge_tags import contact_context, merge_tags
 from messaging.models import Contact

@@ -17,7 +17,8 @@ from marketing.segments.actions import (
     update_segment,
 )
 from marketing.segments.compiler import SegmentRuleError, contacts_matching
-from marketing.segments.fields import SegmentField, register_segment_field, segment_fields
+from marketing.segments.fields import registry
+from marketing.segments.fields.registry import SegmentField, register_segment_field, segment_fields
 from messaging.consent import subscribe, unsubscribe
 from messaging.contacts import create_contact, delete_contact
 from messaging.models import AuditEntry, DeliveryEvent, OutboxMessage
@@ -209,9 +210,7 @@ def test_registered_field_from_another_app(people):
         assert emails(group("and", rule("test_vip", "is_set"))) == ["ada@example.com"]
     finally:
         segment_fields()  # the registry is a module dict; remove the test field
-        from marketing.segments import fields
-
-        fields._registry.pop("test_vip")
+        registry._registry.pop("test_vip")
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketing.segments.compiler import contacts_matching
-from marketing.segments.fields import segment_fields
+from marketing.segments.fields.registry import segment_fields
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
 from messaging.content.rendering import check_source, render_strict
