@@ -8,6 +8,9 @@ reaches the request that tracked the event.
 
 import logging
 
+from growth.loyalty import earn_points_for_order, reverse_points_for_order
+from growth.models import GiftCard, Referral
+from growth.referrals import qualify_referral_for_order, reverse_referral_for_order
 from marketing.models import Event
 
 logger = logging.getLogger(__name__)
@@ -31,9 +34,6 @@ def on_event_tracked(sender, event: Event, **kwargs) -> None:
 
 
 def handle_order_event(*, event: Event, order_reference: str, amount) -> None:
-    from growth.loyalty import earn_points_for_order, reverse_points_for_order
-    from growth.referrals import qualify_referral_for_order, reverse_referral_for_order
-
     contact = event.contact
     if event.name in PAID_EVENTS:
         earn_points_for_order(contact=contact, order_reference=order_reference, amount=amount)
@@ -47,8 +47,6 @@ def on_contact_erased(sender, contact, values, message_ids, **kwargs) -> None:
     """Growth's part of a GDPR erasure (messaging's `contact_erased`, inside the erasing
     transaction): balances, ledgers and referral states stay; what names or traces the person goes."""
     from django.db.models import Q
-
-    from growth.models import GiftCard, Referral
 
     GiftCard.objects.filter(recipient=contact).update(sender_name="", message="")
     Referral.objects.filter(Q(referrer=contact) | Q(friend=contact)).update(signup_ip=None, device_id="", note="")

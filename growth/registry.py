@@ -5,6 +5,9 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from growth.models import GiftCard, LoyaltyAccount, LoyaltyTier, Referral
+from growth.queries import loyalty_account_for, referral_code_for
+from growth.referrals import referral_url
 from marketing.segments.fields.builders import aggregate_q
 from marketing.segments.fields.parsers import parse_list, require_text
 from marketing.segments.fields.registry import CHOICE_OPERATORS, NUMBER_OPERATORS, Rule, SegmentField, register_segment_field
@@ -16,22 +19,16 @@ GROWTH = _("Growth")
 
 # --- merge tags -----------------------------------------------------------------------------------
 def _referral_code(contact: Contact) -> str:
-    from growth.queries import referral_code_for
-
     code = referral_code_for(contact=contact)
     return code.code if code else ""
 
 
 def _referral_url(contact: Contact) -> str:
-    from growth.referrals import referral_url
-
     code = _referral_code(contact)
     return referral_url(code) if code else ""
 
 
 def _loyalty_account(contact: Contact):
-    from growth.queries import loyalty_account_for
-
     return loyalty_account_for(contact=contact)
 
 
@@ -46,8 +43,6 @@ def _tier(contact: Contact) -> str:
 
 
 def _gift_card_last4(contact: Contact) -> str:
-    from growth.models import GiftCard
-
     card = GiftCard.objects.filter(recipient=contact, disabled_at__isnull=True, balance__gt=0).order_by("-created_at").first()
     return card.last4 if card else ""
 
@@ -66,14 +61,10 @@ def register_merge_tags() -> None:
 
 # --- segment fields --------------------------------------------------------------------------------
 def _active_accounts():
-    from growth.models import LoyaltyAccount
-
     return LoyaltyAccount.objects.filter(program__is_active=True)
 
 
 def tier_choices() -> list[tuple[str, str]]:
-    from growth.models import LoyaltyTier
-
     names = LoyaltyTier.objects.filter(program__is_active=True).values_list("name", flat=True).distinct().order_by("name")
     return [(name, name) for name in names]
 
@@ -89,15 +80,11 @@ def loyalty_points_q(rule: Rule) -> Q:
 
 
 def referrals_rewarded_q(rule: Rule) -> Q:
-    from growth.models import Referral
-
     rewarded = Referral.objects.filter(status=Referral.Status.REWARDED).order_by().values("referrer").annotate(n=Count("id"))
     return aggregate_q(rewarded, "n", rule, by="referrer")
 
 
 def gift_card_balance_q(rule: Rule) -> Q:
-    from growth.models import GiftCard
-
     usable = GiftCard.objects.filter(recipient__isnull=False, disabled_at__isnull=True).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
     )
