@@ -18,9 +18,10 @@ from marketing.automations.actions import (
     replace_steps,
     update_automation,
 )
-from marketing.automations.approval import approve_automation, fans_out, reject_automation
+from marketing.automations.approval import approve_automation, reject_automation
 from marketing.automations.presets import PRESETS
 from marketing.automations.queries import automation_report, automation_runs
+from marketing.automations.status import fans_out
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Segment
 from messaging.api.common import ReadViewSet, problems
 from messaging.ids import parse_id

@@ -115,6 +115,8 @@ TABLES = {
 }
 COLUMNS = ("sent", "delivered", "opened_unique", "clicked_unique", "unsubscribed", "bounced", "complained", "conversions", "revenue")
 RATE_COLUMNS = ("open_rate", "click_rate", "unsubscribe_rate", "bounce_rate", "complaint_rate")
+
+
 def table_rows(table: str, filters: queries.Filters) -> tuple[list[str], list[list[Any]]]:
     """(header, rows) of one table, the same on the page and in its CSV export."""
     if table == "message_stats":
