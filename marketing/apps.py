@@ -31,6 +31,11 @@ class MarketingConfig(AppConfig):
 
         event_tracked.connect(on_event_tracked, dispatch_uid="marketing_automations")
 
+        from marketing.automations.approval import on_segment_audience_changed
+        from marketing.segments.signals import segment_audience_changed
+
+        segment_audience_changed.connect(on_segment_audience_changed, dispatch_uid="marketing_automation_approvals")
+
         from marketing.events import on_contact_replied
         from messaging.delivery.inbound import contact_replied
 

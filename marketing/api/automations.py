@@ -1,7 +1,7 @@
 """Automations (seed 003): CRUD, activate, pause, analytics and executions, plus the
 preset gallery. Thin: the automation actions hold every rule."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,9 +18,11 @@ from marketing.automations.actions import (
     replace_steps,
     update_automation,
 )
-from marketing.automations.approval import approve_automation, fans_out, reject_automation
+from marketing.automations.approval import approve_automation, reject_automation
 from marketing.automations.presets import PRESETS
 from marketing.automations.queries import automation_report, automation_runs
+from marketing.automations.status import fans_out
+from marketing.automations.steps.validation import CONFIG_SERIALIZERS
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog, Segment
 from messaging.api.common import ReadViewSet, problems
 from messaging.ids import parse_id
@@ -75,9 +77,34 @@ class AutomationSerializer(serializers.ModelSerializer):
         return fans_out(automation)
 
 
+def _step_input_schema(kind: str, config: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """One step kind with its settings, for the schema only."""
+    name = f"{kind.title()}StepInput"
+    fields = {"kind": serializers.ChoiceField(choices=[kind]), "config": config(required=False)}
+    return type(name, (serializers.Serializer,), {**fields, "__doc__": config.__doc__})
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="StepInput",
+        serializers={kind.value: _step_input_schema(kind.value, config) for kind, config in CONFIG_SERIALIZERS.items()},
+        resource_type_field_name="kind",
+        many=True,
+    )
+)
+class StepInputListSerializer(serializers.ListSerializer):
+    """Steps as the schema shows them: per kind, the settings it takes."""
+
+
 class StepInputSerializer(serializers.Serializer):
+    """A step: its kind and the settings that kind takes (the schema lists them per kind; the
+    automation actions check them, see marketing.automations.steps.validation)."""
+
     kind = serializers.ChoiceField(choices=AutomationStep.Kind.choices)
     config = serializers.DictField(required=False, default=dict)
+
+    class Meta:
+        list_serializer_class = StepInputListSerializer
 
 
 class AutomationInputSerializer(serializers.Serializer):

@@ -13,10 +13,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from marketing.automations.approval import APPROVED_FIELDS, fans_out, submit_for_approval, withdraw_approval
+from marketing.automations.approval import APPROVED_FIELDS, submit_for_approval, withdraw_approval
+from marketing.automations.background import kick_runner
+from marketing.automations.clock import parse_clock
 from marketing.automations.presets import PRESETS, Preset
-from marketing.automations.steps import clean_step_config, parse_clock
+from marketing.automations.status import fans_out
+from marketing.automations.steps.validation import clean_step_config
+from marketing.automations.validation import check_ready, clean_exit_events, clean_trigger
 from marketing.models import Automation, AutomationRun, AutomationStep, Segment
+from marketing.segments.actions import create_segment
 from messaging.audit import diff, record_audit, snapshot
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.storable import require_storable
@@ -43,42 +48,6 @@ class AutomationStateError(NotAllowed):
     code = "automation_state"
 
 
-def _clean_trigger(trigger_type: str, trigger: Any) -> dict:
-    if trigger_type not in Automation.Trigger.values:
-        raise InvalidInput(_("Unknown trigger “%(kind)s”.") % {"kind": trigger_type}, fields={"trigger_type": [_("Unknown trigger.")]})
-    if not isinstance(trigger, dict):
-        raise InvalidInput(_("The trigger settings must be an object."), fields={"trigger": [_("Must be an object.")]})
-    if "fan_out" in trigger:  # a JSON boolean, so the live-automation query reads it like Python does
-        trigger = {**trigger, "fan_out": bool(trigger["fan_out"])}
-    problem = None
-    if trigger_type == Automation.Trigger.EVENT and not (trigger.get("events") or trigger.get("event")):
-        problem = _("An event trigger names at least one event.")
-    elif trigger_type == Automation.Trigger.DATE and not trigger.get("attribute"):
-        problem = _("A date trigger names the contact attribute holding the date.")
-    elif trigger_type == Automation.Trigger.SEGMENT_ENTRY and not Segment.objects.filter(pk=trigger.get("segment") or 0).exists():
-        problem = _("A segment-entry trigger names an existing segment.")
-    elif trigger_type == Automation.Trigger.SCHEDULE:
-        weekday = trigger.get("weekday")
-        if weekday not in (None, "") and not (isinstance(weekday, int) and 0 <= weekday <= 6):
-            problem = _("The weekday is 0 (Monday) to 6 (Sunday).")
-    for key in ("time", "at"):
-        if trigger.get(key):
-            try:
-                parse_clock(trigger[key])
-            except ValueError:
-                problem = _("“%(value)s” is not a time like 09:00.") % {"value": trigger[key]}
-    if problem:
-        raise InvalidInput(problem, fields={"trigger": [problem]})
-    return trigger
-
-
-def _clean_exit_events(exit_events: Any) -> list[dict]:
-    if not isinstance(exit_events, list) or not all(isinstance(rule, dict) and rule.get("event") for rule in exit_events):
-        message = _('Exit events are a list like [{"event": "order_paid", "match": "order_id"}].')
-        raise InvalidInput(message, fields={"exit_events": [message]})
-    return exit_events
-
-
 def _apply_fields(automation: Automation, fields: dict[str, Any]) -> None:
     require_storable(**fields)  # the console settings form parses JSON the API parser never sees
     for name, value in fields.items():
@@ -87,8 +56,8 @@ def _apply_fields(automation: Automation, fields: dict[str, Any]) -> None:
         if name in ("quiet_hours_start", "quiet_hours_end") and isinstance(value, str):
             value = parse_clock(value) if value else None
         setattr(automation, name, value)
-    automation.trigger = _clean_trigger(automation.trigger_type, automation.trigger)
-    automation.exit_events = _clean_exit_events(automation.exit_events)
+    automation.trigger = clean_trigger(automation.trigger_type, automation.trigger)
+    automation.exit_events = clean_exit_events(automation.exit_events)
     if not (automation.name or "").strip():
         raise InvalidInput(_("An automation needs a name."), fields={"name": [_("This field is required.")]})
     if (automation.quiet_hours_start is None) != (automation.quiet_hours_end is None):
@@ -256,22 +225,9 @@ def replace_steps(*, actor: AbstractBaseUser | None, automation: Automation, ste
     return automation
 
 
-def check_ready(automation: Automation) -> None:
-    """An automation can go live with at least one step and steps that still make sense."""
-    steps = list(automation.steps.order_by("position", "id"))
-    if not steps:
-        raise InvalidInput(_("Add at least one step before activating."), fields={"steps": [_("No steps.")]})
-    for position, step in enumerate(steps):
-        try:
-            clean_step_config(kind=step.kind, config=step.config, position=position)
-        except InvalidInput as error:
-            raise InvalidInput(_("Step %(n)s: %(error)s") % {"n": position + 1, "error": error}, fields={"steps": [str(error)]}) from None
-    _clean_trigger(automation.trigger_type, automation.trigger)
-
-
 @transaction.atomic
 def activate_automation(*, actor: AbstractBaseUser | None, automation: Automation) -> Automation:
-    """Go live. An automation that fans out to many contacts (see `approval.fans_out`) is
+    """Go live. An automation that fans out to many contacts (see `status.fans_out`) is
     submitted for approval instead, unless it is paused with its approval still standing."""
     automation = Automation.objects.select_for_update().get(pk=automation.pk)
     if automation.state == Automation.State.ACTIVE:
@@ -288,8 +244,6 @@ def activate_automation(*, actor: AbstractBaseUser | None, automation: Automatio
     automation.save(update_fields=["state", "activated_at", "updated_at"])
     record_audit(actor=actor, verb="activated", target=automation, changes={"state": {"before": before, "after": automation.state}})
     if AutomationRun.objects.filter(automation=automation, status=AutomationRun.Status.ACTIVE).exists():
-        from marketing.automations.triggers import kick_runner
-
         kick_runner()  # paused runs that came due continue now
     return automation
 
@@ -332,8 +286,6 @@ def create_automation_from_preset(*, actor: AbstractBaseUser | None, key: str, n
     if preset.audience_rules is not None:
         audience = Segment.objects.filter(name=str(preset.audience_name)).first()
         if audience is None:
-            from marketing.segments.actions import create_segment
-
             audience = create_segment(
                 actor=actor,
                 name=str(preset.audience_name),

@@ -16,7 +16,7 @@ refusing the change: the change may come from another screen (the segment builde
 someone who does not know the automation uses that segment, and refusing it would only
 make them pause, edit and re-activate, which needs the same approval. Meanwhile nothing
 runs: the scans, the event triggers and the runner only touch live automations
-(`live_automations`), so no message reaches the widened audience before someone looks.
+(`marketing.automations.status.live_automations`), so no message reaches the widened audience before someone looks.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -27,6 +27,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from marketing import policies
+from marketing.automations.background import kick_runner
+from marketing.automations.status import approved_content_of, fans_out
+from marketing.automations.validation import check_ready
 from marketing.models import Automation, AutomationRun, AutomationStep, Segment
 from marketing.review import saw_this_submission
 from messaging.audit import record_audit
@@ -34,7 +37,6 @@ from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Template
 
 State = Automation.State
-Trigger = Automation.Trigger
 
 # Settings an approval covers: who enters, how often, whether consent applies.
 APPROVED_FIELDS = frozenset(
@@ -56,36 +58,7 @@ def _user(actor: AbstractBaseUser | None):
     return actor if actor is not None and actor.is_authenticated else None
 
 
-# --- what fans out -----------------------------------------------------------------------
-def fans_out(automation: Automation) -> bool:
-    """True when one trigger can start runs for many contacts."""
-    return automation.trigger_type != Trigger.EVENT or bool((automation.trigger or {}).get("fan_out"))
-
-
-def fan_out_q() -> Q:
-    """A superset of `fans_out` as a query (narrowed in Python: a negated JSON key lookup
-    is not portable between SQLite and PostgreSQL)."""
-    return ~Q(trigger_type=Trigger.EVENT) | Q(trigger__fan_out=True)
-
-
-def is_live(automation: Automation) -> bool:
-    """May start and advance runs: active, and approved when it fans out."""
-    return automation.state == State.ACTIVE and (automation.approved_at is not None or not fans_out(automation))
-
-
-def live_automations(automations: QuerySet[Automation] | None = None) -> list[Automation]:
-    """The live ones among `automations` (default: all)."""
-    automations = Automation.objects.all() if automations is None else automations
-    return [automation for automation in automations.filter(state=State.ACTIVE) if is_live(automation)]
-
-
-def held_automation_ids() -> list[int]:
-    """Active but unapproved fan-out automations (only a write outside the actions makes
-    one): the runner leaves their runs alone."""
-    active = Automation.objects.filter(fan_out_q(), state=State.ACTIVE, approved_at__isnull=True)
-    return [automation.pk for automation in active if not is_live(automation)]
-
-
+# --- who reviews ----------------------------------------------------------------------
 def waiting_for_approval() -> QuerySet[Automation]:
     return Automation.objects.filter(state=State.PENDING_APPROVAL).select_related("created_by", "submitted_by", "audience")
 
@@ -113,26 +86,6 @@ def can_review(user: AbstractBaseUser, automation: Automation) -> bool:
 
 
 # --- the content an approval covers -------------------------------------------------------
-def template_snapshot(keys) -> dict[str, list[list]]:
-    """The templates behind send-step keys as they are now: id, active version and topic of
-    each language's template. A new active version or another topic is new content."""
-    snapshot: dict[str, list[list]] = {}
-    rows = Template.objects.filter(key__in=list(keys)).order_by("key", "pk").values_list("key", "pk", "active_version_id", "topic_id")
-    for key, pk, version, topic in rows:
-        snapshot.setdefault(key, []).append([pk, version, topic])
-    return snapshot
-
-
-def approved_content_of(automation: Automation) -> dict[str, list[list]]:
-    keys = {step.config.get("template") for step in automation.steps.filter(kind=AutomationStep.Kind.SEND)}
-    return template_snapshot(keys - {None})
-
-
-def content_changed_since_approval(automation: Automation, key: str) -> bool:
-    """For the send step at run time: did the template it sends change after the approval?"""
-    return fans_out(automation) and template_snapshot([key]).get(key, []) != (automation.approved_content or {}).get(key, [])
-
-
 @transaction.atomic
 def hold_for_changed_content(*, automation: Automation, key: str) -> None:
     """The runner met a template edited after the approval: back to waiting, nothing sent."""
@@ -198,8 +151,6 @@ def approve_automation(*, actor: AbstractBaseUser, automation: Automation, seen=
     _check_reviewer(actor, automation)
     if not saw_this_submission(automation.submitted_at, seen):
         raise AutomationApprovalError(_("This automation changed after you opened it: review it again before approving."))
-    from marketing.automations.actions import check_ready
-
     check_ready(automation)
     before = automation.state
     now = timezone.now()
@@ -210,8 +161,6 @@ def approve_automation(*, actor: AbstractBaseUser, automation: Automation, seen=
     automation.save(update_fields=["state", "approved_by", "approved_at", "approved_content", "activated_at", "updated_at"])
     _audit_state(actor, automation, "approved", before)
     if AutomationRun.objects.filter(automation=automation, status=AutomationRun.Status.ACTIVE).exists():
-        from marketing.automations.triggers import kick_runner
-
         kick_runner()  # runs held while it waited continue now
     return automation
 
@@ -242,11 +191,17 @@ def automations_using(segment: Segment) -> QuerySet[Automation]:
 
 
 def segment_audience_edited(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> int:
-    """Called by the segment actions (in their transaction) when a person changed who is in
-    `segment` (its rules, members added): every fan-out automation using it needs a new
-    approval. Returns how many automations were affected."""
+    """A person changed who is in `segment` (its rules, members added): every fan-out
+    automation using it needs a new approval. The segment actions reach this through
+    `segment_audience_changed`, in the edit's transaction. Returns how many were affected."""
     affected = 0
     for automation in automations_using(segment).select_for_update().order_by("pk"):  # withdraw_approval skips single-contact ones
         reason = _("segment “%(segment)s”: %(change)s") % {"segment": segment.name, "change": change}
         affected += withdraw_approval(actor=actor, automation=automation, reason=reason)
     return affected
+
+
+def on_segment_audience_changed(sender, *, segment: Segment, actor: AbstractBaseUser | None, change: str, **kwargs) -> int:
+    """The `marketing.segments.signals.segment_audience_changed` receiver (connected in
+    `MarketingConfig.ready()`); runs in the segment edit's transaction."""
+    return segment_audience_edited(segment=segment, actor=actor, change=change)

@@ -1,4 +1,4 @@
-"""Automation triggers and exits in words, for people: the list, the flow page, the
+"""Automation triggers, exits and steps in words, for people: the list, the flow page, the
 approval queue, the preset gallery and the calendar show these, never the stored JSON.
 
     describe_trigger("event", {"events": ["order_placed"]})  → When the event “order_placed” happens
@@ -14,9 +14,11 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from marketing.models import Automation, Segment
+from marketing.automations.matching import number
+from marketing.models import Automation, AutomationStep, Segment
 
 Trigger = Automation.Trigger
+Kind = AutomationStep.Kind
 
 WEEKDAYS = (
     gettext_lazy("Monday"),
@@ -185,3 +187,70 @@ def describe_exit(rule: Mapping) -> str:
 
 def describe_exits(exit_events: Any) -> list[str]:
     return [describe_exit(rule) for rule in exit_events or [] if isinstance(rule, Mapping)]
+
+
+# --- steps ------------------------------------------------------------------------------
+def _describe_condition(config: dict) -> str:
+    check = config.get("check")
+    if check == "consent":
+        what = _("the contact accepts %(topic)s by %(channel)s") % {
+            "topic": _quoted(config.get("topic", "")),
+            "channel": config.get("channel", "email"),
+        }
+    elif check in ("attribute", "property"):
+        op = config.get("op", "eq")
+        label = _("the attribute %(name)s") if check == "attribute" else _("the event property %(name)s")
+        what = f"{label % {'name': _quoted(config.get('name', ''))}} {OPERATOR_LABELS.get(op, op)}"
+        if op not in NO_VALUE_OPERATORS:
+            what += f" {config.get('value', '')}"
+    elif check == "tag":
+        what = _("the contact is tagged %(tag)s") % {"tag": _quoted(config.get("tag", ""))}
+    elif check == "event_since_start":
+        what = _("the event %(name)s happened since the run started") % {"name": _quoted(config.get("event", ""))}
+    else:
+        what = str(check)
+    otherwise = config.get("else", "exit")
+    if otherwise == "exit":
+        return _("If %(condition)s; otherwise exit") % {"condition": what}
+    return _("If %(condition)s; otherwise go to step %(step)s") % {"condition": what, "step": otherwise.get("goto")}
+
+
+def _describe_update(config: dict) -> str:
+    parts = [_("set %(name)s to %(value)s") % {"name": _quoted(name), "value": value} for name, value in (config.get("set") or {}).items()]
+    parts += [_("clear %(name)s") % {"name": _quoted(name)} for name in config.get("unset") or []]
+    if config.get("add_tag"):
+        parts.append(_("add the tag %(tag)s") % {"tag": _quoted(config["add_tag"])})
+    if config.get("remove_tag"):
+        parts.append(_("remove the tag %(tag)s") % {"tag": _quoted(config["remove_tag"])})
+    return _("Update the contact: %(changes)s") % {"changes": ", ".join(parts)}
+
+
+def describe_step(kind: str, config: dict) -> str:
+    """One line for the console's step list."""
+    if kind == Kind.SEND:
+        return _("Send “%(template)s” by %(channel)s") % {"template": config.get("template"), "channel": config.get("channel", "email")}
+    if kind == Kind.WAIT:
+        until = config.get("until")
+        if until:
+            if "time" in until:
+                return _("Wait until %(time)s local time") % {"time": until["time"]}
+            minutes = float(until.get("offset_minutes", 0))
+            return _("Wait until %(name)s %(sign)s %(hours)s h") % {
+                "name": _quoted(until.get("property") or until.get("attribute")),
+                "sign": "−" if minutes < 0 else "+",
+                "hours": f"{abs(minutes) / 60:g}",
+            }
+        units = {
+            "days": lambda n: ngettext("%(n)s day", "%(n)s days", n),
+            "hours": lambda n: ngettext("%(n)s hour", "%(n)s hours", n),
+            "minutes": lambda n: ngettext("%(n)s minute", "%(n)s minutes", n),
+            "seconds": lambda n: ngettext("%(n)s second", "%(n)s seconds", n),
+        }
+        amounts = {u: number(config[u]) or 0.0 for u in ("days", "hours", "minutes", "seconds") if u in config}
+        parts = [units[u](int(n) if n.is_integer() else 2) % {"n": f"{n:g}"} for u, n in amounts.items()]
+        return _("Wait %(duration)s") % {"duration": " ".join(parts)}
+    if kind == Kind.CONDITION:
+        return _describe_condition(config)
+    if kind == Kind.UPDATE:
+        return _describe_update(config)
+    return _("Exit")

@@ -14,6 +14,8 @@ from typing import Any
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from marketing.models import Automation
+
 EVENT, SCHEDULE = "event", "schedule"
 SEND, WAIT, CONDITION, UPDATE = "send", "wait", "condition", "update"
 ENROLLED = {"type": "group", "op": "and", "rules": [{"type": "rule", "field": "event", "operator": "did", "key": "enrollment"}]}
@@ -40,8 +42,6 @@ class Preset:
     @property
     def trigger_label(self) -> str:
         """The trigger kind as the console says it ("Event", "Schedule"), translated."""
-        from marketing.models import Automation
-
         return str(Automation.Trigger(self.trigger_type).label)
 
 

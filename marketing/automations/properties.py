@@ -4,7 +4,7 @@ event, and what its steps and exits look up, so a developer knows what to send.
 A run's message context is the event's properties at the top level, plus `event` (its
 name, properties and time), the contact and site tags (messaging.content.merge_tags),
 and, for an order context, `order` / `invoice` / `shipment` / `retry_url` /
-`activation_url` built from the order that `order_id` names (marketing.automations.steps).
+`activation_url` built from the order that `order_id` names (marketing.automations.steps.context).
 So `{{ cart.url }}` and `{{ event.properties.cart.url }}` both need the property `cart.url`,
 `{{ order.number }}` needs `order_id`, and `{{ contact.first_name }}` needs nothing.
 """

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
 from django.utils.dateparse import parse_date
 
+from marketing.automations.presets import PRESETS
 from marketing.models import Automation, AutomationRun, AutomationStepLog, Event, Order
 from messaging.models import Contact, OutboxMessage
 
@@ -59,8 +60,6 @@ SAMPLE_CONTACTS = 500
 def known_event_names() -> list[str]:
     """Event names a marketer may pick: those the presets and the order mirror use, those
     automations already name, and those contacts sent (the most recent names first seen)."""
-    from marketing.automations.presets import PRESETS
-
     names: set[str] = {"message_replied", *(f"order_{status}" for status in Order.Status.values)}
     for preset in PRESETS.values():
         names.update(preset.trigger.get("events") or [])

@@ -16,8 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from marketing.automations.approval import held_automation_ids, is_live
-from marketing.automations.steps import StepResult, execute_step
+from marketing.automations.status import held_automation_ids, is_live
+from marketing.automations.steps.execution import StepResult, execute_step
 from marketing.models import Automation, AutomationRun, AutomationStepLog
 from messaging.delivery.outbox import cancel_message
 from messaging.delivery.sending import worker_name

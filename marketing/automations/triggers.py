@@ -12,24 +12,20 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from marketing.automations.approval import live_automations
+from marketing.automations.background import kick_runner
+from marketing.automations.clock import as_datetime, parse_clock, zone_of
+from marketing.automations.matching import compare, lookup
 from marketing.automations.runner import end_run
-from marketing.automations.steps import as_datetime, compare, lookup, parse_clock, zone_of
+from marketing.automations.status import live_automations
 from marketing.models import Automation, AutomationRun, Event, SegmentMember
-from messaging.delivery.work import after_commit
 from messaging.models import Contact
 
 logger = logging.getLogger(__name__)
 
 Status = AutomationRun.Status
 Trigger = Automation.Trigger
-RUN_TASK = "marketing.tasks.run_automation_steps"
 SCHEDULE_CATCH_UP = timedelta(hours=6)  # a schedule occurrence missed by less than this still runs
 DATE_CATCH_UP = timedelta(days=1)
-
-
-def kick_runner() -> None:
-    after_commit(RUN_TASK)
 
 
 # --- event triggers ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from marketing.campaigns.actions import withdraw_approvals_for_segment
 from marketing.models import Segment, SegmentMember
 from marketing.segments.compiler import compile_rules, contacts_matching
+from marketing.segments.signals import segment_audience_changed
 from messaging.audit import record_audit
 from messaging.contacts import normalise_email
 from messaging.errors import InvalidInput, NotAllowed
@@ -28,12 +29,10 @@ def _campaign_approvals_follow_change(*, segment: Segment, actor: AbstractBaseUs
     withdraw_approvals_for_segment(actor=actor, segment=segment, change=change)
 
 
-def _audience_edited_for_automations(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
-    """A person changed who is in `segment`: fan-out automations using it need a new approval
-    (marketing.automations.approval). Called inside the edit's transaction."""
-    from marketing.automations.approval import segment_audience_edited
-
-    segment_audience_edited(segment=segment, actor=actor, change=change)
+def _audience_edited(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
+    """A person changed who is in `segment`: whoever reads it (fan-out automations need a new
+    approval) hears it through `segment_audience_changed`, inside the edit's transaction."""
+    segment_audience_changed.send(sender=Segment, segment=segment, actor=actor, change=change)
 
 
 @dataclass
@@ -110,7 +109,7 @@ def update_segment(
         segment.save()
         record_audit(actor=actor, verb="changed", target=segment, changes=changes)
     if "rules" in changes:
-        _audience_edited_for_automations(segment=segment, actor=actor, change=_("rules changed"))
+        _audience_edited(segment=segment, actor=actor, change=_("rules changed"))
     return segment
 
 
@@ -239,7 +238,7 @@ def add_static_members(*, segment: Segment, identifiers: list[str], actor: Abstr
     segment.save(update_fields=["member_count", "refreshed_at"])
     record_audit(actor=actor, verb="members added", target=segment, changes={"added": len(new_ids), "unknown": len(unknown)})
     if new_ids:
-        _audience_edited_for_automations(segment=segment, actor=actor, change=_("members added"))
+        _audience_edited(segment=segment, actor=actor, change=_("members added"))
     return len(new_ids), unknown
 
 

@@ -9,8 +9,7 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing import policies as marketing_policies
 from marketing.automations.approval import authors, waiting_for_approval
-from marketing.automations.describe import describe_automation_trigger, describe_exits
-from marketing.automations.steps import describe_step
+from marketing.automations.describe import describe_automation_trigger, describe_exits, describe_step
 from marketing.campaigns import policies, queries
 from marketing.campaigns.audience import dry_run
 from marketing.campaigns.states import authors as campaign_authors

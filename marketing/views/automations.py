@@ -22,8 +22,8 @@ from marketing.automations.actions import (
     remove_step,
     update_automation,
 )
-from marketing.automations.approval import approve_automation, can_review, fans_out, reject_automation
-from marketing.automations.describe import describe_automation_trigger, describe_exits, describe_trigger
+from marketing.automations.approval import approve_automation, can_review, reject_automation
+from marketing.automations.describe import describe_automation_trigger, describe_exits, describe_step, describe_trigger
 from marketing.automations.forms import (
     ExitFormSet,
     FilterFormSet,
@@ -38,7 +38,7 @@ from marketing.automations.forms import (
 from marketing.automations.presets import PRESETS
 from marketing.automations.properties import presets_properties
 from marketing.automations.queries import automation_report, automation_runs
-from marketing.automations.steps import describe_step
+from marketing.automations.status import fans_out
 from marketing.models import Automation, AutomationStep
 from marketing.review import submission_token
 from marketing.tables import AutomationRunTable
