@@ -13,7 +13,7 @@ from marketing.campaigns.actions import withdraw_approvals_for_segment
 from marketing.models import Segment, SegmentMember
 from marketing.segments.compiler import compile_rules, contacts_matching
 from messaging.audit import record_audit
-from messaging.contacts import normalise_email
+from messaging.contact_fields import normalise_email
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Contact
 from messaging.storable import require_storable

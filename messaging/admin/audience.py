@@ -26,7 +26,8 @@ from messaging.admin.widgets import LabelledSplitDateTimeWidget
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.consent_text import describe_consent
-from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
+from messaging.contact_fields import EDITABLE_FIELDS
+from messaging.contacts import create_contact, delete_contact, erase_contact, update_contact
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Suppression, Topic
 from messaging.policies import can_import_contacts
