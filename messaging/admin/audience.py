@@ -18,12 +18,11 @@ from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter,
 from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from messaging.admin.base import AuditedModelAdmin, ReadOnlyAdmin
 from messaging.admin.contact_page import ContactAdminForm, contact_page_context
 from messaging.admin.imports import contact_import_view
-from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.admin.topic_form import TopicForm
-from messaging.admin.widgets import LabelledSplitDateTimeWidget
-from messaging.audit import acting_as, diff, record_audit, snapshot
+from messaging.audit import record_audit
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.consent_text import describe_consent
 from messaging.contact_fields import EDITABLE_FIELDS
@@ -37,49 +36,6 @@ from messaging.storable import StorableJSONFormField
 from messaging.verification import send_email_verification
 
 VERIFICATION_BATCH = 500
-
-
-class AuditedModelAdmin(ModelAdmin):
-    """Every save and delete made in the console lands in the audit trail with before/after.
-
-    Admins whose model has a dedicated action override save_model and let the action audit.
-    """
-
-    audit_exclude = frozenset({"password"})
-    formfield_overrides = {
-        models.JSONField: {"form_class": StorableJSONFormField},
-        models.DateTimeField: {"widget": LabelledSplitDateTimeWidget},
-    }
-
-    def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        # Role and permission changes saved with the form (save_related) are audited by a
-        # signal (messaging.audit.audit_m2m_change): it records them as this user's.
-        with acting_as(request.user):
-            return super().changeform_view(request, *args, **kwargs)
-
-    def _audited_fields(self, obj, names) -> list[str]:
-        concrete = {f.name for f in obj._meta.concrete_fields}
-        return [name for name in names if name in concrete and name not in self.audit_exclude]
-
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        fields = self._audited_fields(obj, form.changed_data if change else form.cleaned_data)
-        before = snapshot(obj.__class__.objects.get(pk=obj.pk), fields) if change and obj.pk else {}
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            record_audit(
-                actor=request.user, verb="updated" if change else "created", target=obj, changes=diff(before, snapshot(obj, fields))
-            )
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        with transaction.atomic():
-            record_audit(actor=request.user, verb="deleted", target=obj)
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        with transaction.atomic():
-            for obj in queryset:
-                record_audit(actor=request.user, verb="deleted", target=obj)
-            super().delete_queryset(request, queryset)
 
 
 def confirm_then(request: HttpRequest, queryset: QuerySet, *, action: str, title: str, warning: str) -> HttpResponse | None:

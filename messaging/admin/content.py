@@ -13,7 +13,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.widgets import UnfoldAdminSelectWidget
 
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import ReadOnlyAdmin
 from messaging.content.versions import create_template, deactivate_template, duplicate_template
 from messaging.errors import MailroomError
 from messaging.models import Channel, Template, TemplateVersion

@@ -18,7 +18,7 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import ReadOnlyAdmin
 from messaging.errors import InvalidInput, MailroomError
 from messaging.import_jobs import check_import_size, error_report_csv, job_progress, start_import_job
 from messaging.models import ImportJob, LegalBasis, Topic
