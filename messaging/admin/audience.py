@@ -2,11 +2,7 @@
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.models import Group, User
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -16,13 +12,11 @@ from import_export.admin import ImportExportModelAdmin
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.contrib.import_export.forms import ExportForm
-from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from messaging.admin.base import AuditedModelAdmin, ReadOnlyAdmin
 from messaging.admin.contact_page import ContactAdminForm, contact_page_context
 from messaging.admin.imports import contact_import_view
 from messaging.admin.topic_form import TopicForm
-from messaging.audit import record_audit
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.consent_text import describe_consent
 from messaging.contact_fields import EDITABLE_FIELDS
@@ -320,38 +314,3 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     @admin.display(description=_("action"), ordering="verb")
     def verb_display(self, obj: AuditEntry) -> str:
         return obj.verb_label
-
-
-# Users and roles in the console's look, with changes audited.
-admin.site.unregister(User)
-admin.site.unregister(Group)
-
-
-@admin.register(User)
-class UserAdmin(BaseUserAdmin, AuditedModelAdmin):
-    form = UserChangeForm
-    add_form = UserCreationForm
-    change_password_form = AdminPasswordChangeForm
-    # Set by logging in, not by hand: editable, the form re-saved them with every change
-    # (and the audit showed a role grant as a last_login change).
-    readonly_fields = ("last_login", "date_joined")
-
-    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
-        # Setting someone's password takes their account over: audited like a role grant
-        # (who, whom, when; never the password), in the transaction that saves it.
-        with transaction.atomic():
-            response = super().user_change_password(request, id, form_url)
-            if request.method == "POST" and response.status_code == 302:
-                user = self.get_object(request, unquote(id))
-                record_audit(
-                    actor=request.user,
-                    verb="password_set",
-                    target=user,
-                    changes={"usable": {"before": None, "after": user.has_usable_password()}},
-                )
-        return response
-
-
-@admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, AuditedModelAdmin):
-    pass
