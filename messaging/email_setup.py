@@ -140,7 +140,7 @@ def _smtp_config(*, host: str, port: int | None, security: str, username: str, p
 def check_smtp(provider: Provider) -> None:
     """Open a session as sending does (connect, STARTTLS or TLS, login) and close it;
     InvalidInput with the server's answer when it does not work."""
-    from messaging.providers.email import SMTPSession
+    from messaging.providers.email.smtp import SMTPSession
 
     provider.config = {**provider.config, "timeout": CHECK_TIMEOUT}
     session = SMTPSession(provider)

@@ -27,7 +27,7 @@ from messaging.errors import MailroomError
 from messaging.mailbox import check_imap_settings, poll_email_inbox
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.providers.base import ProviderMisconfigured
-from messaging.providers.email import check_email_backend
+from messaging.providers.email.esp import check_email_backend
 from messaging.secrets import hidden_notice
 
 

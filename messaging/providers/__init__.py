@@ -2,7 +2,8 @@
 
 from messaging.models import Channel, Provider
 from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session
-from messaging.providers.email import DjangoBackendSession, SMTPSession
+from messaging.providers.email.esp import DjangoBackendSession
+from messaging.providers.email.smtp import SMTPSession
 from messaging.providers.fcm import PushSession
 from messaging.providers.http import TwilioStyleSession
 from messaging.providers.sandbox import SandboxSession

@@ -25,8 +25,7 @@ from django.db import DatabaseError
 
 from messaging.contacts import remove_push_tokens
 from messaging.models import Contact, OutboxMessage
-from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, final_text, permanent, sent, transient
-from messaging.providers.email import secret
+from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, final_text, permanent, secret, sent, transient
 from messaging.providers.http import HTTPSession
 
 logger = logging.getLogger(__name__)

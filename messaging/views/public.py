@@ -288,7 +288,7 @@ def as_web_page(html: str, *, title: str, language: str) -> str:
 @throttled("pages", refused=refused)
 def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     """The email as it was sent (links, footer and all), with no script allowed to run."""
-    from messaging.providers.email import final_bodies
+    from messaging.providers.email.bodies import final_bodies
 
     message = _message_or_problem(request, token, "__MAILROOM_VIEW__")
     if isinstance(message, HttpResponse):
