@@ -140,7 +140,7 @@ def refuse_if_shared_database_is_not_ready(csv_path: Path) -> None:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    from messaging.contacts import normalise_email, normalise_phone
+    from messaging.contact_fields import normalise_email, normalise_phone
     from messaging.models import Contact
 
     executor = MigrationExecutor(connection)

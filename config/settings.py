@@ -258,6 +258,7 @@ INSTALLED_APPS = [
     "messaging",
     "marketing",
     "growth",
+    "accounts",  # last: the role table names every app's permissions
 ]
 
 MIDDLEWARE = [

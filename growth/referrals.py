@@ -36,7 +36,8 @@ from growth.notifications import email_on_commit
 from marketing.models import Order
 from messaging import site
 from messaging.audit import record_audit
-from messaging.contacts import create_contact, normalise_email, normalise_phone
+from messaging.contact_fields import normalise_email, normalise_phone
+from messaging.contacts import create_contact
 from messaging.errors import InvalidInput
 from messaging.models import Contact
 

@@ -11,10 +11,8 @@ def _after_migrate(sender, **kwargs) -> None:
         return
     from django.core.management import call_command
 
-    from config.roles import setup_roles
     from messaging.schedules import ensure_schedules
 
-    setup_roles()
     ensure_schedules()
     # The shared cache's table (rate limits, lockouts): `migrate` makes it, like any table.
     call_command("createcachetable", database=kwargs.get("using", "default"), verbosity=0)

@@ -1,10 +1,13 @@
 """What the audit trail's verbs say to a person, in the console's language: the one map
 from the stored verb ("approved", "step added") to its label. Verbs of every app live here
-as plain strings (no import of marketing or growth); an unknown verb shows as stored."""
+as plain strings (no import of marketing or growth); an unknown verb shows as stored.
+A leaf (no models): the AuditEntry model reads its labels from here."""
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from messaging.consent_actions import ConsentAction
 
 VERB_LABELS: dict[str, Promise] = {
     # any object
@@ -87,9 +90,7 @@ def verb_label(verb: str) -> str:
     if label := VERB_LABELS.get(verb):
         return str(label)
     if verb.startswith(PREFERENCE_PREFIX):  # record_preference_change: one per ConsentRecord action
-        from messaging.models import ConsentRecord
-
         action = verb.removeprefix(PREFERENCE_PREFIX)
-        what = ConsentRecord.Action(action).label if action in ConsentRecord.Action.values else action
+        what = ConsentAction(action).label if action in ConsentAction.values else action
         return str(_("preferences: %(what)s") % {"what": str(what).lower()})
     return verb

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from messaging.audit import record_audit
-from messaging.contacts import normalise_email, normalise_phone
+from messaging.contact_fields import normalise_email, normalise_phone
 from messaging.errors import InvalidInput
 from messaging.models import Channel, ConsentRecord, Contact, Subscription, Suppression, Topic
 from messaging.models.consent import hashed_address

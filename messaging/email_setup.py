@@ -26,7 +26,7 @@ from messaging.delivery.on_demand import send_test_message
 from messaging.errors import InvalidInput
 from messaging.models import Channel, DeliveryAttempt, OutboxMessage, Provider
 from messaging.providers.base import ProviderError
-from messaging.providers.email import SMTPSession
+from messaging.providers.email.smtp import SMTPSession
 from messaging.secrets import SecretUnavailable, seal_credentials, unseal_credentials
 from messaging.site import load_settings
 
@@ -143,7 +143,6 @@ def _smtp_config(*, host: str, port: int | None, security: str, username: str, p
 def check_smtp(provider: Provider) -> None:
     """Open a session as sending does (connect, STARTTLS or TLS, login) and close it;
     InvalidInput with the server's answer when it does not work."""
-
     provider.config = {**provider.config, "timeout": CHECK_TIMEOUT}
     session = SMTPSession(provider)
     try:

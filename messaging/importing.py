@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from messaging.audit import record_audit
-from messaging.contacts import normalise_email, normalise_locale, normalise_phone, normalise_time_zone
+from messaging.contact_fields import normalise_email, normalise_locale, normalise_phone, normalise_time_zone
 from messaging.errors import InvalidInput
 from messaging.models import Channel, ConsentRecord, Contact, LegalBasis, Subscription, Topic
 from messaging.storable import has_unstorable_text, unstorable_message

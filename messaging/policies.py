@@ -2,7 +2,7 @@
 
 The console (`has_<action>_permission`, custom pages), the API (`messaging.api.permissions`)
 and anything else ask these functions; none writes its own check. Each maps to the Django
-permissions the role groups hold (see config/roles.py), so the roles stay the one source
+permissions the role groups hold (see accounts/roles.py), so the roles stay the one source
 of truth. Higher apps write their own policies the same way (`requires("app.codename")`).
 """
 
@@ -71,7 +71,7 @@ can_create_api_keys = requires("messaging.add_apikey")
 can_revoke_api_keys = requires("messaging.change_apikey")
 
 # Background jobs (django-q2). Choosing what the cluster runs is running code on the
-# server, and task arguments and results may hold secrets: Admin only (config/roles.py
+# server, and task arguments and results may hold secrets: Admin only (accounts/roles.py
 # gives no other role add/change on schedules).
 can_manage_jobs = requires("django_q.add_schedule", "django_q.change_schedule")
 can_read_job_payloads = can_manage_jobs

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from messaging import site
 from messaging.audit import record_audit
-from messaging.contacts import normalise_email
+from messaging.contact_fields import normalise_email
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.throttle import allow
 from messaging.delivery.work import enqueue_after_commit

@@ -11,57 +11,18 @@ set-based fan-out, when it is rendered in the worker) and stored on the message 
 metadata[WHATSAPP_TEMPLATE_KEY], so what goes out is what the console shows and a retry
 sends the same thing. A WhatsApp provider configured with "requires_template": true makes a
 WhatsApp message without an approved template a clear error at enqueue, and the session
-refuses any that got past (`provider_requires_template`).
+refuses any that got past (`provider_requires_template`). What a well-formed reference is
+(`Template.clean()`) lives in messaging.models.validation.
 """
 
-import re
-from functools import lru_cache
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from messaging.content.rendering import check_source, engine, render_parts
+from messaging.content.rendering import render_parts
 from messaging.errors import InvalidInput
 from messaging.models import Channel, Provider, Template
-
-MAX_VARIABLES = 50
-SID = re.compile(r"[A-Za-z0-9_.:-]{2,100}")
-
-
-def check_approved_template(template: Template) -> None:
-    """Template.clean(): the approved template reference is well formed (a ValidationError
-    on the field, so the console form shows it there)."""
-    sid, variables = (template.whatsapp_template_sid or "").strip(), template.whatsapp_variables
-    template.whatsapp_template_sid = sid
-    if variables in (None, ""):
-        template.whatsapp_variables = variables = []
-    if not sid and not variables:
-        return
-    if template.channel != Channel.WHATSAPP:
-        # not on the field: the console shows these fields on WhatsApp templates only
-        raise ValidationError(_("Only a WhatsApp template can name an approved WhatsApp template: clear it first."))
-    if not sid:
-        raise ValidationError({"whatsapp_template_sid": _("Give the approved template's Content SID for these variables.")})
-    if not SID.fullmatch(sid):
-        raise ValidationError({"whatsapp_template_sid": _("A Content SID is letters and digits, like HX0123456789abcdef.")})
-    if not isinstance(variables, list) or len(variables) > MAX_VARIABLES or not all(isinstance(v, str) and v.strip() for v in variables):
-        raise ValidationError(
-            {"whatsapp_variables": _("A list of at most %(n)s non-empty template expressions, in order.") % {"n": MAX_VARIABLES}}
-        )
-    for number, source in enumerate(variables, start=1):
-        try:
-            _parsed(source, number)
-        except InvalidInput as error:
-            raise ValidationError({"whatsapp_variables": str(error)}) from None
-
-
-@lru_cache(maxsize=256)
-def _parsed(source: str, number: int):
-    """Checked (no forbidden tag or name, no syntax error) and parsed once per process."""
-    part = _("WhatsApp variable %(n)s") % {"n": number}
-    check_source(source, part=part)
-    return engine(html=False).from_string(source)
+from messaging.models.validation import parsed_variable
 
 
 def provider_requires_template() -> bool:
@@ -79,7 +40,7 @@ def approved_template(template: Template | None, context: dict[str, Any]) -> dic
     filled = {}
     for number, source in enumerate(template.whatsapp_variables or [], start=1):
         try:
-            rendered = render_parts({"text": _parsed(source, number)}, context)
+            rendered = render_parts({"text": parsed_variable(source, number)}, context)
         except InvalidInput as error:
             raise _about(template, number, str(error)) from None
         if rendered.missing:

@@ -27,8 +27,7 @@ from growth import policies
 from growth.admin.common import ReasonDialogForm, run_action, summary_link
 from growth.giftcards import disable_gift_card, issue_gift_card, issue_gift_cards, redeem_gift_card
 from growth.models import GiftCard, GiftCardTransaction
-from messaging.admin.delivery import ReadOnlyInline
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import ReadOnlyAdmin, ReadOnlyInline
 from messaging.delivery.throttle import client_address
 from messaging.errors import MailroomError
 from messaging.models import Contact

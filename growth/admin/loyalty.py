@@ -13,9 +13,7 @@ from growth import policies
 from growth.admin.common import AdjustPointsForm, run_action, summary_link
 from growth.loyalty import adjust_points
 from growth.models import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTransaction
-from messaging.admin.audience import AuditedModelAdmin
-from messaging.admin.delivery import ReadOnlyInline
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import AuditedModelAdmin, ReadOnlyAdmin, ReadOnlyInline
 
 
 class TierInline(TabularInline):

@@ -13,8 +13,7 @@ from growth import policies
 from growth.admin.common import ReasonDialogForm, run_action, summary_link
 from growth.models import Referral, ReferralCode, ReferralProgram, ReferralReward
 from growth.referrals import reject_referral
-from messaging.admin.audience import AuditedModelAdmin
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import AuditedModelAdmin, ReadOnlyAdmin
 
 
 @admin.register(ReferralProgram)

@@ -26,7 +26,7 @@ from marketing.views.automations import (
     AutomationTriggerView,
     PresetGalleryView,
 )
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import ReadOnlyAdmin
 from messaging.errors import MailroomError
 
 # The trigger and the exits have their own page (a form with choices, AutomationTriggerView).

@@ -5,7 +5,7 @@ from django.contrib import admin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateTimeFilter
 
 from marketing.models import Event, Order
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import ReadOnlyAdmin
 
 
 @admin.register(Event)

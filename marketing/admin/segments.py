@@ -12,7 +12,7 @@ from unfold.admin import ModelAdmin
 from marketing.models import Segment, SegmentMember
 from marketing.segments.actions import delete_segment
 from marketing.views.segments import SegmentBuilderView, SegmentOperationView, SegmentPreviewView, SegmentTreeView
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import ReadOnlyAdmin
 
 
 @admin.register(Segment)

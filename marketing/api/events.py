@@ -14,7 +14,8 @@ from marketing import policies
 from marketing.events import record_order, track_event
 from marketing.models import Event, Order
 from messaging.api.common import ReadViewSet, problems
-from messaging.contacts import create_contact, normalise_email
+from messaging.contact_fields import normalise_email
+from messaging.contacts import create_contact
 from messaging.errors import InvalidInput
 from messaging.models import Contact
 

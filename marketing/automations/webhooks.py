@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 
 from marketing.events import record_order
 from marketing.models import Order, PaymentWebhookEvent
-from messaging.contacts import create_contact, normalise_email
+from messaging.contact_fields import normalise_email
+from messaging.contacts import create_contact
 from messaging.errors import InvalidInput, MailroomError
 from messaging.models import Contact
 

@@ -14,7 +14,7 @@ from marketing.models import Segment, SegmentMember
 from marketing.segments.compiler import compile_rules, contacts_matching
 from marketing.segments.signals import segment_audience_changed
 from messaging.audit import record_audit
-from messaging.contacts import normalise_email
+from messaging.contact_fields import normalise_email
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Contact
 from messaging.storable import require_storable

@@ -2,11 +2,7 @@
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.models import Group, User
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -16,17 +12,15 @@ from import_export.admin import ImportExportModelAdmin
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.contrib.import_export.forms import ExportForm
-from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from messaging.admin.base import AuditedModelAdmin, ReadOnlyAdmin
 from messaging.admin.contact_page import ContactAdminForm, contact_page_context
 from messaging.admin.imports import contact_import_view
-from messaging.admin.readonly import ReadOnlyAdmin
 from messaging.admin.topic_form import TopicForm
-from messaging.admin.widgets import LabelledSplitDateTimeWidget
-from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
 from messaging.consent_text import describe_consent
-from messaging.contacts import EDITABLE_FIELDS, create_contact, delete_contact, erase_contact, update_contact
+from messaging.contact_fields import EDITABLE_FIELDS
+from messaging.contacts import create_contact, delete_contact, erase_contact, update_contact
 from messaging.errors import MailroomError
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Suppression, Topic
 from messaging.policies import can_import_contacts
@@ -36,49 +30,6 @@ from messaging.storable import StorableJSONFormField
 from messaging.verification import send_email_verification
 
 VERIFICATION_BATCH = 500
-
-
-class AuditedModelAdmin(ModelAdmin):
-    """Every save and delete made in the console lands in the audit trail with before/after.
-
-    Admins whose model has a dedicated action override save_model and let the action audit.
-    """
-
-    audit_exclude = frozenset({"password"})
-    formfield_overrides = {
-        models.JSONField: {"form_class": StorableJSONFormField},
-        models.DateTimeField: {"widget": LabelledSplitDateTimeWidget},
-    }
-
-    def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        # Role and permission changes saved with the form (save_related) are audited by a
-        # signal (messaging.audit.audit_m2m_change): it records them as this user's.
-        with acting_as(request.user):
-            return super().changeform_view(request, *args, **kwargs)
-
-    def _audited_fields(self, obj, names) -> list[str]:
-        concrete = {f.name for f in obj._meta.concrete_fields}
-        return [name for name in names if name in concrete and name not in self.audit_exclude]
-
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        fields = self._audited_fields(obj, form.changed_data if change else form.cleaned_data)
-        before = snapshot(obj.__class__.objects.get(pk=obj.pk), fields) if change and obj.pk else {}
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            record_audit(
-                actor=request.user, verb="updated" if change else "created", target=obj, changes=diff(before, snapshot(obj, fields))
-            )
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        with transaction.atomic():
-            record_audit(actor=request.user, verb="deleted", target=obj)
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        with transaction.atomic():
-            for obj in queryset:
-                record_audit(actor=request.user, verb="deleted", target=obj)
-            super().delete_queryset(request, queryset)
 
 
 def confirm_then(request: HttpRequest, queryset: QuerySet, *, action: str, title: str, warning: str) -> HttpResponse | None:
@@ -363,38 +314,3 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     @admin.display(description=_("action"), ordering="verb")
     def verb_display(self, obj: AuditEntry) -> str:
         return obj.verb_label
-
-
-# Users and roles in the console's look, with changes audited.
-admin.site.unregister(User)
-admin.site.unregister(Group)
-
-
-@admin.register(User)
-class UserAdmin(BaseUserAdmin, AuditedModelAdmin):
-    form = UserChangeForm
-    add_form = UserCreationForm
-    change_password_form = AdminPasswordChangeForm
-    # Set by logging in, not by hand: editable, the form re-saved them with every change
-    # (and the audit showed a role grant as a last_login change).
-    readonly_fields = ("last_login", "date_joined")
-
-    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
-        # Setting someone's password takes their account over: audited like a role grant
-        # (who, whom, when; never the password), in the transaction that saves it.
-        with transaction.atomic():
-            response = super().user_change_password(request, id, form_url)
-            if request.method == "POST" and response.status_code == 302:
-                user = self.get_object(request, unquote(id))
-                record_audit(
-                    actor=request.user,
-                    verb="password_set",
-                    target=user,
-                    changes={"usable": {"before": None, "after": user.has_usable_password()}},
-                )
-        return response
-
-
-@admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, AuditedModelAdmin):
-    pass

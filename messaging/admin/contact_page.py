@@ -11,7 +11,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelect2Widget, UnfoldAdminSelectWidget
 
-from messaging.contacts import EDITABLE_FIELDS, known_time_zones
+from messaging.contact_fields import EDITABLE_FIELDS, known_time_zones
 from messaging.models import Contact
 from messaging.timeline import attribute_rows, contact_timeline, parse_page
 
@@ -26,7 +26,7 @@ def time_zone_choices() -> list[tuple[str, str]]:
 
 class ContactAdminForm(forms.ModelForm):
     """Language and time zone are picked, not typed. A value the lists do not hold (a crafted
-    post) is refused with the same words messaging.contacts uses; `Contact.clean()` still
+    post) is refused with the same words messaging.contact_fields uses; `Contact.clean()` still
     normalises and checks everything else."""
 
     locale = forms.ChoiceField(

@@ -13,8 +13,8 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter
 from unfold.widgets import UnfoldAdminSelectWidget
 
-from messaging.admin.readonly import ReadOnlyAdmin
-from messaging.content.versions import create_template, deactivate_template, duplicate_template
+from messaging.admin.base import ReadOnlyAdmin
+from messaging.content.versions import TEMPLATE_SETTINGS, create_template, deactivate_template, duplicate_template, update_template
 from messaging.errors import MailroomError
 from messaging.models import Channel, Template, TemplateVersion
 from messaging.views.editor import TemplateDiffView, TemplateEditorView, TemplatePreviewView, TemplateTestSendView
@@ -50,7 +50,7 @@ class TemplateAdmin(ModelAdmin):
     actions = ["duplicate", "deactivate"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return ("key", "locale") if obj else ()
+        return ("key", "locale", "channel") if obj else ()  # fixed once made (update_template)
 
     def get_fields(self, request: HttpRequest, obj=None):
         """A WhatsApp template also names the template WhatsApp approved (messaging.whatsapp)."""
@@ -96,8 +96,10 @@ class TemplateAdmin(ModelAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: Template, form, change: bool) -> None:
+        # The form already ran Template.full_clean() (the same checks); the action re-checks and audits.
         if change:
-            obj.save()
+            changed = {name: getattr(obj, name) for name in form.changed_data if name in TEMPLATE_SETTINGS}
+            update_template(actor=request.user, template=obj, **changed)
             return
         created = create_template(
             actor=request.user, key=obj.key, name=obj.name, locale=obj.locale, category=obj.category, channel=obj.channel, topic=obj.topic

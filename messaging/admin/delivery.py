@@ -13,13 +13,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.decorators import action
 
 from messaging import policies
-from messaging.admin.audience import AuditedModelAdmin
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import AuditedModelAdmin, ReadOnlyAdmin, ReadOnlyInline
 from messaging.audit import redact
 from messaging.content.previews import PREVIEW_SANDBOX, preview_document
 from messaging.delivery.inbound import handler_choices
@@ -29,7 +27,7 @@ from messaging.errors import MailroomError
 from messaging.mailbox import check_imap_settings, poll_email_inbox
 from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.providers.base import ProviderMisconfigured
-from messaging.providers.email import check_email_backend
+from messaging.providers.email.esp import check_email_backend
 from messaging.secrets import hidden_notice
 
 
@@ -55,17 +53,6 @@ def preview_iframe(html: str, text: str = "") -> str:
         PREVIEW_SANDBOX,
         preview_document(html),
     )
-
-
-class ReadOnlyInline(TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class AttemptInline(ReadOnlyInline):

@@ -18,7 +18,7 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
-from messaging.admin.readonly import ReadOnlyAdmin
+from messaging.admin.base import ReadOnlyAdmin
 from messaging.errors import InvalidInput, MailroomError
 from messaging.import_jobs import check_import_size, error_report_csv, job_progress, start_import_job
 from messaging.models import ImportJob, LegalBasis, Topic
@@ -129,7 +129,7 @@ def contact_import_view(model_admin, request: HttpRequest) -> HttpResponse:
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdmin):
     """Read-only: a job is made by an upload and changed only by its worker. The roles that
-    import contacts view the jobs (config/roles.py); their errors quote the file's rows."""
+    import contacts view the jobs (accounts/roles.py); their errors quote the file's rows."""
 
     change_form_template = "console/import_job_change_form.html"
     list_display = ("file_name", "status", "progress", "created", "updated", "bad_rows", "created_by", "created_at")

@@ -25,7 +25,7 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminSelectWidget
 
 from messaging import policies
-from messaging.admin.audience import AuditedModelAdmin
+from messaging.admin.base import AuditedModelAdmin
 from messaging.audit import record_audit
 from messaging.schedules import schedule_functions
 

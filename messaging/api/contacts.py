@@ -44,8 +44,8 @@ class ContactSerializer(serializers.ModelSerializer):
 
 
 class ContactInputSerializer(serializers.Serializer):
-    """Types only: what a valid email, phone, language or time zone is, and duplicates, are
-    decided by messaging.contacts (the same rules as the console and the CSV import)."""
+    """Types only: what a valid email, phone, language or time zone is (messaging.contact_fields)
+    and duplicates (messaging.contacts) are decided by the same rules as the console and the CSV import."""
 
     email = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     phone = serializers.CharField(required=False, allow_null=True, allow_blank=True)

@@ -230,12 +230,11 @@ class Rendered:
 
 
 @lru_cache(maxsize=512)
-def compiled_templates(version_id: int, content_hash: str) -> dict:
-    """The parsed Django templates of one version, built once per process. Keyed by the
-    content hash too, so a reused primary key (SQLite can reuse one) never serves stale text."""
-    from messaging.models import TemplateVersion
-
-    version = TemplateVersion.objects.get(pk=version_id, content_hash=content_hash)
+def compiled_templates(version, content_hash: str) -> dict:
+    """The parsed Django templates of a saved version, built once per process. A model
+    instance hashes and compares by primary key, so the cache is keyed by the version's id;
+    and by its content hash too, so a reused primary key (SQLite can reuse one) never serves
+    stale text. Versions are immutable: the first instance seen speaks for every other."""
     return parse_parts(
         subject=version.subject,
         preheader=version.preheader,
@@ -385,7 +384,7 @@ def mentions(version, *, extra: str = "") -> Callable[[str], bool]:
 
 
 def render_version(version, context: dict) -> Rendered:
-    return render_parts(compiled_templates(version.pk, version.content_hash), context)
+    return render_parts(compiled_templates(version, version.content_hash), context)
 
 
 def render_strict(source: str, context: dict, *, html: bool = False, part: str = "body") -> str:

@@ -12,12 +12,12 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from messaging.audit import record_audit
-from messaging.contacts import normalise_locale
+from messaging.contact_fields import normalise_locale
 from messaging.content.merge_tags import sample_context
 from messaging.content.rendering import TOO_MUCH_WORK, check_source, compile_body, parse_parts, render_parts, render_version, too_much_work
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import Template, TemplateVersion
-from messaging.whatsapp import check_approved_template
+from messaging.models.validation import check_approved_template
 
 CONTENT_FIELDS = ("subject", "preheader", "body_format", "body", "text_body", "sms_body")
 

@@ -178,7 +178,7 @@ OUR_MESSAGE_ID = re.compile(r"<m(\d{1,18})\.[0-9a-f]{12}@[^<>\s]+>")
 def named_message(*message_ids: str) -> OutboxMessage | None:
     """The message of ours that one of these Message-IDs names (an email's In-Reply-To or
     References, a bounce's original). Ours carry the row's id (messaging.providers.email.
-    message_id_for), checked against the Message-ID stored at send time; others are looked
+    headers.message_id_for), checked against the Message-ID stored at send time; others are looked
     up as the provider's id. Both are indexed: no scan of the outbox."""
     for value in message_ids:
         for found in OUR_MESSAGE_ID.finditer(value or ""):

@@ -41,7 +41,8 @@ from messaging.models import (
 )
 from messaging.providers import ProviderError, Result, session_for
 from messaging.providers.base import permanent, transient
-from messaging.providers.email import attach_languages, message_id_for
+from messaging.providers.email.bodies import attach_languages
+from messaging.providers.email.headers import message_id_for
 from messaging.secrets import SecretUnavailable, attach_secrets
 
 logger = logging.getLogger(__name__)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from messaging.audit_verbs import verb_label
+
 
 class AuditEntry(models.Model):
     actor = models.ForeignKey(
@@ -28,6 +30,4 @@ class AuditEntry(models.Model):
     @property
     def verb_label(self) -> str:
         """The verb as the console says it, in the active language (messaging.audit_verbs)."""
-        from messaging.audit_verbs import verb_label
-
         return verb_label(self.verb)

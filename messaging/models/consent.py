@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from messaging.consent_actions import ConsentAction
 from messaging.models.contacts import Channel, Contact
 
 
@@ -113,14 +114,7 @@ class ConsentRecord(models.Model):
     """Append-only proof of consent: who, what, when and how. Never updated or deleted
     (GDPR erasure blanks the network details of the erased contact's rows instead)."""
 
-    class Action(models.TextChoices):
-        GRANTED = "granted", _("Granted")
-        WITHDRAWN = "withdrawn", _("Withdrawn")
-        # Contact-wide preferences (no topic): the details say what changed.
-        PAUSED = "paused", _("Paused")
-        RESUMED = "resumed", _("Resumed")
-        FREQUENCY = "frequency", _("Frequency changed")
-        LANGUAGE = "language", _("Language changed")
+    Action = ConsentAction  # messaging.consent_actions
 
     class Source(models.TextChoices):
         CONSOLE = "console", _("Console")

@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from messaging.contact_fields import clean_contact_fields
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", _("Email")
@@ -24,11 +26,11 @@ class Frequency(models.TextChoices):
 class Contact(models.Model):
     """A person. Email, phone and external id are each unique when present.
 
-    Rules about what a valid value is live in `messaging.contacts`: the console form,
+    Rules about what a valid value is live in `messaging.contact_fields`: the console form,
     the CSV import and the API all go through `Contact.clean()`, which calls them.
     """
 
-    # A CharField on purpose: messaging.contacts.normalise_email is the one email rule.
+    # A CharField on purpose: messaging.contact_fields.normalise_email is the one email rule.
     email = models.CharField(_("email"), max_length=254, unique=True, null=True, blank=True)
     phone = models.CharField(_("phone"), max_length=20, unique=True, null=True, blank=True, help_text=_("E.164, e.g. +33612345678"))
     external_id = models.CharField(_("external id"), max_length=128, unique=True, null=True, blank=True)
@@ -79,6 +81,4 @@ class Contact(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
     def clean(self) -> None:
-        from messaging.contacts import clean_contact_fields
-
         clean_contact_fields(self)

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from messaging.models.consent import Topic
 from messaging.models.contacts import Channel
+from messaging.models.validation import check_approved_template
 
 
 class Template(models.Model):
@@ -60,8 +61,6 @@ class Template(models.Model):
         return f"{self.name} ({self.locale})"
 
     def clean(self) -> None:
-        from messaging.whatsapp import check_approved_template
-
         check_approved_template(self)
 
 

@@ -212,7 +212,7 @@ class SandboxMessage(models.Model):
     body_text = models.TextField(_("text"), blank=True)
     body_html = models.TextField(_("HTML"), blank=True)
     headers = models.JSONField(_("headers"), default=dict, blank=True)
-    # The email as it went on the wire (messaging.providers.email.compose), secrets redacted.
+    # The email as it went on the wire (messaging.providers.email.mime.compose), secrets redacted.
     source = models.TextField(_("source"), blank=True, default="")
     # Stored redacted; the console shows the hidden notice instead of its body.
     is_sensitive = models.BooleanField(_("contains a secret"), default=False, db_default=False)

@@ -2,14 +2,14 @@
 
 from messaging.models import Channel, Provider
 from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, Session
+from messaging.providers.email.esp import DjangoBackendSession
+from messaging.providers.email.smtp import SMTPSession
+from messaging.providers.fcm import PushSession
+from messaging.providers.http import TwilioStyleSession
+from messaging.providers.sandbox import SandboxSession
 
 
 def session_for(provider: Provider) -> Session:
-    from messaging.providers.email import DjangoBackendSession, SMTPSession
-    from messaging.providers.fcm import PushSession
-    from messaging.providers.http import TwilioStyleSession
-    from messaging.providers.sandbox import SandboxSession
-
     if provider.kind == Provider.Kind.SANDBOX:
         return SandboxSession(provider)
     if provider.channel == Channel.EMAIL:

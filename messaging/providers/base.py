@@ -3,9 +3,12 @@
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.utils.translation import gettext as _
+
 from messaging.delivery.tracking import fill_message_marker
 from messaging.models import OutboxMessage, Provider
-from messaging.secrets import redact, reveal
+from messaging.secrets import SecretUnavailable, redact, reveal, unseal_credentials
 
 
 class ProviderError(Exception):
@@ -44,6 +47,23 @@ def transient(response: str, *, broken_session: bool = False) -> Result:
 
 def permanent(response: str, *, hard_bounce: bool = False) -> Result:
     return Result("permanent", response, hard_bounce=hard_bounce)
+
+
+def secret(provider: Provider, name: str) -> str:
+    """A credential: named in the provider's config (`"password_secret": "SMTP"`) and held in
+    settings.MAILROOM_SECRETS (environment MAILROOM_SECRET_SMTP), else typed in the console
+    and sealed on the provider (`password` for `password_secret`)."""
+    key = provider.config.get(name)
+    if not key:
+        if not provider.sealed_credentials:
+            return ""
+        try:
+            return unseal_credentials(provider.sealed_credentials).get(name.removesuffix("_secret"), "")
+        except SecretUnavailable as error:
+            raise ProviderMisconfigured(str(error)) from error
+    if key not in settings.MAILROOM_SECRETS:
+        raise ProviderMisconfigured(_("Secret %(key)s is not set (environment MAILROOM_SECRET_%(key)s).") % {"key": key})
+    return settings.MAILROOM_SECRETS[key]
 
 
 def final_text(message: OutboxMessage, *, with_secrets: bool = True) -> str:

@@ -23,9 +23,9 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from messaging.models import OutboxMessage
-from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, final_text, permanent, sent, transient
-from messaging.providers.email import secret
+from messaging.contacts import remove_push_tokens
+from messaging.models import Contact, OutboxMessage
+from messaging.providers.base import ProviderError, ProviderMisconfigured, Result, final_text, permanent, secret, sent, transient
 from messaging.providers.http import HTTPSession
 
 logger = logging.getLogger(__name__)
@@ -135,8 +135,6 @@ class PushSession(HTTPSession):
     def _tokens(self, message: OutboxMessage) -> list[str]:
         """The contact's tokens now (one query per message, next to one HTTP request per
         device); a message without a contact goes to its own address."""
-        from messaging.models import Contact
-
         if not message.contact_id:
             return [message.to_address] if message.to_address else []
         tokens = Contact.objects.filter(pk=message.contact_id).values_list("push_tokens", flat=True).first()
@@ -180,8 +178,6 @@ def forget_push_tokens(*, contact_id: int, tokens: list[str], message_id: int | 
     """Remove the tokens FCM called dead from the contact. Never raises: the message already
     reached the other devices, and a database hiccup here must not make it look unsent (the
     token is simply pruned on a later send)."""
-    from messaging.contacts import remove_push_tokens
-
     try:
         remove_push_tokens(contact_id=contact_id, tokens=tokens)
     except DatabaseError as error:

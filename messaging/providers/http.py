@@ -11,8 +11,7 @@ from django.urls import reverse
 from messaging import site
 from messaging.metadata import WHATSAPP_TEMPLATE_KEY
 from messaging.models import OutboxMessage, Provider
-from messaging.providers.base import ProviderMisconfigured, Result, Session, final_text, permanent, sent, transient
-from messaging.providers.email import secret
+from messaging.providers.base import ProviderMisconfigured, Result, Session, final_text, permanent, secret, sent, transient
 from messaging.secrets import reveal
 
 # Twilio error codes meaning the number itself cannot receive messages.

@@ -9,6 +9,7 @@ import smtplib
 from urllib.parse import urlsplit
 
 from messaging.models import Provider
+from messaging.providers.fcm import FCM_URL
 
 PROBE_TIMEOUT = 5.0
 
@@ -22,8 +23,6 @@ def probe_provider(provider: Provider, *, timeout: float = PROBE_TIMEOUT) -> tup
     if provider.kind == Provider.Kind.SMTP:
         return _probe_smtp(provider.config, timeout)
     if provider.kind == Provider.Kind.HTTP:
-        from messaging.providers.fcm import FCM_URL
-
         default = FCM_URL if provider.channel == "push" else ""  # push talks to FCM unless told otherwise
         return _probe_http(provider.config.get("url") or default, timeout)
     return False, f"unknown kind {provider.kind!r}"

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from messaging.models import DeliveryEvent, SandboxMessage
 from messaging.providers.base import Result, Session, final_text, permanent, sent
-from messaging.providers.email import compose
+from messaging.providers.email.mime import compose
 
 # The external id of the delivered event the sandbox records for each message it accepts.
 DELIVERED_ID_PREFIX = "sandbox:"

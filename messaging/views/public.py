@@ -26,7 +26,7 @@ from messaging.digest import is_held_or_in_digest
 from messaging.ids import parse_id
 from messaging.models import Channel, ConsentRecord, DeliveryEvent, Frequency, OutboxMessage, Topic
 from messaging.preferences import PAUSE_WEEKS, consent_context, current_choices, unsubscribe_from_message, update_preferences
-from messaging.providers.email import final_bodies
+from messaging.providers.email.bodies import final_bodies
 from messaging.secrets import hidden_notice
 from messaging.tokens import TokenError
 
@@ -289,7 +289,6 @@ def as_web_page(html: str, *, title: str, language: str) -> str:
 @throttled("pages", refused=refused)
 def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     """The email as it was sent (links, footer and all), with no script allowed to run."""
-
     message = _message_or_problem(request, token, "__MAILROOM_VIEW__")
     if isinstance(message, HttpResponse):
         return message

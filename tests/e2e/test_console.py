@@ -141,7 +141,7 @@ def test_invalid_contact_shows_every_error_and_creates_nothing(marketer, console
     expect(page).to_have_url(f"{live_server.url}{CONTACT_ADD}")
     form = page.locator("#contact_form")
     expect(form.get_by_text("Please correct the errors below.")).to_be_visible()
-    # the messages come from messaging/contacts.py, the one place the rules live
+    # the messages come from messaging/contact_fields.py, the one place the rules live
     expect(form.get_by_text(re.compile(r"is not a valid email address"))).to_be_visible()
     expect(form.get_by_text(re.compile(r"“12” is not a (valid )?phone number"))).to_be_visible()
     assert not Contact.objects.exists()

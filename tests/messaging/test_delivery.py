@@ -65,7 +65,7 @@ def test_a_queued_email_lands_in_the_sandbox_by_default(contact):
 
 
 def test_message_id_is_deterministic_per_message():
-    from messaging.providers.email import message_id_for
+    from messaging.providers.email.headers import message_id_for
 
     message = email()
     assert message_id_for(message) == message_id_for(refreshed(message))

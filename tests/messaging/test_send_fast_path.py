@@ -17,7 +17,8 @@ from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.delivery.tracking import FastSigner, message_from_token
 from messaging.models import DeliveryAttempt, OutboxMessage, Provider, Suppression
-from messaging.providers.email import SMTPSession, dot_stuffed, encoded_words
+from messaging.providers.email.headers import encoded_words
+from messaging.providers.email.smtp import SMTPSession, dot_stuffed
 from messaging.tokens import reveal_id
 from tests.support.smtp_sink import RecordingHandler, SMTPSink
 

@@ -76,6 +76,57 @@ def test_the_api_default_category_is_unchanged(marketer):
     assert create_template(actor=marketer, key="api", name="API").category == Template.Category.TRANSACTIONAL
 
 
+# --- the change form ------------------------------------------------------------------------
+def change(template: Template) -> str:
+    return f"/admin/messaging/template/{template.pk}/change/"
+
+
+def test_changing_a_template_in_the_console_goes_through_the_action_and_is_audited(client, marketer):
+    template = create_template(actor=marketer, key="spring", name="Spring sale", category="newsletter")
+    client.force_login(marketer)
+    response = client.post(change(template), {"name": "Spring sale 2", "category": "promotion", "topic": ""})
+    assert response.status_code == 302
+    template.refresh_from_db()
+    assert (template.name, template.category) == ("Spring sale 2", Template.Category.PROMOTION)
+    entry = AuditEntry.objects.get(verb="changed", target_type="messaging.template", target_id=str(template.pk))
+    assert entry.actor == marketer
+    assert entry.changes == {
+        "name": {"before": "Spring sale", "after": "Spring sale 2"},
+        "category": {"before": "newsletter", "after": "promotion"},
+    }
+
+
+def test_the_channel_of_a_template_is_fixed_once_made(client, marketer):
+    template = create_template(actor=marketer, key="spring", name="Spring sale", category="newsletter", channel="email")
+    client.force_login(marketer)
+    response = client.post(change(template), {"name": "Spring sale", "category": "newsletter", "channel": "sms", "topic": ""})
+    assert response.status_code == 302
+    template.refresh_from_db()
+    assert template.channel == "email"
+    assert not AuditEntry.objects.filter(verb="changed").exists()
+
+
+@pytest.mark.parametrize(
+    ("channel", "data", "field", "error"),
+    [
+        ("email", {"name": "   "}, "name", "This field is required."),
+        ("whatsapp", {"whatsapp_template_sid": "not a sid!"}, "whatsapp_template_sid", "A Content SID is letters and digits"),
+    ],
+    ids=["blank name", "bad content sid"],
+)
+def test_an_invalid_change_shows_the_form_error_and_writes_nothing(client, marketer, channel, data, field, error):
+    template = create_template(actor=marketer, key="spring", name="Spring sale", category="newsletter", channel=channel)
+    client.force_login(marketer)
+    audits = AuditEntry.objects.count()
+    form = {"name": "Spring sale", "category": "promotion", "topic": "", "whatsapp_template_sid": "", "whatsapp_variables": "[]"}
+    response = client.post(change(template), form | data)
+    assert response.status_code == 200
+    assert any(error in message for message in response.context["adminform"].form.errors[field])
+    template.refresh_from_db()
+    assert (template.name, template.category, template.whatsapp_template_sid) == ("Spring sale", Template.Category.NEWSLETTER, "")
+    assert AuditEntry.objects.count() == audits
+
+
 # --- the starter layout ------------------------------------------------------------------------
 def test_a_new_email_template_starts_from_the_starter_layout_in_its_language(client, marketer):
     english = create_template(actor=marketer, key="fresh", name="Fresh", category="newsletter")

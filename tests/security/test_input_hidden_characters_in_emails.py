@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from messaging.contacts import normalise_email
+from messaging.contact_fields import normalise_email
 from messaging.models import Contact, OutboxMessage
 
 pytestmark = pytest.mark.django_db

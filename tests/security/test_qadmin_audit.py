@@ -107,7 +107,7 @@ def test_a_change_that_changes_nothing_writes_no_entry(support):
 
 
 def test_applying_the_role_table_again_writes_no_entry():
-    from config.roles import setup_roles
+    from accounts.roles import setup_roles
 
     before = AuditEntry.objects.count()
     setup_roles()
@@ -115,7 +115,7 @@ def test_applying_the_role_table_again_writes_no_entry():
 
 
 def test_the_role_table_restoring_a_removed_permission_is_audited():
-    from config.roles import setup_roles
+    from accounts.roles import setup_roles
 
     marketer = Group.objects.get(name="Marketer")
     marketer.permissions.remove(Permission.objects.get(codename="view_contact"))

@@ -59,7 +59,7 @@ def test_non_admin_roles_cannot_open_or_post_the_schedule_add_and_change_pages(c
 
 
 def test_no_role_but_admin_holds_the_right_to_add_or_change_schedules():
-    from config.roles import ROLES
+    from accounts.roles import ROLES
 
     for role, grants in ROLES.items():
         verbs = set(grants.get("django_q.schedule", ()))

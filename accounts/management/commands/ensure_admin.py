@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from config.roles import ADMIN_ROLE
+from accounts.roles import ADMIN_ROLE
 from messaging import site
 
 

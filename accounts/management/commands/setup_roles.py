@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from config.roles import setup_roles
+from accounts.roles import setup_roles
 
 
 class Command(BaseCommand):

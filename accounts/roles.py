@@ -1,10 +1,14 @@
 """Roles are Django groups with permissions. This table is the one place they are defined;
 `setup_roles` and the post-migrate hook both apply it, so a fresh database and an
 upgraded one end up the same. Models that do not exist yet are skipped, so later apps
-can be listed before they ship.
+can be listed before they ship. It names every app's permissions, so it lives in the app
+listed last (accounts), above messaging, marketing and growth, which never import it.
 """
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
+
+from messaging.audit import m2m_audited_by_caller, m2m_change, record_audit, related_labels
 
 VIEW, ADD, CHANGE, DELETE = "view", "add", "change", "delete"
 ALL = (VIEW, ADD, CHANGE, DELETE)
@@ -116,8 +120,6 @@ ADMIN_ROLE = "Admin"  # every permission there is
 def _apply(role: str, permissions: list[Permission]) -> int:
     """Give the role exactly `permissions`. A role that existed and differed (a permission
     removed by hand, new models after an upgrade) gets one audit entry; a new one none."""
-    from messaging.audit import m2m_audited_by_caller, m2m_change, record_audit, related_labels
-
     group, created = Group.objects.get_or_create(name=role)
     before = [] if created else related_labels(group, "permissions")
     with m2m_audited_by_caller():
@@ -140,3 +142,10 @@ def setup_roles() -> dict[str, int]:
         result[role] = _apply(role, wanted)
     result[ADMIN_ROLE] = _apply(ADMIN_ROLE, list(Permission.objects.all()))
     return result
+
+
+def setup_roles_after_migrate(sender, **kwargs) -> None:
+    """post_migrate fires once per app with models; the last app's signal sees every permission."""
+    if sender is not [config for config in apps.get_app_configs() if config.models_module][-1]:
+        return
+    setup_roles()

@@ -1,0 +1,80 @@
+"""The console's base classes, shared by every app's admin: a ModelAdmin whose saves and
+deletes are audited, and the read-only page and inline for logs and records."""
+
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from unfold.admin import ModelAdmin, TabularInline
+
+from messaging.admin.widgets import LabelledSplitDateTimeWidget
+from messaging.audit import acting_as, diff, record_audit, snapshot
+from messaging.storable import StorableJSONFormField
+
+
+class AuditedModelAdmin(ModelAdmin):
+    """Every save and delete made in the console lands in the audit trail with before/after.
+
+    Admins whose model has a dedicated action override save_model and let the action audit.
+    """
+
+    audit_exclude = frozenset({"password"})
+    formfield_overrides = {
+        models.JSONField: {"form_class": StorableJSONFormField},
+        models.DateTimeField: {"widget": LabelledSplitDateTimeWidget},
+    }
+
+    def changeform_view(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Role and permission changes saved with the form (save_related) are audited by a
+        # signal (messaging.audit.audit_m2m_change): it records them as this user's.
+        with acting_as(request.user):
+            return super().changeform_view(request, *args, **kwargs)
+
+    def _audited_fields(self, obj, names) -> list[str]:
+        concrete = {f.name for f in obj._meta.concrete_fields}
+        return [name for name in names if name in concrete and name not in self.audit_exclude]
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        fields = self._audited_fields(obj, form.changed_data if change else form.cleaned_data)
+        before = snapshot(obj.__class__.objects.get(pk=obj.pk), fields) if change and obj.pk else {}
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            record_audit(
+                actor=request.user, verb="updated" if change else "created", target=obj, changes=diff(before, snapshot(obj, fields))
+            )
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        with transaction.atomic():
+            record_audit(actor=request.user, verb="deleted", target=obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for obj in queryset:
+                record_audit(actor=request.user, verb="deleted", target=obj)
+            super().delete_queryset(request, queryset)
+
+
+class ReadOnlyAdmin(ModelAdmin):
+    """Logs and records people read but never edit in the console (changes go through actions)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(TabularInline):
+    """Rows shown under a record (attempts, events, ledger entries), never added or edited there."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
