@@ -37,7 +37,7 @@ TESTING = "pytest" in sys.modules or env_bool("MAILROOM_TESTING")
 SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
 # `manage.py ensure_admin` (run by `make run`) keeps the console password it made here (0600).
 ADMIN_PASSWORD_FILE = BASE_DIR / "var" / "admin_password"
-# Published in the source, so never accepted in production (config/checks.py).
+# Published in the source, so never accepted in production (messaging/checks.py).
 INSECURE_DEV_KEY = "mailroom-insecure-development-key-set-SECRET_KEY-in-production"
 
 
@@ -321,7 +321,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: rate limits and lockouts are counted here, so it is shared by every worker --
-# The database by default (the table is created by `migrate`, see messaging.apps); Redis
+# The database by default (the table is created by `migrate`, see messaging.wiring); Redis
 # when CACHE_URL is set (redis:// or rediss://; needs redis-py: `pip install redis`).
 # "local" is per process: only the tracking flood guard counts there (a hit stays one
 # INSERT), and it is the shared Redis too when CACHE_URL is set.

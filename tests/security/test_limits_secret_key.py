@@ -90,7 +90,7 @@ def test_check_deploy_errors_on_the_built_in_or_a_guessable_key(tmp_path, key):
 
 
 def test_doctor_and_the_deploy_check_share_one_rule(settings):
-    from config.checks import check_secret_key
+    from messaging.checks import check_secret_key
     from messaging.management.commands.doctor import check_secret_key as doctor_check
 
     settings.DEBUG = False

@@ -9,8 +9,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from config.checks import secret_key_problem
 from messaging import site
+from messaging.checks import secret_key_problem
 from messaging.models import Provider
 from messaging.providers.probe import probe_provider
 from messaging.schedules import HEARTBEAT

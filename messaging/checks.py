@@ -1,0 +1,71 @@
+"""Mailroom's system checks. The secret-key rule lives here, once: `check --deploy`
+reports it as an error and `manage.py doctor` as a FAIL, with the same words."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning
+
+from messaging import site
+
+GUESSABLE_PREFIXES = ("django-insecure",)
+
+
+def secret_key_problem() -> str | None:
+    """Why SECRET_KEY is unfit for production (None when it is fine, or under DEBUG):
+    the built-in development key, Django's placeholder, or a short or repetitive key."""
+    if settings.DEBUG:
+        return None
+    key = settings.SECRET_KEY
+    if key == settings.INSECURE_DEV_KEY:
+        return "the built-in development key is in use: set SECRET_KEY"
+    if key.startswith(GUESSABLE_PREFIXES) or len(key) < 50 or len(set(key)) < 5:
+        return "SECRET_KEY is guessable (a placeholder, or under 50 characters): set a long random one"
+    return None
+
+
+def check_secret_key(app_configs=None, **kwargs) -> list[Error]:
+    problem = secret_key_problem()
+    if problem is None:
+        return []
+    return [
+        Error(
+            problem,
+            hint="Set SECRET_KEY to the output of `python -c 'import secrets; print(secrets.token_urlsafe(50))'`, "
+            "the same on every server, or let `make setup` write var/secret_key.",
+            id="mailroom.E001",
+        )
+    ]
+
+
+def check_public_base_url(app_configs=None, **kwargs) -> list:
+    """RFC 8058: the List-Unsubscribe header must carry an HTTPS URI for one-click."""
+    if settings.DEBUG or settings.TESTING or site.current().base_url.startswith("https://"):
+        return []
+    return [
+        Warning(
+            "Mailroom's public address (MAILROOM_BASE_URL, or Settings → Sending) is not an https:// URL: mailbox "
+            "providers ignore RFC 8058 one-click unsubscribe without HTTPS, and public links (tokens) travel in clear.",
+            hint="Set it to https://your.domain in production (Settings → Sending, or MAILROOM_BASE_URL).",
+            id="messaging.W001",
+        )
+    ]
+
+
+# What MAILROOM_DEFAULT_PROVIDER may say. Only the sandbox can stand in for a provider
+# nobody configured (an SMTP server or an API needs a host, a URL, credentials: those are
+# configured as Providers in the console); "none" means a channel without a provider waits.
+DEFAULT_PROVIDER_VALUES = ("sandbox", "none")
+
+
+def check_default_provider(app_configs=None, **kwargs) -> list:
+    value = settings.MAILROOM_DEFAULT_PROVIDER
+    if not value or value in DEFAULT_PROVIDER_VALUES:  # unset: the Settings page's choice
+        return []
+    return [
+        Error(
+            f'MAILROOM_DEFAULT_PROVIDER={value!r} is not supported: it must be "sandbox" (a channel with no provider '
+            'configured sends into the console\'s sandbox inbox) or "none" (its messages wait until a provider is configured).',
+            hint="SMTP, email-service (anymail) and HTTP providers are configured in the console under Providers, "
+            "with their host or URL and credentials; unset MAILROOM_DEFAULT_PROVIDER or set it to sandbox or none.",
+            id="messaging.E001",
+        )
+    ]

@@ -1,0 +1,39 @@
+"""What messaging connects when Django is ready: system checks, the post-migrate set-up,
+anymail's signals, the guards on django-q's schedules and queue, m2m audit, timeline sources."""
+
+from anymail.signals import inbound, tracking
+from django.apps import apps
+from django.core import checks
+from django.core.management import call_command
+from django.db.models.signals import m2m_changed, post_migrate, pre_save
+from django_q.models import Schedule
+from django_q.signals import pre_enqueue
+
+from messaging.audit import audit_m2m_change, audited_relations
+from messaging.checks import check_default_provider, check_public_base_url, check_secret_key
+from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
+from messaging.schedules import ensure_schedules, guard_enqueue, guard_schedule
+from messaging.timeline import register_messaging_sources
+
+
+def after_migrate(sender, **kwargs) -> None:
+    # post_migrate fires once per app; the last app's signal sees every table.
+    if sender is not [config for config in apps.get_app_configs() if config.models_module][-1]:
+        return
+    ensure_schedules()
+    # The shared cache's table (rate limits, lockouts): `migrate` makes it, like any table.
+    call_command("createcachetable", database=kwargs.get("using", "default"), verbosity=0)
+
+
+def connect() -> None:
+    checks.register(check_public_base_url, checks.Tags.security, deploy=True)
+    checks.register(check_default_provider)
+    checks.register(check_secret_key, checks.Tags.security, deploy=True)
+    post_migrate.connect(after_migrate, dispatch_uid="messaging_after_migrate")
+    tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")
+    inbound.connect(on_anymail_inbound, dispatch_uid="mailroom_anymail_inbound")
+    pre_save.connect(guard_schedule, sender=Schedule, dispatch_uid="mailroom_guard_schedule")
+    pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
+    for through in audited_relations():
+        m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")
+    register_messaging_sources()  # first: marketing's and growth's ready() add theirs after
