@@ -3,7 +3,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from config.qcluster import supervise_cluster
+from messaging.cluster import supervise_cluster
 
 
 class Command(BaseCommand):
