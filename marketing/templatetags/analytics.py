@@ -4,6 +4,8 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from messaging.models import Channel, OutboxMessage
+
 register = template.Library()
 
 
@@ -44,7 +46,6 @@ COLUMN_LABELS = {
 def column_label(name) -> str:
     """A table column's heading: the CSV export keeps the key, the page says it in words
     (a message status by its label)."""
-    from messaging.models import OutboxMessage
 
     if label := COLUMN_LABELS.get(str(name)):
         return str(label)
@@ -56,6 +57,5 @@ def column_label(name) -> str:
 @register.filter
 def channel_label(value) -> str:
     """ "email" → "Email" ("E-mail" in French); anything else as it is."""
-    from messaging.models import Channel
 
     return str(Channel(value).label) if value in Channel.values else value

@@ -42,7 +42,7 @@ from marketing.automations.status import fans_out
 from marketing.models import Automation, AutomationStep
 from marketing.review import submission_token
 from marketing.tables import AutomationRunTable
-from messaging.errors import MailroomError
+from messaging.errors import InvalidInput, MailroomError
 from messaging.models import Channel, Template
 from messaging.storable import UnstorableValue, loads_storable
 from messaging.tables import EXPORT_PARAM, configure_table, export_csv, export_requested
@@ -250,8 +250,6 @@ class AutomationStepsView(AutomationPage):
         """The add form: a few plain fields per kind, or raw JSON settings for anything else."""
         kind, post = request.POST.get("kind"), request.POST
         if post.get("config", "").strip():
-            from messaging.errors import InvalidInput
-
             try:
                 value = loads_storable(post["config"])
             except UnstorableValue as unstorable:  # NUL, unpaired surrogate or absurd nesting
