@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.db.models.functions import Cast
 from django.dispatch import Signal
 
-from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY
+from messaging.metadata import REPORTED_KEYS
 from messaging.models import (
     AuditEntry,
     Contact,
@@ -49,21 +49,6 @@ contact_erased = Signal()
 ERASED = "[erased]"
 IDENTITY_FIELDS = ("email", "phone", "external_id", "first_name", "last_name")
 PERSONAL_FIELDS = {*IDENTITY_FIELDS, "attributes", "push_tokens", "contact"}
-# Metadata keys that are ids and flags the reports count by; everything else goes.
-KEPT_METADATA = {
-    CAMPAIGN_KEY,
-    LEGACY_CAMPAIGN_KEY,
-    "variant",
-    AUTOMATION_KEY,
-    LEGACY_AUTOMATION_KEY,
-    "automation_run",
-    "step",
-    "links",
-    "template_version",
-    "purpose",
-    "notification",
-    "test_send",
-}
 KEPT_PAYLOAD = {"link", "automated", "inbound", "esp"}
 BATCH = 500
 
@@ -178,7 +163,7 @@ def _scrub_outbox(message_ids: list[int], values: set[str]) -> int:
     changed = []
     for message in rows.iterator(chunk_size=BATCH):
         metadata = message.metadata if isinstance(message.metadata, dict) else {}
-        message.metadata = {key: value for key, value in metadata.items() if key in KEPT_METADATA} | {"erased": True}
+        message.metadata = {key: value for key, value in metadata.items() if key in REPORTED_KEYS} | {"erased": True}
         message.error = scrub_text(message.error, values)
         message.dedup_key = hashed_key(message.dedup_key)
         message.to_address = message.subject = message.body_text = message.body_html = ""

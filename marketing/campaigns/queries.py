@@ -7,9 +7,8 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
 
 from marketing.models import Automation, Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
-from messaging.delivery.outbox import DEFERRED_RENDER
 from messaging.ids import parse_id
-from messaging.metadata import AUTOMATION_KEY
+from messaging.metadata import AUTOMATION_KEY, DEFERRED_RENDER
 from messaging.models import DeliveryEvent, OutboxMessage, TemplateVersion, TrackedLink
 
 State = Campaign.State

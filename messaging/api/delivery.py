@@ -18,7 +18,8 @@ from rest_framework.views import APIView
 from messaging import policies, queries
 from messaging.api.common import ReadViewSet, UtcDateTimeFilter, problems
 from messaging.consent import lift_suppression, suppress_address
-from messaging.delivery.outbox import INTERNAL_METADATA_KEYS, cancel_message, enqueue_bulk, enqueue_message
+from messaging.delivery.outbox import cancel_message, enqueue_bulk, enqueue_message
+from messaging.metadata import INTERNAL_METADATA_KEYS
 from messaging.models import Channel, Contact, DeliveryEvent, OutboxMessage, Suppression, Template, Topic
 
 

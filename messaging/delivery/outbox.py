@@ -30,7 +30,10 @@ from messaging.content.versions import pick_template
 from messaging.delivery.tracking import track_html
 from messaging.delivery.work import after_commit
 from messaging.errors import InvalidInput, NotAllowed
-from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY, WHATSAPP_TEMPLATE_KEY
+from messaging.metadata import (
+    DEFERRED_RENDER,
+    WHATSAPP_TEMPLATE_KEY,
+)
 from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.secrets import check_secrets, check_stored, seal, with_markers
 from messaging.senders import clean_sender
@@ -39,32 +42,6 @@ from messaging.whatsapp import approved_template, provider_requires_template, re
 logger = logging.getLogger(__name__)
 
 MAX_SMS_LENGTH = 1600  # ten concatenated segments; providers refuse longer
-DEFERRED_RENDER = "render"  # metadata key of a message whose body is rendered when it is sent
-# Metadata keys Mailroom writes itself and trusts when it reads them back: what to render at
-# send (render), where clicks may go (links), which campaign/automation a message counts for
-# in analytics, why a message exists (purpose, notification, test_send). Nothing from
-# outside (the API) may set them. A new key the product writes belongs here.
-INTERNAL_METADATA_KEYS = frozenset(
-    {
-        DEFERRED_RENDER,
-        "links",
-        "template_version",
-        "missing_variables",
-        CAMPAIGN_KEY,
-        LEGACY_CAMPAIGN_KEY,
-        "variant",
-        AUTOMATION_KEY,
-        LEGACY_AUTOMATION_KEY,
-        "automation_run",
-        "step",
-        "purpose",
-        "notification",
-        "test_send",
-        "erased",  # messaging.erasure
-        "weekly_digest",  # messaging.digest.DIGEST_KEY: the gate never holds the digest
-        WHATSAPP_TEMPLATE_KEY,  # messaging.whatsapp: the approved template and its variables
-    }
-)
 
 
 def address_of(contact: Contact, channel: str) -> str | None:

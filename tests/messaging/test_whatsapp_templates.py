@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from messaging.contacts import create_contact
 from messaging.content.versions import activate_template_version, create_template, save_template_version, update_template
-from messaging.delivery.outbox import INTERNAL_METADATA_KEYS, enqueue_bulk, enqueue_message
+from messaging.delivery.outbox import enqueue_bulk, enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
-from messaging.metadata import WHATSAPP_TEMPLATE_KEY
+from messaging.metadata import INTERNAL_METADATA_KEYS, WHATSAPP_TEMPLATE_KEY
 from messaging.models import OutboxMessage, Provider, Template
 from messaging.views.webhooks import twilio_signature
 from tests.support.events import webhook_events

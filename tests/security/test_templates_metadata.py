@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from marketing.analytics.rollups import roll_up_recent
 from marketing.models import DailyStat
 from messaging.api_keys import create_api_key
-from messaging.delivery.outbox import INTERNAL_METADATA_KEYS
+from messaging.metadata import INTERNAL_METADATA_KEYS
 from messaging.models import OutboxMessage
 from tests.analytics.conftest import days_ago, world  # noqa: F401  (fixtures)
 
