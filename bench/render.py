@@ -7,7 +7,7 @@ Run from the repository root. It builds a fresh SQLite database in a temporary d
 template catalog (templates/email/). Then it:
 
 1. times the compile step once (compile_body: MJML → HTML → inlined CSS → text part),
-   on the active version of the chosen template;
+   on the active version of the chosen template, and the HTML-to-text conversion alone;
 2. renders once to warm up, and checks that a second render is served from the parsed
    template cache (compiled_templates) without parsing again;
 3. renders the version for N recipients, each with its own context (contact data as
@@ -101,6 +101,12 @@ def recipients(n: int, key: str, seed: int) -> list[dict]:
     return contexts
 
 
+def timed_ms(function, *args) -> float:
+    started = time.perf_counter()
+    function(*args)
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> int:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="mailroom-bench-render-"))
@@ -129,6 +135,9 @@ def main() -> int:
         compile_ms = (time.perf_counter() - started) * 1000
         assert (html, text) == (version.compiled_html, version.compiled_text), "compile_body is not deterministic"
         print(f"compile_body: {compile_ms:.1f} ms ({len(version.body)} B of MJML → {len(html)} B of HTML)")
+        # the text part alone (part of compile_body): best of 20 conversions of that HTML
+        text_ms = min(timed_ms(rendering.html_to_text, html) for _ in range(20))
+        print(f"html_to_text: {text_ms:.2f} ms ({len(html)} B of HTML → {len(text)} characters of text)")
 
         # render_version takes the version (render_version(version, ctx)); older code took its id.
         by_id = next(iter(inspect.signature(rendering.render_version).parameters)) == "version_id"
@@ -200,6 +209,7 @@ def main() -> int:
                     "target": TARGET_MS,
                     "p99_ms": round(p99_ms, 4),
                     "compile_ms": round(compile_ms, 1),
+                    "html_to_text_ms": round(text_ms, 2),
                     "template": f"{args.template}/{args.locale}",
                     "p50_ms": round(p50_ms, 4),
                     "cpu_ms": round(cpu_ms, 4),

@@ -29,6 +29,7 @@ QUICK_N = {
     "fanout": 5000,
     "public_load": 1000,
     "send_now": 200,
+    "signing": 2000,
 }
 
 
@@ -61,7 +62,7 @@ def verdict(result: dict) -> str:
     value, target = result.get("value"), result.get("target")
     if value is None or target is None:
         return ""
-    lower_is_better = result.get("unit", "").split(" ")[0] in ("ms", "s")  # "ms (p99, …)" too
+    lower_is_better = result.get("unit", "").split(" ")[0] in ("µs", "ms", "s")  # "ms (p99, …)" too
     return "meets" if (value <= target if lower_is_better else value >= target) else "misses"
 
 

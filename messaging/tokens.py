@@ -10,10 +10,8 @@ revealing anything: `TokenInvalid` (tampered, wrong purpose: 400), `TokenExpired
 and `TokenUsed` (single-use links used once already: 410).
 """
 
-import base64
 import hashlib
 import hmac
-import json
 import time
 import zlib
 from collections.abc import Callable
@@ -45,59 +43,23 @@ class TokenUsed(TokenError):
     reason = "used"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+class CachedKeySigner(signing.TimestampSigner):
+    """Django's `TimestampSigner`, token for token (what `signing.dumps`/`loads` make and
+    read), with the salted HMAC key derived once per (salt, key) instead of hashed again
+    before every signature (bench/signing.py times it against Django's own). Fallback
+    keys (SECRET_KEY_FALLBACKS) are tried as Django tries them."""
+
+    def signature(self, value, key=None):
+        mac = _derived_mac(self.salt + "signer", key or self.key, self.algorithm).copy()
+        mac.update(force_bytes(value))
+        return signing.b64_encode(mac.digest()).decode()
 
 
-class FastSigner:
-    """`signing.dumps(obj, salt=salt, compress=compress)`, token for token, with the salted
-    HMAC key derived once per secret instead of on every call (Django derives it each time:
-    two tokens per email cost ~40 µs that way). The first token made with each secret is
-    checked with `signing.loads`; if Django's format ever changes, the check fails and
-    Django's own `dumps` is used from then on."""
-
-    def __init__(self, salt: str, *, compress: bool = False):
-        self.salt, self.compress = salt, compress
-        self._secret: str | None = None
-        self._mac = None
-        self._trusted: bool | None = None  # None: the next token is checked
-
-    def _current_mac(self) -> "hmac.HMAC":
-        secret = settings.SECRET_KEY
-        if secret != self._secret:
-            key = hashlib.sha256(force_bytes(self.salt + "signer") + force_bytes(secret)).digest()
-            self._mac, self._secret, self._trusted = hmac.new(key, digestmod=hashlib.sha256), secret, None
-        return self._mac
-
-    def verify(self, signed_value: str, signature: str) -> bool:
-        """Whether `signature` is this salt's signature of `signed_value` under SECRET_KEY
-        (what Signer.unsign checks first), with the key derived once."""
-        mac = self._current_mac().copy()
-        mac.update(signed_value.encode())
-        return hmac.compare_digest(_b64(mac.digest()), signature)
-
-    def __call__(self, obj) -> str:
-        self._current_mac()
-        if self._trusted is False:
-            return signing.dumps(obj, salt=self.salt, compress=self.compress)
-        data = json.dumps(obj, separators=(",", ":")).encode("latin-1")
-        value = None
-        if self.compress:
-            compressed = zlib.compress(data)
-            if len(compressed) < len(data) - 1:
-                value = "." + _b64(compressed)
-        value = f"{value or _b64(data)}:{signing.b62_encode(int(time.time()))}"
-        mac = self._mac.copy()
-        mac.update(value.encode())
-        token = f"{value}:{_b64(mac.digest())}"
-        if self._trusted is None:
-            try:
-                self._trusted = signing.loads(token, salt=self.salt) == json.loads(data)
-            except signing.BadSignature:
-                self._trusted = False
-            if not self._trusted:
-                return signing.dumps(obj, salt=self.salt, compress=self.compress)
-        return token
+@lru_cache(maxsize=64)
+def _derived_mac(key_salt: str, secret: str | bytes, algorithm: str) -> "hmac.HMAC":
+    """An HMAC keyed as `django.utils.crypto.salted_hmac` keys it, to be copied per value."""
+    hasher = getattr(hashlib, algorithm)
+    return hmac.new(hasher(force_bytes(key_salt) + force_bytes(secret)).digest(), digestmod=hasher)
 
 
 # --- concealed ids -------------------------------------------------------------------------
@@ -174,37 +136,32 @@ class TokenService:
 
     def __init__(self, salt: str, *, max_age: Callable[[], float | None], compress: bool = False):
         self.salt = salt
+        self.compress = compress
         self._max_age = max_age
-        self._signer = FastSigner(salt, compress=compress)
+        self._cached: tuple[tuple, CachedKeySigner] | None = None
+
+    def _signer(self) -> CachedKeySigner:
+        """This purpose's signer for the current SECRET_KEY and SECRET_KEY_FALLBACKS (kept:
+        making a Signer costs about as much as signing)."""
+        keys = (settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS)
+        cached = self._cached
+        if cached is None or cached[0] != keys:
+            cached = self._cached = (keys, CachedKeySigner(salt=self.salt))
+        return cached[1]
 
     def make(self, data) -> str:
-        return self._signer(data)
+        return self._signer().sign_object(data, compress=self.compress)
 
     def read(self, token: str) -> Token:
         if not isinstance(token, str) or len(token) > 1000 or token.count(":") != 2 or not token.isascii():
             raise TokenInvalid
-        value, stamp, signature = token.rsplit(":", 2)
-        if not self._signer.verify(f"{value}:{stamp}", signature):
-            return self._read_with_django(token)  # e.g. signed with a key in SECRET_KEY_FALLBACKS
         try:
-            signed_at = signing.b62_decode(stamp)
-            data = base64.urlsafe_b64decode(value.lstrip(".") + "=" * (-len(value.lstrip(".")) % 4))
-            payload = json.loads(zlib.decompress(data) if value.startswith(".") else data)
-        except (ValueError, UnicodeError, zlib.error) as error:
-            raise TokenInvalid from error
-        max_age = self._max_age()
-        if max_age is not None and time.time() - signed_at > max_age:
-            raise TokenExpired
-        return Token(data=payload, issued_at=datetime.fromtimestamp(signed_at, tz=UTC))
-
-    def _read_with_django(self, token: str) -> Token:
-        try:
-            data = signing.loads(token, salt=self.salt, max_age=self._max_age())
+            data = self._signer().unsign_object(token, max_age=self._max_age())
+            stamp = signing.b62_decode(token.rsplit(":", 2)[1])
         except signing.SignatureExpired as error:
             raise TokenExpired from error
         except (signing.BadSignature, ValueError, UnicodeError, zlib.error) as error:
             raise TokenInvalid from error
-        stamp = signing.b62_decode(token.rsplit(":", 2)[1])
         return Token(data=data, issued_at=datetime.fromtimestamp(stamp, tz=UTC))
 
     def read_id(self, token: str, key: str) -> tuple[int, Token]:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
-from html.parser import HTMLParser
 
 from django.conf import settings
 from django.template import Context, Engine, Template, TemplateSyntaxError
@@ -23,6 +22,7 @@ from django.template.base import DebugLexer, Lexer, Parser, TokenType, Variable,
 from django.utils.translation import gettext as _
 
 from messaging.content.budget import TooMuchWork
+from messaging.content.plain_text import html_to_text
 from messaging.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -152,48 +152,49 @@ def inline_css(html: str) -> str:
     ).transform()
 
 
-class _TextExtractor(HTMLParser):
-    SKIP = {"style", "script", "head", "title"}
-    BREAKS = {"p", "div", "br", "tr", "h1", "h2", "h3", "h4", "li", "table"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-        self.href: str | None = None
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag in self.SKIP:
-            self.skipping += 1
-        elif tag in self.BREAKS:
-            self.parts.append("\n")
-        if tag == "a":
-            self.href = dict(attrs).get("href")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag == "a" and self.href:
-            self.parts.append(f" ({self.href})")
-            self.href = None
-        elif tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    text = "".join(extractor.parts)
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
 TEMPLATE_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
 PLACEHOLDER = re.compile(r"mrtag(\d{5})x")
+# Placeholders between rows, or between cells: where an HTML parser would move them out of
+# the table (before it), as it does with any text there.
+BETWEEN_ROWS = re.compile(r"(<(?:table|tbody|thead|tfoot)\b[^>]*>|</(?:tr|thead|tbody|tfoot)>)(\s*(?:mrtag\d{5}x\s*)+)(?=<)", re.IGNORECASE)
+BETWEEN_CELLS = re.compile(r"(<tr\b[^>]*>|</t[dh]>)(\s*(?:mrtag\d{5}x\s*)+)(?=<(?:td|th|/tr)\b)", re.IGNORECASE)
+
+
+def keep_tags_in_tables(html: str) -> str:
+    """The HTML with each placeholder that stands between rows put in a row of its own, and
+    each between cells in a cell, so a `{% for %}` over rows stays around its rows in the
+    text part (a row of only tags is then tucked away, see tuck_block_tags)."""
+    html = BETWEEN_ROWS.sub(lambda m: f"{m.group(1)}<tr><td>{m.group(2).strip()}</td></tr>", html)
+    return BETWEEN_CELLS.sub(lambda m: f"{m.group(1)}<td>{m.group(2).strip()}</td>", html)
+
+
+def tuck_block_tags(text: str, tags: list[str]) -> str:
+    """Lines of the text part that hold only `{% %}` tags render as nothing, so their tags
+    move to the start of the next line: a loop over list items gives one `* item` a line,
+    and a line of tags between two blank lines takes one of them along, so an `{% if %}`
+    around a paragraph leaves no extra blank line."""
+
+    def only_block_tags(line: str) -> bool:
+        indices = PLACEHOLDER.findall(line)
+        return not PLACEHOLDER.sub("", line).strip() and all(tags[int(index)].startswith("{%") for index in indices)
+
+    lines = text.split("\n")
+    kept: list[str] = []
+    pending, skip_blank_line = "", False
+    for index, line in enumerate(lines):
+        if line.strip() and only_block_tags(line):
+            after_blank = not kept or only_block_tags(kept[-1])  # a kept line of tags renders blank too
+            before_blank = index + 1 < len(lines) and not lines[index + 1].strip()
+            skip_blank_line = skip_blank_line or (after_blank and before_blank)
+            pending += "".join(line.split())
+        elif skip_blank_line and not line.strip():
+            skip_blank_line = False
+        else:
+            kept.append(pending + line)
+            pending, skip_blank_line = "", False
+    if pending:
+        kept.append(pending)
+    return "\n".join(kept)
 
 
 def compile_body(*, body_format: str, body: str, text_body: str) -> tuple[str, str]:
@@ -210,7 +211,8 @@ def compile_body(*, body_format: str, body: str, text_body: str) -> tuple[str, s
 
     html = TEMPLATE_TAG.sub(protect, body)
     html = inline_css(mjml_to_html(html) if body_format == "mjml" else html)
-    text = text_body or html_to_text(html)  # from the placeholders, so tags inside attributes survive
+    # from the placeholders, so tags inside attributes survive
+    text = text_body or tuck_block_tags(html_to_text(keep_tags_in_tables(html)), tags)
 
     def restore(content: str) -> str:
         return PLACEHOLDER.sub(lambda m: tags[int(m.group(1))], content)

@@ -24,9 +24,7 @@ from django.utils import timezone
 from messaging import site
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
 from messaging.secrets import MARKER_PREFIX as SECRET_MARKER_PREFIX
-from messaging.tokens import FastSigner, Token, TokenError, TokenService, conceal_id, never, public_link_seconds
-
-__all__ = ["FastSigner"]
+from messaging.tokens import Token, TokenError, TokenService, conceal_id, never, public_link_seconds
 
 CLICK_SALT = "mailroom.click"
 OPEN_SALT = "mailroom.open"

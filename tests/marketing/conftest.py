@@ -9,7 +9,6 @@ from datetime import UTC, datetime, time
 
 import pytest
 import time_machine
-from django.db import transaction
 
 from marketing.automations.runner import run_due_steps
 from marketing.automations.triggers import scan_triggers
@@ -45,15 +44,22 @@ _compile_once = functools.cache(compile_body)
 
 @pytest.fixture
 def catalog(db, settings, monkeypatch) -> dict[str, Topic]:
-    """Topics, the whole template catalog, and on-commit callbacks run at once: these tests
-    run inside one transaction that never commits, and `event_tracked` is sent on commit."""
+    """Topics and the whole template catalog."""
     settings.MAILROOM_SENDER_ADDRESS = "Mailroom, 1 rue de la Paix, 75002 Paris"
     settings.MAILROOM_KICK_CLUSTER = False
     monkeypatch.setattr(versions, "compile_body", _compile_once)
-    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
     topics = {key: Topic.objects.get_or_create(key=key, defaults={"name": name, "kind": kind})[0] for key, name, kind in TOPICS}
     sync_catalog()
     return topics
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks) -> Callable:
+    """`with committed():` around what a request or a task would commit. These tests run in
+    one transaction that never commits, so on-commit callbacks (`event_tracked`, which starts
+    automations, and the task kicks) run at the end of the block, as after a real commit;
+    those they register run too. Work rolled back inside the block runs nothing."""
+    return functools.partial(django_capture_on_commit_callbacks, execute=True)
 
 
 @pytest.fixture

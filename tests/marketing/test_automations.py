@@ -43,7 +43,7 @@ def person(email="ada@example.com", *, consent=("product-news",), topics=None, *
 
 
 # --- triggers ------------------------------------------------------------------------------
-def test_event_trigger_runs_only_when_the_property_filters_match(catalog, clock, tick):
+def test_event_trigger_runs_only_when_the_property_filters_match(catalog, clock, tick, committed):
     # given an automation on cart_abandoned for carts of at least 50
     automation(
         trigger={"events": ["cart_abandoned"], "filters": [{"property": "total", "op": "gte", "value": 50}]},
@@ -51,8 +51,9 @@ def test_event_trigger_runs_only_when_the_property_filters_match(catalog, clock,
     )
     ada = person(consent=["promotions"], topics=catalog)
     # when a small cart and then a big one are abandoned
-    track_event(contact=ada, name="cart_abandoned", properties={"total": 20})
-    track_event(contact=ada, name="cart_abandoned", properties={"total": 80})
+    with committed():
+        track_event(contact=ada, name="cart_abandoned", properties={"total": 20})
+        track_event(contact=ada, name="cart_abandoned", properties={"total": 80})
     tick()
     # then only the big cart started a run and sent a message
     runs = AutomationRun.objects.all()
@@ -148,10 +149,11 @@ def test_schedule_trigger_runs_monday_0900_in_each_contacts_time_zone(catalog, c
 
 
 # --- steps ---------------------------------------------------------------------------------
-def test_wait_for_a_duration_then_send(catalog, clock, tick):
+def test_wait_for_a_duration_then_send(catalog, clock, tick, committed):
     flow = automation(steps=[{"kind": "wait", "config": {"hours": 2}}, send()])
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     run = flow.runs.get()
     assert run.next_step_index == 1 and run.next_run_at == datetime.now(UTC) + timedelta(hours=2)
@@ -164,16 +166,17 @@ def test_wait_for_a_duration_then_send(catalog, clock, tick):
     assert len(inbox()) == 1 and run.status == Status.COMPLETED
 
 
-def test_wait_until_a_local_time_uses_the_contacts_time_zone(catalog, clock, tick):
+def test_wait_until_a_local_time_uses_the_contacts_time_zone(catalog, clock, tick, committed):
     flow = automation(steps=[{"kind": "wait", "config": {"until": {"time": "09:00"}}}, send()])
     ada = person(topics=catalog, timezone="Asia/Tokyo")  # 10:00 UTC = 19:00 in Tokyo
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     # then the send waits for 09:00 Tokyo time tomorrow = 00:00 UTC
     assert flow.runs.get().next_run_at == datetime(2026, 3, 4, 0, 0, tzinfo=UTC)
 
 
-def test_wait_until_a_past_time_can_skip_the_next_step(catalog, clock, tick):
+def test_wait_until_a_past_time_can_skip_the_next_step(catalog, clock, tick, committed):
     flow = automation(
         steps=[
             {"kind": "wait", "config": {"until": {"property": "at", "offset_minutes": -60}, "if_past": "skip_next"}},
@@ -182,14 +185,15 @@ def test_wait_until_a_past_time_can_skip_the_next_step(catalog, clock, tick):
         ]
     )
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up", properties={"at": "2026-03-03T10:30:00+00:00"})  # 30 min away: -60 is past
+    with committed():
+        track_event(contact=ada, name="signed_up", properties={"at": "2026-03-03T10:30:00+00:00"})  # 30 min away: -60 is past
     tick()
     ada.refresh_from_db()
     assert inbox() == [] and ada.attributes["tags"] == ["done"]
     assert list(flow.runs.get().logs.values_list("outcome", flat=True)) == ["skipped", "updated"]
 
 
-def test_condition_exits_or_jumps_when_not_met(catalog, clock, tick):
+def test_condition_exits_or_jumps_when_not_met(catalog, clock, tick, committed):
     # given: if the contact is on the pro plan send, else jump to the tag step
     flow = automation(
         steps=[
@@ -199,8 +203,9 @@ def test_condition_exits_or_jumps_when_not_met(catalog, clock, tick):
         ]
     )
     pro, free = person(topics=catalog, attributes={"plan": "pro"}), person("free@example.com", topics=catalog, attributes={"plan": "free"})
-    track_event(contact=pro, name="signed_up")
-    track_event(contact=free, name="signed_up")
+    with committed():
+        track_event(contact=pro, name="signed_up")
+        track_event(contact=free, name="signed_up")
     tick()
     assert [m.to_address for m in inbox()] == ["ada@example.com"]
     free_run = flow.runs.get(contact=free)
@@ -209,13 +214,14 @@ def test_condition_exits_or_jumps_when_not_met(catalog, clock, tick):
     exiting = automation(
         name="Exit", trigger={"events": ["other"]}, steps=[{"kind": "condition", "config": {"check": "tag", "tag": "vip"}}, send()]
     )
-    track_event(contact=free, name="other")
+    with committed():
+        track_event(contact=free, name="other")
     tick()
     run = exiting.runs.get()
     assert run.status == Status.EXITED and len(inbox()) == 1
 
 
-def test_update_step_sets_attributes_and_tags_and_exit_step_ends_the_run(catalog, clock, tick):
+def test_update_step_sets_attributes_and_tags_and_exit_step_ends_the_run(catalog, clock, tick, committed):
     flow = automation(
         steps=[
             {"kind": "update", "config": {"set": {"lifecycle_stage": "customer"}, "unset": ["cart"], "add_tag": "buyer"}},
@@ -224,7 +230,8 @@ def test_update_step_sets_attributes_and_tags_and_exit_step_ends_the_run(catalog
         ]
     )
     ada = person(topics=catalog, attributes={"cart": "x", "tags": ["old"]})
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     ada.refresh_from_db()
     assert ada.attributes == {"lifecycle_stage": "customer", "tags": ["old", "buyer"]}
@@ -233,18 +240,20 @@ def test_update_step_sets_attributes_and_tags_and_exit_step_ends_the_run(catalog
 
 
 # --- exits and re-entry ---------------------------------------------------------------------
-def test_exit_event_ends_the_run_and_cancels_its_queued_message(catalog, clock, tick):
+def test_exit_event_ends_the_run_and_cancels_its_queued_message(catalog, clock, tick, committed):
     flow = automation(
         trigger={"events": ["cart_abandoned"]},
         steps=[send("cart-abandoned"), {"kind": "wait", "config": {"hours": 1}}, send("cart-abandoned")],
         exit_events=[{"event": "order_paid"}],
     )
     ada = person(consent=["promotions"], topics=catalog)
-    track_event(contact=ada, name="cart_abandoned")
+    with committed():
+        track_event(contact=ada, name="cart_abandoned")
     run_due_steps(owner="test")  # the first message is queued, not sent yet
     queued = OutboxMessage.objects.get()
     # when the contact pays
-    track_event(contact=ada, name="order_paid")
+    with committed():
+        track_event(contact=ada, name="order_paid")
     clock.shift(timedelta(hours=2))
     tick()
     # then the run exited, the queued message was cancelled and nothing more was sent
@@ -255,17 +264,19 @@ def test_exit_event_ends_the_run_and_cancels_its_queued_message(catalog, clock, 
     assert inbox() == []
 
 
-def test_exit_event_with_match_only_ends_the_run_of_the_same_item(catalog, clock, tick):
+def test_exit_event_with_match_only_ends_the_run_of_the_same_item(catalog, clock, tick, committed):
     flow = automation(
         trigger={"events": ["appointment_booked"]},
         steps=[{"kind": "wait", "config": {"days": 1}}, send()],
         exit_events=[{"event": "appointment_cancelled", "match": "appointment_id"}],
     )
     ada = person(topics=catalog)
-    track_event(contact=ada, name="appointment_booked", properties={"appointment_id": "A"})
-    track_event(contact=ada, name="appointment_booked", properties={"appointment_id": "B"})
+    with committed():
+        track_event(contact=ada, name="appointment_booked", properties={"appointment_id": "A"})
+        track_event(contact=ada, name="appointment_booked", properties={"appointment_id": "B"})
     tick()
-    track_event(contact=ada, name="appointment_cancelled", properties={"appointment_id": "A"})
+    with committed():
+        track_event(contact=ada, name="appointment_cancelled", properties={"appointment_id": "A"})
     statuses = dict(flow.runs.values_list("context__appointment_id", "status"))
     assert statuses == {"A": Status.EXITED, "B": Status.ACTIVE}
 
@@ -274,67 +285,75 @@ def test_exit_event_with_match_only_ends_the_run_of_the_same_item(catalog, clock
     ("reentry", "expected_runs", "expected_active"),
     [("once", 1, 1), ("after_exit", 1, 1), ("every_trigger", 2, 2), ("restart", 2, 1)],
 )
-def test_reentry_policy(catalog, clock, tick, reentry, expected_runs, expected_active):
+def test_reentry_policy(catalog, clock, tick, reentry, expected_runs, expected_active, committed):
     flow = automation(steps=[{"kind": "wait", "config": {"days": 3}}, send()], reentry=reentry)
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     assert flow.runs.count() == expected_runs
     assert flow.runs.filter(status=Status.ACTIVE).count() == expected_active
 
 
-def test_after_exit_lets_the_contact_in_again_once_the_run_ended(catalog, clock, tick):
+def test_after_exit_lets_the_contact_in_again_once_the_run_ended(catalog, clock, tick, committed):
     flow = automation(steps=[send()], reentry="after_exit")
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     assert flow.runs.count() == 2 and len(inbox()) == 2
 
 
 # --- consent, suppressions, quiet hours, caps ------------------------------------------------
-def test_transactional_flow_needs_no_marketing_consent_but_never_sends_to_a_suppressed_address(catalog, clock, tick):
+def test_transactional_flow_needs_no_marketing_consent_but_never_sends_to_a_suppressed_address(catalog, clock, tick, committed):
     automation(trigger={"events": ["order_paid"]}, steps=[send("payment-confirmation")], is_transactional=True)
     ada = person(consent=[], topics=catalog)
     bob = person("bob@example.com", consent=[], topics=catalog)
     suppress_address(actor=None, address="bob@example.com", channel="email", reason=Suppression.Reason.HARD_BOUNCE)
-    track_event(contact=ada, name="order_paid")
-    track_event(contact=bob, name="order_paid")
+    with committed():
+        track_event(contact=ada, name="order_paid")
+        track_event(contact=bob, name="order_paid")
     tick()
     assert [m.to_address for m in inbox()] == ["ada@example.com"]
     assert OutboxMessage.objects.get(to_address="bob@example.com").status == OutboxMessage.Status.SUPPRESSED
 
 
-def test_marketing_flow_sends_only_with_consent_for_its_topic(catalog, clock, tick):
+def test_marketing_flow_sends_only_with_consent_for_its_topic(catalog, clock, tick, committed):
     automation(steps=[send("welcome")])  # topic product-news
     ada = person(topics=catalog)  # subscribed to product-news
     bob = person("bob@example.com", consent=["newsletter"], topics=catalog)
-    track_event(contact=ada, name="signed_up")
-    track_event(contact=bob, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
+        track_event(contact=bob, name="signed_up")
     tick()
     assert [m.to_address for m in inbox()] == ["ada@example.com"]
     bob_message = OutboxMessage.objects.get(to_address="bob@example.com")
     assert bob_message.status == OutboxMessage.Status.SUPPRESSED and "consent" in bob_message.error
 
 
-def test_a_transactional_flow_refuses_a_marketing_template(catalog, clock, tick):
+def test_a_transactional_flow_refuses_a_marketing_template(catalog, clock, tick, committed):
     flow = automation(steps=[send("welcome")], is_transactional=True)
-    track_event(contact=person(topics=catalog), name="signed_up")
+    with committed():
+        track_event(contact=person(topics=catalog), name="signed_up")
     tick()
     run = flow.runs.get()
     assert run.status == Status.FAILED and "marketing topic" in run.exit_reason
     assert OutboxMessage.objects.count() == 0
 
 
-def test_quiet_hours_hold_a_marketing_message_until_they_end(catalog, clock, tick):
+def test_quiet_hours_hold_a_marketing_message_until_they_end(catalog, clock, tick, committed):
     # given quiet hours 21:00-08:00 and a Parisian triggering at 22:30 local (21:30 UTC)
     automation(steps=[send()], quiet_hours_start="21:00", quiet_hours_end="08:00")
     ada = person(topics=catalog, timezone="Europe/Paris")
     clock.move_to(datetime(2026, 3, 3, 21, 30, tzinfo=UTC))
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     # then the message is scheduled for 08:00 Paris (07:00 UTC) and sent only then
     message = OutboxMessage.objects.get()
@@ -347,7 +366,7 @@ def test_quiet_hours_hold_a_marketing_message_until_they_end(catalog, clock, tic
     assert len(inbox()) == 1
 
 
-def test_quiet_hours_do_not_hold_a_transactional_message(catalog, clock, tick):
+def test_quiet_hours_do_not_hold_a_transactional_message(catalog, clock, tick, committed):
     automation(
         trigger={"events": ["order_paid"]},
         steps=[send("payment-confirmation")],
@@ -356,20 +375,23 @@ def test_quiet_hours_do_not_hold_a_transactional_message(catalog, clock, tick):
         quiet_hours_end="08:00",
     )
     clock.move_to(datetime(2026, 3, 3, 23, 0, tzinfo=UTC))
-    track_event(contact=person(consent=[], topics=catalog), name="order_paid")
+    with committed():
+        track_event(contact=person(consent=[], topics=catalog), name="order_paid")
     tick()
     assert len(inbox()) == 1
 
 
-def test_frequency_cap_postpones_a_marketing_send(catalog, clock, tick):
+def test_frequency_cap_postpones_a_marketing_send(catalog, clock, tick, committed):
     # given a cap of one marketing message per 24 h, and a message sent an hour ago
     flow = automation(steps=[send()], frequency_cap=1, frequency_window_hours=24, reentry="every_trigger")
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     clock.shift(timedelta(hours=1))
     # when the flow triggers again
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     # then the second send waits until the window frees (23 h later)
     second = flow.runs.order_by("id").last()
@@ -382,14 +404,16 @@ def test_frequency_cap_postpones_a_marketing_send(catalog, clock, tick):
 
 
 # --- running ------------------------------------------------------------------------------
-def test_a_paused_automation_starts_and_runs_nothing_until_activated_again(catalog, clock, tick):
+def test_a_paused_automation_starts_and_runs_nothing_until_activated_again(catalog, clock, tick, committed):
     flow = automation(steps=[{"kind": "wait", "config": {"hours": 1}}, send()])
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     pause_automation(actor=None, automation=flow)
     clock.shift(timedelta(hours=2))
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     assert flow.runs.count() == 1 and inbox() == []
     activate_automation(actor=None, automation=flow)
@@ -397,9 +421,10 @@ def test_a_paused_automation_starts_and_runs_nothing_until_activated_again(catal
     assert len(inbox()) == 1
 
 
-def test_a_run_leased_to_another_worker_is_not_executed(catalog, clock):
+def test_a_run_leased_to_another_worker_is_not_executed(catalog, clock, committed):
     flow = automation(steps=[send()])
-    track_event(contact=person(topics=catalog), name="signed_up")
+    with committed():
+        track_event(contact=person(topics=catalog), name="signed_up")
     ids = claim_due_runs(limit=10, owner="worker-a")
     # when another worker tries the same run while the lease holds
     assert claim_due_runs(limit=10, owner="worker-b") == []
@@ -409,9 +434,10 @@ def test_a_run_leased_to_another_worker_is_not_executed(catalog, clock):
     assert flow.runs.get().logs.count() == 1 and OutboxMessage.objects.count() == 1
 
 
-def test_a_lease_left_by_a_dead_worker_expires_and_the_step_runs_once(catalog, clock, settings):
+def test_a_lease_left_by_a_dead_worker_expires_and_the_step_runs_once(catalog, clock, settings, committed):
     flow = automation(steps=[send()])
-    track_event(contact=person(topics=catalog), name="signed_up")
+    with committed():
+        track_event(contact=person(topics=catalog), name="signed_up")
     claim_due_runs(limit=10, owner="dead-worker")
     clock.shift(timedelta(seconds=settings.MAILROOM_LEASE_SECONDS + 1))
     run_due_steps(owner="survivor")
@@ -419,9 +445,9 @@ def test_a_lease_left_by_a_dead_worker_expires_and_the_step_runs_once(catalog, c
     assert flow.runs.get().status == Status.COMPLETED and OutboxMessage.objects.count() == 1
 
 
-def test_a_failing_receiver_never_breaks_event_ingestion(catalog, clock, caplog):
+def test_a_failing_receiver_never_breaks_event_ingestion(catalog, clock, caplog, committed):
     automation(steps=[send()])
-    with mock.patch("marketing.automations.triggers.start_runs_for_event", side_effect=RuntimeError("boom")):
+    with mock.patch("marketing.automations.triggers.start_runs_for_event", side_effect=RuntimeError("boom")), committed():
         event, created = track_event(contact=person(topics=catalog), name="signed_up")
     assert created and event.pk
     assert "automations could not handle event" in caplog.text

@@ -22,24 +22,28 @@ def client_for(user) -> APIClient:
     return client
 
 
-def test_marketer_creates_a_preset_activates_it_and_reads_its_runs_and_report(catalog, clock, tick, marketer):
+def test_marketer_creates_a_preset_activates_it_and_reads_its_runs_and_report(catalog, clock, tick, marketer, committed):
     api = client_for(marketer)
     # given the cart-abandoned preset created and activated through the API
-    created = api.post(URL, {"preset": "cart-abandoned"}, format="json")
+    with committed():
+        created = api.post(URL, {"preset": "cart-abandoned"}, format="json")
     assert created.status_code == 201, created.content
     pk = created.json()["id"]
     assert created.json()["state"] == "draft" and [s["kind"] for s in created.json()["steps"]] == ["wait", "send", "wait", "send"]
-    assert api.post(f"{URL}{pk}/activate/").json()["state"] == "active"
+    with committed():
+        assert api.post(f"{URL}{pk}/activate/").json()["state"] == "active"
     # when a contact abandons a cart through the events API and an hour passes
     ada = create_contact(actor=None, email="ada@example.com")
     subscribe(actor=None, contact=ada, topic=catalog["promotions"])
-    posted = api.post("/api/v1/events/", {"email": "ada@example.com", "name": "cart_abandoned", "idempotency_key": "c1"}, format="json")
-    api.post("/api/v1/events/", {"email": "ada@example.com", "name": "cart_abandoned", "idempotency_key": "c1"}, format="json")
+    with committed():
+        posted = api.post("/api/v1/events/", {"email": "ada@example.com", "name": "cart_abandoned", "idempotency_key": "c1"}, format="json")
+        api.post("/api/v1/events/", {"email": "ada@example.com", "name": "cart_abandoned", "idempotency_key": "c1"}, format="json")
     assert posted.status_code == 201
     tick()
     clock.shift(timedelta(hours=1))
     tick()
-    track_event(contact=ada, name="order_paid")
+    with committed():
+        track_event(contact=ada, name="order_paid")
     # then the executions show one run with its history, and the report counts it
     runs = api.get(f"{URL}{pk}/executions/").json()["results"]
     assert len(runs) == 1
@@ -47,8 +51,9 @@ def test_marketer_creates_a_preset_activates_it_and_reads_its_runs_and_report(ca
     report = api.get(f"{URL}{pk}/analytics/").json()
     assert (report["entered"], report["exited"], report["messages_sent"], report["conversions"]) == (1, 1, 1, 1)
     # and pausing works once, then says why it cannot
-    assert api.post(f"{URL}{pk}/pause/").json()["state"] == "paused"
-    again = api.post(f"{URL}{pk}/pause/")
+    with committed():
+        assert api.post(f"{URL}{pk}/pause/").json()["state"] == "paused"
+        again = api.post(f"{URL}{pk}/pause/")
     assert again.status_code == 409 and again.json()["code"] == "automation_state"
     assert AuditEntry.objects.filter(verb__in=["created", "activated", "paused"], target_type="marketing.automation").count() == 3
 

@@ -39,18 +39,22 @@ def test_steps_editor_adds_moves_and_removes_steps_with_htmx(catalog, client, ma
     assert list(automation.steps.values_list("kind", flat=True)) == ["send"]
 
 
-def test_activate_pause_and_report_on_the_flow_page(catalog, client, marketer):
+def test_activate_pause_and_report_on_the_flow_page(catalog, client, marketer, committed):
     client.force_login(marketer)
-    client.post(reverse("admin:marketing_automation_presets"), {"preset": "welcome"})
+    with committed():
+        client.post(reverse("admin:marketing_automation_presets"), {"preset": "welcome"})
     automation = Automation.objects.get()
     state_url = reverse("admin:marketing_automation_state", args=[automation.pk])
-    client.post(state_url, {"to": "active"})
+    with committed():
+        client.post(state_url, {"to": "active"})
     automation.refresh_from_db()
     assert automation.state == "active"
-    track_event(contact=create_contact(actor=None, email="ada@example.com"), name="user_registered")
+    with committed():
+        track_event(contact=create_contact(actor=None, email="ada@example.com"), name="user_registered")
     page = client.get(reverse("admin:marketing_automation_flow", args=[automation.pk])).content.decode()
     assert 'data-testid="report-entered">1<' in page and 'data-testid="run-row"' in page
-    client.post(state_url, {"to": "paused"})
+    with committed():
+        client.post(state_url, {"to": "paused"})
     automation.refresh_from_db()
     assert automation.state == "paused"
     run = automation.runs.get()

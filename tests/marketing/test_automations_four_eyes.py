@@ -296,13 +296,14 @@ def test_approver_rejects_with_a_reason(all_customers, marketer, approver):
 
 
 # --- one contact per event: unchanged ----------------------------------------------------------
-def test_one_contact_per_event_automation_still_activates_directly(catalog, clock, tick, marketer):
+def test_one_contact_per_event_automation_still_activates_directly(catalog, clock, tick, marketer, committed):
     # given the welcome preset (one run for the contact who registered)
     flow = activate_automation(actor=marketer, automation=create_automation_from_preset(actor=marketer, key="welcome"))
     assert flow.state == State.ACTIVE and flow.approved_at is None
     # when someone registers
     ada = customer("ada@example.com", catalog)
-    track_event(contact=ada, name="user_registered")
+    with committed():
+        track_event(contact=ada, name="user_registered")
     tick()
     # then the welcome goes to that one contact
     assert marketing_messages() == ["ada@example.com"]

@@ -29,11 +29,12 @@ def kinds(flow):
     return list(flow.steps.order_by("position").values_list("kind", flat=True))
 
 
-def test_a_step_added_behind_a_waiting_run_is_not_run_and_one_added_at_its_place_is(catalog, clock, tick):
+def test_a_step_added_behind_a_waiting_run_is_not_run_and_one_added_at_its_place_is(catalog, clock, tick, committed):
     # given a run waiting two hours before its send (its next step is number 2)
     flow = automation(steps=[wait(2), send(), wait(24), tag("done")])
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     run = flow.runs.get()
     assert run.next_step_index == 1
@@ -53,11 +54,12 @@ def test_a_step_added_behind_a_waiting_run_is_not_run_and_one_added_at_its_place
     assert ada.attributes["tags"] == ["ahead", "done"]
 
 
-def test_removing_a_step_behind_a_run_keeps_it_on_the_steps_it_has_not_done(catalog, clock, tick):
+def test_removing_a_step_behind_a_run_keeps_it_on_the_steps_it_has_not_done(catalog, clock, tick, committed):
     # given a run that has sent and waits two hours before tagging
     flow = automation(steps=[send(), wait(2), tag("later")])
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     assert len(inbox()) == 1 and flow.runs.get().next_step_index == 2
     # when the send it already did is removed
@@ -70,10 +72,11 @@ def test_removing_a_step_behind_a_run_keeps_it_on_the_steps_it_has_not_done(cata
     assert flow.runs.get().status == AutomationRun.Status.COMPLETED
 
 
-def test_removing_the_step_a_run_waits_for_moves_it_to_the_next_one(catalog, clock, tick):
+def test_removing_the_step_a_run_waits_for_moves_it_to_the_next_one(catalog, clock, tick, committed):
     flow = automation(steps=[wait(2), send(), tag("after")])
     ada = person(topics=catalog)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     remove_step(actor=None, step=flow.steps.get(position=1))
     clock.shift(timedelta(hours=2))
@@ -97,10 +100,11 @@ def test_a_conditions_go_to_follows_the_step_it_named(catalog):
     assert goto() == 4 and flow.steps.get(position=3).config == {"add_tag": "seen"}
 
 
-def test_swapping_two_steps_with_a_run_between_them_is_refused_and_changes_nothing(catalog, clock, tick):
+def test_swapping_two_steps_with_a_run_between_them_is_refused_and_changes_nothing(catalog, clock, tick, committed):
     # given a run that has sent (step 1) and waits for step 2
     flow = automation(steps=[send(), wait(2), tag("x")])
-    track_event(contact=person(topics=catalog), name="signed_up")
+    with committed():
+        track_event(contact=person(topics=catalog), name="signed_up")
     tick()
     assert flow.runs.get().next_step_index == 2
     # when steps 2 and 3 are swapped: refused, the run would skip or repeat one
@@ -120,22 +124,25 @@ def test_moving_a_condition_onto_its_go_to_target_is_refused(catalog):
     assert kinds(flow) == ["send", "condition", "update"]
 
 
-def test_the_console_says_why_a_swap_is_refused(catalog, client, marketer, clock, tick):
+def test_the_console_says_why_a_swap_is_refused(catalog, client, marketer, clock, tick, committed):
     flow = automation(steps=[send(), wait(2), tag("x")])
-    track_event(contact=person(topics=catalog), name="signed_up")
+    with committed():
+        track_event(contact=person(topics=catalog), name="signed_up")
     tick()
     client.force_login(marketer)
     url = reverse("admin:marketing_automation_steps", args=[flow.pk])
-    response = client.post(url, {"op": "up", "step": flow.steps.get(position=2).pk}, headers={"HX-Request": "true"})
+    with committed():
+        response = client.post(url, {"op": "up", "step": flow.steps.get(position=2).pk}, headers={"HX-Request": "true"})
     assert response.status_code == 200 and b'data-testid="step-error"' in response.content
     assert "waits for step 3" in response.content.decode()
     assert kinds(flow) == ["send", "wait", "update"]
 
 
-def test_a_send_that_lands_where_an_earlier_send_was_is_still_sent(catalog, clock, tick):
+def test_a_send_that_lands_where_an_earlier_send_was_is_still_sent(catalog, clock, tick, committed):
     # given a run that has sent at step 3 and waits before its second send
     flow = automation(steps=[tag("a"), tag("b"), send(), wait(2), send()])
-    track_event(contact=person(topics=catalog), name="signed_up")
+    with committed():
+        track_event(contact=person(topics=catalog), name="signed_up")
     tick()
     assert len(inbox()) == 1 and flow.runs.get().next_step_index == 4
     # when the two steps behind it are removed, its second send becomes step 3

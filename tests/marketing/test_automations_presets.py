@@ -49,33 +49,37 @@ def test_every_preset_creates_an_editable_draft(catalog):
     assert (edited.name, edited.frequency_cap) == ("Mine", 2)
 
 
-def test_welcome_is_sent_once_per_contact(catalog, clock, tick):
+def test_welcome_is_sent_once_per_contact(catalog, clock, tick, committed):
     preset("welcome")
     ada = person(catalog, consent=["product-news"])
-    track_event(contact=ada, name="user_registered")
-    track_event(contact=ada, name="user_registered")
+    with committed():
+        track_event(contact=ada, name="user_registered")
+        track_event(contact=ada, name="user_registered")
     tick()
     assert subjects() == ["Welcome to Mailroom, Ada!"]
 
 
-def test_enrollment_confirms_the_course(catalog, clock, tick):
+def test_enrollment_confirms_the_course(catalog, clock, tick, committed):
     preset("enrollment")
     ada = person(catalog)
-    track_event(contact=ada, name="enrollment", properties={"course": {"title": "Django 101", "url": "https://lms.test/c/1"}})
+    with committed():
+        track_event(contact=ada, name="enrollment", properties={"course": {"title": "Django 101", "url": "https://lms.test/c/1"}})
     tick()
     [message] = inbox()
     assert "Django 101" in message.body_text + message.subject
 
 
-def test_post_demo_follow_up_one_hour_later_unless_they_buy(catalog, clock, tick):
+def test_post_demo_follow_up_one_hour_later_unless_they_buy(catalog, clock, tick, committed):
     preset("post-demo")
     ada = person(catalog, consent=["product-news"])
     bob = person(catalog, "bob@example.com", consent=["product-news"])
-    track_event(contact=ada, name="demo_attended", properties={"demo": {"date": "3 March"}})
-    track_event(contact=bob, name="demo_attended")
+    with committed():
+        track_event(contact=ada, name="demo_attended", properties={"demo": {"date": "3 March"}})
+        track_event(contact=bob, name="demo_attended")
     tick()
     clock.shift(timedelta(minutes=30))
-    record_order(contact=bob, external_id="B-1", amount="10", status="paid")
+    with committed():
+        record_order(contact=bob, external_id="B-1", amount="10", status="paid")
     clock.shift(timedelta(minutes=30))
     tick()
     assert len(inbox("ada@example.com")) == 1 and sent_at() == [START + timedelta(hours=1)]
@@ -104,26 +108,29 @@ def test_weekly_progress_every_monday_at_nine_local_with_the_contacts_numbers(ca
     assert "60" in message.body_text  # minutes
 
 
-def test_new_content_is_announced_to_every_enrolled_contact(catalog, clock, tick):
+def test_new_content_is_announced_to_every_enrolled_contact(catalog, clock, tick, committed):
     automation = preset("new-content")
     author = person(catalog, "author@example.com")
-    for email in ("a@example.com", "b@example.com"):
-        student = person(catalog, email, consent=["newsletter"])
-        track_event(contact=student, name="enrollment")
+    with committed():
+        for email in ("a@example.com", "b@example.com"):
+            student = person(catalog, email, consent=["newsletter"])
+            track_event(contact=student, name="enrollment")
     person(catalog, "outsider@example.com", consent=["newsletter"])
     refresh_segment(segment=automation.audience)
-    track_event(contact=author, name="content_published", properties={"content": {"title": "Lesson 9", "url": "https://lms.test/9"}})
+    with committed():
+        track_event(contact=author, name="content_published", properties={"content": {"title": "Lesson 9", "url": "https://lms.test/9"}})
     tick()
     assert sorted(m.to_address for m in inbox()) == ["a@example.com", "b@example.com"]
     assert all("Lesson 9" in m.body_text for m in inbox())
 
 
-def test_order_paid_sends_confirmation_invoice_and_activation_once(catalog, clock, tick):
+def test_order_paid_sends_confirmation_invoice_and_activation_once(catalog, clock, tick, committed):
     preset("order-paid")
     ada = person(catalog)
     details = {"invoice_url": "https://pay.test/inv/1", "activation_url": "https://app.test/activate/1"}
-    record_order(contact=ada, external_id="A-1", amount="49.00", status="paid", details=details)
-    record_order(contact=ada, external_id="A-1", amount="49.00", status="paid", details=details)  # replayed
+    with committed():
+        record_order(contact=ada, external_id="A-1", amount="49.00", status="paid", details=details)
+        record_order(contact=ada, external_id="A-1", amount="49.00", status="paid", details=details)  # replayed
     tick()
     tick()
     messages = inbox()
@@ -135,35 +142,42 @@ def test_order_paid_sends_confirmation_invoice_and_activation_once(catalog, cloc
     assert ada.attributes["activated"] is True and "customer" in ada.attributes["tags"]
 
 
-def test_shipment_notification_carries_the_tracking_link(catalog, clock, tick):
+def test_shipment_notification_carries_the_tracking_link(catalog, clock, tick, committed):
     preset("order-shipped")
     ada = person(catalog)
-    record_order(contact=ada, external_id="A-2", amount="10", status="paid")
-    record_order(
-        contact=ada,
-        external_id="A-2",
-        amount="10",
-        status="fulfilled",
-        details={"shipment": {"carrier": "Colissimo", "tracking_url": "https://track.test/XY1"}},
-    )
+    with committed():
+        record_order(contact=ada, external_id="A-2", amount="10", status="paid")
+        record_order(
+            contact=ada,
+            external_id="A-2",
+            amount="10",
+            status="fulfilled",
+            details={"shipment": {"carrier": "Colissimo", "tracking_url": "https://track.test/XY1"}},
+        )
     tick()
     [message] = inbox()
     assert message.subject == "Your order A-2 is on its way" and "https://track.test/XY1" in message.body_text
 
 
-def test_payment_failed_sends_the_retry_link(catalog, clock, tick):
+def test_payment_failed_sends_the_retry_link(catalog, clock, tick, committed):
     preset("payment-failed")
     ada = person(catalog)
-    record_order(contact=ada, external_id="A-3", amount="10", status="payment_failed", details={"retry_url": "https://pay.test/retry/3"})
+    with committed():
+        record_order(
+            contact=ada, external_id="A-3", amount="10", status="payment_failed", details={"retry_url": "https://pay.test/retry/3"}
+        )
     tick()
     [message] = inbox()
     assert "A-3" in message.subject and "https://pay.test/retry/3" in message.body_text
 
 
-def test_booking_confirmation(catalog, clock, tick):
+def test_booking_confirmation(catalog, clock, tick, committed):
     preset("booking-confirmation")
     ada = person(catalog, timezone="Europe/Paris")
-    track_event(contact=ada, name="appointment_booked", properties={"appointment_id": "X", "appointment_at": "2026-03-10T14:00:00+00:00"})
+    with committed():
+        track_event(
+            contact=ada, name="appointment_booked", properties={"appointment_id": "X", "appointment_at": "2026-03-10T14:00:00+00:00"}
+        )
     tick()
     [message] = inbox()
     assert "2026-03-10 15:00" in message.body_text  # in the contact's time zone
@@ -173,11 +187,12 @@ def appointment(contact, name, at: datetime, appointment_id="X"):
     return track_event(contact=contact, name=name, properties={"appointment_id": appointment_id, "appointment_at": at.isoformat()})
 
 
-def test_appointment_reminders_24h_and_2h_before(catalog, clock, tick):
+def test_appointment_reminders_24h_and_2h_before(catalog, clock, tick, committed):
     preset("appointment-reminders")
     ada = person(catalog, consent=["reminders"])
     at = START + timedelta(days=3)
-    appointment(ada, "appointment_booked", at)
+    with committed():
+        appointment(ada, "appointment_booked", at)
     tick()
     for moment in (at - timedelta(hours=24, minutes=1), at - timedelta(hours=24), at - timedelta(hours=2), at + timedelta(hours=1)):
         clock.move_to(moment)
@@ -186,29 +201,33 @@ def test_appointment_reminders_24h_and_2h_before(catalog, clock, tick):
     assert subjects() == ["Reminder: your appointment is tomorrow", "Your appointment starts in 2 hours"]
 
 
-def test_appointment_reminders_are_cancelled_when_the_appointment_is(catalog, clock, tick):
+def test_appointment_reminders_are_cancelled_when_the_appointment_is(catalog, clock, tick, committed):
     preset("appointment-reminders")
     ada = person(catalog, consent=["reminders"])
     at = START + timedelta(days=3)
-    appointment(ada, "appointment_booked", at)
+    with committed():
+        appointment(ada, "appointment_booked", at)
     tick()
     clock.move_to(at - timedelta(hours=24))
     tick()
-    appointment(ada, "appointment_cancelled", at)
+    with committed():
+        appointment(ada, "appointment_cancelled", at)
     clock.move_to(at)
     tick()
     assert sent_at() == [at - timedelta(hours=24)]  # the 2 h reminder never went
     assert AutomationRun.objects.get().status == "exited"
 
 
-def test_appointment_reminders_are_planned_again_when_the_appointment_moves(catalog, clock, tick):
+def test_appointment_reminders_are_planned_again_when_the_appointment_moves(catalog, clock, tick, committed):
     preset("appointment-reminders")
     ada = person(catalog, consent=["reminders"])
     first, moved = START + timedelta(days=3), START + timedelta(days=5)
-    appointment(ada, "appointment_booked", first)
+    with committed():
+        appointment(ada, "appointment_booked", first)
     tick()
     clock.shift(timedelta(hours=1))
-    appointment(ada, "appointment_rescheduled", moved)
+    with committed():
+        appointment(ada, "appointment_rescheduled", moved)
     tick()
     clock.move_to(moved + timedelta(hours=1))
     for moment in (first - timedelta(hours=24), first - timedelta(hours=2), moved - timedelta(hours=24), moved - timedelta(hours=2)):
@@ -218,23 +237,26 @@ def test_appointment_reminders_are_planned_again_when_the_appointment_moves(cata
     assert sorted(AutomationRun.objects.values_list("status", flat=True)) == ["completed", "exited"]
 
 
-def test_seed_004_statuses_confirmed_then_canceled_plan_and_cancel_the_reminders(catalog, clock, tick):
+def test_seed_004_statuses_confirmed_then_canceled_plan_and_cancel_the_reminders(catalog, clock, tick, committed):
     # given a host whose appointments go pending → confirmed → canceled (the adapter emits
     # appointment_<status>), with the confirmation and the reminders presets
     preset("booking-confirmation")
     preset("appointment-reminders")
     ada = person(catalog, consent=["reminders"])
     at = START + timedelta(days=3)
-    appointment(ada, "appointment_booked", at)
+    with committed():
+        appointment(ada, "appointment_booked", at)
     tick()
     # when it is confirmed: the reminders are planned once (the booked run gives way)
-    appointment(ada, "appointment_confirmed", at)
+    with committed():
+        appointment(ada, "appointment_confirmed", at)
     tick()
     assert AutomationRun.objects.filter(automation__preset="appointment-reminders", status="active").count() == 1
     clock.move_to(at - timedelta(hours=24))
     tick()
     # and canceled, spelt as seed 004 does: the 2 h reminder never goes
-    appointment(ada, "appointment_canceled", at)
+    with committed():
+        appointment(ada, "appointment_canceled", at)
     clock.move_to(at)
     tick()
     # then one confirmation (booked and confirmed are one appointment), one reminder
@@ -243,11 +265,12 @@ def test_seed_004_statuses_confirmed_then_canceled_plan_and_cancel_the_reminders
     assert not AutomationRun.objects.filter(automation__preset="appointment-reminders", status="active").exists()
 
 
-def test_a_reminder_already_past_is_skipped(catalog, clock, tick):
+def test_a_reminder_already_past_is_skipped(catalog, clock, tick, committed):
     preset("appointment-reminders")
     ada = person(catalog, consent=["reminders"])
     at = START + timedelta(hours=5)  # booked 5 h ahead: no 24 h reminder, only the 2 h one
-    appointment(ada, "appointment_booked", at)
+    with committed():
+        appointment(ada, "appointment_booked", at)
     tick()
     clock.move_to(at - timedelta(hours=2))
     tick()
@@ -255,34 +278,38 @@ def test_a_reminder_already_past_is_skipped(catalog, clock, tick):
     assert subjects() == ["Your appointment starts in 2 hours"]
 
 
-def test_cart_abandoned_1h_and_24h_and_nothing_after_an_order(catalog, clock, tick):
+def test_cart_abandoned_1h_and_24h_and_nothing_after_an_order(catalog, clock, tick, committed):
     preset("cart-abandoned")
     ada = person(catalog, consent=["promotions"])
     bob = person(catalog, "bob@example.com", consent=["promotions"])
     cart = {"cart": {"url": "https://shop.test/cart"}, "item": {"name": "Mug", "price": "12"}}
-    track_event(contact=ada, name="cart_abandoned", properties=cart)
-    track_event(contact=bob, name="cart_abandoned", properties=cart)
+    with committed():
+        track_event(contact=ada, name="cart_abandoned", properties=cart)
+        track_event(contact=bob, name="cart_abandoned", properties=cart)
     tick()
     for hours in (1, 2, 24, 30):
         clock.move_to(START + timedelta(hours=hours))
         if hours == 2:
-            record_order(contact=bob, external_id="B-9", amount="12", status="paid")
+            with committed():
+                record_order(contact=bob, external_id="B-9", amount="12", status="paid")
         tick()
     assert sent_at() == [START + timedelta(hours=1), START + timedelta(hours=24)]
     assert len(inbox("bob@example.com")) == 1  # the 1 h reminder, then he ordered
     assert "https://shop.test/cart" in inbox()[0].body_text
 
 
-def test_reengagement_offer_after_7_days_and_dormant_at_14(catalog, clock, tick):
+def test_reengagement_offer_after_7_days_and_dormant_at_14(catalog, clock, tick, committed):
     preset("re-engagement")
     keen = person(catalog, consent=["promotions"])
     shy = person(catalog, "shy@example.com")  # no promotional consent
     busy = person(catalog, "busy@example.com", consent=["promotions"])
-    for contact in (keen, shy, busy):
-        track_event(contact=contact, name="lesson_completed")
+    with committed():
+        for contact in (keen, shy, busy):
+            track_event(contact=contact, name="lesson_completed")
     tick()
     clock.move_to(START + timedelta(days=5))
-    track_event(contact=busy, name="lesson_completed")  # active again: the clock restarts for busy
+    with committed():
+        track_event(contact=busy, name="lesson_completed")  # active again: the clock restarts for busy
     tick()
     clock.move_to(START + timedelta(days=7))
     tick()
@@ -323,12 +350,13 @@ def post_webhook(client, payload, *, secret=SECRET, timestamp=None):
     )
 
 
-def test_stripe_webhook_pays_the_order_once_and_a_replay_does_nothing(catalog, clock, tick, client, settings):
+def test_stripe_webhook_pays_the_order_once_and_a_replay_does_nothing(catalog, clock, tick, client, settings, committed):
     settings.MAILROOM_SECRETS = {"STRIPE_WEBHOOK": SECRET}
     preset("order-paid")
     person(catalog)
-    first = post_webhook(client, stripe_event())
-    replay = post_webhook(client, stripe_event())
+    with committed():
+        first = post_webhook(client, stripe_event())
+        replay = post_webhook(client, stripe_event())
     tick()
     assert (first.status_code, first.json()["replay"], replay.status_code, replay.json()["replay"]) == (200, False, 200, True)
     order = Order.objects.get(external_id="S-1")
@@ -344,11 +372,12 @@ def test_stripe_webhook_with_a_bad_or_stale_signature_is_refused_and_changes_not
     assert not Order.objects.exists() and not PaymentWebhookEvent.objects.exists()
 
 
-def test_stripe_payment_failure_sends_the_retry_link(catalog, clock, tick, client, settings):
+def test_stripe_payment_failure_sends_the_retry_link(catalog, clock, tick, client, settings, committed):
     settings.MAILROOM_SECRETS = {"STRIPE_WEBHOOK": SECRET}
     preset("payment-failed")
     person(catalog)
-    assert post_webhook(client, stripe_event("evt_2", "payment_intent.payment_failed", "S-2")).status_code == 200
+    with committed():
+        assert post_webhook(client, stripe_event("evt_2", "payment_intent.payment_failed", "S-2")).status_code == 200
     tick()
     [message] = inbox()
     assert "https://pay.test/r/S-1" in message.body_text

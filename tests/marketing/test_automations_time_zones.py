@@ -31,7 +31,7 @@ def utc(*args) -> datetime:
     ],
     ids=["winter", "summer"],
 )
-def test_a_marketing_send_due_at_3am_local_moves_to_the_end_of_quiet_hours(catalog, clock, tick, signed_up_at, due_at, morning):
+def test_a_marketing_send_due_at_3am_local_moves_to_the_end_of_quiet_hours(catalog, clock, tick, signed_up_at, due_at, morning, committed):
     # given quiet hours 22:00-08:30, and a flow whose send falls due at 03:00 in Paris
     flow = automation(
         steps=[{"kind": "wait", "config": {"until": {"time": "03:00"}}}, send()],
@@ -40,7 +40,8 @@ def test_a_marketing_send_due_at_3am_local_moves_to_the_end_of_quiet_hours(catal
     )
     ada = person(topics=catalog, timezone="Europe/Paris")
     clock.move_to(signed_up_at)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     assert flow.runs.get().next_run_at == due_at
     # when 03:00 Paris comes, the send step runs
@@ -58,13 +59,14 @@ def test_a_marketing_send_due_at_3am_local_moves_to_the_end_of_quiet_hours(catal
     assert [m.to_address for m in inbox()] == ["ada@example.com"]
 
 
-def test_quiet_hours_end_on_the_night_the_clocks_go_forward(catalog, clock, tick):
+def test_quiet_hours_end_on_the_night_the_clocks_go_forward(catalog, clock, tick, committed):
     # given quiet hours 21:00-08:00 and a Parisian signing up at 03:30 CEST on 29 March
     # (01:30 UTC: the clocks jumped from 02:00 to 03:00 an hour and a half earlier)
     automation(steps=[send()], quiet_hours_start="21:00", quiet_hours_end="08:00")
     ada = person(topics=catalog, timezone="Europe/Paris")
     clock.move_to(utc(2026, 3, 29, 1, 30))
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     # then the message waits for 08:00 CEST, which is 06:00 UTC (not 07:00 as the day before)
     assert OutboxMessage.objects.get().scheduled_at == utc(2026, 3, 29, 6, 0)
@@ -112,11 +114,12 @@ def test_weekly_progress_stays_at_nine_local_across_both_dst_changes(catalog, cl
     ],
     ids=["spring-day-before", "spring-same-night", "autumn-day-before", "autumn-same-night"],
 )
-def test_wait_until_nine_local_across_a_dst_change(catalog, clock, tick, waits_from, nine_local):
+def test_wait_until_nine_local_across_a_dst_change(catalog, clock, tick, waits_from, nine_local, committed):
     flow = automation(steps=[{"kind": "wait", "config": {"until": {"time": "09:00"}}}, send()])
     ada = person(topics=catalog, timezone="Europe/Paris")
     clock.move_to(waits_from)
-    track_event(contact=ada, name="signed_up")
+    with committed():
+        track_event(contact=ada, name="signed_up")
     tick()
     assert flow.runs.get().next_run_at == nine_local
     clock.move_to(nine_local.replace(hour=nine_local.hour - 1, minute=59))

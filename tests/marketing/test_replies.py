@@ -62,14 +62,16 @@ def test_a_stop_reply_is_not_counted_as_a_reply(client, sms, ada):
     assert not DeliveryEvent.objects.filter(kind="replied").exists() and not Event.objects.filter(name="message_replied").exists()
 
 
-def test_a_flow_can_end_when_the_contact_answers(client, sms, ada, clock, tick):
+def test_a_flow_can_end_when_the_contact_answers(client, sms, ada, clock, tick, committed):
     flow = automation(
         trigger={"events": ["cart_abandoned"]},
         steps=[{"kind": "wait", "config": {"hours": 24}}, {"kind": "send", "config": {"template": "cart-abandoned", "channel": "sms"}}],
         exit_events=[{"event": "message_replied"}],
     )
-    track_event(contact=ada, name="cart_abandoned")
+    with committed():
+        track_event(contact=ada, name="cart_abandoned")
     tick()
-    reply(client, sms, "On+my+way", "SM-r3")
+    with committed():
+        reply(client, sms, "On+my+way", "SM-r3")
     run = flow.runs.get()
     assert run.status == AutomationRun.Status.EXITED and run.exit_reason == "exit event message_replied"

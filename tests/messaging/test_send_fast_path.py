@@ -15,7 +15,7 @@ from messaging.consent import subscribe
 from messaging.delivery import sending
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
-from messaging.delivery.tracking import FastSigner, message_from_token
+from messaging.delivery.tracking import message_from_token
 from messaging.models import DeliveryAttempt, OutboxMessage, Provider, Suppression
 from messaging.providers.email.headers import encoded_words
 from messaging.providers.email.smtp import SMTPSession, dot_stuffed
@@ -173,17 +173,6 @@ def test_marketing_links_are_signed_tokens_django_accepts(contact, newsletter):
     assert reveal_id(concealed) == message.pk and concealed != str(message.pk)  # the id is not in clear
     click_token = re.search(r"/t/\d+/([^/]+)/", html).group(1)
     assert message_from_token(click_token) == message.pk
-
-
-def test_the_fast_signer_falls_back_to_django_when_its_check_fails(monkeypatch):
-    signer = FastSigner("test.salt", compress=True)
-    assert signing.loads(signer({"m": 1}), salt="test.salt") == {"m": 1}
-    other = FastSigner("test.other")
-    monkeypatch.setattr(signing, "loads", lambda *args, **kwargs: "something else")
-    token = other(7)
-    assert other._trusted is False
-    monkeypatch.undo()
-    assert signing.loads(token, salt="test.other") == 7
 
 
 def test_failing_over_mid_batch_abandons_the_envelope_already_on_the_wire(settings):
