@@ -137,6 +137,7 @@ def write_csv(path: Path, n: int, seed: int) -> None:
 
 def refuse_if_shared_database_is_not_ready(csv_path: Path) -> None:
     """On a shared database: never migrate it, never touch a contact the bench did not create."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
@@ -158,6 +159,7 @@ def refuse_if_shared_database_is_not_ready(csv_path: Path) -> None:
 def clean_up_shared_database(csv_path: Path, topics_created: list[int], started_at, created: int) -> None:
     """Delete what the bench imported. Consent records are append-only through the ORM, so
     they go through SQL, and only those of the contacts created by this run."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db import connection, transaction
 
     from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription, Topic
@@ -184,6 +186,7 @@ def clean_up_shared_database(csv_path: Path, topics_created: list[int], started_
 
 def run_as_job(csv_path: Path, mode: str):
     """The console's path: the upload stores the file in a job, a worker imports it."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from messaging.import_jobs import run_import_job, start_import_job
     from messaging.importing import ImportReport
     from messaging.models import ImportJob, LegalBasis, Topic
@@ -228,6 +231,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace, workdir: Path, *, use_database_url: bool) -> None:
     setup_django(workdir, use_database_url=use_database_url)
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone

@@ -60,6 +60,7 @@ def prepare(env: dict[str, str], sink_port: int, messages: int) -> dict[str, lis
     from django.core.management import call_command
 
     call_command("collectstatic", interactive=False, verbosity=0)  # the pages link the hashed CSS (as `make setup` does)
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from messaging.models import Channel, Provider, SandboxMessage
     from tests.reliability.helpers import queue_emails
 
@@ -147,6 +148,7 @@ def main() -> int:
         processes.append(sink)
         pages = prepare(env, sink_port, args.messages)
         processes.append(tracking.start_gunicorn(env, port, args.workers, args.threads, workdir / "gunicorn.log"))
+        # Imported after setup_django(): the settings read this run's database from the environment.
         from messaging.models import OutboxMessage
         from tests.reliability.helpers import kick_drains
 

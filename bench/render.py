@@ -81,6 +81,7 @@ def template_variables(key: str, index: int, rng: random.Random) -> dict:
 def recipients(n: int, key: str, seed: int) -> list[dict]:
     """N distinct per-recipient contexts, built the way the outbox builds them:
     contact_context(contact) | the caller's context. Built before timing starts."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from messaging.content.merge_tags import contact_context
     from messaging.models import Contact
 
@@ -112,6 +113,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mailroom-bench-render-"))
     try:
         setup_django(workdir)
+        # Imported after setup_django(): the settings read this run's database from the environment.
         from django.core.management import call_command
 
         from messaging.content import rendering

@@ -39,6 +39,7 @@ def setup_django(workdir: Path) -> None:
 
 
 def load(n: int, rng: random.Random) -> None:
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -156,6 +157,7 @@ def main() -> None:
         started = time.perf_counter()
         load(args.n, rng)
         print(f"loaded {args.n} contacts, orders and events in {time.perf_counter() - started:.1f} s")
+        # Imported after setup_django(): the settings read this run's database from the environment.
         from marketing.segments.actions import preview_rules
 
         results = {}

@@ -58,6 +58,7 @@ def setup_django(database: Path) -> None:
 
 def seed(n: int):
     """Migrate; N subscribed contacts in a static segment; an approved campaign (send now)."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
@@ -99,6 +100,7 @@ def seed(n: int):
 
 
 def measure(campaign, author, *, n: int) -> dict:
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db.models import Max, Min
     from django.utils import timezone
 

@@ -245,6 +245,7 @@ def setup_mailroom(database: Path) -> None:
 def seed_mailroom(*, n: int, port: int):
     """Migrate, then N contacts subscribed to a marketing topic and N personalised outbox
     rows held back a day (the caller makes them due); returns the campaign's queryset."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -288,6 +289,7 @@ def seed_mailroom(*, n: int, port: int):
 def run_mailroom(*, n: int, sink: Sink, workdir: Path, timeout: float) -> dict:
     database = workdir / "mailroom.sqlite3"
     setup_mailroom(database)
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db import connection
     from django.db.models import Max
     from django.utils import timezone

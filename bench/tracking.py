@@ -100,6 +100,7 @@ def prepare(env: dict[str, str]) -> tuple[list[str], list[str]]:
     import django
 
     django.setup()
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.core.management import call_command
 
     from messaging.consent import subscribe
@@ -274,6 +275,7 @@ def main() -> int:
         stop(process)
         process = None
 
+        # Imported after setup_django(): the settings read this run's database from the environment.
         from messaging.models import DeliveryEvent
 
         recorded = {kind: DeliveryEvent.objects.filter(kind=kind).count() for kind in ("opened", "clicked")}
