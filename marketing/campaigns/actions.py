@@ -7,7 +7,7 @@ locks the campaign row before checking its state, checks the transition table
 
 import json
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,6 +25,7 @@ from marketing.campaigns.guardrails import (
     variant_subject_problem,
 )
 from marketing.campaigns.languages import pin_languages, variant_versions
+from marketing.campaigns.notifications import notify_approvers, notify_author
 from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from marketing.review import saw_this_submission
@@ -300,8 +301,6 @@ def submit_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
     campaign.language_versions = pin_languages(campaign)
     campaign.save(update_fields=["state", "submitted_at", "submitted_by", "rejection_reason", "language_versions", "updated_at"])
     _audit_state(actor, campaign, "submitted", before)
-    from marketing.campaigns.notifications import notify_approvers
-
     notify_approvers(campaign=campaign)
     return campaign
 
@@ -324,8 +323,6 @@ def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign, seen=None) 
     campaign.state, campaign.approved_by, campaign.approved_at = State.APPROVED, actor, timezone.now()
     campaign.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
     _audit_state(actor, campaign, "approved", before)
-    from marketing.campaigns.notifications import notify_author
-
     notify_author(campaign=campaign, subject=_("Approved: {{ name }}"), text=_("{{ approver }} approved your campaign “{{ name }}”."))
     return campaign
 
@@ -345,8 +342,6 @@ def reject_campaign(*, actor: AbstractBaseUser, campaign: Campaign, reason: str)
     campaign.state, campaign.rejected_by, campaign.rejection_reason = State.REJECTED, actor, reason[:2000]
     campaign.save(update_fields=["state", "rejected_by", "rejection_reason", "updated_at"])
     _audit_state(actor, campaign, "rejected", before, reason=reason[:2000])
-    from marketing.campaigns.notifications import notify_author
-
     notify_author(
         campaign=campaign,
         subject=_("Rejected: {{ name }}"),
@@ -354,11 +349,6 @@ def reject_campaign(*, actor: AbstractBaseUser, campaign: Campaign, reason: str)
         extra={"reason": reason},
     )
     return campaign
-
-
-def local_start(send_at: datetime, local_time: time) -> datetime:
-    """For "09:00 in each contact's time zone": the first instant any zone (UTC+14) reaches it."""
-    return datetime.combine(send_at.date(), local_time, tzinfo=UTC) - timedelta(hours=14)
 
 
 @transaction.atomic
@@ -431,8 +421,6 @@ def start_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Cam
         problems.append(sender)
     if problems:
         _back_to_draft(actor, campaign, reason=_("sending blocked: %(problems)s") % {"problems": " ".join(problems)})
-        from marketing.campaigns.notifications import notify_author
-
         notify_author(
             campaign=campaign,
             subject=_("Blocked: {{ name }}"),
@@ -467,8 +455,6 @@ def pause_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign, reason
     campaign.save(update_fields=["state", "pause_reason", "updated_at"])
     _audit_state(actor, campaign, "paused", before, held=held, reason=campaign.pause_reason)
     if actor is None and reason:
-        from marketing.campaigns.notifications import notify_author
-
         notify_author(campaign=campaign, subject=_("Paused: {{ name }}"), text=_("“{{ name }}”: {{ reason }}"), extra={"reason": reason})
     return campaign
 
@@ -562,7 +548,5 @@ def complete_campaign(*, campaign: Campaign) -> Campaign | None:
     campaign.state, campaign.finished_at = State.SENT, timezone.now()
     campaign.save(update_fields=["state", "finished_at", "updated_at"])
     _audit_state(None, campaign, "sent", before)
-    from marketing.campaigns.notifications import notify_author
-
     notify_author(campaign=campaign, subject=_("Sent: {{ name }}"), text=_("“{{ name }}” has been sent."))
     return campaign

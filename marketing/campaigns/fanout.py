@@ -55,6 +55,7 @@ ID_CHUNK = 5000  # ids per `IN (…)` list, well under SQLite's variable limit
 class FanoutResult:
     messages: int = 0
     stopped: bool = False
+    finished: bool = False  # this pass ran to its end and called `finish_fanout`
 
 
 def dedup_prefix(campaign_id: int) -> str:
@@ -359,10 +360,26 @@ def kick_drains(campaign: Campaign) -> None:
         after_commit("messaging.tasks.drain_outbox", coalesce=False, channel=campaign.channel)
 
 
-def fan_out(*, campaign: Campaign) -> FanoutResult:
-    """Run (or resume) the whole fan-out of a sending campaign. Safe to call twice at once."""
-    from marketing.campaigns.variants import finish_fanout
+def finish_fanout(*, campaign: Campaign) -> None:
+    """After a pass of message creation: either everything is queued (done), or holdouts
+    wait for the A/B winner (testing, the wait starts now)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.state != Campaign.State.SENDING or campaign.fanout != Campaign.Fanout.RUNNING:
+            return
+        if FanoutChunk.objects.filter(campaign=campaign, done=False).exists():
+            return  # another worker is still creating messages
+        if campaign.winner_id is None and CampaignRecipient.objects.filter(campaign=campaign, status=Status.HOLDOUT).exists():
+            campaign.fanout = Campaign.Fanout.TESTING
+            campaign.ab_test_ends_at = timezone.now() + timedelta(hours=campaign.ab_wait_hours)
+        else:
+            campaign.fanout = Campaign.Fanout.DONE
+        campaign.save(update_fields=["fanout", "ab_test_ends_at", "updated_at"])
 
+
+def fan_out(*, campaign: Campaign) -> FanoutResult:
+    """Run (or resume) the whole fan-out of a sending campaign. Safe to call twice at once.
+    Settling the campaign afterwards (guardrails, sent) is the tick's: `tick.fan_out_and_settle`."""
     campaign.refresh_from_db()
     if campaign.state != Campaign.State.SENDING:
         return FanoutResult(stopped=True)
@@ -376,10 +393,6 @@ def fan_out(*, campaign: Campaign) -> FanoutResult:
         kick_drains(campaign)
     if not result.stopped:
         finish_fanout(campaign=campaign)
-        # The drains may have sent every message before the fan-out was marked done: then
-        # no later batch would complete the campaign, so the fan-out tries once itself.
-        from marketing.campaigns.tasks import settle_campaign
-
-        settle_campaign(Campaign.objects.get(pk=campaign.pk))
+        result.finished = True
     logger.info("campaign %s: %s messages queued%s", campaign.pk, result.messages, " (stopped)" if result.stopped else "")
     return result

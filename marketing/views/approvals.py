@@ -12,7 +12,7 @@ from marketing.automations.approval import authors, waiting_for_approval
 from marketing.automations.describe import describe_automation_trigger, describe_exits
 from marketing.automations.steps import describe_step
 from marketing.campaigns import policies, queries
-from marketing.campaigns.audience import dry_run
+from marketing.campaigns.preview import dry_run
 from marketing.campaigns.states import authors as campaign_authors
 from marketing.forms import RejectForm
 from marketing.review import submission_token

@@ -19,8 +19,8 @@ from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing.analytics import charts as analytics_charts
 from marketing.campaigns import actions, policies, queries
-from marketing.campaigns.audience import dry_run
 from marketing.campaigns.languages import language_rows, language_warnings
+from marketing.campaigns.preview import dry_run
 from marketing.campaigns.states import TRANSITIONS, authors
 from marketing.forms import CampaignForm, RejectForm
 from marketing.models import Campaign, CampaignRecipient
