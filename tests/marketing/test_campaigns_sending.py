@@ -142,7 +142,7 @@ def test_a_crash_mid_fan_out_keeps_the_chunks_done_and_the_rerun_finishes_the_re
     prepare_recipients(campaign=campaign)
     from marketing.campaigns import fanout as fanout_module
 
-    original = fanout_module._insert_messages_sql
+    original = fanout_module._messages_spec
     calls = {"n": 0}
 
     def crashing(*args, **kwargs):
@@ -152,7 +152,7 @@ def test_a_crash_mid_fan_out_keeps_the_chunks_done_and_the_rerun_finishes_the_re
         return original(*args, **kwargs)
 
     # given a worker that dies in its second chunk
-    monkeypatch.setattr(fanout_module, "_insert_messages_sql", crashing)
+    monkeypatch.setattr(fanout_module, "_messages_spec", crashing)
     with pytest.raises(RuntimeError):
         create_messages(campaign=campaign)
     monkeypatch.undo()
