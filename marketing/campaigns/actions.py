@@ -26,7 +26,17 @@ from marketing.campaigns.guardrails import (
 )
 from marketing.campaigns.languages import pin_languages, variant_versions
 from marketing.campaigns.notifications import notify_approvers, notify_author
-from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
+from marketing.campaigns.states import (
+    NEEDS_NEW_APPROVAL,
+    CampaignStateError,
+    FourEyesViolation,
+    authors,
+    can_edit,
+    can_remove_recipients,
+    can_reschedule,
+    can_resume,
+    check_transition,
+)
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from marketing.review import saw_this_submission
 from messaging.audit import current_actor, record_audit, snapshot
@@ -177,7 +187,7 @@ def update_campaign(*, actor: AbstractBaseUser, campaign: Campaign, **values: An
     content, audience or schedule of a submitted or approved one sends it back to draft."""
     campaign = _lock(campaign)
     _clean_values(values)
-    if campaign.state not in EDITABLE:
+    if not can_edit(campaign):
         if campaign.state == State.SENT:
             raise CampaignStateError(_("A sent campaign is read-only."))
         raise CampaignStateError(
@@ -380,7 +390,7 @@ def reschedule_campaign(*, actor: AbstractBaseUser, campaign: Campaign, send_at:
     is part of what was approved, so the moved campaign goes back to draft and needs a new
     approval (invariant 9), like any other edit of its send time."""
     campaign = _lock(campaign)
-    if campaign.state != State.SCHEDULED:
+    if not can_reschedule(campaign):
         raise CampaignStateError(
             _("Only a scheduled campaign can be moved (this one is %(state)s).") % {"state": Campaign.State(campaign.state).label.lower()}
         )
@@ -466,7 +476,7 @@ def resume_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Ca
     and every outbox row has the dedup key campaign:<id>:<contact>."""
     campaign = _lock(campaign)
     check_transition(campaign, State.SENDING)
-    if campaign.state != State.PAUSED:
+    if not can_resume(campaign):
         raise CampaignStateError(_("Only a paused campaign can be resumed."))
     now = timezone.now()
     released = (
@@ -500,16 +510,12 @@ def cancel_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Ca
     return campaign
 
 
-# Recipients exist from the start of sending; before that the audience is a dry run.
-RECIPIENTS_REMOVABLE_IN = (State.SENDING, State.PAUSED)
-
-
 @transaction.atomic
 def remove_recipient(*, actor: AbstractBaseUser, recipient: CampaignRecipient) -> CampaignRecipient:
     """Take one contact out of a campaign that is sending or paused: a message not created
     yet never will be, a queued one is cancelled; one already sent (or being sent) stays."""
     campaign = _lock(recipient.campaign)  # waits for a fan-out chunk in flight (it holds a share lock)
-    if campaign.state not in RECIPIENTS_REMOVABLE_IN:
+    if not can_remove_recipients(campaign):
         raise CampaignStateError(_("Recipients can be removed while the campaign is sending or paused."))
     recipient = CampaignRecipient.objects.select_for_update().select_related("contact").get(pk=recipient.pk)
     if recipient.status == CampaignRecipient.Status.SKIPPED:
