@@ -143,22 +143,40 @@ class CampaignDryRunView(CampaignPage):
         return TemplateResponse(request, "console/campaigns/dry_run.html", {"campaign": campaign, "result": dry_run(campaign=campaign)})
 
 
+# The flash message of each move: lazy, so it is translated per request (in the person's
+# language), not once at import.
 TRANSITION_ACTIONS = {
-    "submit": (policies.can_edit_campaign, lambda r, c: actions.submit_campaign(actor=r.user, campaign=c), _("Submitted for approval.")),
+    "submit": (
+        policies.can_edit_campaign,
+        lambda r, c: actions.submit_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Submitted for approval."),
+    ),
     "approve": (
         policies.can_approve_campaign,
         lambda r, c: actions.approve_campaign(actor=r.user, campaign=c, seen=r.POST.get("seen")),
-        _("Campaign approved."),
+        gettext_lazy("Campaign approved."),
     ),
-    "reject": (None, None, _("Campaign rejected.")),
-    "schedule": (policies.can_send_campaign, lambda r, c: actions.schedule_campaign(actor=r.user, campaign=c), _("Campaign scheduled.")),
-    "pause": (policies.can_send_campaign, lambda r, c: actions.pause_campaign(actor=r.user, campaign=c), _("Campaign paused.")),
-    "resume": (policies.can_send_campaign, lambda r, c: actions.resume_campaign(actor=r.user, campaign=c), _("Campaign resumed.")),
-    "cancel": (policies.can_send_campaign, lambda r, c: actions.cancel_campaign(actor=r.user, campaign=c), _("Campaign cancelled.")),
+    "reject": (None, None, gettext_lazy("Campaign rejected.")),
+    "schedule": (
+        policies.can_send_campaign,
+        lambda r, c: actions.schedule_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Campaign scheduled."),
+    ),
+    "pause": (policies.can_send_campaign, lambda r, c: actions.pause_campaign(actor=r.user, campaign=c), gettext_lazy("Campaign paused.")),
+    "resume": (
+        policies.can_send_campaign,
+        lambda r, c: actions.resume_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Campaign resumed."),
+    ),
+    "cancel": (
+        policies.can_send_campaign,
+        lambda r, c: actions.cancel_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Campaign cancelled."),
+    ),
     "reopen": (
         policies.can_edit_campaign,
         lambda r, c: actions.reopen_campaign(actor=r.user, campaign=c),
-        _("The campaign is a draft again."),
+        gettext_lazy("The campaign is a draft again."),
     ),
 }
 
