@@ -46,7 +46,7 @@ class MarketingConfig(AppConfig):
 
         contact_erased.connect(on_contact_erased, dispatch_uid="marketing_erasure")
 
-        from marketing.campaigns.tasks import complete_finished_campaigns
+        from marketing.campaigns.tick import complete_finished_campaigns
         from messaging.delivery.sending import campaign_messages_recorded
 
         campaign_messages_recorded.connect(complete_finished_campaigns, dispatch_uid="marketing_campaign_completion")

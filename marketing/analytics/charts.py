@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
+import plotly.io
+from django.utils import timezone
 from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -173,3 +175,72 @@ def build(name: str, filters: queries.Filters) -> dict[str, Any]:
     if name == "revenue":
         return revenue_series(queries.per_day(filters))
     raise KeyError(name)
+
+
+# --- The campaign report -------------------------------------------------------------
+def figure_json(figure) -> dict:
+    """A plotly figure as plain JSON data, drawn by static/mailroom/charts.js."""
+    return json.loads(plotly.io.to_json(figure, validate=False))
+
+
+def campaign_report_figures(report: dict, *, timeline: list[dict]) -> dict[str, dict]:
+    """A campaign report's plotly figures by name, in the active language's number format:
+    the funnel, the A/B variants' rates, and opens and clicks per hour (`timeline`, rows of
+    hour, kind and n as `campaigns.queries.engagement_timeline` gives them)."""
+    layout = {
+        "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
+        "height": 320,
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "separators": separators(),
+    }
+    steps = [
+        ("sent", _("Sent")),
+        ("delivered", _("Delivered")),
+        ("opens", _("Opens")),
+        ("clicks", _("Clicks")),
+        ("conversions", _("Conversions")),
+    ]
+    funnel = go.Figure(go.Bar(x=[str(label) for _key, label in steps], y=[report[key] for key, _label in steps], marker_color="#0284c7"))
+    funnel.update_layout(title=str(_("Funnel")), **layout)
+    figures = {"funnel": figure_json(funnel)}
+    if report["variants"]:
+        variants = go.Figure(
+            [
+                go.Bar(
+                    name=str(_("Open rate %")), x=[v["label"] for v in report["variants"]], y=[v["open_rate"] for v in report["variants"]]
+                ),
+                go.Bar(
+                    name=str(_("Click rate %")), x=[v["label"] for v in report["variants"]], y=[v["click_rate"] for v in report["variants"]]
+                ),
+            ]
+        )
+        variants.update_layout(title=str(_("Variants")), barmode="group", **layout)
+        figures["variants"] = figure_json(variants)
+    if timeline:
+        # Local wall-clock hours (plotly ignores offsets) on an axis of whole hours.
+        hours = {row["hour"]: timezone.localtime(row["hour"]).replace(tzinfo=None) for row in timeline}
+        series = go.Figure()
+        for kind, label in (("opened", _("Opens")), ("clicked", _("Clicks"))):
+            rows = [row for row in timeline if row["kind"] == kind]
+            series.add_trace(
+                go.Scatter(
+                    name=str(label), x=[hours[row["hour"]].isoformat() for row in rows], y=[row["n"] for row in rows], mode="lines+markers"
+                )
+            )
+        series.update_layout(title=str(_("Engagement per hour")), xaxis=hourly_axis(hours.values()), **layout)
+        figures["timeline"] = figure_json(series)
+    return figures
+
+
+CAMPAIGN_REPORT_TITLES = {
+    "funnel": gettext_lazy("Funnel"),
+    "variants": gettext_lazy("Variants"),
+    "timeline": gettext_lazy("Engagement per hour"),
+}
+
+
+def campaign_report_cards(figures: dict[str, dict]) -> tuple[list[dict], dict[str, dict]]:
+    """(one card per chart, with its empty state; the figures worth drawing)."""
+    cards = [{"name": name, "title": CAMPAIGN_REPORT_TITLES[name], "empty": is_empty(fig)} for name, fig in figures.items()]
+    return cards, {card["name"]: figures[card["name"]] for card in cards if not card["empty"]}

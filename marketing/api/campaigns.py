@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketing.campaigns import actions, policies
-from marketing.campaigns.audience import dry_run
+from marketing.campaigns.preview import dry_run
 from marketing.campaigns.queries import RECIPIENT_STATUSES, campaign_recipients, campaign_report
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from messaging.api.common import ReadViewSet, problems

@@ -7,7 +7,7 @@ locks the campaign row before checking its state, checks the transition table
 
 import json
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,7 +25,18 @@ from marketing.campaigns.guardrails import (
     variant_subject_problem,
 )
 from marketing.campaigns.languages import pin_languages, variant_versions
-from marketing.campaigns.states import EDITABLE, NEEDS_NEW_APPROVAL, CampaignStateError, FourEyesViolation, authors, check_transition
+from marketing.campaigns.notifications import notify_approvers, notify_author
+from marketing.campaigns.states import (
+    NEEDS_NEW_APPROVAL,
+    CampaignStateError,
+    FourEyesViolation,
+    authors,
+    can_edit,
+    can_remove_recipients,
+    can_reschedule,
+    can_resume,
+    check_transition,
+)
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from marketing.review import saw_this_submission
 from messaging.audit import current_actor, record_audit, snapshot
@@ -176,7 +187,7 @@ def update_campaign(*, actor: AbstractBaseUser, campaign: Campaign, **values: An
     content, audience or schedule of a submitted or approved one sends it back to draft."""
     campaign = _lock(campaign)
     _clean_values(values)
-    if campaign.state not in EDITABLE:
+    if not can_edit(campaign):
         if campaign.state == State.SENT:
             raise CampaignStateError(_("A sent campaign is read-only."))
         raise CampaignStateError(
@@ -300,8 +311,6 @@ def submit_campaign(*, actor: AbstractBaseUser, campaign: Campaign) -> Campaign:
     campaign.language_versions = pin_languages(campaign)
     campaign.save(update_fields=["state", "submitted_at", "submitted_by", "rejection_reason", "language_versions", "updated_at"])
     _audit_state(actor, campaign, "submitted", before)
-    from marketing.campaigns.notifications import notify_approvers
-
     notify_approvers(campaign=campaign)
     return campaign
 
@@ -324,8 +333,6 @@ def approve_campaign(*, actor: AbstractBaseUser, campaign: Campaign, seen=None) 
     campaign.state, campaign.approved_by, campaign.approved_at = State.APPROVED, actor, timezone.now()
     campaign.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
     _audit_state(actor, campaign, "approved", before)
-    from marketing.campaigns.notifications import notify_author
-
     notify_author(campaign=campaign, subject=_("Approved: {{ name }}"), text=_("{{ approver }} approved your campaign “{{ name }}”."))
     return campaign
 
@@ -345,8 +352,6 @@ def reject_campaign(*, actor: AbstractBaseUser, campaign: Campaign, reason: str)
     campaign.state, campaign.rejected_by, campaign.rejection_reason = State.REJECTED, actor, reason[:2000]
     campaign.save(update_fields=["state", "rejected_by", "rejection_reason", "updated_at"])
     _audit_state(actor, campaign, "rejected", before, reason=reason[:2000])
-    from marketing.campaigns.notifications import notify_author
-
     notify_author(
         campaign=campaign,
         subject=_("Rejected: {{ name }}"),
@@ -354,11 +359,6 @@ def reject_campaign(*, actor: AbstractBaseUser, campaign: Campaign, reason: str)
         extra={"reason": reason},
     )
     return campaign
-
-
-def local_start(send_at: datetime, local_time: time) -> datetime:
-    """For "09:00 in each contact's time zone": the first instant any zone (UTC+14) reaches it."""
-    return datetime.combine(send_at.date(), local_time, tzinfo=UTC) - timedelta(hours=14)
 
 
 @transaction.atomic
@@ -390,7 +390,7 @@ def reschedule_campaign(*, actor: AbstractBaseUser, campaign: Campaign, send_at:
     is part of what was approved, so the moved campaign goes back to draft and needs a new
     approval (invariant 9), like any other edit of its send time."""
     campaign = _lock(campaign)
-    if campaign.state != State.SCHEDULED:
+    if not can_reschedule(campaign):
         raise CampaignStateError(
             _("Only a scheduled campaign can be moved (this one is %(state)s).") % {"state": Campaign.State(campaign.state).label.lower()}
         )
@@ -431,8 +431,6 @@ def start_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Cam
         problems.append(sender)
     if problems:
         _back_to_draft(actor, campaign, reason=_("sending blocked: %(problems)s") % {"problems": " ".join(problems)})
-        from marketing.campaigns.notifications import notify_author
-
         notify_author(
             campaign=campaign,
             subject=_("Blocked: {{ name }}"),
@@ -467,8 +465,6 @@ def pause_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign, reason
     campaign.save(update_fields=["state", "pause_reason", "updated_at"])
     _audit_state(actor, campaign, "paused", before, held=held, reason=campaign.pause_reason)
     if actor is None and reason:
-        from marketing.campaigns.notifications import notify_author
-
         notify_author(campaign=campaign, subject=_("Paused: {{ name }}"), text=_("“{{ name }}”: {{ reason }}"), extra={"reason": reason})
     return campaign
 
@@ -480,7 +476,7 @@ def resume_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Ca
     and every outbox row has the dedup key campaign:<id>:<contact>."""
     campaign = _lock(campaign)
     check_transition(campaign, State.SENDING)
-    if campaign.state != State.PAUSED:
+    if not can_resume(campaign):
         raise CampaignStateError(_("Only a paused campaign can be resumed."))
     now = timezone.now()
     released = (
@@ -514,16 +510,12 @@ def cancel_campaign(*, actor: AbstractBaseUser | None, campaign: Campaign) -> Ca
     return campaign
 
 
-# Recipients exist from the start of sending; before that the audience is a dry run.
-RECIPIENTS_REMOVABLE_IN = (State.SENDING, State.PAUSED)
-
-
 @transaction.atomic
 def remove_recipient(*, actor: AbstractBaseUser, recipient: CampaignRecipient) -> CampaignRecipient:
     """Take one contact out of a campaign that is sending or paused: a message not created
     yet never will be, a queued one is cancelled; one already sent (or being sent) stays."""
     campaign = _lock(recipient.campaign)  # waits for a fan-out chunk in flight (it holds a share lock)
-    if campaign.state not in RECIPIENTS_REMOVABLE_IN:
+    if not can_remove_recipients(campaign):
         raise CampaignStateError(_("Recipients can be removed while the campaign is sending or paused."))
     recipient = CampaignRecipient.objects.select_for_update().select_related("contact").get(pk=recipient.pk)
     if recipient.status == CampaignRecipient.Status.SKIPPED:
@@ -562,7 +554,5 @@ def complete_campaign(*, campaign: Campaign) -> Campaign | None:
     campaign.state, campaign.finished_at = State.SENT, timezone.now()
     campaign.save(update_fields=["state", "finished_at", "updated_at"])
     _audit_state(None, campaign, "sent", before)
-    from marketing.campaigns.notifications import notify_author
-
     notify_author(campaign=campaign, subject=_("Sent: {{ name }}"), text=_("“{{ name }}” has been sent."))
     return campaign

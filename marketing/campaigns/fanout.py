@@ -4,12 +4,14 @@ and resumable, each row written once.
 1. `prepare_recipients` — one INSERT … SELECT copies the eligibility queryset (segments
    minus exclusions, with the skip reason of each contact) into CampaignRecipient, unique
    per (campaign, contact). Each eligible recipient gets the id of its future outbox message
-   there and then, drawn from the outbox's own id sequence. A/B arms and send times are
+   there and then, drawn from the outbox's own id sequence (`messaging.delivery.bulk`
+   reserves them: this module never names the outbox's table). A/B arms and send times are
    assigned with a few UPDATEs (per time zone, never per contact, unless a throttle spreads
    them one by one). One transaction.
 2. `create_messages` — the recipient ids are cut into `FanoutChunk`s up front; a worker
-   claims an undone chunk (SKIP LOCKED) and, in one transaction, INSERT … SELECTs its
-   messages into the outbox under the reserved ids (ON CONFLICT DO NOTHING; the dedup key
+   claims an undone chunk (SKIP LOCKED) and, in one transaction, has
+   `messaging.delivery.bulk.insert_messages_from_select` INSERT … SELECT its messages into
+   the outbox under the reserved ids (ON CONFLICT DO NOTHING; the dedup key
    campaign:<id>:<contact> also guards) and marks it done. On PostgreSQL `fan_out` runs
    `MAILROOM_FANOUT_WORKERS` such loops side by side. No recipient row is touched again:
    linking them by UPDATE afterwards rewrote every row and its indexes, a third of the time.
@@ -41,9 +43,10 @@ from django.utils import timezone
 from marketing.campaigns.audience import with_eligibility
 from marketing.campaigns.languages import metadata_case_sql, pinned_variants
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, FanoutChunk
+from messaging.delivery.bulk import insert_messages_from_select, json_sql, keep_reserved_ids, reserved_id_sql
 from messaging.delivery.work import after_commit
 from messaging.metadata import CAMPAIGN_KEY
-from messaging.models import Channel, Contact, OutboxMessage
+from messaging.models import Channel, Contact
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +58,11 @@ ID_CHUNK = 5000  # ids per `IN (…)` list, well under SQLite's variable limit
 class FanoutResult:
     messages: int = 0
     stopped: bool = False
+    finished: bool = False  # this pass ran to its end and called `finish_fanout`
 
 
 def dedup_prefix(campaign_id: int) -> str:
     return f"campaign:{campaign_id}:"
-
-
-def _json(sql_param: str = "%s") -> str:
-    return f"CAST({sql_param} AS jsonb)" if connection.vendor == "postgresql" else sql_param
 
 
 def _chunks(ids: list[int], size: int = ID_CHUNK):
@@ -73,12 +73,12 @@ def _chunks(ids: list[int], size: int = ID_CHUNK):
 # --- 1. recipients ---------------------------------------------------------------------
 def insert_recipients(campaign: Campaign, *, variant_id: int | None = None) -> int:
     """INSERT … SELECT every audience contact: eligible ones queued (with `variant_id`) and given
-    the id of their future outbox message, the others skipped with their reason. Existing rows
-    are kept (unique campaign/contact)."""
+    the id of their future outbox message (reserved by messaging.delivery.bulk), the others
+    skipped with their reason. Existing rows are kept (unique campaign/contact)."""
     select_sql, params = with_eligibility(campaign).order_by().values("id", "skip").query.sql_with_params()
     table = CampaignRecipient._meta.db_table
     with connection.cursor() as cursor:
-        next_id_sql, next_id_params = _next_outbox_id_sql(cursor)
+        next_id_sql, next_id_params = reserved_id_sql(cursor, order_by="e.id")
         sql = (
             f"INSERT INTO {table} (campaign_id, contact_id, variant_id, is_test, status, skip_reason, message_id) "
             f"SELECT %s, e.id, %s, %s, CASE WHEN e.skip = '' THEN %s ELSE %s END, e.skip, "
@@ -87,36 +87,13 @@ def insert_recipients(campaign: Campaign, *, variant_id: int | None = None) -> i
         )
         cursor.execute(sql, [campaign.pk, variant_id, False, Status.QUEUED, Status.SKIPPED, *next_id_params, *params])
         inserted = cursor.rowcount
-        if connection.vendor == "sqlite":
-            _sqlite_claim_outbox_ids(cursor, campaign)
+        keep_reserved_ids(cursor, highest=lambda: _highest_message_id(cursor, campaign))
         return inserted
 
 
-def _next_outbox_id_sql(cursor) -> tuple[str, list]:
-    """SQL giving each selected row an outbox id no other message can take.
-
-    PostgreSQL: the outbox's identity sequence, one `nextval` per eligible row. SQLite: the
-    numbers after the table's AUTOINCREMENT high-water mark, which are ours because the
-    write transaction holds the database until `_sqlite_claim_outbox_ids` moves the mark."""
-    outbox = OutboxMessage._meta.db_table
-    if connection.vendor == "postgresql":
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [outbox])
-        return "nextval(%s)", [cursor.fetchone()[0]]
-    cursor.execute(
-        f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), COALESCE(MAX(id), 0)) FROM {outbox}", [outbox]
-    )
-    return "%s + ROW_NUMBER() OVER (ORDER BY e.id)", [cursor.fetchone()[0]]
-
-
-def _sqlite_claim_outbox_ids(cursor, campaign: Campaign) -> None:
-    outbox, recipient = OutboxMessage._meta.db_table, CampaignRecipient._meta.db_table
-    cursor.execute(f"SELECT MAX(message_id) FROM {recipient} WHERE campaign_id = %s", [campaign.pk])
-    last = cursor.fetchone()[0]
-    if last is None:
-        return
-    cursor.execute("UPDATE sqlite_sequence SET seq = MAX(seq, %s) WHERE name = %s", [last, outbox])
-    if not cursor.rowcount:
-        cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [outbox, last])
+def _highest_message_id(cursor, campaign: Campaign) -> int | None:
+    cursor.execute(f"SELECT MAX(message_id) FROM {CampaignRecipient._meta.db_table} WHERE campaign_id = %s", [campaign.pk])
+    return cursor.fetchone()[0]
 
 
 def is_ab_test(campaign: Campaign, variants: list[CampaignVariant]) -> bool:
@@ -248,46 +225,34 @@ def _metadata_sql(campaign: Campaign, variant: CampaignVariant | None) -> tuple[
     pinned at submission: one CASE over precomputed JSON, no Python per recipient."""
     version_id = _pinned_version_id(campaign, variant)
     return metadata_case_sql(
-        pinned_variants(campaign, version_id), version_id, lambda vid: _variant_metadata(campaign, variant, vid), _json
+        pinned_variants(campaign, version_id), version_id, lambda vid: _variant_metadata(campaign, variant, vid), json_sql
     )
 
 
-def _insert_messages_sql(campaign: Campaign, variant: CampaignVariant | None, *, low: int, high: int, now: datetime) -> tuple[str, list]:
-    outbox, recipient, contact = OutboxMessage._meta.db_table, CampaignRecipient._meta.db_table, Contact._meta.db_table
+def _messages_spec(campaign: Campaign, variant: CampaignVariant | None, *, low: int, high: int, now: datetime) -> dict:
+    """What `insert_messages_from_select` needs for one chunk of one variant: the SELECT of
+    the recipients' messages (the columns that vary per row) and the campaign's constants."""
+    recipient, contact = CampaignRecipient._meta.db_table, Contact._meta.db_table
     address = "c.email" if campaign.channel == Channel.EMAIL else "c.phone"
-    adapted_now = connection.ops.adapt_datetimefield_value(now)
     variant_clause = "r.variant_id = %s" if variant else "r.variant_id IS NULL"
     metadata_sql, metadata_params = _metadata_sql(campaign, variant)
-    sql = (
-        f"INSERT INTO {outbox} (id, channel, contact_id, to_address, from_address, topic_id, is_marketing, subject, body_text, "
-        "body_html, headers, metadata, priority, status, attempts, max_attempts, scheduled_at, next_attempt_at, lease_owner, "
-        "dedup_key, message_id, provider_message_id, error, created_at) "
-        f"SELECT r.message_id, %s, c.id, {address}, %s, %s, %s, '', '', '', {_json()}, {metadata_sql}, %s, %s, 0, %s, r.scheduled_at, "
-        "COALESCE(r.scheduled_at, %s), '', %s || CAST(c.id AS TEXT), '', '', '', %s "
+    select_sql = (
+        f"SELECT r.message_id AS id, c.id AS contact_id, {address} AS to_address, {metadata_sql} AS metadata, "
+        "r.scheduled_at AS scheduled_at, %s || CAST(c.id AS TEXT) AS dedup_key "
         f"FROM {recipient} r INNER JOIN {contact} c ON c.id = r.contact_id "
         f"WHERE r.campaign_id = %s AND r.status = %s AND {variant_clause} AND r.id >= %s AND r.id < %s "
-        "AND r.message_id IS NOT NULL ON CONFLICT DO NOTHING"
+        "AND r.message_id IS NOT NULL"
     )
-    params = [
-        campaign.channel,
-        campaign.from_address,
-        campaign.topic_id,
-        campaign.topic.kind == "marketing",
-        "{}",
-        *metadata_params,
-        OutboxMessage.Priority.BULK,
-        OutboxMessage.Status.QUEUED,
-        settings.MAILROOM_MAX_ATTEMPTS,
-        adapted_now,
-        dedup_prefix(campaign.pk),
-        adapted_now,
-        campaign.pk,
-        Status.QUEUED,
-        *([variant.pk] if variant else []),
-        low,
-        high,
-    ]
-    return sql, params
+    params = [*metadata_params, dedup_prefix(campaign.pk), campaign.pk, Status.QUEUED, *([variant.pk] if variant else []), low, high]
+    return {
+        "select_sql": select_sql,
+        "params": params,
+        "channel": campaign.channel,
+        "from_address": campaign.from_address,
+        "topic_id": campaign.topic_id,
+        "is_marketing": campaign.topic.kind == "marketing",
+        "now": now,
+    }
 
 
 def plan_chunks(campaign: Campaign, *, status: str = Status.QUEUED) -> int:
@@ -329,8 +294,8 @@ def create_messages(*, campaign: Campaign) -> FanoutResult:
             now = timezone.now()
             with connection.cursor() as cursor:
                 for variant in list(current.variants.all()) or [None]:
-                    cursor.execute(*_insert_messages_sql(current, variant, low=chunk.first_recipient, high=chunk.end_recipient, now=now))
-                    result.messages += max(cursor.rowcount, 0)
+                    spec = _messages_spec(current, variant, low=chunk.first_recipient, high=chunk.end_recipient, now=now)
+                    result.messages += insert_messages_from_select(cursor, **spec)
             chunk.done = True
             chunk.save(update_fields=["done"])
 
@@ -359,10 +324,26 @@ def kick_drains(campaign: Campaign) -> None:
         after_commit("messaging.tasks.drain_outbox", coalesce=False, channel=campaign.channel)
 
 
-def fan_out(*, campaign: Campaign) -> FanoutResult:
-    """Run (or resume) the whole fan-out of a sending campaign. Safe to call twice at once."""
-    from marketing.campaigns.variants import finish_fanout
+def finish_fanout(*, campaign: Campaign) -> None:
+    """After a pass of message creation: either everything is queued (done), or holdouts
+    wait for the A/B winner (testing, the wait starts now)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.state != Campaign.State.SENDING or campaign.fanout != Campaign.Fanout.RUNNING:
+            return
+        if FanoutChunk.objects.filter(campaign=campaign, done=False).exists():
+            return  # another worker is still creating messages
+        if campaign.winner_id is None and CampaignRecipient.objects.filter(campaign=campaign, status=Status.HOLDOUT).exists():
+            campaign.fanout = Campaign.Fanout.TESTING
+            campaign.ab_test_ends_at = timezone.now() + timedelta(hours=campaign.ab_wait_hours)
+        else:
+            campaign.fanout = Campaign.Fanout.DONE
+        campaign.save(update_fields=["fanout", "ab_test_ends_at", "updated_at"])
 
+
+def fan_out(*, campaign: Campaign) -> FanoutResult:
+    """Run (or resume) the whole fan-out of a sending campaign. Safe to call twice at once.
+    Settling the campaign afterwards (guardrails, sent) is the tick's: `tick.fan_out_and_settle`."""
     campaign.refresh_from_db()
     if campaign.state != Campaign.State.SENDING:
         return FanoutResult(stopped=True)
@@ -376,10 +357,6 @@ def fan_out(*, campaign: Campaign) -> FanoutResult:
         kick_drains(campaign)
     if not result.stopped:
         finish_fanout(campaign=campaign)
-        # The drains may have sent every message before the fan-out was marked done: then
-        # no later batch would complete the campaign, so the fan-out tries once itself.
-        from marketing.campaigns.tasks import settle_campaign
-
-        settle_campaign(Campaign.objects.get(pk=campaign.pk))
+        result.finished = True
     logger.info("campaign %s: %s messages queued%s", campaign.pk, result.messages, " (stopped)" if result.stopped else "")
     return result

@@ -1,5 +1,7 @@
 """Guardrails: what must be true before a campaign may be submitted or start sending, and
-the automatic pause when complaints or hard bounces pass the campaign's limits.
+whether complaints or hard bounces passed the campaign's limits. Pure checks: they compute
+problems and reasons and change nothing; the campaign tick (`campaigns.tick`) pauses a
+campaign whose limit was passed.
 
 The per-contact frequency cap (N marketing messages per D days, across campaigns) is an
 eligibility rule: see `audience.with_eligibility`.
@@ -13,6 +15,8 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from marketing.campaigns.audience import count_eligibility
+from marketing.campaigns.languages import variant_versions
 from marketing.models import Campaign
 from messaging import site
 from messaging.content.rendering import check_source
@@ -72,8 +76,6 @@ def campaign_problems(campaign: Campaign, *, check_audience: bool = True, now=No
         problems.append(_("Pick at least one segment."))
     versions = [campaign.template_version] + [v.template_version for v in campaign.variants.all() if v.template_version_id]
     if campaign.template_version_id is not None:
-        from marketing.campaigns.languages import variant_versions
-
         versions += variant_versions(campaign)  # each language variant is sent, and approved, too
     seen = set()
     for version in versions:
@@ -103,11 +105,8 @@ def campaign_problems(campaign: Campaign, *, check_audience: bool = True, now=No
             problems.append(_("An A/B test needs two to four variants."))
         if not 1 <= campaign.ab_test_share <= 90:
             problems.append(_("The test share is between 1 and 90 %."))
-    if check_audience and not problems:
-        from marketing.campaigns.audience import count_eligibility
-
-        if count_eligibility(campaign).eligible == 0:
-            problems.append(_("Nobody in this audience can receive the campaign (empty audience)."))
+    if check_audience and not problems and count_eligibility(campaign).eligible == 0:
+        problems.append(_("Nobody in this audience can receive the campaign (empty audience)."))
     return problems
 
 
@@ -152,13 +151,3 @@ def breached_limit(campaign: Campaign, rates: Rates) -> str | None:
     if rates.bounce_rate > campaign.bounce_rate_limit:
         return _("hard-bounce rate %(rate).2f %% is above %(limit)s %%") % {"rate": rates.bounce_rate, "limit": campaign.bounce_rate_limit}
     return None
-
-
-def enforce_guardrails(*, campaign: Campaign) -> str | None:
-    """Pause a sending campaign whose rates passed its limits and tell the author; returns the reason."""
-    from marketing.campaigns.actions import pause_campaign
-
-    reason = breached_limit(campaign, delivery_rates(campaign))
-    if reason and campaign.state == Campaign.State.SENDING:
-        pause_campaign(actor=None, campaign=campaign, reason=_("Paused automatically: %(reason)s.") % {"reason": reason})
-    return reason

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils.translation import gettext as _
 
+from marketing.campaigns.audience import with_eligibility
 from marketing.models import Campaign
 from messaging.models import Template, TemplateVersion
 
@@ -79,8 +80,6 @@ def metadata_case_sql(variants: dict[str, int], version_id: int, metadata_of, js
 
 def language_split(campaign: Campaign) -> dict[str, int]:
     """Eligible contacts per language, e.g. {"en": 1, "fr": 1}."""
-    from marketing.campaigns.audience import with_eligibility
-
     rows = with_eligibility(campaign).filter(skip="").order_by().values("locale").annotate(n=Count("pk"))
     return {row["locale"]: row["n"] for row in sorted(rows, key=lambda r: r["locale"])}
 

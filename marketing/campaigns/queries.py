@@ -1,6 +1,6 @@
 """Read-side querysets and figures for campaigns: due campaigns, the calendar, the report."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
@@ -26,11 +26,14 @@ CALENDAR_STATES = (
 )
 
 
+def local_start(send_at: datetime, local_time: time) -> datetime:
+    """For "09:00 in each contact's time zone": the first instant any zone (UTC+14) reaches it."""
+    return datetime.combine(send_at.date(), local_time, tzinfo=UTC) - timedelta(hours=14)
+
+
 def campaigns_due(*, now: datetime) -> list[Campaign]:
     """Scheduled campaigns whose time has come. A "09:00 local" campaign keeps its day in
     send_at and is due when the first zone on Earth (UTC+14) reaches that local time."""
-    from marketing.campaigns.actions import local_start
-
     at = Campaign.objects.filter(state=State.SCHEDULED, send_at__lte=now).exclude(send_mode=Campaign.SendMode.LOCAL)
     local = Campaign.objects.filter(state=State.SCHEDULED, send_mode=Campaign.SendMode.LOCAL, send_at__lte=now + timedelta(days=1))
     due = list(at) + [c for c in local if c.local_time and local_start(c.send_at, c.local_time) <= now]

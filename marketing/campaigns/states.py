@@ -5,12 +5,16 @@
     any state before sent → cancelled
 
 Every action calls `check_transition` after locking the row, so a transition that is not
-in the table is refused with the same error whoever asks (console, API, task).
+in the table is refused with the same error whoever asks (console, API, task). What may be
+done to a campaign in its state (edit, pause, remove a recipient…) and which buttons a
+person sees are asked here too (`can_edit`, `buttons_for`…), never retyped in a view.
 """
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
+from marketing.campaigns import policies
 from marketing.models import Campaign
 from messaging.errors import NotAllowed
 
@@ -63,3 +67,93 @@ def check_transition(campaign: Campaign, target: str) -> None:
             _("A campaign that is %(state)s cannot become %(target)s.")
             % {"state": Campaign.State(campaign.state).label.lower(), "target": Campaign.State(target).label.lower()}
         )
+
+
+# Recipients exist from the start of sending; before that the audience is a dry run.
+RECIPIENTS_REMOVABLE_IN = frozenset({State.SENDING, State.PAUSED})
+
+
+# --- What may happen to a campaign in its state: the actions enforce these, the console,
+# the calendar and the API ask them (a button shown is a transition the action allows).
+def can_edit(campaign: Campaign) -> bool:
+    """Its content, audience and schedule may still be edited."""
+    return campaign.state in EDITABLE
+
+
+def can_submit(campaign: Campaign) -> bool:
+    return can_transition(campaign.state, State.PENDING_APPROVAL)
+
+
+def awaits_review(campaign: Campaign) -> bool:
+    """Waiting for an approver (approve or reject)."""
+    return campaign.state == State.PENDING_APPROVAL
+
+
+def can_schedule(campaign: Campaign) -> bool:
+    return campaign.state == State.APPROVED
+
+
+def can_reschedule(campaign: Campaign) -> bool:
+    """Moved in the calendar: only a scheduled campaign (it then needs a new approval)."""
+    return campaign.state == State.SCHEDULED
+
+
+def can_pause(campaign: Campaign) -> bool:
+    return campaign.state == State.SENDING
+
+
+def can_resume(campaign: Campaign) -> bool:
+    return campaign.state == State.PAUSED
+
+
+def can_reopen(campaign: Campaign) -> bool:
+    """Back to draft, to be edited: a rejected, submitted, approved or scheduled campaign."""
+    return can_transition(campaign.state, State.DRAFT)
+
+
+def can_cancel(campaign: Campaign) -> bool:
+    return can_transition(campaign.state, State.CANCELLED)
+
+
+def can_remove_recipients(campaign: Campaign) -> bool:
+    return campaign.state in RECIPIENTS_REMOVABLE_IN
+
+
+def is_author(campaign: Campaign, user: AbstractBaseUser) -> bool:
+    return user.pk in authors(campaign)
+
+
+def may_review(campaign: Campaign, user: AbstractBaseUser) -> bool:
+    """An approver who neither wrote nor submitted it (`approve_campaign` enforces the rule)."""
+    return policies.can_approve_campaign(user) and not is_author(campaign, user)
+
+
+def may_edit(campaign: Campaign, user: AbstractBaseUser) -> bool:
+    return policies.can_edit_campaign(user) and can_edit(campaign)
+
+
+def may_reject(campaign: Campaign, user: AbstractBaseUser) -> bool:
+    return may_review(campaign, user) and awaits_review(campaign)
+
+
+def may_remove_recipients(campaign: Campaign, user: AbstractBaseUser) -> bool:
+    return policies.can_send_campaign(user) and can_remove_recipients(campaign)
+
+
+def may_reschedule(campaign: Campaign, user: AbstractBaseUser) -> bool:
+    return policies.can_send_campaign(user) and can_reschedule(campaign)
+
+
+def buttons_for(campaign: Campaign, user: AbstractBaseUser) -> list[dict]:
+    """The buttons a person may press on this campaign now (the action re-checks on POST)."""
+    edit, send = policies.can_edit_campaign(user), policies.can_send_campaign(user)
+    rules = (
+        ("submit", _("Submit for approval"), "primary", edit and can_submit(campaign)),
+        ("approve", _("Approve"), "primary", may_review(campaign, user) and awaits_review(campaign)),
+        ("schedule", _("Schedule"), "primary", send and can_schedule(campaign)),
+        ("pause", _("Pause"), "secondary", send and can_pause(campaign)),
+        ("resume", _("Resume"), "primary", send and can_resume(campaign)),
+        ("reopen", _("Back to draft"), "secondary", edit and can_reopen(campaign)),
+        ("cancel", _("Cancel campaign"), "danger", send and can_cancel(campaign)),
+    )
+    return [{"name": name, "label": label, "style": style} for name, label, style, shown in rules if shown]

@@ -10,9 +10,8 @@ from unfold.views import UnfoldModelAdminViewMixin
 from marketing import policies as marketing_policies
 from marketing.automations.approval import authors, waiting_for_approval
 from marketing.automations.describe import describe_automation_trigger, describe_exits, describe_step
-from marketing.campaigns import policies, queries
-from marketing.campaigns.audience import dry_run
-from marketing.campaigns.states import authors as campaign_authors
+from marketing.campaigns import policies, queries, states
+from marketing.campaigns.preview import dry_run
 from marketing.forms import RejectForm
 from marketing.review import submission_token
 
@@ -39,7 +38,7 @@ class ApprovalQueueView(UnfoldModelAdminViewMixin, TemplateView):
                         "campaign": campaign,
                         "result": result,
                         "preview": result.samples[0] if result.samples else None,
-                        "own": user.pk in campaign_authors(campaign),
+                        "own": states.is_author(campaign, user),
                         "seen": submission_token(campaign.submitted_at),
                     }
                 )

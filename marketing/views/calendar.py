@@ -21,7 +21,7 @@ from django.views.generic import TemplateView, View
 from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing.automations.describe import describe_automation_trigger
-from marketing.campaigns import actions, policies, queries
+from marketing.campaigns import actions, policies, queries, states
 from marketing.models import Campaign
 from messaging.errors import MailroomError
 from messaging.ids import parse_id
@@ -124,7 +124,7 @@ class CalendarView(UnfoldModelAdminViewMixin, TemplateView):
                 {
                     "campaign": campaign,
                     "time": when.strftime("%H:%M"),
-                    "draggable": can_move and campaign.state == Campaign.State.SCHEDULED,
+                    "draggable": can_move and states.can_reschedule(campaign),
                     "url": reverse("admin:marketing_campaign_overview", args=[campaign.pk]),
                 }
             )

@@ -2,15 +2,12 @@
 dry run and state buttons, the transition endpoint and the report. Thin: parse, call an
 action, render. Every view checks its policy function; the sidebar only hides links."""
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -18,10 +15,9 @@ from django.views.generic import TemplateView, View
 from unfold.views import UnfoldModelAdminViewMixin
 
 from marketing.analytics import charts as analytics_charts
-from marketing.campaigns import actions, policies, queries
-from marketing.campaigns.audience import dry_run
+from marketing.campaigns import actions, policies, queries, states
 from marketing.campaigns.languages import language_rows, language_warnings
-from marketing.campaigns.states import TRANSITIONS, authors
+from marketing.campaigns.preview import dry_run
 from marketing.forms import CampaignForm, RejectForm
 from marketing.models import Campaign, CampaignRecipient
 from marketing.review import submission_token
@@ -91,30 +87,6 @@ class CampaignWizardView(CampaignPage):
         return redirect("admin:marketing_campaign_overview", pk=campaign.pk)
 
 
-def available_actions(user, campaign: Campaign) -> list[dict]:
-    """The buttons a person may press on this campaign now (the server re-checks on POST)."""
-    allowed = TRANSITIONS[campaign.state]
-    buttons = []
-    edit = policies.can_edit_campaign(user)
-    send = policies.can_send_campaign(user)
-    approve = policies.can_approve_campaign(user) and user.pk not in authors(campaign)
-    if edit and State.PENDING_APPROVAL in allowed:
-        buttons.append({"name": "submit", "label": _("Submit for approval"), "style": "primary"})
-    if approve and State.APPROVED in allowed:
-        buttons.append({"name": "approve", "label": _("Approve"), "style": "primary"})
-    if send and campaign.state == State.APPROVED:
-        buttons.append({"name": "schedule", "label": _("Schedule"), "style": "primary"})
-    if send and campaign.state == State.SENDING:
-        buttons.append({"name": "pause", "label": _("Pause"), "style": "secondary"})
-    if send and campaign.state == State.PAUSED:
-        buttons.append({"name": "resume", "label": _("Resume"), "style": "primary"})
-    if edit and campaign.state in (State.REJECTED, State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED):
-        buttons.append({"name": "reopen", "label": _("Back to draft"), "style": "secondary"})
-    if send and State.CANCELLED in allowed:
-        buttons.append({"name": "cancel", "label": _("Cancel campaign"), "style": "danger"})
-    return buttons
-
-
 class CampaignOverviewView(CampaignPage):
     title = gettext_lazy("Campaign")
     template_name = "console/campaigns/overview.html"
@@ -125,12 +97,11 @@ class CampaignOverviewView(CampaignPage):
         context.update(
             campaign=campaign,
             title=campaign.name,
-            buttons=available_actions(self.request.user, campaign),
+            buttons=states.buttons_for(campaign, self.request.user),
             seen=submission_token(campaign.submitted_at),
-            can_edit=policies.can_edit_campaign(self.request.user)
-            and campaign.state in (State.DRAFT, State.REJECTED, State.PENDING_APPROVAL, State.APPROVED, State.SCHEDULED),
+            can_edit=states.may_edit(campaign, self.request.user),
             can_report=policies.can_view_report(self.request.user),
-            can_review=policies.can_approve_campaign(self.request.user) and self.request.user.pk not in authors(campaign),
+            can_reject=states.may_reject(campaign, self.request.user),
             variants=campaign.variants.select_related("template_version__template"),
             segments=campaign.segments.all(),
             excluded=campaign.excluded_segments.all(),
@@ -172,22 +143,40 @@ class CampaignDryRunView(CampaignPage):
         return TemplateResponse(request, "console/campaigns/dry_run.html", {"campaign": campaign, "result": dry_run(campaign=campaign)})
 
 
+# The flash message of each move: lazy, so it is translated per request (in the person's
+# language), not once at import.
 TRANSITION_ACTIONS = {
-    "submit": (policies.can_edit_campaign, lambda r, c: actions.submit_campaign(actor=r.user, campaign=c), _("Submitted for approval.")),
+    "submit": (
+        policies.can_edit_campaign,
+        lambda r, c: actions.submit_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Submitted for approval."),
+    ),
     "approve": (
         policies.can_approve_campaign,
         lambda r, c: actions.approve_campaign(actor=r.user, campaign=c, seen=r.POST.get("seen")),
-        _("Campaign approved."),
+        gettext_lazy("Campaign approved."),
     ),
-    "reject": (None, None, _("Campaign rejected.")),
-    "schedule": (policies.can_send_campaign, lambda r, c: actions.schedule_campaign(actor=r.user, campaign=c), _("Campaign scheduled.")),
-    "pause": (policies.can_send_campaign, lambda r, c: actions.pause_campaign(actor=r.user, campaign=c), _("Campaign paused.")),
-    "resume": (policies.can_send_campaign, lambda r, c: actions.resume_campaign(actor=r.user, campaign=c), _("Campaign resumed.")),
-    "cancel": (policies.can_send_campaign, lambda r, c: actions.cancel_campaign(actor=r.user, campaign=c), _("Campaign cancelled.")),
+    "reject": (None, None, gettext_lazy("Campaign rejected.")),
+    "schedule": (
+        policies.can_send_campaign,
+        lambda r, c: actions.schedule_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Campaign scheduled."),
+    ),
+    "pause": (policies.can_send_campaign, lambda r, c: actions.pause_campaign(actor=r.user, campaign=c), gettext_lazy("Campaign paused.")),
+    "resume": (
+        policies.can_send_campaign,
+        lambda r, c: actions.resume_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Campaign resumed."),
+    ),
+    "cancel": (
+        policies.can_send_campaign,
+        lambda r, c: actions.cancel_campaign(actor=r.user, campaign=c),
+        gettext_lazy("Campaign cancelled."),
+    ),
     "reopen": (
         policies.can_edit_campaign,
         lambda r, c: actions.reopen_campaign(actor=r.user, campaign=c),
-        _("The campaign is a draft again."),
+        gettext_lazy("The campaign is a draft again."),
     ),
 }
 
@@ -231,73 +220,6 @@ class CampaignTransitionView(UnfoldModelAdminViewMixin, View):
         return redirect("admin:marketing_campaign_overview", pk=campaign.pk)
 
 
-def figure_json(figure) -> dict:
-    """A plotly figure as plain JSON data, drawn by static/mailroom/charts.js."""
-    import plotly.io
-
-    return json.loads(plotly.io.to_json(figure, validate=False))
-
-
-def report_charts(campaign: Campaign, report: dict) -> dict[str, dict]:
-    """The report's plotly figures by name, in the active language's number format."""
-    import plotly.graph_objects as go
-
-    layout = {
-        "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
-        "height": 320,
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-        "separators": analytics_charts.separators(),
-    }
-    steps = [
-        ("sent", _("Sent")),
-        ("delivered", _("Delivered")),
-        ("opens", _("Opens")),
-        ("clicks", _("Clicks")),
-        ("conversions", _("Conversions")),
-    ]
-    funnel = go.Figure(go.Bar(x=[str(label) for _key, label in steps], y=[report[key] for key, _label in steps], marker_color="#0284c7"))
-    funnel.update_layout(title=str(_("Funnel")), **layout)
-    figures = {"funnel": figure_json(funnel)}
-    if report["variants"]:
-        variants = go.Figure(
-            [
-                go.Bar(
-                    name=str(_("Open rate %")), x=[v["label"] for v in report["variants"]], y=[v["open_rate"] for v in report["variants"]]
-                ),
-                go.Bar(
-                    name=str(_("Click rate %")), x=[v["label"] for v in report["variants"]], y=[v["click_rate"] for v in report["variants"]]
-                ),
-            ]
-        )
-        variants.update_layout(title=str(_("Variants")), barmode="group", **layout)
-        figures["variants"] = figure_json(variants)
-    timeline = queries.engagement_timeline(campaign)
-    if timeline:
-        # Local wall-clock hours (plotly ignores offsets) on an axis of whole hours.
-        hours = {row["hour"]: timezone.localtime(row["hour"]).replace(tzinfo=None) for row in timeline}
-        series = go.Figure()
-        for kind, label in (("opened", _("Opens")), ("clicked", _("Clicks"))):
-            rows = [row for row in timeline if row["kind"] == kind]
-            series.add_trace(
-                go.Scatter(
-                    name=str(label), x=[hours[row["hour"]].isoformat() for row in rows], y=[row["n"] for row in rows], mode="lines+markers"
-                )
-            )
-        series.update_layout(title=str(_("Engagement per hour")), xaxis=analytics_charts.hourly_axis(hours.values()), **layout)
-        figures["timeline"] = figure_json(series)
-    return figures
-
-
-CHART_TITLES = {"funnel": gettext_lazy("Funnel"), "variants": gettext_lazy("Variants"), "timeline": gettext_lazy("Engagement per hour")}
-
-
-def report_chart_cards(figures: dict[str, dict]) -> tuple[list[dict], dict[str, dict]]:
-    """(one card per chart, with its empty state; the figures worth drawing)."""
-    cards = [{"name": name, "title": CHART_TITLES[name], "empty": analytics_charts.is_empty(fig)} for name, fig in figures.items()]
-    return cards, {card["name"]: figures[card["name"]] for card in cards if not card["empty"]}
-
-
 class CampaignRecipientsView(CampaignPage):
     """Who the campaign went to: each recipient's status, skip reason, variant and message."""
 
@@ -310,7 +232,7 @@ class CampaignRecipientsView(CampaignPage):
         status = request.GET.get("status", "")
         if status not in queries.RECIPIENT_STATUSES:
             status = ""
-        can_remove = policies.can_send_campaign(request.user) and campaign.state in actions.RECIPIENTS_REMOVABLE_IN
+        can_remove = states.may_remove_recipients(campaign, request.user)
         table = CampaignRecipientTable(
             queries.campaign_recipients(campaign, status=status or None), exclude=() if can_remove else ("remove",)
         )
@@ -383,7 +305,8 @@ class CampaignReportView(CampaignPage):
             (_("Conversions"), report["conversions"]),
             (_("Revenue"), format_money(report["revenue"])),
         ]
-        chart_cards, figures = report_chart_cards(report_charts(campaign, report))
+        figures = analytics_charts.campaign_report_figures(report, timeline=queries.engagement_timeline(campaign))
+        chart_cards, figures = analytics_charts.campaign_report_cards(figures)
         context.update(
             campaign=campaign,
             title=_("Report: %(name)s") % {"name": campaign.name},

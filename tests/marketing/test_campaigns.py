@@ -19,7 +19,7 @@ from marketing.campaigns.actions import (
     submit_campaign,
     update_campaign,
 )
-from marketing.campaigns.audience import dry_run
+from marketing.campaigns.preview import dry_run
 from marketing.campaigns.states import TRANSITIONS, CampaignStateError, FourEyesViolation, can_transition
 from marketing.models import Campaign, CampaignRecipient
 from messaging.consent import suppress_address, unsubscribe

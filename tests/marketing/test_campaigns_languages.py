@@ -6,8 +6,8 @@ each language is pinned at submission, so a variant activated after approval is 
 import pytest
 
 from marketing.campaigns.actions import approve_campaign, schedule_campaign, start_campaign, submit_campaign
-from marketing.campaigns.audience import dry_run
 from marketing.campaigns.fanout import fan_out
+from marketing.campaigns.preview import dry_run
 from marketing.models import Campaign
 from messaging.content.versions import activate_template_version, create_template, save_template_version
 from messaging.delivery.sending import send_due_messages

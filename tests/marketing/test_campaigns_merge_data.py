@@ -5,8 +5,8 @@ clear error and changes nothing; changing it after approval needs a new approval
 import pytest
 
 from marketing.campaigns.actions import create_campaign, update_campaign
-from marketing.campaigns.audience import dry_run
 from marketing.campaigns.fanout import fan_out
+from marketing.campaigns.preview import dry_run
 from marketing.models import Campaign
 from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from marketing.campaigns.actions import (
     cancel_campaign,
-    local_start,
     pause_campaign,
     resume_campaign,
     schedule_campaign,
@@ -21,9 +20,10 @@ from marketing.campaigns.actions import (
     update_campaign,
 )
 from marketing.campaigns.fanout import create_messages, fan_out, prepare_recipients
-from marketing.campaigns.queries import campaign_report
+from marketing.campaigns.queries import campaign_report, local_start
 from marketing.campaigns.tasks import run_campaigns
-from marketing.campaigns.variants import choose_winner, pick_winner, variant_scores
+from marketing.campaigns.tick import pick_winner
+from marketing.campaigns.variants import choose_winner, variant_scores
 from marketing.events import record_order
 from marketing.models import Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.consent import suppress_address
@@ -142,7 +142,7 @@ def test_a_crash_mid_fan_out_keeps_the_chunks_done_and_the_rerun_finishes_the_re
     prepare_recipients(campaign=campaign)
     from marketing.campaigns import fanout as fanout_module
 
-    original = fanout_module._insert_messages_sql
+    original = fanout_module._messages_spec
     calls = {"n": 0}
 
     def crashing(*args, **kwargs):
@@ -152,7 +152,7 @@ def test_a_crash_mid_fan_out_keeps_the_chunks_done_and_the_rerun_finishes_the_re
         return original(*args, **kwargs)
 
     # given a worker that dies in its second chunk
-    monkeypatch.setattr(fanout_module, "_insert_messages_sql", crashing)
+    monkeypatch.setattr(fanout_module, "_messages_spec", crashing)
     with pytest.raises(RuntimeError):
         create_messages(campaign=campaign)
     monkeypatch.undo()
@@ -365,7 +365,7 @@ def test_frequency_cap_applies_across_campaigns(marketer, approver, newsletter, 
 
 
 def test_reminders_do_not_count_against_the_frequency_cap(marketer, approver, newsletter, version, settings):
-    from marketing.campaigns.audience import dry_run
+    from marketing.campaigns.preview import dry_run
     from messaging.models import Topic
 
     settings.MAILROOM_FREQUENCY_CAP = 1

@@ -34,13 +34,13 @@ def messages_of(campaign):
 
 def record_threads(monkeypatch) -> set[str]:
     names: set[str] = set()
-    original = fanout_module._insert_messages_sql
+    original = fanout_module._messages_spec
 
     def recording(*args, **kwargs):
         names.add(threading.current_thread().name)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fanout_module, "_insert_messages_sql", recording)
+    monkeypatch.setattr(fanout_module, "_messages_spec", recording)
     return names
 
 
@@ -84,14 +84,14 @@ def test_two_fan_outs_racing_create_nothing_twice(big_campaign, settings):
 def test_a_pause_waits_for_the_chunk_in_flight_and_holds_its_messages_too(big_campaign, settings, monkeypatch):
     settings.MAILROOM_FANOUT_WORKERS = 1
     started = threading.Event()
-    original = fanout_module._insert_messages_sql
+    original = fanout_module._messages_spec
 
     def slow(*args, **kwargs):
         started.set()
         time.sleep(0.5)  # the chunk's transaction is open, its messages not yet committed
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fanout_module, "_insert_messages_sql", slow)
+    monkeypatch.setattr(fanout_module, "_messages_spec", slow)
 
     def run():
         try:
