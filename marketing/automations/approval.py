@@ -203,5 +203,5 @@ def segment_audience_edited(*, segment: Segment, actor: AbstractBaseUser | None,
 
 def on_segment_audience_changed(sender, *, segment: Segment, actor: AbstractBaseUser | None, change: str, **kwargs) -> int:
     """The `marketing.segments.signals.segment_audience_changed` receiver (connected in
-    `MarketingConfig.ready()`); runs in the segment edit's transaction."""
+    `marketing.wiring`); runs in the segment edit's transaction."""
     return segment_audience_edited(segment=segment, actor=actor, change=change)

@@ -230,6 +230,12 @@ def withdraw_approval(*, actor: AbstractBaseUser | None, campaign: Campaign, rea
     return True
 
 
+def on_segment_audience_changing(sender, *, segment: Segment, actor: AbstractBaseUser | None, change: str, **kwargs) -> None:
+    """The `marketing.segments.signals.segment_audience_changing` receiver (connected in
+    `marketing.wiring`); runs in the segment edit's transaction, before the change."""
+    withdraw_approvals_for_segment(actor=actor, segment=segment, change=change)
+
+
 def withdraw_approvals_for_segment(*, actor: AbstractBaseUser | None, segment: Segment, change: str) -> list[Campaign]:
     """A segment's rules or members changed (or it is being deleted): every submitted,
     approved or scheduled campaign that sends to it or excludes it goes back to draft.

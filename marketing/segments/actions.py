@@ -9,10 +9,9 @@ from django.db.models import Count, Q, QuerySet, Window
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from marketing.campaigns.actions import withdraw_approvals_for_segment
 from marketing.models import Segment, SegmentMember
 from marketing.segments.compiler import compile_rules, contacts_matching
-from marketing.segments.signals import segment_audience_changed
+from marketing.segments.signals import segment_audience_changed, segment_audience_changing
 from messaging.audit import record_audit
 from messaging.contact_fields import normalise_email
 from messaging.errors import InvalidInput, NotAllowed
@@ -22,11 +21,10 @@ from messaging.storable import require_storable
 SAMPLE_SIZE = 8
 
 
-def _campaign_approvals_follow_change(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
-    """Invariant 9 (approved means approved): the rules or members of a segment changed, so
-    every submitted, approved or scheduled campaign that uses it returns to draft. The rule
-    lives in `marketing.campaigns.actions.withdraw_approvals_for_segment`."""
-    withdraw_approvals_for_segment(actor=actor, segment=segment, change=change)
+def _audience_changing(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
+    """Before a change to who is in `segment`: whoever relies on its audience (campaign
+    approvals, invariant 9) hears it through `segment_audience_changing` and may refuse."""
+    segment_audience_changing.send(sender=Segment, segment=segment, actor=actor, change=change)
 
 
 def _audience_edited(*, segment: Segment, actor: AbstractBaseUser | None, change: str) -> None:
@@ -104,7 +102,7 @@ def update_segment(
         compile_rules(rules)
         changes["rules"] = {"before": segment.rules, "after": rules}
         segment.rules = rules
-        _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("its rules were edited"))
+        _audience_changing(segment=segment, actor=actor, change=_("its rules were edited"))
     if changes:
         segment.save()
         record_audit(actor=actor, verb="changed", target=segment, changes=changes)
@@ -231,7 +229,7 @@ def add_static_members(*, segment: Segment, identifiers: list[str], actor: Abstr
     now = timezone.now()
     new_ids = sorted(set(found.values()) - existing)
     if new_ids:
-        _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("%(count)s members added") % {"count": len(new_ids)})
+        _audience_changing(segment=segment, actor=actor, change=_("%(count)s members added") % {"count": len(new_ids)})
     SegmentMember.objects.bulk_create([SegmentMember(segment=segment, contact_id=pk, added_at=now) for pk in new_ids], batch_size=2000)
     segment.member_count = segment.members.count()
     segment.refreshed_at = now
@@ -249,7 +247,7 @@ def remove_static_members(*, segment: Segment, contact_ids: list[int], actor: Ab
         raise InvalidInput(_("Members are removed from static segments only."))
     removed, _details = segment.members.filter(contact_id__in=contact_ids).delete()
     if removed:
-        _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("%(count)s members removed") % {"count": removed})
+        _audience_changing(segment=segment, actor=actor, change=_("%(count)s members removed") % {"count": removed})
     segment.member_count = segment.members.count()
     segment.save(update_fields=["member_count"])
     record_audit(actor=actor, verb="members removed", target=segment, changes={"removed": removed})
@@ -263,7 +261,7 @@ def delete_segment(*, segment: Segment, actor: AbstractBaseUser | None) -> None:
     segment = Segment.objects.select_for_update().get(pk=segment.pk)
     if segment.automations.exists():  # the automation's audience would silently become every contact
         raise NotAllowed(_("Automations use this segment as their audience: change them first."), code="segment_in_use")
-    _campaign_approvals_follow_change(segment=segment, actor=actor, change=_("it was deleted"))
+    _audience_changing(segment=segment, actor=actor, change=_("it was deleted"))
     record_audit(actor=actor, verb="deleted", target=segment)
     segment.delete()
 
