@@ -56,6 +56,7 @@ def setup_django(workdir: Path, *, use_database_url: bool) -> None:
 
 def load_audience(n: int):
     """N contacts, each subscribed to the topic, all in one static segment: set-based SQL."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -110,6 +111,7 @@ def load_audience(n: int):
 
 
 def clean_up(campaign, topic, segment) -> None:
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db import connection, transaction
 
     from marketing.models import CampaignRecipient, SegmentMember
@@ -160,6 +162,7 @@ def run(args, workdir: Path, *, use_database_url: bool) -> None:
             sys.exit("The DATABASE_URL database has unapplied migrations; run `python manage.py migrate` first.")
     else:
         call_command("migrate", verbosity=0, interactive=False)
+    # Imported after setup_django(): the settings read this run's database from the environment.
     from marketing.campaigns.actions import approve_campaign, create_campaign, schedule_campaign, start_campaign, submit_campaign
     from marketing.campaigns.fanout import fan_out
     from marketing.models import CampaignRecipient
