@@ -14,7 +14,9 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from hypothesis import settings as hypothesis_settings
 
+from messaging import site
 from messaging.contacts import create_contact
+from messaging.delivery import tracking
 from messaging.models import Topic
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -84,9 +86,6 @@ def _fresh_caches(request: pytest.FixtureRequest, django_db_blocker):
     test database's cache table: a test's transaction takes its rows away, and after a
     transactional test (whose flush leaves that table alone) it is emptied here."""
     from django.core.cache import caches
-
-    from messaging import site
-    from messaging.delivery import tracking
 
     caches["local"].clear()
     tracking.forget_links()

@@ -7,8 +7,13 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging.models import ConsentRecord, Contact, Topic
+from growth.models import LoyaltyProgram, ReferralProgram
+from marketing.models import Automation, Segment
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
+from messaging.models import ConsentRecord, Contact, Provider, Topic
 from messaging.schedules import HEARTBEAT
+from tests.support.smtp_sink import SMTPSink, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -169,9 +174,6 @@ def test_nightly_jobs_are_pinned_to_their_hour(name, hour):
 
 
 def test_seed_demo_also_loads_segments_the_welcome_automation_and_the_growth_programs():
-    from growth.models import LoyaltyProgram, ReferralProgram
-    from marketing.models import Automation, Segment
-
     output = run("seed_demo", contacts=40)
     customers = Segment.objects.get(name="All customers")
     assert customers.member_count > 0 and customers.members.count() == customers.member_count
@@ -196,9 +198,6 @@ def _doctor_output(settings) -> tuple[str, bool]:
 
 
 def test_doctor_connects_to_an_smtp_provider_with_ehlo_and_noop(settings):
-    from messaging.models import Provider
-    from tests.support.smtp_sink import SMTPSink
-
     with SMTPSink() as sink:
         Provider.objects.create(name="Relay", channel="email", kind="smtp", config={"host": "127.0.0.1", "port": sink.port})
         out, ok = _doctor_output(settings)
@@ -208,9 +207,6 @@ def test_doctor_connects_to_an_smtp_provider_with_ehlo_and_noop(settings):
 
 
 def test_doctor_fails_an_smtp_provider_on_a_closed_port_with_the_reason(settings):
-    from messaging.models import Provider
-    from tests.support.smtp_sink import free_port
-
     port = free_port()  # nothing listens there
     Provider.objects.create(name="Dead relay", channel="email", kind="smtp", config={"host": "127.0.0.1", "port": port})
     out, ok = _doctor_output(settings)
@@ -222,9 +218,6 @@ def test_doctor_fails_an_smtp_provider_on_a_closed_port_with_the_reason(settings
 def test_doctor_sends_a_head_to_an_http_provider_and_fails_a_closed_one(settings):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from messaging.models import Provider
-    from tests.support.smtp_sink import free_port
 
     seen = []
 
@@ -278,9 +271,6 @@ def test_the_default_provider_values_that_work_pass_the_checks(settings, value):
 
 
 def test_with_no_default_provider_a_channel_without_one_waits_and_doctor_says_so(settings):
-    from messaging.delivery.outbox import enqueue_message
-    from messaging.delivery.sending import send_due_messages
-
     settings.MAILROOM_KICK_CLUSTER = False
     settings.MAILROOM_DEFAULT_PROVIDER = "none"
     message = enqueue_message(channel="sms", to="+33612345678", text="Hello")

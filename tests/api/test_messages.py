@@ -2,6 +2,7 @@
 
 import pytest
 
+from messaging.content.versions import activate_template_version, create_template, save_template_version
 from messaging.delivery.outbox import enqueue_message
 from messaging.models import AuditEntry, OutboxMessage
 from tests.api.conftest import assert_problem
@@ -39,8 +40,6 @@ def test_repeated_dedup_key_returns_the_first_message_with_200(as_user, ops):
 
 
 def test_enqueue_with_an_active_template(as_user, ops, contact):
-    from messaging.content.versions import activate_template_version, create_template, save_template_version
-
     template = create_template(actor=None, key="welcome", name="Welcome")
     version = save_template_version(
         actor=None, template=template, body_format="html", subject="Hi {{ contact.first_name }}", body="<p>Hello</p>"

@@ -24,6 +24,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from growth.giftcards import issue_gift_card
 from growth.referrals import get_or_create_referral_code, sign_up_with_referral
+from marketing.campaigns.actions import create_campaign
 from marketing.events import record_order
 from messaging.consent import subscribe, suppress_address
 from messaging.content.catalog import sync_catalog
@@ -164,8 +165,6 @@ def demo(live_server, settings, admin_user):
     issue_gift_card(actor=admin_user, amount="25.00", recipient=contact)
     record_order(contact=contact, external_id="A-1001", amount="42.00", status="paid")  # an event, points
     suppress_address(actor=admin_user, address="bounced@example.org", channel="email", reason="hard_bounce")
-
-    from marketing.campaigns.actions import create_campaign
 
     create_campaign(actor=admin_user, name="Spring sale", topic=news)
     return {

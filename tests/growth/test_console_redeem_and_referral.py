@@ -13,6 +13,7 @@ from growth.giftcards import issue_gift_card
 from growth.models import GiftCard, GiftCardAttempt, GiftCardTransaction, ReferralCode
 from messaging.contacts import create_contact
 from messaging.models import AuditEntry
+from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/growth/giftcard/redeem/"
@@ -140,8 +141,6 @@ def test_wrong_codes_lock_the_person_out_even_for_a_right_code(client, support, 
 
 
 def create_staff(username, role):
-    from tests.conftest import make_user
-
     return make_user(username, role)
 
 

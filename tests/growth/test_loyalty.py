@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from growth.errors import IdempotencyConflict, InsufficientBalance, InvalidAmount
-from growth.loyalty import adjust_points, earn_points_for_order, expire_points, redeem_points, warn_expiring_points
+from growth.loyalty import adjust_points, earn_points_for_order, expire_points, points_value, redeem_points, warn_expiring_points
 from growth.models import LoyaltyAccount, LoyaltyTransaction
 from growth.models.ledger import AppendOnlyError
 from marketing.events import record_order, track_event
@@ -203,6 +203,4 @@ def test_expiry_warning_goes_out_once_thirty_days_before(contact, loyalty_progra
 
 
 def test_money_value_of_points_follows_the_redemption_rate(loyalty_program):
-    from growth.loyalty import points_value
-
     assert points_value(loyalty_program, 250) == Decimal("2.50")

@@ -11,6 +11,7 @@ from marketing.segments.fields.registry import Rule, get_segment_field
 from messaging.contacts import create_contact
 from messaging.content.merge_tags import contact_context, merge_tags
 from messaging.models import Contact
+from messaging.schedules import FIRST_RUNS, SCHEDULES
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +91,6 @@ def test_segment_fields_select_by_tier_points_referrals_and_gift_card_balance(lo
 
 
 def test_growth_schedules_are_registered_at_their_times():
-    from messaging.schedules import FIRST_RUNS, SCHEDULES
-
     funcs = {spec["func"] for spec in SCHEDULES}
     assert {"growth.tasks.process_referrals", "growth.tasks.expire_loyalty_points", "growth.tasks.expire_cards"} <= funcs
     assert FIRST_RUNS["growth: referral rewards"]().hour == 1

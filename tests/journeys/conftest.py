@@ -36,6 +36,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from messaging.consent import subscribe
+from messaging.contacts import create_contact
+from messaging.content.versions import activate_template_version, create_template, save_template_version
 from messaging.models import Channel, Provider, SandboxMessage, TrackedLink
 from tests.api.conftest import api_key, as_user, key_client  # noqa: F401  (API clients as a user or with a key)
 from tests.support.fcm import service_account
@@ -395,7 +398,6 @@ def bilingual_template(actor, topic, *, key: str = "journey", channel: str = "em
     """An English template and its French variant (same key), both active; returns the English
     version. With `unsubscribe_link` the body has its own (campaigns require one), else the
     footer adds it."""
-    from messaging.content.versions import activate_template_version, create_template, save_template_version
 
     versions = {}
     for locale in ("en", "fr"):
@@ -417,8 +419,6 @@ def bilingual_template(actor, topic, *, key: str = "journey", channel: str = "em
 
 def people(topic, *, channels=("email",)):
     """Two subscribed contacts: Ada reads English, Julie French; each with a plan and a phone."""
-    from messaging.consent import subscribe
-    from messaging.contacts import create_contact
 
     made = []
     for first, locale, plan, phone in (("Ada", "en", "gold", "+33611111111"), ("Julie", "fr", "argent", "+33622222222")):

@@ -31,7 +31,7 @@ from tests.journeys.conftest import (
     people,
     report_cards,
 )
-from tests.marketing.conftest import make_segment, new_campaign
+from tests.marketing.conftest import make_people, make_segment, new_campaign
 
 pytestmark = pytest.mark.django_db
 SCANNER = "Mozilla/5.0 (compatible; Proofpoint URL Defense)"
@@ -97,7 +97,6 @@ def test_campaign_journey(email_wire, marketer, approver, newsletter, client):
 def test_ab_campaign_journey(email_wire, marketer, approver, newsletter, client):
     # given an A/B test of two subjects over four people (the test share: one per variant)
     ada, julie = people(newsletter)
-    from tests.marketing.conftest import make_people
 
     others = make_people(newsletter, 2, prefix="ab", attributes={"plan": "bronze"})
     version = bilingual_template(marketer, newsletter, unsubscribe_link=True)

@@ -10,9 +10,21 @@ from datetime import UTC, datetime, time
 import pytest
 import time_machine
 
+from marketing.automations.actions import activate_automation
+from marketing.automations.approval import approve_automation
 from marketing.automations.runner import run_due_steps
 from marketing.automations.triggers import scan_triggers
-from marketing.campaigns.actions import approve_campaign, create_campaign, schedule_campaign, start_campaign, submit_campaign
+from marketing.campaigns.actions import (
+    approve_campaign,
+    cancel_campaign,
+    complete_campaign,
+    create_campaign,
+    pause_campaign,
+    schedule_campaign,
+    start_campaign,
+    submit_campaign,
+)
+from marketing.campaigns.fanout import fan_out
 from marketing.models import Campaign
 from marketing.segments.actions import add_static_members, create_segment
 from messaging.consent import subscribe
@@ -84,9 +96,6 @@ def go_live(automation, *, actor=None):
     waits for approval (issue 16, item 3), so a second person (an Approver) approves it."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-
-    from marketing.automations.actions import activate_automation
-    from marketing.automations.approval import approve_automation
 
     automation = activate_automation(actor=actor, automation=automation)
     if automation.state == automation.State.PENDING_APPROVAL:
@@ -221,9 +230,6 @@ def seed_calendar(*, marketer, approver, topic, segment, version, today) -> dict
     actions: sent six days ago, paused two days ago, sending today (those three by moving
     the clock), then cancelled, draft, waiting, approved and scheduled on the next days."""
     from datetime import timedelta
-
-    from marketing.campaigns.actions import cancel_campaign, complete_campaign, pause_campaign
-    from marketing.campaigns.fanout import fan_out
 
     def make(name, **values):
         return create_campaign(actor=marketer, name=name, topic=topic, template_version=version, segments=[segment], **values)

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from marketing import demo
 from marketing.automations.actions import (
     activate_automation,
     create_automation,
@@ -18,12 +19,15 @@ from marketing.automations.actions import (
     update_automation,
     update_step,
 )
+from marketing.automations.approval import AutomationFourEyesViolation, approve_automation, reject_automation
 from marketing.events import track_event
 from marketing.models import Automation, AutomationRun, Segment
 from marketing.segments.actions import add_static_members, create_segment, refresh_segment, update_segment
 from messaging.consent import subscribe
 from messaging.contacts import create_contact
-from messaging.models import AuditEntry, OutboxMessage
+from messaging.content.versions import activate_template_version, save_template_version
+from messaging.errors import InvalidInput
+from messaging.models import AuditEntry, OutboxMessage, Template
 from tests.conftest import make_user
 from tests.marketing.conftest import inbox
 
@@ -75,8 +79,6 @@ def marketing_messages() -> list[str]:
 
 
 def approved(automation: Automation, approver) -> Automation:
-    from marketing.automations.approval import approve_automation
-
     return approve_automation(actor=approver, automation=automation)
 
 
@@ -123,8 +125,6 @@ def test_marketer_activating_a_fan_out_automation_sends_nothing_and_waits_for_ap
 
 
 def test_author_cannot_approve_their_own_fan_out_automation(all_customers, catalog, clock, tick):
-    from marketing.automations.approval import AutomationFourEyesViolation, approve_automation
-
     # given someone who is both marketer and approver, and wrote and activated the automation
     lead = make_user("lead", "Marketer")
     lead.groups.add(Group.objects.get(name="Approver"))
@@ -142,8 +142,6 @@ def test_author_cannot_approve_their_own_fan_out_automation(all_customers, catal
 
 
 def test_marketer_without_the_approve_permission_cannot_approve_a_colleagues_automation(all_customers, marketer):
-    from marketing.automations.approval import AutomationFourEyesViolation, approve_automation
-
     colleague = make_user("colleague", "Marketer")
     flow = activate_automation(actor=colleague, automation=weekly_to(all_customers, colleague))
     with pytest.raises(AutomationFourEyesViolation):
@@ -219,9 +217,6 @@ def test_changing_the_send_step_template_of_an_approved_automation_returns_it_to
 
 
 def test_new_template_content_after_approval_is_not_sent_and_returns_it_to_waiting(all_customers, catalog, clock, tick, marketer, approver):
-    from messaging.content.versions import activate_template_version, save_template_version
-    from messaging.models import Template
-
     flow = approved(activate_automation(actor=marketer, automation=weekly_to(all_customers, marketer)), approver)
     # when the marketer puts new content live in the template the send step uses
     welcome = Template.objects.get(key="welcome", locale="en")
@@ -284,9 +279,6 @@ def test_pause_and_resume_keeps_the_approval_but_a_change_while_paused_needs_a_n
 
 
 def test_approver_rejects_with_a_reason(all_customers, marketer, approver):
-    from marketing.automations.approval import reject_automation
-    from messaging.errors import InvalidInput
-
     flow = activate_automation(actor=marketer, automation=weekly_to(all_customers, marketer))
     with pytest.raises(InvalidInput):
         reject_automation(actor=approver, automation=flow, reason="  ")
@@ -310,8 +302,6 @@ def test_one_contact_per_event_automation_still_activates_directly(catalog, cloc
 
 
 def test_demo_welcome_automation_is_active_after_seed(catalog):
-    from marketing import demo
-
     demo.load()
     assert Automation.objects.get(preset="welcome").state == State.ACTIVE
 

@@ -8,6 +8,7 @@ from marketing.campaigns.actions import cancel_campaign, remove_recipient
 from marketing.campaigns.fanout import create_messages, fan_out, prepare_recipients
 from marketing.campaigns.states import CampaignStateError
 from marketing.models import CampaignRecipient
+from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.models import AuditEntry, OutboxMessage
 
@@ -73,8 +74,6 @@ def test_the_console_asks_then_removes_and_an_approver_may_not(client, marketer,
 
 
 def test_the_outbox_filters_by_origin_and_by_campaign(client, marketer, sending, people):
-    from messaging.delivery.outbox import enqueue_message
-
     fan_out(campaign=sending)
     enqueue_message(channel="email", to="buyer@example.com", subject="Receipt", text="Paid", dedup_key="order-1")
     client.force_login(marketer)

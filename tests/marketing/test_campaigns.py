@@ -22,6 +22,7 @@ from marketing.campaigns.actions import (
 from marketing.campaigns.preview import dry_run
 from marketing.campaigns.states import TRANSITIONS, CampaignStateError, FourEyesViolation, can_transition
 from marketing.models import Campaign, CampaignRecipient
+from marketing.segments.actions import add_static_members
 from messaging.consent import suppress_address, unsubscribe
 from messaging.contacts import create_contact
 from messaging.delivery.outbox import enqueue_message
@@ -281,7 +282,6 @@ def test_dry_run_counts_each_exclusion_and_renders_five_samples_without_creating
         enqueue_message(channel="email", contact=busy[0], subject=f"Other {n}", text="Hi", topic=newsletter)
     everyone = make_segment("All", [*eligible, *no_consent, *unsubscribed, *suppressed, *busy])
     everyone_phone = make_segment("Phones", [])
-    from marketing.segments.actions import add_static_members
 
     add_static_members(segment=everyone_phone, identifiers=["+33612345678"], actor=None)
     campaign = new_campaign(marketer, newsletter, everyone, version)

@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from marketing.campaigns.fanout import fan_out
+from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign
 from messaging.consent import suppress_address
 from messaging.delivery.sending import send_due_messages
@@ -44,7 +45,6 @@ def test_a_campaign_goes_from_draft_to_sent_through_the_api(marketer, approver, 
     approved = reviewer.post(f"{URL}{pk}/approve/").json()
     assert approved["state"] == "approved" and approved["approved_by"] == str(approver)
     assert author.post(f"{URL}{pk}/schedule/").json()["state"] == "scheduled"
-    from marketing.campaigns.tasks import run_campaigns
 
     run_campaigns()
     fan_out(campaign=Campaign.objects.get(pk=pk))

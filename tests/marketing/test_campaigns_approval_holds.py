@@ -9,15 +9,22 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from marketing.campaigns.actions import pause_campaign, schedule_campaign, start_campaign
+from marketing.campaigns.actions import (
+    approve_campaign,
+    pause_campaign,
+    reopen_campaign,
+    schedule_campaign,
+    start_campaign,
+    submit_campaign,
+)
 from marketing.campaigns.states import CampaignStateError
 from marketing.models import Campaign, CampaignRecipient
-from marketing.segments.actions import create_segment, refresh_segment, update_segment
+from marketing.segments.actions import add_static_members, create_segment, refresh_segment, update_segment
 from marketing.tasks import run_campaigns
 from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, OutboxMessage
-from tests.marketing.conftest import make_people, make_segment, new_campaign
+from tests.marketing.conftest import make_people, make_segment, new_campaign, wizard_form
 from tests.marketing.test_segments import group, rule
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +46,6 @@ def returned_to_draft(campaign) -> list[str]:
 @pytest.fixture
 def one_person_campaign(marketer, approver, newsletter, version):
     """An approved campaign whose static segment holds one person, and 5 others who are not in it."""
-    from marketing.campaigns.actions import approve_campaign, submit_campaign
 
     first, *others = make_people(newsletter, 6, prefix="vip")
     segment = make_segment("One VIP", [first])
@@ -53,8 +59,6 @@ def bring_to(state, campaign, marketer):
     if state == State.SCHEDULED:
         schedule_campaign(actor=marketer, campaign=campaign)
     elif state == State.PENDING_APPROVAL:
-        from marketing.campaigns.actions import reopen_campaign, submit_campaign
-
         reopen_campaign(actor=marketer, campaign=campaign)
         submit_campaign(actor=marketer, campaign=campaign)
     campaign.refresh_from_db()
@@ -88,8 +92,6 @@ def test_adding_members_to_the_segment_of_an_approved_campaign_cannot_widen_what
 
 
 def test_removing_a_member_of_an_excluded_segment_returns_the_campaign_to_draft(client, marketer, approver, newsletter, version):
-    from marketing.campaigns.actions import approve_campaign, submit_campaign
-
     people = make_people(newsletter, 3, prefix="ex")
     everyone, blocked = make_segment("All three", people), make_segment("Do not mail", people[:2])
     campaign = new_campaign(marketer, newsletter, everyone, version, excluded_segments=[blocked])
@@ -103,8 +105,6 @@ def test_removing_a_member_of_an_excluded_segment_returns_the_campaign_to_draft(
 
 
 def test_editing_the_rules_of_a_dynamic_segment_through_the_api_returns_the_campaign_to_draft(marketer, approver, newsletter, version):
-    from marketing.campaigns.actions import approve_campaign, submit_campaign
-
     make_people(newsletter, 4, prefix="dyn")
     segment = create_segment(name="Just one", actor=marketer, rules=group("and", rule("email", "equals", "dyn0@example.com")))
     refresh_segment(segment=segment)
@@ -135,8 +135,6 @@ def test_renaming_a_segment_or_its_nightly_refresh_keeps_the_approval(marketer, 
 
 
 def test_deleting_an_excluded_segment_through_the_api_returns_the_campaign_to_draft(marketer, approver, newsletter, version):
-    from marketing.campaigns.actions import approve_campaign, submit_campaign
-
     people = make_people(newsletter, 3, prefix="del")
     everyone, blocked = make_segment("Everybody", people), make_segment("Blocked", people[:2])
     campaign = new_campaign(marketer, newsletter, everyone, version, excluded_segments=[blocked])
@@ -154,7 +152,6 @@ def test_a_segment_of_a_campaign_whose_audience_is_not_fixed_yet_cannot_be_chang
     schedule_campaign(actor=marketer, campaign=campaign)
     start_campaign(actor=None, campaign=campaign)
     pause_campaign(actor=marketer, campaign=campaign)  # paused before its fan-out read the audience
-    from marketing.segments.actions import add_static_members
 
     with pytest.raises(CampaignStateError, match="Spring sale"):
         add_static_members(segment=segment, identifiers=[others[0].email], actor=marketer)
@@ -176,8 +173,6 @@ def test_loosening_guardrails_or_changing_the_sender_through_the_api_needs_a_new
 
 
 def test_changing_the_sender_or_a_guardrail_in_the_wizard_needs_a_new_approval(client, marketer, one_person_campaign, newsletter, version):
-    from tests.marketing.conftest import wizard_form
-
     campaign, segment, *_ = one_person_campaign
     client.force_login(marketer)
     form = wizard_form(newsletter, segment, version, name=campaign.name, complaint_rate_limit="99.00")
@@ -216,7 +211,6 @@ def test_a_bad_segment_edit_changes_neither_the_segment_nor_the_campaign(markete
 def test_deleting_an_excluded_segment_in_the_admin_returns_the_campaign_to_draft(
     client, admin_user, marketer, approver, newsletter, version
 ):
-    from marketing.campaigns.actions import approve_campaign, submit_campaign
 
     people = make_people(newsletter, 3, prefix="adm")
     everyone = make_segment("All of them", people)

@@ -7,8 +7,10 @@ import pytest
 from django.utils import timezone
 
 from marketing.campaigns.actions import schedule_campaign
-from marketing.campaigns.fanout import fan_out
-from marketing.models import Campaign
+from marketing.campaigns.fanout import create_messages, fan_out, prepare_recipients
+from marketing.models import Campaign, FanoutChunk
+from marketing.views.campaigns import CampaignRecipientsView
+from messaging.consent import suppress_address
 from messaging.models import AuditEntry
 from tests.marketing.conftest import wizard_form
 
@@ -58,9 +60,6 @@ def test_overview_and_dry_run_partial(client, marketer, draft):
 
 
 def test_the_recipients_page_lists_who_got_the_campaign_by_status(client, marketer, approver, support, people, sending, monkeypatch):
-    from marketing.views.campaigns import CampaignRecipientsView
-    from messaging.consent import suppress_address
-
     url = f"/admin/marketing/campaign/{sending.pk}/recipients/"
     client.force_login(marketer)
     # given a campaign not yet fanned out: the page says when recipients appear
@@ -91,9 +90,6 @@ def test_the_recipients_page_lists_who_got_the_campaign_by_status(client, market
 
 
 def test_the_overview_shows_how_far_the_fan_out_has_come(client, marketer, sending, settings):
-    from marketing.campaigns.fanout import create_messages, prepare_recipients
-    from marketing.models import FanoutChunk
-
     settings.MAILROOM_FANOUT_CHUNK = 2
     client.force_login(marketer)
     # given a fan-out of six recipients in three chunks, one of them done

@@ -8,11 +8,13 @@ import pytest
 from marketing.campaigns.actions import approve_campaign, schedule_campaign, start_campaign, submit_campaign
 from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.preview import dry_run
+from marketing.campaigns.queries import campaign_report
 from marketing.models import Campaign
 from messaging.content.versions import activate_template_version, create_template, save_template_version
 from messaging.delivery.sending import send_due_messages
-from messaging.models import SandboxMessage
-from tests.marketing.conftest import make_people, make_segment, new_campaign
+from messaging.errors import InvalidInput
+from messaging.models import DeliveryEvent, OutboxMessage, SandboxMessage
+from tests.marketing.conftest import make_people, make_segment, new_campaign, wizard_form
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +112,6 @@ def test_a_language_without_a_variant_falls_back_and_the_dry_run_and_wizard_warn
     client.force_login(marketer)
     page = client.get(f"/admin/marketing/campaign/{campaign.pk}/dry-run/")
     assert page.status_code == 200 and b"data-language-warning" in page.content
-    from tests.marketing.conftest import wizard_form
 
     response = client.post(
         f"/admin/marketing/campaign/{campaign.pk}/edit/", wizard_form(newsletter, segment, en_version, name="Renamed"), follow=True
@@ -144,8 +145,6 @@ def test_a_french_version_activated_after_approval_is_not_sent(marketer, approve
 
 
 def test_a_language_variant_without_an_unsubscribe_link_cannot_be_submitted(marketer, newsletter, en_version, bilingual):
-    from messaging.errors import InvalidInput
-
     variant(marketer, newsletter, locale="fr", subject="Soldes", body="<html><body><p>Bonjour, pas de lien</p></body></html>")
     campaign = new_campaign(marketer, newsletter, make_segment("Both", list(bilingual)), en_version)
     with pytest.raises(InvalidInput, match="unsubscribe"):
@@ -168,9 +167,6 @@ def test_the_report_splits_the_figures_by_the_language_each_contact_was_sent(
     marketer, approver, newsletter, en_version, fr_version, bilingual
 ):
     from django.utils import timezone
-
-    from marketing.campaigns.queries import campaign_report
-    from messaging.models import DeliveryEvent, OutboxMessage
 
     anne, julie = bilingual
     campaign = approve_and_start(new_campaign(marketer, newsletter, make_segment("Both", [anne, julie]), en_version), marketer, approver)

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from marketing.campaigns import actions
 from marketing.campaigns.actions import cancel_campaign, pause_campaign
 from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.queries import campaign_recipients, campaign_report
@@ -14,6 +15,7 @@ from messaging.delivery import sending
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import claim_batch, deliver, record_outcomes, send_due_messages, usable_providers
 from messaging.models import OutboxMessage
+from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 State = Campaign.State
@@ -63,8 +65,6 @@ def test_a_paused_or_cancelled_campaign_is_not_marked_sent_by_its_last_batch(sen
 
 
 def test_the_hook_marks_sent_through_complete_campaign_once(sending, people, monkeypatch):
-    from marketing.campaigns import actions
-
     calls = []
     real = actions.complete_campaign
     monkeypatch.setattr(actions, "complete_campaign", lambda **kw: calls.append(kw["campaign"].pk) or real(**kw))
@@ -125,8 +125,6 @@ def test_the_campaign_page_shows_send_progress_and_polls_until_sent(client, mark
 
 
 def test_the_progress_partial_needs_the_campaign_permission(client, sending):
-    from tests.conftest import make_user
-
     outsider = make_user("outsider")
     client.force_login(outsider)
     assert client.get(f"/admin/marketing/campaign/{sending.pk}/progress/").status_code in (302, 403)

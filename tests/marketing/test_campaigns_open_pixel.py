@@ -14,7 +14,7 @@ from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign, CampaignRecipient
 from messaging.content.versions import activate_template_version, create_template, save_template_version
-from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.outbox import enqueue_message, render_deferred
 from messaging.delivery.sending import send_due_messages
 from messaging.models import DeliveryEvent, OutboxMessage, SandboxMessage, TrackedLink
 from tests.marketing.conftest import make_people, make_segment, new_campaign
@@ -146,8 +146,6 @@ def test_enqueue_and_the_fan_outs_deferred_render_store_the_same_body(marketer, 
 
 
 def test_untracked_mail_gets_neither_pixel_nor_click_links_on_either_path(marketer, approver, newsletter, tracked_version):
-    from messaging.delivery.outbox import render_deferred
-
     person = make_people(newsletter, 1, prefix="quiet")[0]
     direct = enqueue_message(channel="email", contact=person, template_version=tracked_version, topic=newsletter, track_links=False)
     queued = OutboxMessage.objects.create(

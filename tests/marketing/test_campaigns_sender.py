@@ -5,7 +5,7 @@ refuses line breaks and anything that is not one valid address, with a field err
 import pytest
 from rest_framework.test import APIClient
 
-from marketing.campaigns.actions import create_campaign, update_campaign
+from marketing.campaigns.actions import create_campaign, start_campaign, update_campaign
 from marketing.models import Campaign
 from messaging.delivery.outbox import enqueue_message
 from messaging.errors import InvalidInput
@@ -69,8 +69,6 @@ def test_enqueue_refuses_a_sender_with_a_header_injection(sender):
 
 
 def test_a_stored_injected_sender_never_starts_sending(marketer, scheduled):
-    from marketing.campaigns.actions import start_campaign
-
     Campaign.objects.filter(pk=scheduled.pk).update(from_address=INJECTION)  # a row stored before senders were checked
     assert start_campaign(actor=None, campaign=scheduled).state == Campaign.State.DRAFT
     assert not OutboxMessage.objects.filter(from_address=INJECTION).exists()

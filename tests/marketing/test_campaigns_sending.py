@@ -11,15 +11,19 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from marketing.campaigns import fanout as fanout_module
 from marketing.campaigns.actions import (
+    approve_campaign,
     cancel_campaign,
     pause_campaign,
     resume_campaign,
     schedule_campaign,
     start_campaign,
+    submit_campaign,
     update_campaign,
 )
 from marketing.campaigns.fanout import create_messages, fan_out, prepare_recipients
+from marketing.campaigns.preview import dry_run
 from marketing.campaigns.queries import campaign_report, local_start
 from marketing.campaigns.tasks import run_campaigns
 from marketing.campaigns.tick import pick_winner
@@ -29,7 +33,8 @@ from marketing.models import Campaign, CampaignConversion, CampaignRecipient, Fa
 from messaging.consent import suppress_address
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
-from messaging.models import DeliveryEvent, OutboxMessage, SandboxMessage
+from messaging.errors import InvalidInput
+from messaging.models import DeliveryEvent, OutboxMessage, SandboxMessage, Topic
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +47,6 @@ def campaign_messages(campaign):
 
 
 def approve_and_start(campaign, marketer, approver, **edits):
-    from marketing.campaigns.actions import approve_campaign, submit_campaign
-
     if edits:
         update_campaign(actor=marketer, campaign=campaign, **edits)
     submit_campaign(actor=marketer, campaign=campaign)
@@ -140,8 +143,6 @@ def test_a_crash_mid_fan_out_keeps_the_chunks_done_and_the_rerun_finishes_the_re
     settings.MAILROOM_FANOUT_CHUNK = 10
     campaign, people = started(marketer, approver, newsletter, version, n=25, prefix="k")
     prepare_recipients(campaign=campaign)
-    from marketing.campaigns import fanout as fanout_module
-
     original = fanout_module._messages_spec
     calls = {"n": 0}
 
@@ -223,8 +224,6 @@ def test_pause_during_fan_out_stops_it_and_resume_continues_without_duplicates(
     campaign, _people = started(marketer, approver, newsletter, version, n=25, prefix="y")
     prepare_recipients(campaign=campaign)
     # one chunk of 10 is created, then the campaign is paused before the next chunk
-    from marketing.campaigns import fanout as fanout_module
-
     original = fanout_module.transaction.atomic
     calls = {"n": 0}
 
@@ -356,8 +355,6 @@ def test_frequency_cap_applies_across_campaigns(marketer, approver, newsletter, 
     approve_and_start(first, marketer, approver)
     fan_out(campaign=first)
     second = new_campaign(marketer, newsletter, segment, version)
-    from marketing.campaigns.actions import submit_campaign
-    from messaging.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="empty audience"):
         submit_campaign(actor=marketer, campaign=second)
@@ -365,9 +362,6 @@ def test_frequency_cap_applies_across_campaigns(marketer, approver, newsletter, 
 
 
 def test_reminders_do_not_count_against_the_frequency_cap(marketer, approver, newsletter, version, settings):
-    from marketing.campaigns.preview import dry_run
-    from messaging.models import Topic
-
     settings.MAILROOM_FREQUENCY_CAP = 1
     reminders = Topic.objects.create(key="reminders", name="Reminders", kind=Topic.Kind.MARKETING, time_sensitive=True)
     people = make_people(newsletter, 2, prefix="r")
@@ -395,7 +389,6 @@ def test_nine_local_uses_each_contacts_time_zone(marketer, approver, newsletter,
             send_at=datetime(2030, 3, 5, 0, 0, tzinfo=UTC),
             local_time=time(9, 0),
         )
-        from marketing.campaigns.actions import approve_campaign, submit_campaign
 
         submit_campaign(actor=marketer, campaign=campaign)
         approve_campaign(actor=approver, campaign=campaign)
@@ -454,7 +447,6 @@ def test_a_campaign_scheduled_for_later_waits(marketer, approver, newsletter, se
     campaign = new_campaign(
         marketer, newsletter, segment, version, send_mode=Campaign.SendMode.AT, send_at=timezone.now() + timedelta(hours=5)
     )
-    from marketing.campaigns.actions import approve_campaign, submit_campaign
 
     submit_campaign(actor=marketer, campaign=campaign)
     approve_campaign(actor=approver, campaign=campaign)

@@ -11,9 +11,12 @@ from marketing.campaigns.guardrails import delivery_rates
 from marketing.campaigns.tasks import run_campaigns
 from marketing.models import Campaign
 from messaging.delivery.sending import send_due_messages
-from messaging.models import OutboxMessage, Suppression
+from messaging.mailbox import poll_email_inbox
+from messaging.models import Inbox, OutboxMessage, Suppression
 from tests.marketing.conftest import make_people, make_segment, new_campaign
 from tests.marketing.test_campaigns_sending import approve_and_start, campaign_messages
+from tests.messaging.test_imap_inbox import arf_report, make_inbox
+from tests.support.dovecot import PASSWORD, Dovecot
 
 pytestmark = pytest.mark.django_db
 
@@ -52,10 +55,6 @@ def test_a_postmark_spam_complaint_pauses_the_campaign_that_caused_it(client, ma
 def test_a_feedback_loop_complaint_read_over_imap_pauses_the_campaign_too(marketer, approver, newsletter, version, settings):
     """The same path as the ESP's: an ARF report in the inbox's mailbox is a complaint on the
     campaign message it names, and the guardrail pauses the campaign for it."""
-    from messaging.mailbox import poll_email_inbox
-    from messaging.models import Inbox
-    from tests.messaging.test_imap_inbox import arf_report, make_inbox
-    from tests.support.dovecot import PASSWORD, Dovecot
 
     settings.MAILROOM_GUARDRAIL_MIN_SENT = 10
     settings.MAILROOM_SECRETS = {"IMAP": PASSWORD}

@@ -18,12 +18,15 @@ import pytest
 from marketing.analytics import queries as analytics
 from marketing.analytics.tasks import roll_up_analytics
 from marketing.automations.queries import automation_report
+from marketing.automations.runner import run_due_steps
 from marketing.campaigns.fanout import fan_out
 from marketing.campaigns.queries import campaign_report, recipient_counts
 from marketing.events import track_event
 from marketing.models import AutomationRun
 from messaging.delivery.inbound import record_delivery_event
+from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
+from messaging.metadata import AUTOMATION_KEY
 from messaging.models import DeliveryEvent, OutboxMessage, Provider, SandboxMessage
 from tests.api.conftest import as_user  # noqa: F401  (an API client as a console user)
 from tests.marketing.test_automations import automation, person, send
@@ -87,7 +90,6 @@ def journey(clock, sending, catalog, client, people, marketer, committed):
         for fan in fans:
             track_event(contact=fan, name="signed_up")
     fan_out(campaign=sending)
-    from marketing.automations.runner import run_due_steps
 
     run_due_steps(owner="test")
     assert send_due_messages(owner="test") >= 9
@@ -217,9 +219,6 @@ def test_api_stats_equal_the_raw_rows(journey, as_user, ops):  # noqa: F811
 
 def test_the_calendar_lists_scheduled_automation_sends_under_the_key_the_send_step_writes(client, marketer):
     from django.utils import timezone
-
-    from messaging.delivery.outbox import enqueue_message
-    from messaging.metadata import AUTOMATION_KEY
 
     # given an automation's message held until tomorrow (quiet hours), as the send step queues it
     tomorrow = timezone.now() + timedelta(days=1)

@@ -8,11 +8,18 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
-from marketing.models import Campaign
-from messaging.models import AuditEntry
+from marketing.automations.actions import activate_automation, update_automation
+from marketing.automations.approval import AutomationFourEyesViolation, approve_automation
+from marketing.automations.runner import run_due_steps
+from marketing.automations.triggers import scan_triggers
+from marketing.campaigns.actions import approve_campaign, create_campaign, reopen_campaign, schedule_campaign, submit_campaign
+from marketing.models import Automation, Campaign
+from messaging.contacts import create_contact
+from messaging.content.versions import activate_template_version, save_template_version
+from messaging.models import AuditEntry, Template
 from tests.conftest import make_user
 from tests.marketing.conftest import make_people, make_segment
-from tests.marketing.test_automations_four_eyes import all_customers, weekly_to  # noqa: F401  (fixture)
+from tests.marketing.test_automations_four_eyes import MONDAY_NINE, all_customers, weekly_to  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 State = Campaign.State
@@ -75,7 +82,6 @@ def topic_form(topic, **changes) -> dict:
 def test_marketer_cannot_drop_the_consent_check_of_an_approved_campaign_by_making_its_topic_transactional(
     client, marketer, approver, newsletter, version, state
 ):
-    from marketing.campaigns.actions import approve_campaign, create_campaign, schedule_campaign, submit_campaign
 
     # given a campaign approved for the 2 subscribers of a segment of 8 (6 never consented)
     subscribed = make_people(newsletter, 2, prefix="yes")
@@ -147,8 +153,6 @@ def test_approver_cannot_be_made_to_approve_a_campaign_widened_and_resubmitted_a
 
 
 def test_api_approval_naming_an_older_submission_is_refused(marketer, approver, pending):
-    from marketing.campaigns.actions import reopen_campaign, submit_campaign
-
     seen = api(approver).get(f"/api/v1/campaigns/{pending.pk}/").json()["submitted_at"]
     reopen_campaign(actor=marketer, campaign=pending)
     submit_campaign(actor=marketer, campaign=pending)
@@ -167,8 +171,6 @@ def test_approver_cannot_be_made_to_approve_an_automation_whose_audience_changed
     marketer,
     approver,
 ):
-    from marketing.automations.actions import activate_automation, update_automation
-    from marketing.models import Automation
 
     flow = weekly_to(make_segment("Two friends", make_people_for_automation(2)), marketer)
     activate_automation(actor=marketer, automation=flow)
@@ -188,8 +190,6 @@ def test_approver_cannot_be_made_to_approve_an_automation_whose_audience_changed
 
 
 def make_people_for_automation(n):
-    from messaging.contacts import create_contact
-
     return [create_contact(actor=None, email=f"friend{i}@example.com") for i in range(n)]
 
 
@@ -201,14 +201,6 @@ def test_marketer_approver_cannot_approve_the_automation_his_own_new_template_co
     approver,
     marketer_approver,
 ):
-    from marketing.automations.actions import activate_automation
-    from marketing.automations.approval import AutomationFourEyesViolation, approve_automation
-    from marketing.automations.runner import run_due_steps
-    from marketing.automations.triggers import scan_triggers
-    from marketing.models import Automation
-    from messaging.content.versions import activate_template_version, save_template_version
-    from messaging.models import Template
-    from tests.marketing.test_automations_four_eyes import MONDAY_NINE
 
     # given a colleague's weekly blast to every customer, approved by an approver
     flow = weekly_to(all_customers, marketer)

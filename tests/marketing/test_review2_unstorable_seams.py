@@ -5,7 +5,9 @@ is refused with the field named, and nothing is written."""
 import pytest
 
 from marketing.automations.actions import create_automation
+from marketing.campaigns.actions import create_campaign
 from marketing.models import Automation, Campaign, Segment
+from messaging.errors import InvalidInput
 from messaging.models import AuditEntry
 from tests.marketing.conftest import wizard_form
 
@@ -21,9 +23,6 @@ def test_marketer_cannot_store_an_unpaired_surrogate_in_campaign_merge_data_from
 
 
 def test_merge_data_with_a_nul_is_refused_by_the_action_too(marketer, newsletter, segment, version):
-    from marketing.campaigns.actions import create_campaign
-    from messaging.errors import InvalidInput
-
     with pytest.raises(InvalidInput) as error:
         create_campaign(actor=marketer, name="x", topic=newsletter, context={"promo": "a\x00b"})
     assert "context" in error.value.fields

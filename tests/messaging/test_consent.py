@@ -1,6 +1,7 @@
 import pytest
 
 from messaging.consent import ConsentContext, lift_suppression, subscribe, suppress_address, unsubscribe
+from messaging.contacts import delete_contact
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, ConsentRecord, Subscription, Suppression
 from messaging.queries import has_consent, is_suppressed
@@ -53,8 +54,6 @@ def test_unknown_channel_is_refused_and_nothing_written(contact, newsletter):
 
 
 def test_deleted_contact_cannot_be_subscribed(contact, newsletter):
-    from messaging.contacts import delete_contact
-
     delete_contact(actor=None, contact=contact)
     contact.refresh_from_db()
     with pytest.raises(InvalidInput):

@@ -12,8 +12,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from messaging import importing
+from messaging.consent import subscribe, unsubscribe
 from messaging.import_jobs import recover_import_jobs, run_import_job, start_import_job
 from messaging.models import AuditEntry, ConsentRecord, Contact, ImportJob, LegalBasis, Subscription, Topic
+from tests.conftest import make_user
 from tests.support.cluster import ProcessGroup, database_env, wait_until
 
 pytestmark = pytest.mark.django_db
@@ -135,8 +138,6 @@ def test_consent_basis_needs_the_confirmation_and_nothing_is_stored_without_it(c
 
 
 def test_a_withdrawal_stands_against_the_chosen_topics(client, marketer, newsletter, contact):
-    from messaging.consent import subscribe, unsubscribe
-
     subscribe(actor=None, contact=contact, topic=newsletter)
     unsubscribe(actor=None, contact=contact, topic=newsletter)
     client.force_login(marketer)
@@ -253,8 +254,6 @@ def test_a_job_whose_workers_keep_dying_is_marked_failed_with_the_reason(markete
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing_more(marketer, settings, monkeypatch):
-    from messaging import importing
-
     settings.MAILROOM_IMPORT_BATCH_SIZE = 10
     job = start_import_job(actor=marketer, file_name="a.csv", data=big_csv(30), mode="good", inline=False, consent_confirmed=True)
     chunks = importing._chunks
@@ -290,8 +289,6 @@ def start_worker(job: ImportJob, tmp_path, *, batch: int) -> ProcessGroup:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("mode", ["good", "all"])
 def test_a_killed_import_worker_is_recovered_without_duplicates(tmp_path, settings, mode):
-    from tests.conftest import make_user
-
     marketer = make_user("marketer-kill", "Marketer")
     newsletter = Topic.objects.create(key="news-kill", name="News")
     rows = 8_000

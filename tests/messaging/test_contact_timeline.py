@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from growth.giftcards import issue_gift_card
-from growth.loyalty import earn_points_for_order, get_or_create_account
+from growth.loyalty import adjust_points, earn_points_for_order, get_or_create_account
 from growth.models import GiftCard, GiftCardTransaction, LoyaltyProgram, LoyaltyTransaction, Referral, ReferralProgram
 from growth.referrals import get_or_create_referral_code, sign_up_with_referral
 from marketing.events import record_order, track_event
@@ -28,6 +28,7 @@ from messaging.models import AuditEntry, ConsentRecord, Contact, DeliveryEvent, 
 from messaging.preferences import set_marketing_frequency, unsubscribe_from_message
 from messaging.timeline import PER_PAGE, contact_timeline, parse_page
 from tests.conftest import make_user
+from tests.security.test_input_unstorable_text import sqlite_only_legacy_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -255,7 +256,6 @@ def test_queries_per_page_do_not_grow_with_the_history(client, history, contact,
 # --- erasure ----------------------------------------------------------------------------------------
 def test_an_erased_contact_shows_no_personal_data_in_the_timeline(client, history, contact, admin_user):
     account = get_or_create_account(contact=contact)
-    from growth.loyalty import adjust_points
 
     adjust_points(account=account, points=5, reason="Goodwill for Ada Lovelace", actor=admin_user)
     update_contact(actor=admin_user, contact=contact, last_name="Lovelace", phone="+33612345678", attributes={"nickname": "Countess"})
@@ -360,8 +360,6 @@ def test_a_new_contact_starts_in_english_and_utc(client, admin_user):
 
 
 def test_a_legacy_row_with_a_lone_surrogate_shows_a_replacement_character(client, contact, admin_user):
-    from tests.security.test_input_unstorable_text import sqlite_only_legacy_rows
-
     sqlite_only_legacy_rows()
     # given rows written before input was checked (straight to the database)
     Event.objects.create(contact=contact, name="legacy", properties={"k": "\ud800"}, occurred_at=timezone.now())

@@ -1,5 +1,6 @@
 import pytest
 
+from messaging.consent import ConsentContext, subscribe
 from messaging.contacts import create_contact, delete_contact, erase_contact, update_contact
 from messaging.errors import DuplicateContact, InvalidInput
 from messaging.models import AuditEntry, ConsentRecord, Contact, Subscription
@@ -119,8 +120,6 @@ def test_soft_delete_keeps_the_row(contact):
 
 
 def test_erase_removes_identity_but_keeps_aggregates(contact, newsletter, admin_user):
-    from messaging.consent import ConsentContext, subscribe
-
     # given a subscribed contact with an IP in its consent log
     subscribe(actor=None, contact=contact, topic=newsletter, context=ConsentContext(ip_address="203.0.113.7", user_agent="Firefox"))
     contact.attributes = {"plan": "pro"}

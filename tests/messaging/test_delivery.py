@@ -11,11 +11,12 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from messaging.consent import subscribe, suppress_address
+from messaging.consent import subscribe, suppress_address, unsubscribe
 from messaging.delivery.outbox import cancel_message, enqueue_message, requeue_failed, retry_message
 from messaging.delivery.sending import claim_batch, send_due_messages
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import DeliveryAttempt, OutboxMessage, Provider, SandboxMessage, Suppression
+from messaging.providers.email.headers import message_id_for
 from tests.support.smtp_sink import SMTPSink, free_port
 
 pytestmark = pytest.mark.django_db
@@ -65,8 +66,6 @@ def test_a_queued_email_lands_in_the_sandbox_by_default(contact):
 
 
 def test_message_id_is_deterministic_per_message():
-    from messaging.providers.email.headers import message_id_for
-
     message = email()
     assert message_id_for(message) == message_id_for(refreshed(message))
     assert message_id_for(message) != message_id_for(email(to="bob@example.com"))
@@ -145,8 +144,6 @@ def test_marketing_with_consent_carries_one_click_unsubscribe_and_postal_address
 
 
 def test_unsubscribing_before_the_send_stops_a_queued_marketing_message(contact, newsletter):
-    from messaging.consent import unsubscribe
-
     subscribe(actor=None, contact=contact, topic=newsletter)
     message = email(contact=contact, topic=newsletter)
     unsubscribe(actor=None, contact=contact, topic=newsletter)

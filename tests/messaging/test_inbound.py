@@ -11,7 +11,18 @@ from messaging.contacts import create_contact
 from messaging.delivery.inbound import HANDLERS
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
-from messaging.models import DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage, Subscription, Suppression
+from messaging.models import (
+    ConsentRecord,
+    DeliveryEvent,
+    Inbox,
+    InboxMessage,
+    OutboxMessage,
+    Provider,
+    SandboxMessage,
+    Subscription,
+    Suppression,
+)
+from messaging.tasks import process_stranded_inbound
 from messaging.views.webhooks import signature_for
 
 pytestmark = pytest.mark.django_db
@@ -168,9 +179,6 @@ def stored_before_a_crash(*, body: str, minutes_ago: int, sid: str, contact=None
 
 
 def test_a_stop_reply_left_received_by_a_crash_is_handled_by_the_sweep_exactly_once(settings, newsletter):
-    from messaging.models import ConsentRecord
-    from messaging.tasks import process_stranded_inbound
-
     settings.MAILROOM_INBOUND_STRANDED_MINUTES = 10
     contact = create_contact(actor=None, phone="+33612345678")
     subscribe(actor=None, contact=contact, topic=newsletter, channel="sms")
@@ -193,8 +201,6 @@ def test_a_stop_reply_left_received_by_a_crash_is_handled_by_the_sweep_exactly_o
 
 
 def test_a_stranded_reply_counts_once_on_the_message_it_answers(settings, sms_provider):
-    from messaging.tasks import process_stranded_inbound
-
     settings.MAILROOM_INBOUND_STRANDED_MINUTES = 10
     contact = create_contact(actor=None, phone="+33612345678")
     message = sent_sms(sms_provider)

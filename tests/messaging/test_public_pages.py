@@ -11,7 +11,8 @@ from messaging.consent import subscribe
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.delivery.tracking import public_link
-from messaging.models import ConsentRecord, OutboxMessage, Subscription, Suppression, Topic
+from messaging.models import ConsentRecord, OutboxMessage, SandboxMessage, Subscription, Suppression, Topic
+from messaging.views.public import as_web_page
 
 pytestmark = pytest.mark.django_db
 BASE = "http://127.0.0.1:8000"
@@ -139,8 +140,6 @@ def test_view_in_browser_shows_the_message_with_no_script_allowed(client, subscr
 
 
 def test_every_marketing_email_links_to_a_working_unsubscribe_page(client, subscribed):
-    from messaging.models import SandboxMessage
-
     caught = SandboxMessage.objects.get()
     url = caught.headers["List-Unsubscribe"].strip("<>").removeprefix(BASE)
     assert client.get(url).status_code == 200
@@ -169,8 +168,6 @@ def test_view_in_browser_gives_the_email_a_language_and_a_title(client, subscrib
     ],
 )
 def test_an_email_document_keeps_its_own_language_and_title_and_gets_what_it_lacks(html, expected):
-    from messaging.views.public import as_web_page
-
     page = as_web_page(html, title="A & B", language="fr")
     assert page.startswith(expected), page
     assert "<body>x</body>" in page  # the body itself is untouched

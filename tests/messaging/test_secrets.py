@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from messaging.delivery.outbox import cancel_message, enqueue_message, requeue_failed, retry_message
 from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput, NotAllowed
-from messaging.models import OutboxMessage, SandboxMessage
+from messaging.models import OutboxMessage, Provider, SandboxMessage
 from messaging.secrets import attach_secrets, marker, reveal
 from tests.messaging.test_delivery import FakeTwilio, http_api, sms_provider  # noqa: F401 - fixtures
 
@@ -103,8 +103,6 @@ def test_a_batch_without_sensitive_messages_costs_no_extra_query():
 
 def test_an_esp_gets_the_secret_and_the_row_keeps_none():
     from django.core import mail
-
-    from messaging.models import Provider
 
     Provider.objects.create(name="ESP", channel="email", kind="anymail", config={"backend": "anymail.backends.test.EmailBackend"})
     message = sensitive(html='<p><a href="{{ url }}">Reset</a></p>')

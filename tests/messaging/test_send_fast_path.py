@@ -16,7 +16,7 @@ from messaging.delivery import sending
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.delivery.tracking import message_from_token
-from messaging.models import DeliveryAttempt, OutboxMessage, Provider, Suppression
+from messaging.models import DeliveryAttempt, OutboxMessage, Provider, SandboxMessage, Suppression
 from messaging.providers.email.headers import encoded_words
 from messaging.providers.email.smtp import SMTPSession, dot_stuffed
 from messaging.tokens import reveal_id
@@ -221,7 +221,6 @@ def test_an_urgent_message_recorded_early_is_already_in_the_sandbox(monkeypatch)
     outcome is recorded before the rest of the batch, then its sandbox copy is stored
     first: nothing reads as sent that the provider does not hold (found by the automation
     restart test, which counted the sandbox the moment the outbox said sent)."""
-    from messaging.models import SandboxMessage
 
     Provider.objects.create(name="Sandbox", channel="email", kind="sandbox", priority=10)
     stored_when_recorded = []

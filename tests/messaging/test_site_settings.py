@@ -15,6 +15,7 @@ from messaging.delivery.outbox import enqueue_message
 from messaging.email_setup import MANAGED_NAME, configure_email_delivery, current_email_setup, send_delivery_test
 from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import AuditEntry, OutboxMessage, Provider, SandboxMessage, SiteSettings
+from messaging.providers.base import secret
 from messaging.providers.email.mime import compose
 from tests.support.smtp_sink import RecordingHandler, SMTPSink, free_port
 
@@ -259,8 +260,6 @@ def test_the_password_is_sealed_checked_kept_and_never_shown(client, db, admin_u
 
 
 def test_an_esp_key_is_sealed_and_reaches_the_backend_options(db, admin_user):
-    from messaging.providers.base import secret
-
     configure_email_delivery(actor=admin_user, mode="esp", esp="postmark", api_key="pm-token-123456")
     provider = Provider.objects.get(name=MANAGED_NAME)
     assert provider.kind == "anymail" and provider.config["backend"] == "anymail.backends.postmark.EmailBackend"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from messaging.content import rendering
+from messaging.content import merge_tags, rendering
 from messaging.content.merge_tags import register_merge_tag, sample_context
 from messaging.content.versions import (
     activate_template_version,
@@ -218,8 +218,6 @@ def test_costly_merge_tags_resolve_only_when_the_template_uses_them(marketer, co
         message = enqueue_message(channel="email", contact=contact, template_version=version, context={"order": {"number": "2"}})
         assert calls == [contact.pk] and "7 points" in message.body_html
     finally:
-        from messaging.content import merge_tags
-
         merge_tags._registry.pop("testcost.points")
 
 

@@ -9,6 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from messaging.contacts import create_contact, update_contact
+from messaging.delivery import work
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, OutboxMessage
 from messaging.secrets import attach_secrets, reveal
@@ -47,8 +49,6 @@ def cluster(monkeypatch, django_capture_on_commit_callbacks):
     """Tasks queued after commit run at once, as the cluster would (arguments through JSON)."""
     import json
     from importlib import import_module
-
-    from messaging.delivery import work
 
     def run(func: str, **kwargs) -> None:
         module, name = func.rsplit(".", 1)
@@ -95,8 +95,6 @@ def test_a_verification_link_expires_and_cannot_be_tampered_with(contact, settin
 
 
 def test_a_link_for_an_old_address_does_not_verify_the_new_one(contact):
-    from messaging.contacts import update_contact
-
     url = link_in(send_email_verification(actor=None, contact=contact), "/e/verify/")
     update_contact(actor=None, contact=contact, email="ada.new@example.com")
     assert Client().get(url).status_code == 400
@@ -198,8 +196,6 @@ def test_the_api_sends_a_verification_link_and_answers_429_when_asked_too_often(
 
 
 def test_the_console_action_sends_to_the_unverified_and_counts_the_others(contact, marketer, client):
-    from messaging.contacts import create_contact
-
     verified = create_contact(actor=None, email="grace@example.com")
     verified.email_verified_at = timezone.now()
     verified.save(update_fields=["email_verified_at"])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from messaging.cluster import process_start_time
+from messaging.cluster import _obey_the_sentinel_only, process_start_time
 from messaging.models import Channel, OutboxMessage, Provider
 from tests.reliability.helpers import WORKERS, kick_drains, queue_emails, report_figures, status_counts
 from tests.support.cluster import REPO, ProcessGroup, wait_until
@@ -216,7 +216,6 @@ def test_the_cluster_exits_when_honcho_is_killed(cluster_env, tmp_path, started)
 
 def _worker_like(ready) -> None:
     """A process set up like a cluster worker: SIGTERM blocked, the post_spawn thread on."""
-    from messaging.cluster import _obey_the_sentinel_only
 
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     _obey_the_sentinel_only()

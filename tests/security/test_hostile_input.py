@@ -16,6 +16,8 @@ from rest_framework.test import APIClient
 from growth.errors import TooManyAttempts, UnknownGiftCard
 from growth.giftcards import ALPHABET, issue_gift_card, redeem_gift_card
 from growth.models import GiftCard, GiftCardAttempt, GiftCardTransaction
+from marketing.models import Segment
+from marketing.segments.actions import create_segment
 from marketing.segments.compiler import contacts_matching
 from messaging.contacts import create_contact
 from messaging.content.rendering import render_strict
@@ -315,9 +317,6 @@ def test_guessing_gift_card_codes_from_one_address_stops_after_five(marketer, se
 
 @pytest.mark.parametrize("contact_id", ["abc", "1 OR 1=1", "99999999999999999999999", "-1", "١"])
 def test_removing_a_static_member_with_a_hostile_id_is_a_message_not_a_500(client, admin_user, contact_id):
-    from marketing.models import Segment
-    from marketing.segments.actions import create_segment
-
     segment = create_segment(name="VIP", actor=admin_user, kind=Segment.Kind.STATIC)
     client.force_login(admin_user)
     response = client.post(f"/admin/marketing/segment/{segment.pk}/builder/remove-member/", {"contact": contact_id}, follow=True)

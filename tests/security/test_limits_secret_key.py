@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from messaging.checks import check_secret_key
+from messaging.management.commands.doctor import check_secret_key as doctor_check
+
 IMPORT_SETTINGS = "import config.settings as s; print('KEY=' + s.SECRET_KEY)"
 
 
@@ -90,9 +93,6 @@ def test_check_deploy_errors_on_the_built_in_or_a_guessable_key(tmp_path, key):
 
 
 def test_doctor_and_the_deploy_check_share_one_rule(settings):
-    from messaging.checks import check_secret_key
-    from messaging.management.commands.doctor import check_secret_key as doctor_check
-
     settings.DEBUG = False
     settings.SECRET_KEY = settings.INSECURE_DEV_KEY
     errors = check_secret_key()

@@ -10,6 +10,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
+from accounts.roles import setup_roles
+from messaging.audit import acting_as, record_audit
 from messaging.models import ApiKey, AuditEntry, Provider
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +69,6 @@ def test_removing_a_role_in_code_is_audited_without_an_actor(support):
 
 
 def test_adding_a_member_from_the_role_side_is_audited_on_the_user(admin_user, marketer):
-    from messaging.audit import acting_as
-
     with acting_as(admin_user):
         Group.objects.get(name="Admin").user_set.add(marketer)
     entry = AuditEntry.objects.filter(verb="roles_changed", target_id=str(marketer.pk)).latest("pk")
@@ -107,16 +107,12 @@ def test_a_change_that_changes_nothing_writes_no_entry(support):
 
 
 def test_applying_the_role_table_again_writes_no_entry():
-    from accounts.roles import setup_roles
-
     before = AuditEntry.objects.count()
     setup_roles()
     assert AuditEntry.objects.count() == before
 
 
 def test_the_role_table_restoring_a_removed_permission_is_audited():
-    from accounts.roles import setup_roles
-
     marketer = Group.objects.get(name="Marketer")
     marketer.permissions.remove(Permission.objects.get(codename="view_contact"))
     setup_roles()
@@ -186,8 +182,6 @@ def test_creating_a_provider_with_a_secret_is_audited_without_it(client, admin_u
 
 
 def test_no_audit_entry_holds_a_secret_whatever_writes_it(admin_user):
-    from messaging.audit import record_audit
-
     record_audit(
         actor=admin_user,
         verb="updated",

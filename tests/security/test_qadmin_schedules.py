@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_q.models import Failure, OrmQ, Schedule, Success
 
+from accounts.roles import ROLES
 from messaging.models import AuditEntry
+from messaging.schedules import schedule_functions
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +61,6 @@ def test_non_admin_roles_cannot_open_or_post_the_schedule_add_and_change_pages(c
 
 
 def test_no_role_but_admin_holds_the_right_to_add_or_change_schedules():
-    from accounts.roles import ROLES
-
     for role, grants in ROLES.items():
         verbs = set(grants.get("django_q.schedule", ()))
         assert not verbs & {"add", "change", "delete"}, role
@@ -68,8 +68,6 @@ def test_no_role_but_admin_holds_the_right_to_add_or_change_schedules():
 
 # --- what Admin may pick ------------------------------------------------------------------
 def test_admin_add_form_offers_only_registered_functions_as_a_choice(client, admin_user):
-    from messaging.schedules import schedule_functions
-
     client.force_login(admin_user)
     form = client.get(f"{SCHEDULES}add/").context["adminform"].form
     offered = [value for value, _label in form.fields["func"].choices if value]

@@ -13,10 +13,15 @@ import json
 
 import pytest
 
+from growth.giftcards import issue_gift_card
+from messaging.contacts import create_contact, erase_contact
+from messaging.content.versions import activate_template_version, save_template_version
 from messaging.delivery.inbound import receive_inbound, run_handler
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
-from messaging.models import Inbox, InboxMessage, OutboxMessage, Provider
+from messaging.models import AuditEntry, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage, Template, TrackedLink
+from tests.conftest import make_user
+from tests.security.test_webhooks_erase import rows_holding
 
 pytestmark = pytest.mark.django_db
 
@@ -208,10 +213,6 @@ def test_a_marketer_cannot_edit_the_gift_card_template_to_send_codes_to_their_se
     is then redeemed at the shop by whoever holds the code."""
     from django.core.management import call_command
 
-    from growth.giftcards import issue_gift_card
-    from messaging.content.versions import activate_template_version, save_template_version
-    from messaging.models import Template
-
     call_command("sync_templates", verbosity=0)
     template = Template.objects.get(key="gift-card-delivered", locale=contact.locale)
     version = save_template_version(actor=marketer, template=template, subject="A gift for you", body_format="html", body=body)
@@ -223,8 +224,6 @@ def test_a_marketer_cannot_edit_the_gift_card_template_to_send_codes_to_their_se
 
 def test_a_secret_may_still_be_text_or_a_whole_link(marketer, contact, django_capture_on_commit_callbacks):
     from django.core.management import call_command
-
-    from growth.giftcards import issue_gift_card
 
     call_command("sync_templates", verbosity=0)  # the catalog template shows the code as text
     with django_capture_on_commit_callbacks(execute=True):
@@ -245,9 +244,6 @@ def test_a_secret_may_still_be_text_or_a_whole_link(marketer, contact, django_ca
 def test_erasing_a_contact_leaves_her_address_in_no_tracked_link(admin_user):
     """A template linking to `https://shop.example/account?email={{ contact.email }}` stored her
     address in a TrackedLink (a shared table with no contact column), which erasure missed."""
-    from messaging.contacts import create_contact, erase_contact
-    from messaging.models import TrackedLink
-    from tests.security.test_webhooks_erase import rows_holding
 
     contact = create_contact(actor=admin_user, email="wendy@example.com", first_name="Wendy")
     other = create_contact(actor=admin_user, email="olga@example.com", first_name="Olga")
@@ -271,8 +267,6 @@ def test_erasing_a_contact_leaves_her_address_in_no_tracked_link(admin_user):
 def test_setting_another_users_password_in_the_console_is_audited_without_the_password(client, admin_user):
     """The user page's "set password" form takes an account over as surely as a role grant,
     yet left only Django's own history (no AuditEntry)."""
-    from messaging.models import AuditEntry
-    from tests.conftest import make_user
 
     victim = make_user("victim", "Ops")
     client.force_login(admin_user)
@@ -289,9 +283,6 @@ def test_setting_another_users_password_in_the_console_is_audited_without_the_pa
 
 
 def test_a_refused_password_form_is_not_audited(client, admin_user):
-    from messaging.models import AuditEntry
-    from tests.conftest import make_user
-
     victim = make_user("victim", "Ops")
     client.force_login(admin_user)
     response = client.post(f"/admin/auth/user/{victim.pk}/password/", {"password1": "a", "password2": "b", "usable_password": "true"})
@@ -307,8 +298,6 @@ LEGACY_CODE = "GIFT-ABCD-EFGH-JKLM"
 def legacy_rows():
     """What the outbox and the sandbox held before messages were sealed: bodies in clear."""
     from django.utils import timezone
-
-    from messaging.models import SandboxMessage
 
     NOW = timezone.now()
     rows = [
@@ -357,12 +346,10 @@ def test_secrets_stored_in_clear_before_the_upgrade_are_hidden_by_it(client, rol
     """Sealing applies to new messages; reset links, verification links and gift-card codes
     (which never expire) already in the outbox and the sandbox stayed readable by every
     role, and searchable one character at a time with ?body_text__contains=."""
-    from tests.conftest import make_user
 
     reset, gift, newsletter = legacy_rows()
     run_upgrade_migrations()
     client.force_login(make_user(f"legacy-{role.lower()}", role))
-    from messaging.models import SandboxMessage
 
     pages = [f"/admin/messaging/outboxmessage/{row.pk}/change/" for row in (reset, gift)]
     pages += [f"/admin/messaging/sandboxmessage/{row.pk}/change/" for row in SandboxMessage.objects.filter(message__in=[reset, gift])]
@@ -384,8 +371,6 @@ def test_provider_secrets_audited_in_clear_before_the_upgrade_are_hidden_by_it(c
     import importlib
 
     from django.apps import apps as global_apps
-
-    from messaging.models import AuditEntry
 
     leaked = "key-live-0123456789abcdef"
     entry = AuditEntry.objects.create(
@@ -433,8 +418,6 @@ def test_deleting_failed_jobs_is_audited(client, ops):
     in Failed jobs; Ops may delete failures, and doing so left no trace of the attempt."""
     from django.utils import timezone
     from django_q.models import Task
-
-    from messaging.models import AuditEntry
 
     now = timezone.now()
     for n in (1, 2):

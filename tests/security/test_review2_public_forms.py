@@ -3,6 +3,7 @@ ignored or refused, never a 500."""
 
 import pytest
 
+from marketing.automations.actions import create_automation
 from messaging.consent import subscribe
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
@@ -57,8 +58,6 @@ def test_support_key_filtering_gift_cards_by_an_odd_recipient_id_gets_no_500(val
 @pytest.mark.parametrize("value", ODD_IDS)
 def test_marketer_filtering_automation_runs_or_the_calendar_by_an_odd_id_gets_no_500(value, marketer, client):
     from rest_framework.test import APIClient
-
-    from marketing.automations.actions import create_automation
 
     flow = create_automation(actor=marketer, name="Welcome", trigger_type="event", trigger={"event": "signed_up"})
     api = APIClient()

@@ -20,7 +20,19 @@ from messaging.contacts import create_contact, erase_contact, update_contact
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.delivery.tracking import public_link
-from messaging.models import AuditEntry, Contact, DeliveryAttempt, DeliveryEvent, InboxMessage, OutboxMessage, Provider, SandboxMessage
+from messaging.erasure import contact_erased
+from messaging.models import (
+    AuditEntry,
+    Contact,
+    DeliveryAttempt,
+    DeliveryEvent,
+    ImportJob,
+    InboxMessage,
+    OutboxMessage,
+    Provider,
+    SandboxMessage,
+)
+from messaging.verification import send_email_verification
 from messaging.views.webhooks import signature_for
 
 pytestmark = pytest.mark.django_db
@@ -151,8 +163,6 @@ def test_an_erased_contacts_suppressed_address_stays_suppressed(wendy, admin_use
 
 
 def test_an_erasure_that_fails_half_way_changes_nothing(wendy, admin_user):
-    from messaging.erasure import contact_erased
-
     def broken_receiver(**kwargs):
         raise RuntimeError("a higher app failed")
 
@@ -170,8 +180,6 @@ def test_an_erasure_that_fails_half_way_changes_nothing(wendy, admin_user):
 
 
 def test_erasing_a_contact_drops_the_sealed_secret_of_her_queued_verification_link(admin_user):
-    from messaging.verification import send_email_verification
-
     contact = create_contact(actor=admin_user, email="wendy@example.com", first_name="Wendy")
     message = send_email_verification(actor=admin_user, contact=contact)
     assert OutboxMessage.objects.get(pk=message.pk).sealed_secrets  # sealed, waiting to be sent
@@ -181,8 +189,6 @@ def test_erasing_a_contact_drops_the_sealed_secret_of_her_queued_verification_li
 
 
 def test_erasing_a_contact_scrubs_her_address_from_import_job_errors(admin_user):
-    from messaging.models import ImportJob
-
     contact = create_contact(actor=admin_user, email="wendy@example.com", first_name="Wendy")
     job = ImportJob.objects.create(
         file_name="people.csv", status=ImportJob.Status.DONE, errors=[{"line": 3, "message": "wendy@example.com is already suppressed"}]

@@ -24,6 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
+    # Imported after django.setup(): a script the reliability tests start in a subprocess.
     from django.db.models import Count
 
     from messaging.models import Channel, OutboxMessage, Provider

@@ -81,7 +81,7 @@ def list_includes(key: str, value: str) -> Q:
         prefilter, params = "c.attributes LIKE %s AND ", [f'%"{value}"%']
     return Q(
         pk__in=RawSQL(
-            f"SELECT c.id FROM messaging_contact c WHERE {prefilter}"
+            f"SELECT c.id FROM {Contact._meta.db_table} c WHERE {prefilter}"  # a read; the table named by its model
             "EXISTS (SELECT 1 FROM json_each(c.attributes, %s) j WHERE j.value = %s)",
             (*params, f"$.{key}", value),
         )
