@@ -279,7 +279,7 @@ class TemplateViewSet(ReadViewSet):
         upload = data["file"]
         if upload.size > MAX_UPLOAD_BYTES:
             raise InvalidInput(
-                _("The package is larger than %(max)s MB.") % {"max": MAX_UPLOAD_BYTES // 2**20}, fields={"file": [_("Too large.")]}
+                _("The package is larger than %(max)s MB.") % {"max": MAX_UPLOAD_BYTES / 2**20}, fields={"file": [_("Too large.")]}
             )
         report = import_package(
             actor=request.user, data=upload.read(), name=upload.name, dry_run=data["dry_run"], activate=data["activate"]
