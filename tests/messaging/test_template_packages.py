@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from marketing.forms import version_choices
+from marketing.models import Campaign
 from messaging.content.catalog import MAX_FILE_BYTES, MAX_PACKAGE_FILES, catalog_root, sync_catalog
 from messaging.content.packages import export_package, import_package
 from messaging.content.retirement import archive_template, delete_template, unarchive_template
@@ -223,3 +224,27 @@ def test_topics_of_a_package_must_exist():
     with pytest.raises(InvalidInput, match="no-such-topic"):
         import_package(actor=None, data=make_zip({**GOOD, "spring/manifest.json": manifest}))
     assert nothing_written() and not Topic.objects.filter(key="no-such-topic").exists()
+
+
+def test_package_zips_in_the_catalog_directory_load_with_it_and_a_bad_one_is_named(invoice, tmp_path):
+    # given the catalog directory holding a good package zip and a hostile one
+    root = tmp_path / "catalog"
+    (root / "spring.zip").write_bytes(make_zip(GOOD))
+    (root / "evil.zip").write_bytes(make_zip({**GOOD, "../../etc/x.html": "x"}))
+    # when
+    with pytest.raises(InvalidInput) as error:
+        sync_catalog(root=root)
+    # then the good zip and the directory loaded, the hostile zip is named and left out
+    assert "evil.zip" in str(error.value) and "../../etc/x.html" in str(error.value)
+    assert Template.objects.get(key="spring", locale="en").from_catalog
+    assert Template.objects.filter(key="invoice").count() == 2
+
+
+def test_a_template_a_campaign_pins_cannot_be_deleted(spring, newsletter, marketer):
+    # given a draft campaign (nothing sent yet) pinning the template's version
+    Campaign.objects.create(name="Spring sale", topic=newsletter, template_version=spring.active_version, created_by=marketer)
+    # when / then: refused as in use, and nothing is gone
+    with pytest.raises(NotAllowed, match="archive it instead") as error:
+        delete_template(actor=None, template=spring)
+    assert error.value.code == "template_in_use"
+    assert Template.objects.filter(pk=spring.pk).exists() and not AuditEntry.objects.filter(verb="deleted").exists()
