@@ -19,6 +19,7 @@ archives (too big, too many files, paths leaving the folder, text that is not UT
 
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path, PurePosixPath
@@ -127,6 +128,8 @@ def read_zip(data: bytes, *, name: str = "package.zip") -> list[Package]:
     files: dict[PurePosixPath, str] = {}
     for info in infos:
         path = _safe_path(info.filename)
+        if path in files:
+            raise InvalidInput(_("%(file)s appears twice in the zip.") % {"file": path})
         files[path] = _read_text(archive, info, path)
     folders = sorted({path.parent for path in files})
     return [_package(folder, {p: text for p, text in files.items() if p.parent == folder}) for folder in folders]
@@ -143,8 +146,11 @@ def _safe_path(filename: str) -> PurePosixPath:
 
 
 def _read_text(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: PurePosixPath) -> str:
-    with archive.open(info) as stream:
-        raw = stream.read(MAX_FILE_BYTES + 1)  # the sizes in the zip's directory may lie
+    try:
+        with archive.open(info) as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)  # the sizes in the zip's directory may lie
+    except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, EOFError) as error:  # encrypted, unknown method, bad CRC
+        raise InvalidInput(_("%(file)s cannot be read from the zip (%(error)s).") % {"file": path, "error": error}) from error
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInput(_("%(file)s is larger than %(max)s MB.") % {"file": path, "max": MAX_FILE_BYTES // 2**20})
     try:
@@ -186,7 +192,19 @@ def parse_manifest(text: str, *, path: PurePosixPath) -> dict:
             _("%(file)s: unknown package format %(format)s (this Mailroom reads format %(known)s).")
             % {"file": path, "format": json.dumps(manifest.get("format")), "known": MANIFEST_FORMAT}
         )
+    languages = manifest.get("languages") or {}
+    if not isinstance(languages, dict) or not all(isinstance(value, dict) for value in languages.values()):
+        raise InvalidInput(_("%(file)s: “languages” maps each language to an object.") % {"file": path})
+    for values in (manifest, *languages.values()):
+        for name in SETTING_NAMES:
+            value = values.get(name)
+            wanted = list if name == "whatsapp_variables" else str
+            if value is not None and not isinstance(value, wanted):
+                raise InvalidInput(_("%(file)s: “%(name)s” has the wrong type.") % {"file": path, "name": name})
     return manifest
+
+
+SETTING_NAMES = ("name", "category", "topic", "channel", "whatsapp_template_sid", "whatsapp_variables")
 
 
 def settings_of(package: Package | None, entry: CatalogEntry) -> dict:
@@ -194,7 +212,7 @@ def settings_of(package: Package | None, entry: CatalogEntry) -> dict:
     the manifest's own values."""
     manifest = package.manifest if package else {}
     language = (manifest.get("languages") or {}).get(entry.locale) or {}
-    pick = {name: manifest.get(name) for name in ("name", "category", "topic", "channel", "whatsapp_template_sid", "whatsapp_variables")}
+    pick = {name: manifest.get(name) for name in SETTING_NAMES}
     pick |= {name: value for name, value in language.items() if name in pick}
     pick |= {name: value for name, value in entry.header.items() if name in pick}
     return {

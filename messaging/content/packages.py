@@ -135,6 +135,15 @@ def _import_entry(package: Package, entry: CatalogEntry, *, actor, activate: boo
     topic = Topic.objects.filter(key=values["topic"]).first() if values["topic"] else None
     if values["topic"] and topic is None:
         raise InvalidInput(_("%(file)s: unknown topic “%(topic)s”.") % {"file": entry.path, "topic": values["topic"]})
+    for part, value, limit in (
+        ("name", values["name"], 200),
+        ("subject", entry.header.get("subject", ""), 998),
+        ("preheader", entry.header.get("preheader", ""), 300),
+    ):
+        if len(value) > limit:
+            raise InvalidInput(
+                _("%(file)s: the %(part)s is longer than %(max)s characters.") % {"file": entry.path, "part": part, "max": limit}
+            )
     template = Template.objects.filter(key=entry.key, locale=entry.locale).first()
     created = template is None
     try:

@@ -136,8 +136,15 @@ def test_a_dry_run_reports_and_writes_nothing():
         ({"spring/en.html": GOOD["spring/en.html"]}, "manifest.json"),
         ({**GOOD, "spring/fr.html": "no header"}, "spring/fr.html"),
         ({**GOOD, "spring/notes.doc": "x"}, "spring/notes.doc"),
+        ({**GOOD, "spring/manifest.json": json.dumps({"format": 1, "languages": ["en"]})}, "spring/manifest.json"),
+        ({**GOOD, "spring/manifest.json": json.dumps({"format": 1, "name": ["x"]})}, "spring/manifest.json"),
+        ({**GOOD, "spring/fr.html": "---\nsubject: " + "s" * 999 + "\n---\n<p>x</p>"}, "spring/fr.html"),
+        ({**GOOD, "Bad Key!/manifest.json": MANIFEST, "Bad Key!/en.html": GOOD["spring/en.html"]}, "Bad Key!"),
     ],
-    ids=["dotdot", "absolute", "subfolder", "not-utf8", "syntax", "mjml-syntax", "format", "json", "no-manifest", "header", "unknown"],
+    ids=[
+        *("dotdot", "absolute", "subfolder", "not-utf8", "syntax", "mjml-syntax", "format", "json", "no-manifest", "header"),
+        *("unknown", "languages", "types", "long-subject", "bad-key"),
+    ],
 )
 def test_a_hostile_or_broken_package_is_refused_naming_the_file_and_writes_nothing(files, named):
     with pytest.raises(InvalidInput) as error:
@@ -164,6 +171,23 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked():
         import_package(actor=None, data=many)
     with pytest.raises(InvalidInput, match="not a zip"):
         import_package(actor=None, data=b"PK\x03\x04 nonsense")
+    assert nothing_written()
+
+
+def test_duplicate_and_encrypted_entries_are_refused_naming_the_file():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive, pytest.warns(UserWarning):
+        for name, data in GOOD.items():
+            archive.writestr(name, data)
+        archive.writestr("spring/en.html", "again")
+    with pytest.raises(InvalidInput, match="twice"):
+        import_package(actor=None, data=buffer.getvalue())
+    encrypted = bytearray(make_zip(GOOD))
+    # flag bit 0 (encrypted) in the central directory entry of the first file
+    at = encrypted.find(b"PK\x01\x02")
+    encrypted[at + 8] |= 1
+    with pytest.raises(InvalidInput, match=r"spring/"):
+        import_package(actor=None, data=bytes(encrypted))
     assert nothing_written()
 
 
