@@ -10,6 +10,7 @@ import zipfile
 import pytest
 from django.core.management import call_command
 
+from marketing.campaigns.guardrails import content_problems
 from marketing.forms import version_choices
 from marketing.models import Campaign
 from messaging.content.catalog import MAX_FILE_BYTES, MAX_PACKAGE_FILES, catalog_root, sync_catalog
@@ -262,6 +263,14 @@ def test_package_zips_in_the_catalog_directory_load_with_it_and_a_bad_one_is_nam
     assert "evil.zip" in str(error.value) and "../../etc/x.html" in str(error.value)
     assert Template.objects.get(key="spring", locale="en").from_catalog
     assert Template.objects.filter(key="invoice").count() == 2
+
+
+def test_a_campaign_pinning_an_archived_template_cannot_go_ahead(spring, newsletter, marketer):
+    campaign = Campaign.objects.create(name="Spring sale", topic=newsletter, template_version=spring.active_version, created_by=marketer)
+    assert not any("archived" in problem for problem in content_problems(version=spring.active_version, campaign=campaign))
+    archive_template(actor=marketer, template=spring)
+    version = TemplateVersion.objects.select_related("template").get(pk=spring.active_version_id)
+    assert any("is archived" in problem for problem in content_problems(version=version, campaign=campaign))
 
 
 def test_a_template_a_campaign_pins_cannot_be_deleted(spring, newsletter, marketer):
