@@ -8,7 +8,7 @@ import shutil
 import zipfile
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from marketing.campaigns.guardrails import content_problems
 from marketing.forms import version_choices
@@ -281,3 +281,14 @@ def test_a_template_a_campaign_pins_cannot_be_deleted(spring, newsletter, market
         delete_template(actor=None, template=spring)
     assert error.value.code == "template_in_use"
     assert Template.objects.filter(pk=spring.pk).exists() and not AuditEntry.objects.filter(verb="deleted").exists()
+
+
+def test_sync_templates_from_a_directory_and_a_missing_path(tmp_path):
+    Topic.objects.create(key="account", name="Account", kind=Topic.Kind.TRANSACTIONAL)
+    shutil.copytree(catalog_root() / "invoice", tmp_path / "invoice")
+    (tmp_path / "spring.zip").write_bytes(make_zip(GOOD))
+    out = io.StringIO()
+    call_command("sync_templates", "--from", str(tmp_path), stdout=out)
+    assert "3 created" in out.getvalue()
+    with pytest.raises(CommandError, match="Not found"):
+        call_command("sync_templates", "--from", str(tmp_path / "nothing.zip"))
