@@ -126,11 +126,15 @@ def read_zip(data: bytes, *, name: str = "package.zip") -> list[Package]:
     if sum(info.file_size for info in infos) > MAX_PACKAGE_BYTES:
         raise InvalidInput(_("%(name)s is larger than %(max)s MB once unpacked.") % {"name": name, "max": MAX_PACKAGE_BYTES // 2**20})
     files: dict[PurePosixPath, str] = {}
+    unpacked = 0
     for info in infos:
         path = _safe_path(info.filename)
         if path in files:
             raise InvalidInput(_("%(file)s appears twice in the zip.") % {"file": path})
         files[path] = _read_text(archive, info, path)
+        unpacked += len(files[path])
+        if unpacked > MAX_PACKAGE_BYTES:  # the directory's sizes lied
+            raise InvalidInput(_("%(name)s is larger than %(max)s MB once unpacked.") % {"name": name, "max": MAX_PACKAGE_BYTES // 2**20})
     folders = sorted({path.parent for path in files})
     return [_package(folder, {p: text for p, text in files.items() if p.parent == folder}) for folder in folders]
 
