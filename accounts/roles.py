@@ -25,7 +25,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.suppression": (VIEW,),
         "messaging.outboxmessage": (VIEW,),
         "messaging.sandboxmessage": (VIEW,),
-        "messaging.template": (VIEW, ADD, CHANGE),
+        "messaging.template": ALL,  # delete: only one never sent (messaging.content.retirement)
         "messaging.templateversion": (VIEW,),
         "marketing.segment": (*ALL, "refresh"),
         "marketing.segmentmember": (VIEW,),

@@ -68,6 +68,7 @@ def version_choices():
     )
     return (
         TemplateVersion.objects.select_related("template")
+        .filter(template__archived_at__isnull=True)  # archived: never sent again (messaging.content.retirement)
         .alias(category_rank=category_rank)
         .order_by("category_rank", "template__name", "template__locale", "-number")
     )

@@ -49,6 +49,13 @@ can_view_templates = requires("messaging.view_template")
 can_create_templates = requires("messaging.add_template")
 can_edit_templates = requires("messaging.change_template")  # save versions, activate, deactivate
 can_view_template_versions = requires("messaging.view_templateversion")
+can_archive_templates = can_edit_templates  # archive a sent template, unarchive it
+# Delete one never sent (messaging.content.retirement); a sent one can only be archived.
+can_delete_templates = requires("messaging.delete_template")
+# A package (messaging.content.packages) holds every language and its content.
+can_export_templates = requires("messaging.view_template", "messaging.view_templateversion")
+# Importing creates templates and new versions of existing ones.
+can_import_templates = requires("messaging.add_template", "messaging.change_template")
 
 # Delivery
 can_view_messages = requires("messaging.view_outboxmessage")

@@ -33,6 +33,8 @@ def content_problems(*, version: TemplateVersion | None, campaign: Campaign) -> 
     if version is None:
         return [_("Pick the template version to send.")]
     problems = []
+    if version.template.archived_at is not None:  # never sent again (messaging.content.retirement)
+        problems.append(_("Template “%(name)s” is archived: pick another, or unarchive it.") % {"name": version.template.name})
     if version.template.channel != campaign.channel:
         problems.append(
             _("Template “%(name)s” is for %(channel)s messages.") % {"name": version.template.name, "channel": version.template.channel}

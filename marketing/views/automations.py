@@ -78,7 +78,7 @@ def steps_context(automation: Automation, *, error: str = "") -> dict:
         "automation": automation,
         "steps": [{"step": step, "number": n + 1, "summary": describe_step(step.kind, step.config)} for n, step in enumerate(steps)],
         "kinds": AutomationStep.Kind.choices,
-        "templates": sorted(set(Template.objects.values_list("key", flat=True))),
+        "templates": sorted(set(Template.objects.filter(archived_at__isnull=True).values_list("key", flat=True))),
         "channels": Channel.choices,
         "step_error": error,
     }

@@ -1,17 +1,23 @@
-"""Templates: list and detail, versions (list, save a new one), activate, deactivate, and a
-render preview. Thin: messaging.content.versions holds the rules (syntax checks naming the
+"""Templates: list and detail, versions (list, save a new one), activate, deactivate, a
+render preview, delete (never sent) or archive (sent), and package export/import (a zip,
+messaging.content.packages). Thin: messaging.content.versions holds the rules (syntax checks naming the
 line, immutable versions, one active version)."""
 
 import django_filters
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from messaging import policies
 from messaging.api.common import ReadViewSet, problems
+from messaging.content.packages import MAX_UPLOAD_BYTES, export_filename, export_package, import_package
+from messaging.content.retirement import archive_template, delete_template, unarchive_template
 from messaging.content.versions import (
     activate_template_version,
     create_template,
@@ -41,6 +47,7 @@ class TemplateSerializer(serializers.ModelSerializer):
             "is_active",
             "active_version",
             "from_catalog",
+            "archived_at",
             "created_at",
         ]
         read_only_fields = fields
@@ -100,8 +107,28 @@ class PreviewSerializer(serializers.Serializer):
     missing = serializers.ListField(child=serializers.CharField(), help_text="Variables the template asked for and did not get.")
 
 
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A template package zip (see README, Templates).")
+    dry_run = serializers.BooleanField(default=False, help_text="Check everything and say what would change; write nothing.")
+    activate = serializers.BooleanField(default=False, help_text="Activate the new versions of existing templates too.")
+
+
+class ImportChangeSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    locale = serializers.CharField()
+    action = serializers.ChoiceField(choices=["create", "new version", "unchanged"])
+    version = serializers.IntegerField(allow_null=True)
+    file = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    changes = ImportChangeSerializer(many=True)
+
+
 class TemplateFilter(django_filters.FilterSet):
     topic = django_filters.CharFilter(field_name="topic__key")
+    archived = django_filters.BooleanFilter(field_name="archived_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = Template
@@ -125,6 +152,11 @@ class TemplateViewSet(ReadViewSet):
         "activate": policies.can_edit_templates,
         "deactivate": policies.can_edit_templates,
         "preview": policies.can_view_templates,
+        "destroy": policies.can_delete_templates,
+        "archive": policies.can_archive_templates,
+        "unarchive": policies.can_archive_templates,
+        "export": policies.can_export_templates,
+        "package_import": policies.can_import_templates,
     }
 
     @extend_schema(request=TemplateInputSerializer, responses={201: TemplateSerializer, **problems(400)})
@@ -201,6 +233,59 @@ class TemplateViewSet(ReadViewSet):
             "missing": rendered.missing,
         }
         return Response(PreviewSerializer(body).data)
+
+    @extend_schema(request=None, responses={204: None, **problems(404, 409)})
+    def destroy(self, request: Request, pk: str) -> Response:
+        """Delete a template (one language) never sent. One that was sent is a 409: archive it."""
+        delete_template(actor=request.user, template=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: TemplateSerializer, **problems(404)})
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, pk: str) -> Response:
+        """Hide the template from pickers and stop sending it; its history and reports stay."""
+        template = archive_template(actor=request.user, template=self.get_object())
+        return Response(TemplateSerializer(template).data)
+
+    @extend_schema(request=None, responses={200: TemplateSerializer, **problems(404)})
+    @action(detail=True, methods=["post"])
+    def unarchive(self, request: Request, pk: str) -> Response:
+        """Back in the pickers; activate a version to send it again."""
+        template = unarchive_template(actor=request.user, template=self.get_object())
+        return Response(TemplateSerializer(template).data)
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY, **problems(404)})
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def export(self, request: Request, pk: str) -> HttpResponse:
+        """The template's key with every language as a package zip (the catalog's layout)."""
+        template = self.get_object()
+        response = HttpResponse(export_package([template]), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{export_filename([template])}"'
+        return response
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer},
+        responses={
+            201: ImportReportSerializer,
+            200: OpenApiResponse(ImportReportSerializer, description="A dry run: what would change."),
+            **problems(400),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser], filter_backends=[])
+    def package_import(self, request: Request) -> Response:
+        """Load a package zip: new keys become templates, existing ones get a new version per
+        changed language. Any error names its file and nothing is written."""
+        data = self.parse(request, ImportInputSerializer)
+        upload = data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise InvalidInput(
+                _("The package is larger than %(max)s MB.") % {"max": MAX_UPLOAD_BYTES / 2**20}, fields={"file": [_("Too large.")]}
+            )
+        report = import_package(
+            actor=request.user, data=upload.read(), name=upload.name, dry_run=data["dry_run"], activate=data["activate"]
+        )
+        body = ImportReportSerializer({"dry_run": report.dry_run, "changes": report.changes}).data
+        return Response(body, status=status.HTTP_200_OK if report.dry_run else status.HTTP_201_CREATED)
 
     @staticmethod
     def _version(template: Template, number: int) -> TemplateVersion:

@@ -163,6 +163,8 @@ def check_render_work(**parts: str) -> None:
 @transaction.atomic
 def activate_template_version(*, actor: AbstractBaseUser | None, version: TemplateVersion) -> Template:
     template = Template.objects.select_for_update().get(pk=version.template_id)
+    if template.archived_at is not None:  # messaging.content.retirement
+        raise NotAllowed(_("The template “%(name)s” is archived: unarchive it before activating a version.") % {"name": template})
     before = template.active_version.number if template.active_version else None
     template.active_version, template.is_active = version, True
     template.save(update_fields=["active_version", "is_active"])

@@ -30,6 +30,9 @@ class Template(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     from_catalog = models.BooleanField(_("from the catalog"), default=False)
+    # Archived (messaging.content.retirement): hidden from pickers and never sent again; its
+    # versions, the messages sent with them and their reports stay.
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
     # WhatsApp only: business-initiated messages must use a template WhatsApp approved.
     whatsapp_template_sid = models.CharField(
         _("approved WhatsApp template"),
