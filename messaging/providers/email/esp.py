@@ -4,13 +4,14 @@ import email
 import email.message
 import re
 import time
+from email.message import MIMEPart
 
 from django.core.mail import EmailMultiAlternatives
 from django.utils.translation import gettext as _
 
 from messaging.models import OutboxMessage
 from messaging.providers.base import ProviderMisconfigured, Result, Session, permanent, secret, sent, transient
-from messaging.providers.email.mime import Wire, compose
+from messaging.providers.email.mime import File, Wire, compose
 
 # What an `anymail` provider may load: one of django-anymail's ESP backends. The path is
 # imported and called with the config's options, so a free path ran anything on the server
@@ -69,6 +70,8 @@ class DjangoBackendSession(Session):
         )
         if wire.html:
             outgoing.attach_alternative(wire.html, "text/html")
+        for file in wire.files:
+            outgoing.attach(file_part(file))
         started = time.perf_counter()
         try:
             outgoing.send()
@@ -83,6 +86,22 @@ class DjangoBackendSession(Session):
 
     def close(self) -> None:
         self.connection.close()
+
+
+def file_part(file: File) -> MIMEPart:
+    """An attachment as an API backend reads it: anymail sends an inline part (its
+    Content-ID set) as an inline image the HTML's cid: reference shows."""
+    part = MIMEPart()
+    maintype, _slash, subtype = file.content_type.partition("/")
+    part.set_content(
+        file.content,
+        maintype=maintype,
+        subtype=subtype or "octet-stream",
+        disposition="inline" if file.content_id else "attachment",
+        filename=file.filename,
+        cid=f"<{file.content_id}>" if file.content_id else None,
+    )
+    return part
 
 
 class WireMime(email.message.Message):
