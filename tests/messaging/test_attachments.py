@@ -11,6 +11,8 @@ import pytest
 from django.core.files.storage import storages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from messaging.attachments import NewAttachment
 from messaging.delivery.outbox import enqueue_message
@@ -192,3 +194,71 @@ def test_files_are_deleted_with_their_message_and_with_the_contact(contact, atta
         kept.delete()
     assert stored_files(attachment_dir) == []
     assert storages["mailroom_attachments"].listdir("")[1] == []
+
+
+def download_url(message: OutboxMessage) -> str:
+    return reverse("admin:messaging_outboxmessage_attachment", args=[message.pk, message.attachments.get(content_id="").pk])
+
+
+def test_the_outbox_page_lists_the_files_and_a_reader_downloads_them(client, ops):
+    # given a message with an invoice, and Ops, who may read messages
+    message = invoice(pdf=b"%PDF-1.4 the invoice")
+    client.force_login(ops)
+    # the message's page lists its files, each a download link
+    page = client.get(reverse("admin:messaging_outboxmessage_change", args=[message.pk]))
+    assert page.status_code == 200
+    assert download_url(message) in page.text and "invoice.pdf" in page.text and "cid:logo@shop.example" in page.text
+    # and the download is the file, as an attachment
+    response = client.get(download_url(message))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"%PDF-1.4 the invoice"
+    assert response["Content-Disposition"].startswith('attachment; filename="invoice.pdf"')
+
+
+def test_a_role_that_cannot_read_messages_cannot_download_their_files(client, approver):
+    # given a message with a file, and an Approver (no access to the outbox)
+    message = invoice(pdf=b"%PDF-1.4 the invoice")
+    client.force_login(approver)
+    # when they ask for the file by its address, they are refused
+    response = client.get(download_url(message))
+    assert response.status_code == 403
+    assert b"the invoice" not in response.content
+
+
+def test_nobody_downloads_the_files_of_a_message_carrying_a_secret(client, admin_user):
+    message = invoice(pdf=b"%PDF-1.4 the invoice")
+    OutboxMessage.objects.filter(pk=message.pk).update(is_sensitive=True)  # its body holds a sealed secret
+    client.force_login(admin_user)
+    assert client.get(download_url(message)).status_code == 403
+
+
+def test_the_api_takes_attachments_as_base64(ops, attachment_dir):
+    client = APIClient()
+    client.force_authenticate(ops)
+    payload = {
+        "to": "ada@example.com",
+        "subject": "Your invoice",
+        "text": "Attached.",
+        "html": HTML,
+        "attachments": [
+            {"filename": "invoice.pdf", "content_type": "application/pdf", "content": base64.b64encode(b"%PDF-1.4 api").decode()},
+            {
+                "filename": "logo.png",
+                "content_type": "image/png",
+                "content": base64.b64encode(PNG).decode(),
+                "content_id": "logo@shop.example",
+            },
+        ],
+    }
+    response = client.post("/api/v1/messages/", payload, format="json")
+    assert response.status_code == 201, response.json()
+    message = OutboxMessage.objects.get(pk=response.json()["id"])
+    assert message.has_attachments
+    stored = {item.filename: item for item in message.attachments.all()}
+    assert stored["invoice.pdf"].file.read() == b"%PDF-1.4 api" and stored["logo.png"].content_id == "logo@shop.example"
+    # a refused file is a 400 naming it, and nothing is written
+    payload["attachments"] = [{"filename": "run.pdf", "content_type": "application/pdf", "content": base64.b64encode(b"MZ..").decode()}]
+    refused = client.post("/api/v1/messages/", payload, format="json")
+    assert refused.status_code == 400
+    assert "“run.pdf” is a program" in refused.json()["detail"]
+    assert OutboxMessage.objects.count() == 1 and len(stored_files(attachment_dir)) == 2
