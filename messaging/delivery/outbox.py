@@ -121,6 +121,7 @@ def enqueue_message(
     template_version: TemplateVersion | None = None,
     secrets: dict[str, str] | None = None,
     attachments: list[NewAttachment] | None = None,
+    verbatim: bool = False,
 ) -> OutboxMessage:
     """Queue one message. Returns the existing message when the dedup key was seen before
     (its `deduplicated` is then True, so the API can answer 200 instead of 201).
@@ -132,7 +133,8 @@ def enqueue_message(
     and no page shows the body to anyone (see messaging.secrets).
 
     `attachments` (email only): files and inline images, checked (size, type, content)
-    before anything is written, stored with the message (messaging.attachments)."""
+    before anything is written, stored with the message (messaging.attachments).
+    `verbatim`: the subject and bodies are final, not templates (the Django email backend)."""
     if channel not in Channel.values:
         raise InvalidInput(_("Unknown channel “%(channel)s”.") % {"channel": channel}, fields={"channel": [_("Unknown channel.")]})
     raw_address = to if to else (address_of(contact, channel) if contact else None)
@@ -163,7 +165,7 @@ def enqueue_message(
         metadata["template_version"] = version.pk
         if rendered.missing:  # rendered with the default; never a crash at send time
             metadata["missing_variables"] = rendered.missing
-    else:
+    elif not verbatim:
         if contact is not None:
             context.setdefault("contact", {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email or ""})
         subject = render_strict(subject, context, part="subject")

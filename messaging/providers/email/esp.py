@@ -6,6 +6,7 @@ import re
 import time
 from email.message import MIMEPart
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.utils.translation import gettext as _
 
@@ -30,6 +31,10 @@ def check_email_backend(path: object) -> None:
         )
 
 
+class OutboxLoop(ProviderMisconfigured, ImproperlyConfigured):
+    """A provider set to send through Mailroom's own Django email backend."""
+
+
 class DjangoBackendSession(Session):
     """An ESP through django-anymail
     (config: {"backend": "anymail.backends.mailgun.EmailBackend", "options": {...}})."""
@@ -47,16 +52,21 @@ class DjangoBackendSession(Session):
             options[option] = value
         try:
             self.connection = get_connection(backend, fail_silently=False, **options)
-            self.connection.open()
         except ImportError as error:
             raise ProviderMisconfigured(str(error)) from error
+        if getattr(self.connection, "delivers_through_outbox", False):  # it would queue what it sends, forever
+            raise OutboxLoop(_("%(backend)s queues email in Mailroom's outbox: a provider cannot send through it.") % {"backend": backend})
+        self.connection.open()
         return self
 
     def send(self, message: OutboxMessage) -> Result:
         wire = compose(message, self.provider)
         headers = dict(wire.headers)
-        from_address, to_address = headers.pop("From"), headers.pop("To")
-        headers.pop("Subject")
+        from_address = headers.pop("From")
+        # The one recipient of this row: the To and Cc headers of an email from the Django
+        # backend name the others, who each have a row of their own.
+        headers.pop("To"), headers.pop("Cc", None), headers.pop("Subject")
+        to_address = message.to_address
         reply_to = headers.pop("Reply-To", None)
         outgoing = WireEmail(
             wire,
