@@ -50,6 +50,7 @@ MAGIC = {
     "application/zip": (b"PK\x03\x04", b"PK\x05\x06"),
 }
 SAFE_FILENAME = re.compile(r"[^\w .()+-]", re.UNICODE)
+MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 CONTENT_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,200}")
 
 
@@ -71,7 +72,7 @@ def _allowed_type(content_type: str) -> bool:
 
 def check_content(filename: str, content_type: str, content: bytes) -> None:
     """The declared type is allowed and the first bytes do not contradict it."""
-    if not _allowed_type(content_type):
+    if not MIME_TYPE.fullmatch(content_type) or not _allowed_type(content_type):
         raise _refuse(_("“%(file)s”: the type %(type)s is not allowed as an attachment.") % {"file": filename, "type": content_type})
     head = content[:1024]
     if head.startswith(EXECUTABLE_MAGIC):
@@ -80,9 +81,9 @@ def check_content(filename: str, content_type: str, content: bytes) -> None:
         raise _refuse(_("“%(file)s” holds HTML or a script but is declared as %(type)s.") % {"file": filename, "type": content_type})
     expected = MAGIC.get(content_type)
     if expected and not head.startswith(expected):
-        raise _refuse(_("“%(file)s” is not a %(type)s file.") % {"file": filename, "type": content_type})
+        raise _refuse(_("“%(file)s” is declared as %(type)s but its content is not.") % {"file": filename, "type": content_type})
     if content_type == "image/webp" and not (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        raise _refuse(_("“%(file)s” is not a %(type)s file.") % {"file": filename, "type": content_type})
+        raise _refuse(_("“%(file)s” is declared as %(type)s but its content is not.") % {"file": filename, "type": content_type})
 
 
 def check_attachments(attachments: Iterable[NewAttachment]) -> list[NewAttachment]:

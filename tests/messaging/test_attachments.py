@@ -153,7 +153,11 @@ def test_a_message_without_attachments_costs_no_attachment_query():
             "“notes.txt” holds HTML or a script but is declared as text/plain.",
         ),
         (NewAttachment("page.html", b"<p>hi</p>", "text/html"), "“page.html”: the type text/html is not allowed as an attachment."),
-        (NewAttachment("photo.png", b"GIF89a....", "image/png"), "“photo.png” is not a image/png file."),
+        (NewAttachment("photo.png", b"GIF89a....", "image/png"), "“photo.png” is declared as image/png but its content is not."),
+        (
+            NewAttachment("a.txt", b"hello", "text/plain\r\nBcc: x@example.com"),
+            "“a.txt”: the type text/plain\r\nbcc: x@example.com is not allowed as an attachment.",
+        ),
     ],
 )
 def test_a_refused_attachment_writes_nothing(attachment, error, attachment_dir):
