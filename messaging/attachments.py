@@ -126,15 +126,16 @@ def from_base64(items: Iterable[dict]) -> list[NewAttachment]:
         except (binascii.Error, ValueError, TypeError) as error:
             raise _refuse(_("Attachment %(n)s (“%(file)s”): the content is not base64.") % {"n": index + 1, "file": filename}) from error
         content_id = str(item.get("content_id") or "")
-        if item.get("inline") and not content_id:
-            content_id = f"{uuid.uuid4().hex}@mailroom"
+        if item.get("inline") and not content_id:  # the HTML could not refer to it
+            raise _refuse(_("“%(file)s”: an inline attachment needs the content_id its HTML refers to.") % {"file": filename})
         attachments.append(NewAttachment(filename, content, str(item.get("content_type") or ""), content_id))
     return attachments
 
 
 def store_attachments(message: OutboxMessage, attachments: list[NewAttachment]) -> list[Attachment]:
     """Write the checked files and their rows (inside the caller's transaction). Should
-    writing fail part way, the files already written are deleted again."""
+    writing fail part way, the files already written are deleted again. (Should the
+    caller's own transaction roll back later, its files stay behind, unreferenced.)"""
     rows: list[Attachment] = []
     try:
         for item in attachments:
