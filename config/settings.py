@@ -382,7 +382,27 @@ STORAGES = {
         if not (DEBUG or TESTING)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    # Email attachments (messaging.attachments): local files under var/attachments unless
+    # MAILROOM_ATTACHMENT_STORAGE names another alias (any django-storages backend).
+    "mailroom_attachments": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": os.environ.get("MAILROOM_ATTACHMENT_DIR", str(BASE_DIR / "var" / "attachments"))},
+    },
 }
+MAILROOM_ATTACHMENT_STORAGE = os.environ.get("MAILROOM_ATTACHMENT_STORAGE", "mailroom_attachments")
+# Limits on what a message may carry: per file and per message, in bytes.
+MAILROOM_ATTACHMENT_MAX_FILE_BYTES = int(os.environ.get("MAILROOM_ATTACHMENT_MAX_FILE_BYTES", str(10 * 1024 * 1024)))
+MAILROOM_ATTACHMENT_MAX_MESSAGE_BYTES = int(os.environ.get("MAILROOM_ATTACHMENT_MAX_MESSAGE_BYTES", str(20 * 1024 * 1024)))
+# The content types an attachment may declare (a prefix ending in "/" allows the family).
+MAILROOM_ATTACHMENT_TYPES = env_list(
+    "MAILROOM_ATTACHMENT_TYPES",
+    "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/csv,text/calendar,application/zip,"
+    "application/json,application/vnd.openxmlformats-officedocument.wordprocessingml.document,"
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,application/msword,application/vnd.ms-excel,"
+    "application/octet-stream",
+)
+# The drop-in Django email backend (messaging.backend.EmailBackend): the topic its messages go under.
+MAILROOM_BACKEND_TOPIC = os.environ.get("MAILROOM_BACKEND_TOPIC", "transactional")
 
 # --- Security ----------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -28,6 +28,7 @@ from django.dispatch import Signal
 
 from messaging.metadata import REPORTED_KEYS
 from messaging.models import (
+    Attachment,
     AuditEntry,
     Contact,
     DeliveryAttempt,
@@ -141,6 +142,7 @@ def scrub_personal_data(*, contact: Contact) -> dict[str, int]:
         "sandbox": SandboxMessage.objects.filter(Q(message_id__in=message_ids) | Q(to_address__in=addresses)).update(
             to_address="", subject="", body_text="", body_html="", headers={}, source=""
         ),
+        "attachments": _delete_attachments(message_ids),
         "attempts": _scrub_rows(DeliveryAttempt.objects.filter(message_id__in=message_ids), ["response"], values),
         "events": _scrub_event_payloads(message_ids),
         "inbound": _scrub_inbound(contact, addresses, values),
@@ -152,6 +154,14 @@ def scrub_personal_data(*, contact: Contact) -> dict[str, int]:
     _scrub_admin_log(contact, message_ids, values, addresses)
     contact_erased.send(sender=Contact, contact=contact, values=frozenset(values), message_ids=message_ids)
     return counts
+
+
+def _delete_attachments(message_ids: list[int]) -> int:
+    """Her messages' files go: each row's deletion deletes its file after commit (messaging.wiring)."""
+    carrying = OutboxMessage.objects.filter(pk__in=message_ids, has_attachments=True)
+    deleted, _by_model = Attachment.objects.filter(message__in=carrying).delete()
+    carrying.update(has_attachments=False)
+    return deleted
 
 
 def _scrub_outbox(message_ids: list[int], values: set[str]) -> int:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+from messaging.models import OutboxMessage
+
 Policy = Callable[[AbstractBaseUser | AnonymousUser], bool]
 
 
@@ -61,6 +63,14 @@ can_import_templates = requires("messaging.add_template", "messaging.change_temp
 can_view_messages = requires("messaging.view_outboxmessage")
 can_enqueue_messages = requires("messaging.add_outboxmessage")
 can_manage_messages = requires("messaging.change_outboxmessage")  # cancel, requeue
+
+
+def can_read_attachments(user: AbstractBaseUser | AnonymousUser, message: OutboxMessage) -> bool:
+    """A message's files are part of its content: whoever may read the message may download
+    them, and nobody those of a message carrying a secret (its body is hidden from all)."""
+    return can_view_messages(user) and not message.is_sensitive
+
+
 can_run_providers = requires("messaging.change_provider")  # pause, priority, rate limits, test sends
 # Where messages go (a provider's kind, channel and configuration: host, URL, backend, account,
 # credential names) decides who receives every reset link and gift-card code: Admin only.

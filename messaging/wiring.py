@@ -5,13 +5,15 @@ from anymail.signals import inbound, tracking
 from django.apps import apps
 from django.core import checks
 from django.core.management import call_command
-from django.db.models.signals import m2m_changed, post_migrate, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, pre_save
 from django_q.models import Schedule
 from django_q.signals import pre_enqueue
 
+from messaging.attachments import delete_files
 from messaging.audit import audit_m2m_change, audited_relations
 from messaging.checks import check_default_provider, check_public_base_url, check_secret_key
 from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
+from messaging.models import Attachment
 from messaging.schedules import ensure_schedules, guard_enqueue, guard_schedule
 from messaging.timeline import register_messaging_sources
 
@@ -25,6 +27,11 @@ def after_migrate(sender, **kwargs) -> None:
     call_command("createcachetable", database=kwargs.get("using", "default"), verbosity=0)
 
 
+def attachment_deleted(sender, instance: Attachment, **kwargs) -> None:
+    """A row gone (its message deleted, the contact erased): its file goes after commit."""
+    delete_files([instance])
+
+
 def connect() -> None:
     checks.register(check_public_base_url, checks.Tags.security, deploy=True)
     checks.register(check_default_provider)
@@ -32,6 +39,7 @@ def connect() -> None:
     post_migrate.connect(after_migrate, dispatch_uid="messaging_after_migrate")
     tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")
     inbound.connect(on_anymail_inbound, dispatch_uid="mailroom_anymail_inbound")
+    post_delete.connect(attachment_deleted, sender=Attachment, dispatch_uid="mailroom_attachment_file")
     pre_save.connect(guard_schedule, sender=Schedule, dispatch_uid="mailroom_guard_schedule")
     pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
     for through in audited_relations():

@@ -4,13 +4,14 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
@@ -25,7 +26,7 @@ from messaging.delivery.on_demand import send_test_message
 from messaging.delivery.outbox import cancel_message, retry_message
 from messaging.errors import MailroomError
 from messaging.mailbox import check_imap_settings, poll_email_inbox
-from messaging.models import DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
+from messaging.models import Attachment, DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
 from messaging.providers.base import ProviderMisconfigured
 from messaging.providers.email.esp import check_email_backend
 from messaging.secrets import hidden_notice
@@ -37,6 +38,28 @@ def body_preview(obj: OutboxMessage | SandboxMessage) -> str:
     if obj.is_sensitive:
         return hidden_body()
     return preview_iframe(obj.body_html, obj.body_text)
+
+
+def attachment_links(message: OutboxMessage | None) -> str:
+    """The message's files, each a download link (the view checks who may read them)."""
+    if message is None or not message.has_attachments:
+        return "-"
+    if message.is_sensitive:
+        return hidden_notice()
+    return format_html_join(
+        "",
+        '<p><a class="text-primary-600" href="{}">{}</a> <span class="text-base-500">{} · {} bytes{}</span></p>',
+        (
+            (
+                reverse("admin:messaging_outboxmessage_attachment", args=[message.pk, item.pk]),
+                item.filename,
+                item.content_type,
+                item.size,
+                f" · cid:{item.content_id}" if item.content_id else "",
+            )
+            for item in message.attachments.all()
+        ),
+    )
 
 
 def hidden_body() -> str:
@@ -108,7 +131,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     actions = ["requeue_messages", "cancel_messages"]
     fieldsets = (
         (None, {"fields": ("status", "error", "channel", "to_address", "from_address", "topic", "is_marketing", "contact")}),
-        (_("Content"), {"fields": ("subject", "is_sensitive", "content_preview", "text_content")}),
+        (_("Content"), {"fields": ("subject", "is_sensitive", "content_preview", "text_content", "attachment_list")}),
         (
             _("Delivery"),
             {
@@ -143,6 +166,10 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     def text_content(self, obj: OutboxMessage) -> str:
         return hidden_notice() if obj.is_sensitive else obj.body_text
 
+    @admin.display(description=_("attachments"))
+    def attachment_list(self, obj: OutboxMessage) -> str:
+        return attachment_links(obj)
+
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return policies.can_manage_messages(request.user)
 
@@ -168,7 +195,24 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         panel = path("queue-panel/", self.admin_site.admin_view(self.queue_panel), name="messaging_outbox_queue_panel")
-        return [panel, *super().get_urls()]
+        download = path(
+            "<int:message_id>/attachments/<int:attachment_id>/",
+            self.admin_site.admin_view(self.download_attachment),
+            name="messaging_outboxmessage_attachment",
+        )
+        return [panel, download, *super().get_urls()]
+
+    def download_attachment(self, request: HttpRequest, message_id: int, attachment_id: int) -> HttpResponse:
+        """One file of a message, for whoever may read the message (the same policy)."""
+        attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=attachment_id, message_id=message_id)
+        if not policies.can_read_attachments(request.user, attachment.message):
+            raise PermissionDenied
+        return FileResponse(
+            attachment.file.storage.open(attachment.file.name, "rb"),
+            as_attachment=True,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+        )
 
     def queue_panel(self, request: HttpRequest) -> HttpResponse:
         """The live queue counts, refreshed by HTMX every few seconds."""
@@ -304,9 +348,14 @@ class SandboxAdmin(ReadOnlyAdmin):
         "preview",
         "text_content",
         "headers",
+        "attachment_list",
         "message",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("attachments"))
+    def attachment_list(self, obj: SandboxMessage) -> str:
+        return attachment_links(obj.message)
 
     @admin.display(description=_("preview"))
     def preview(self, obj: SandboxMessage) -> str:

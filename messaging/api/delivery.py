@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from messaging import policies, queries
 from messaging.api.common import ReadViewSet, UtcDateTimeFilter, problems
+from messaging.attachments import from_base64
 from messaging.consent import lift_suppression, suppress_address
 from messaging.delivery.outbox import cancel_message, enqueue_bulk, enqueue_message
 from messaging.metadata import INTERNAL_METADATA_KEYS
@@ -90,6 +91,15 @@ class EnqueueSerializer(MessageContentSerializer):
     )
     metadata = serializers.DictField(
         required=False, default=dict, help_text="Your own keys; the keys Mailroom writes itself (render, links, campaign_id…) are refused."
+    )
+
+    attachments = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        default=list,
+        max_length=50,
+        help_text='Email only: [{"filename", "content_type", "content" (base64), "content_id"?, "inline"?}]; '
+        'an inline image is shown by the HTML as <img src="cid:CONTENT_ID">.',
     )
 
     def validate_metadata(self, value: dict) -> dict:
@@ -177,6 +187,7 @@ class MessageViewSet(ReadViewSet):
             scheduled_at=data.get("scheduled_at"),
             dedup_key=data.get("dedup_key") or None,
             metadata=data["metadata"],
+            attachments=from_base64(data["attachments"]),
         )
         code = status.HTTP_200_OK if message.deduplicated else status.HTTP_201_CREATED
         location = reverse("api:message-detail", args=[message.pk])

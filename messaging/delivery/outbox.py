@@ -22,6 +22,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from messaging import site
+from messaging.attachments import NewAttachment, check_attachments, store_attachments
 from messaging.audit import record_audit
 from messaging.consent import normalise_address
 from messaging.content.merge_tags import contact_context
@@ -119,6 +120,8 @@ def enqueue_message(
     template: Template | None = None,
     template_version: TemplateVersion | None = None,
     secrets: dict[str, str] | None = None,
+    attachments: list[NewAttachment] | None = None,
+    verbatim: bool = False,
 ) -> OutboxMessage:
     """Queue one message. Returns the existing message when the dedup key was seen before
     (its `deduplicated` is then True, so the API can answer 200 instead of 201).
@@ -127,7 +130,11 @@ def enqueue_message(
     sensitive: each secret is in the render context as its marker (`{{ url }}`, or
     `messaging.secrets.marker("url")` in a text composed beforehand), the stored body holds
     only markers, the values are sealed in the row and filled in on the wire at send time,
-    and no page shows the body to anyone (see messaging.secrets)."""
+    and no page shows the body to anyone (see messaging.secrets).
+
+    `attachments` (email only): files and inline images, checked (size, type, content)
+    before anything is written, stored with the message (messaging.attachments).
+    `verbatim`: the subject and bodies are final, not templates (the Django email backend)."""
     if channel not in Channel.values:
         raise InvalidInput(_("Unknown channel “%(channel)s”.") % {"channel": channel}, fields={"channel": [_("Unknown channel.")]})
     raw_address = to if to else (address_of(contact, channel) if contact else None)
@@ -158,7 +165,7 @@ def enqueue_message(
         metadata["template_version"] = version.pk
         if rendered.missing:  # rendered with the default; never a crash at send time
             metadata["missing_variables"] = rendered.missing
-    else:
+    elif not verbatim:
         if contact is not None:
             context.setdefault("contact", {"first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email or ""})
         subject = render_strict(subject, context, part="subject")
@@ -176,6 +183,10 @@ def enqueue_message(
             _("This message is %(n)s characters long; the limit is %(max)s.") % {"n": len(text), "max": MAX_SMS_LENGTH},
             fields={"text": [_("Too long.")]},
         )
+    if attachments:
+        if channel != Channel.EMAIL:
+            raise InvalidInput(_("Only an email can carry attachments."), fields={"attachments": [_("Email only.")]})
+        attachments = check_attachments(attachments)
     if channel == Channel.EMAIL:
         html = stored_html(html, metadata=metadata, preheader=preheader, track_links=track_links)
     # A console test send goes to a colleague's address, not to a contact: it is not
@@ -214,10 +225,13 @@ def enqueue_message(
         next_attempt_at=max(scheduled_at, now) if scheduled_at else now,
         dedup_key=dedup_key,
         max_attempts=max_attempts or settings.MAILROOM_MAX_ATTEMPTS,
+        has_attachments=bool(attachments),
     )
     try:
         with transaction.atomic():
             message.save()
+            if attachments:
+                store_attachments(message, attachments)
     except IntegrityError:
         existing = OutboxMessage.objects.filter(dedup_key=dedup_key).first() if dedup_key else None
         if existing is None:

@@ -24,6 +24,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from messaging import site
+from messaging.attachments import load_attachments
 from messaging.delivery.outbox import render_deferred
 from messaging.digest import DIGEST_KEY, HELD
 from messaging.metadata import CAMPAIGN_KEY
@@ -449,6 +450,8 @@ def deliver(
     if any(message.is_sensitive for message in ready):  # only then: the fast path pays nothing
         ready, locked = _unseal_secrets(ready)
         outcomes += locked
+    if any(message.has_attachments for message in ready):  # likewise: one query, for those only
+        load_attachments(ready)
     recorded = 0
     for message in ready:
         if not message.message_id and message.channel == Channel.EMAIL:

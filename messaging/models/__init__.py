@@ -1,4 +1,5 @@
 from messaging.models.api_keys import ApiKey
+from messaging.models.attachments import Attachment
 from messaging.models.audit import AuditEntry
 from messaging.models.consent import ConsentRecord, LegalBasis, Subscription, Suppression, Topic
 from messaging.models.contacts import Channel, Contact, Frequency
@@ -18,6 +19,7 @@ from messaging.models.site import SiteSettings
 
 __all__ = [
     "ApiKey",
+    "Attachment",
     "AuditEntry",
     "Channel",
     "ConsentRecord",

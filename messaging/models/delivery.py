@@ -92,6 +92,9 @@ class OutboxMessage(models.Model):
     # db_default: set-based inserts (campaign fan-out) need not name them.
     is_sensitive = models.BooleanField(_("contains a secret"), default=False, db_default=False)
     sealed_secrets = models.TextField(blank=True, default="", db_default="", editable=False)
+    # Set when the message carries files (messaging.models.attachments): only those are
+    # prefetched in a send batch, so a message without any costs no query.
+    has_attachments = models.BooleanField(_("has attachments"), default=False, db_default=False, editable=False)
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

@@ -4,13 +4,15 @@ import email
 import email.message
 import re
 import time
+from email.message import MIMEPart
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.utils.translation import gettext as _
 
 from messaging.models import OutboxMessage
 from messaging.providers.base import ProviderMisconfigured, Result, Session, permanent, secret, sent, transient
-from messaging.providers.email.mime import Wire, compose
+from messaging.providers.email.mime import File, Wire, compose
 
 # What an `anymail` provider may load: one of django-anymail's ESP backends. The path is
 # imported and called with the config's options, so a free path ran anything on the server
@@ -27,6 +29,10 @@ def check_email_backend(path: object) -> None:
             _("%(backend)s is not an email service backend: use one of django-anymail's, e.g. anymail.backends.mailgun.EmailBackend.")
             % {"backend": path}
         )
+
+
+class OutboxLoop(ProviderMisconfigured, ImproperlyConfigured):
+    """A provider set to send through Mailroom's own Django email backend."""
 
 
 class DjangoBackendSession(Session):
@@ -46,16 +52,21 @@ class DjangoBackendSession(Session):
             options[option] = value
         try:
             self.connection = get_connection(backend, fail_silently=False, **options)
-            self.connection.open()
         except ImportError as error:
             raise ProviderMisconfigured(str(error)) from error
+        if getattr(self.connection, "delivers_through_outbox", False):  # it would queue what it sends, forever
+            raise OutboxLoop(_("%(backend)s queues email in Mailroom's outbox: a provider cannot send through it.") % {"backend": backend})
+        self.connection.open()
         return self
 
     def send(self, message: OutboxMessage) -> Result:
         wire = compose(message, self.provider)
         headers = dict(wire.headers)
-        from_address, to_address = headers.pop("From"), headers.pop("To")
-        headers.pop("Subject")
+        from_address = headers.pop("From")
+        # The one recipient of this row: the To and Cc headers of an email from the Django
+        # backend name the others, who each have a row of their own.
+        headers.pop("To"), headers.pop("Cc", None), headers.pop("Subject")
+        to_address = message.to_address
         reply_to = headers.pop("Reply-To", None)
         outgoing = WireEmail(
             wire,
@@ -69,6 +80,8 @@ class DjangoBackendSession(Session):
         )
         if wire.html:
             outgoing.attach_alternative(wire.html, "text/html")
+        for file in wire.files:
+            outgoing.attach(file_part(file))
         started = time.perf_counter()
         try:
             outgoing.send()
@@ -83,6 +96,22 @@ class DjangoBackendSession(Session):
 
     def close(self) -> None:
         self.connection.close()
+
+
+def file_part(file: File) -> MIMEPart:
+    """An attachment as an API backend reads it: anymail sends an inline part (its
+    Content-ID set) as an inline image the HTML's cid: reference shows."""
+    part = MIMEPart()
+    maintype, _slash, subtype = file.content_type.partition("/")
+    part.set_content(
+        file.content,
+        maintype=maintype,
+        subtype=subtype or "octet-stream",
+        disposition="inline" if file.content_id else "attachment",
+        filename=file.filename,
+        cid=f"<{file.content_id}>" if file.content_id else None,
+    )
+    return part
 
 
 class WireMime(email.message.Message):

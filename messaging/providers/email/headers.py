@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 import time
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate, getaddresses, parseaddr
 from functools import lru_cache
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from messaging.delivery.tracking import public_link
 from messaging.models import OutboxMessage
 from messaging.site import current as current_site
 
-ADDRESS_HEADERS = ("From", "To", "Reply-To")
+ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")
 # An address with nothing to encode or parse: ASCII atext, dots and one @ (RFC 5322 addr-spec).
 PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 ENCODED_WORD_BYTES = 39  # 52 base64 characters: "Subject: =?utf-8?b?…?=" stays under 78 columns
@@ -94,6 +94,8 @@ def encoded_words(value: str) -> str:
 def _encode_address(value: str) -> str:
     if PLAIN_ADDRESS.fullmatch(value):
         return value
+    if "," in value:  # a list (To and Cc of an email from the Django backend)
+        return ",\r\n ".join(formataddr(pair, charset="utf-8") if pair[0] else pair[1] for pair in getaddresses([value]))
     return _encode_named_address(value)
 
 

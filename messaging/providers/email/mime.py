@@ -1,12 +1,15 @@
 """The MIME bytes of an email, written from pre-encoded parts, DKIM-signed when the provider
 has a key; and `compose`, the one composition every email provider sends."""
 
+import base64
 import binascii
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import encode_rfc2231
 
-from messaging.models import OutboxMessage, Provider
+from messaging.attachments import attachments_of, read_content
+from messaging.models import Attachment, OutboxMessage, Provider
 from messaging.providers.base import secret
 from messaging.providers.email.bodies import final_bodies
 from messaging.providers.email.headers import build_headers, encode_header_line, envelope_address
@@ -23,18 +26,24 @@ HTML_PART = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encod
 def build_mime(message: OutboxMessage, headers: dict[str, str] | None = None) -> bytes:
     headers = headers or build_headers(message)
     text, html = final_bodies(message)
-    return mime_bytes(headers, text, html)
+    return mime_bytes(headers, text, html, files_of(message) if message.has_attachments else None)
 
 
-def mime_bytes(headers: dict[str, str], text: str, html: str) -> bytes:
+def mime_bytes(headers: dict[str, str], text: str, html: str, files: "list[File] | None" = None) -> bytes:
     lines = [encode_header_line(name, value) for name, value in headers.items()]
     lines.append("MIME-Version: 1.0\r\n")
     head = "\r\n".join(lines).encode("utf-8")
+    if files:
+        return head + _with_files(_body(text, html), files)
+    return head + _body(text, html)
+
+
+def _body(text: str, html: str) -> bytes:
+    """The body part (its Content-Type line, a blank line, its content)."""
     if text and html:
         boundary = f"=_mailroom_{uuid.uuid4().hex}".encode()
         return b"".join(
             [
-                head,
                 b'Content-Type: multipart/alternative; boundary="',
                 boundary,
                 b'"\r\n\r\n--',
@@ -52,7 +61,60 @@ def mime_bytes(headers: dict[str, str], text: str, html: str) -> bytes:
                 b"--\r\n",
             ]
         )
-    return head + (HTML_PART if html else TEXT_PART) + _qp(html or text) + b"\r\n"
+    return (HTML_PART if html else TEXT_PART) + _qp(html or text) + b"\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    """An attachment with its bytes, read once for the wire."""
+
+    filename: str
+    content_type: str
+    content: bytes
+    content_id: str = ""  # inline: the HTML's cid: reference
+
+
+def files_of(message: OutboxMessage) -> list[File]:
+    return [_file(attachment) for attachment in attachments_of(message)]
+
+
+def _file(attachment: Attachment) -> File:
+    return File(attachment.filename, attachment.content_type, read_content(attachment), attachment.content_id)
+
+
+def _multipart(subtype: bytes, parts: list[bytes]) -> bytes:
+    boundary = f"=_mailroom_{uuid.uuid4().hex}".encode()
+    chunks = [b"Content-Type: multipart/", subtype, b'; boundary="', boundary, b'"\r\n\r\n']
+    for part in parts:
+        chunks += [b"--", boundary, b"\r\n", part, b"" if part.endswith(b"\r\n") else b"\r\n"]
+    chunks += [b"--", boundary, b"--\r\n"]
+    return b"".join(chunks)
+
+
+def _file_part(file: File) -> bytes:
+    name = file.filename
+    quoted = f'filename="{name}"' if name.isascii() else f"filename*={encode_rfc2231(name, 'utf-8')}"
+    lines = [
+        f"Content-Type: {file.content_type}",
+        "Content-Transfer-Encoding: base64",
+        f"Content-Disposition: {'inline' if file.content_id else 'attachment'}; {quoted}",
+    ]
+    if file.content_id:
+        lines.append(f"Content-ID: <{file.content_id}>")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    return head + base64.encodebytes(file.content).replace(b"\n", b"\r\n")
+
+
+def _with_files(body: bytes, files: list[File]) -> bytes:
+    """multipart/mixed around the body (multipart/related around it and its inline images)
+    and the attached files."""
+    inline = [file for file in files if file.content_id]
+    attached = [file for file in files if not file.content_id]
+    if inline:
+        body = _multipart(b"related", [body] + [_file_part(file) for file in inline])
+    if not attached:
+        return body
+    return _multipart(b"mixed", [body] + [_file_part(file) for file in attached])
 
 
 # What a DKIM signature covers: the identity headers, the MIME structure, and the one-click
@@ -90,6 +152,7 @@ class Wire:
     text: str  # per-message links and pixel filled, secrets filled (or redacted), marketing footer added
     html: str
     raw: bytes  # the MIME bytes, DKIM-signed when the provider has a key ("" when not asked for)
+    files: list[File] = field(default_factory=list)  # attachments and inline images
 
     @property
     def envelope_from(self) -> str:
@@ -102,7 +165,8 @@ def compose(message: OutboxMessage, provider: Provider | None = None, *, with_se
     email provider must too. `with_secrets=False` redacts the secrets (what is stored)."""
     headers = build_headers(message)
     text, html = final_bodies(message, with_secrets=with_secrets)
-    data = mime_bytes(headers, text, html) if raw else b""
+    files = files_of(message) if message.has_attachments else []
+    data = mime_bytes(headers, text, html, files) if raw else b""
     if raw and provider is not None:
         data = dkim_sign(data, provider, headers)
-    return Wire(headers, text, html, data)
+    return Wire(headers, text, html, data, files)
