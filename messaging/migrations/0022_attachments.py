@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0020_inbox_handler_path'),
+        ('messaging', '0021_template_archive'),
     ]
 
     operations = [
