@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from messaging import digest, import_jobs, mailbox, verification
 from messaging.delivery import inbound, logs
 from messaging.delivery.sending import send_due_messages
+from messaging.webhooks.dispatch import send_due_webhooks
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
 
@@ -22,6 +23,11 @@ def refuse_unregistered_job(*, func: str) -> None:
 def heartbeat() -> str:
     """Runs every minute; `manage.py doctor` reads its last success to know a cluster is alive."""
     return timezone.now().isoformat()
+
+
+def send_webhooks(*, limit: int = 1000) -> int:
+    """Send due outbound webhooks, per endpoint in order; kicked after an event and every minute."""
+    return send_due_webhooks(limit=limit)
 
 
 def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int:

@@ -15,6 +15,7 @@ from messaging.models.delivery import (
 )
 from messaging.models.imports import ImportJob
 from messaging.models.site import SiteSettings
+from messaging.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -39,4 +40,7 @@ __all__ = [
     "TemplateVersion",
     "Topic",
     "TrackedLink",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -1,0 +1,261 @@
+"""Outbound webhooks against a real receiver: a ThreadingHTTPServer on loopback (allowed
+through MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES here), signatures checked with the
+Standard Webhooks reference implementation."""
+
+import json
+import socket
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.utils import timezone
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from messaging.consent import subscribe, unsubscribe
+from messaging.errors import InvalidInput
+from messaging.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from messaging.webhooks.dispatch import backoff_seconds, send_due_webhooks
+from messaging.webhooks.emit import emit
+from messaging.webhooks.endpoints import change_endpoint, create_endpoint, replay_delivery
+from messaging.webhooks.events import register_event_type
+
+
+class Receiver:
+    """Answers each request with the next status in `statuses` (the last one repeats)."""
+
+    def __init__(self, statuses: list[int]):
+        self.statuses, self.requests = list(statuses), []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def allow_loopback(settings):
+    settings.MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    settings.MAILROOM_WEBHOOK_TIMEOUT_SECONDS = 3
+
+
+@pytest.fixture
+def receiver(allow_loopback):
+    made = []
+
+    def make(*statuses: int) -> Receiver:
+        made.append(Receiver(list(statuses) or [200]))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def _due_now():
+    WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_event_is_signed_the_standard_webhooks_way(receiver, admin_user, contact, newsletter, django_capture_on_commit_callbacks):
+    # given an endpoint subscribed to subscriptions
+    hook = receiver(200)
+    created = create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.subscribed"])
+    assert created.secret.startswith("whsec_")
+    # when a contact subscribes and the deliveries are sent
+    with django_capture_on_commit_callbacks(execute=True):
+        subscribe(actor=None, contact=contact, topic=newsletter)
+    assert send_due_webhooks() == 1
+    # then the receiver got it, and the reference implementation verifies the signature
+    ((headers, body),) = hook.requests
+    payload = Webhook(created.secret).verify(body, headers)
+    assert payload["type"] == "contact.subscribed"
+    assert payload["data"] == {"contact_id": contact.pk, "topic": "newsletter", "channel": "email", "source": "console"} | {
+        "source": payload["data"]["source"]
+    }
+    assert headers["webhook-id"].startswith("msg_")
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == WebhookDelivery.Status.DELIVERED and delivery.last_status_code == 200
+    # and a tampered body does not verify
+    with pytest.raises(WebhookVerificationError):
+        Webhook(created.secret).verify(body + b" ", headers)
+
+
+def test_no_endpoint_writes_nothing(db, contact, newsletter, django_capture_on_commit_callbacks, django_assert_max_num_queries):
+    with django_capture_on_commit_callbacks(execute=True):
+        subscribe(actor=None, contact=contact, topic=newsletter)
+    assert not WebhookDelivery.objects.exists()
+    # the "anyone listening?" answer is cached: a second event costs no endpoint query
+    with django_assert_max_num_queries(1):
+        emit("contact.erased", {"contact_id": 1})
+
+
+def test_500_then_200_is_delivered_twice_with_the_same_id(receiver, admin_user, django_capture_on_commit_callbacks):
+    hook = receiver(500, 200)
+    created = create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 7})
+    send_due_webhooks()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == WebhookDelivery.Status.PENDING and delivery.last_status_code == 500
+    assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=20)  # 30 s backoff
+    assert send_due_webhooks() == 0  # not due yet
+    _due_now()
+    send_due_webhooks()
+    delivery.refresh_from_db()
+    assert delivery.status == WebhookDelivery.Status.DELIVERED and delivery.attempts == 2
+    assert [h["webhook-id"] for h, _ in hook.requests] == [delivery.webhook_id] * 2
+    assert all(Webhook(created.secret).verify(body, h) for h, body in hook.requests)
+    assert list(WebhookAttempt.objects.order_by("id").values_list("status_code", flat=True)) == [500, 200]
+
+
+def test_later_event_waits_for_an_earlier_one_to_be_delivered(receiver, admin_user, django_capture_on_commit_callbacks):
+    hook = receiver(503, 200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 1})
+        emit("contact.erased", {"contact_id": 2})
+    send_due_webhooks()
+    assert len(hook.requests) == 1  # the second one was not sent past the failed first
+    _due_now()
+    send_due_webhooks()
+    ids = [json.loads(body)["data"]["contact_id"] for _, body in hook.requests]
+    assert ids == [1, 1, 2]
+
+
+def test_dead_receiver_disables_the_endpoint(allow_loopback, settings, admin_user, client, django_capture_on_commit_callbacks):
+    settings.MAILROOM_WEBHOOK_DISABLE_AFTER = 3
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    create_endpoint(actor=admin_user, name="Dead", url=f"http://127.0.0.1:{port}/", event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 1})
+    for _ in range(5):
+        _due_now()
+        send_due_webhooks()
+    endpoint = WebhookEndpoint.objects.get()
+    assert not endpoint.is_active and endpoint.disabled_at and endpoint.consecutive_failures == 3
+    assert WebhookAttempt.objects.count() == 3
+    assert "ConnectionError" in WebhookAttempt.objects.first().error
+    # a disabled endpoint gets no new deliveries
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 2})
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_replay_sends_again_with_the_same_id(receiver, admin_user, django_capture_on_commit_callbacks):
+    hook = receiver(200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 1})
+    send_due_webhooks()
+    replay_delivery(actor=admin_user, delivery=WebhookDelivery.objects.get())
+    send_due_webhooks()
+    assert len(hook.requests) == 2 and hook.requests[0][0]["webhook-id"] == hook.requests[1][0]["webhook-id"]
+    assert AuditEntry.objects.filter(verb="requeued", target_type="messaging.webhookdelivery").exists()
+
+
+def test_reenabling_clears_failures(allow_loopback, admin_user):
+    endpoint = create_endpoint(actor=admin_user, name="CRM", url="http://127.0.0.1:9/", event_types=["contact.erased"]).endpoint
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, consecutive_failures=9, disabled_at=timezone.now())
+    endpoint.refresh_from_db()
+    change_endpoint(actor=admin_user, endpoint=endpoint, name="CRM", url=endpoint.url, event_types=endpoint.event_types, is_active=True)
+    endpoint.refresh_from_db()
+    assert endpoint.is_active and endpoint.consecutive_failures == 0 and endpoint.disabled_at is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "http://localhost:8000/hook",
+        "https://192.168.0.10/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+    ],
+)
+def test_private_addresses_are_refused_at_save(db, admin_user, url):
+    with pytest.raises(InvalidInput) as error:
+        create_endpoint(actor=admin_user, name="Inside", url=url, event_types=["contact.erased"])
+    assert "url" in error.value.fields
+    assert not WebhookEndpoint.objects.exists() and not AuditEntry.objects.filter(target_type="messaging.webhookendpoint").exists()
+
+
+def test_private_address_is_refused_again_at_delivery(receiver, settings, admin_user, django_capture_on_commit_callbacks):
+    # saved while allowed (or before DNS changed), refused when sent
+    hook = receiver(200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 1})
+    settings.MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    send_due_webhooks()
+    assert hook.requests == []
+    assert "private" in WebhookDelivery.objects.get().last_error
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "text"),
+    [
+        ({"url": "ftp://example.com/x"}, "url", "Only http:// and https:// URLs"),
+        ({"event_types": ["contact.teleported"]}, "event_types", "Unknown event type: contact.teleported"),
+        ({"event_types": []}, "event_types", "Choose at least one event type"),
+        ({"name": " "}, "name", "This field is required"),
+    ],
+)
+def test_bad_input_is_refused_and_writes_nothing(db, admin_user, fields, field, text):
+    values = {"name": "CRM", "url": "https://example.com/hook", "event_types": ["contact.erased"]} | fields
+    with pytest.raises(InvalidInput) as error:
+        create_endpoint(actor=admin_user, **values)
+    assert text in " ".join(error.value.fields[field])
+    assert not WebhookEndpoint.objects.exists() and not AuditEntry.objects.filter(target_type="messaging.webhookendpoint").exists()
+
+
+def test_unknown_event_type_cannot_be_emitted(db):
+    with pytest.raises(ValueError):
+        emit("nothing.happened", {})
+
+
+def test_higher_apps_register_event_types(receiver, admin_user, django_capture_on_commit_callbacks):
+    register_event_type("test.thing_happened", "Thing happened")
+    hook = receiver(200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["test.thing_happened"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("test.thing_happened", {"id": 3})
+    send_due_webhooks()
+    assert json.loads(hook.requests[0][1])["data"] == {"id": 3}
+
+
+def test_unsubscribe_is_announced(receiver, admin_user, contact, newsletter, django_capture_on_commit_callbacks):
+    hook = receiver(200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.unsubscribed"])
+    with django_capture_on_commit_callbacks(execute=True):
+        subscribe(actor=None, contact=contact, topic=newsletter)
+        unsubscribe(actor=None, contact=contact, topic=newsletter)
+    send_due_webhooks()
+    assert [json.loads(b)["type"] for _, b in hook.requests] == ["contact.unsubscribed"]
+
+
+def test_backoff_doubles_and_is_capped(settings):
+    settings.MAILROOM_WEBHOOK_BACKOFF_CAP_SECONDS = 200
+    assert [backoff_seconds(n) for n in (1, 2, 3, 4, 5)] == [30, 60, 120, 200, 200]
