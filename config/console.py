@@ -147,6 +147,8 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _changelist("auth.group", _("Roles"), "groups"),
                 _changelist("messaging.auditentry", _("Audit trail"), "history"),
                 _changelist("messaging.apikey", _("API keys"), "key"),
+                _changelist("messaging.webhookendpoint", _("Webhooks"), "webhook"),
+                _changelist("messaging.webhookdelivery", _("Webhook deliveries"), "send"),
                 _item(_("API docs"), "api", reverse("api:swagger-ui"), _staff),
                 _changelist("django_q.schedule", _("Scheduled jobs"), "schedule"),
                 _changelist("django_q.failure", _("Failed jobs"), "error"),

@@ -25,7 +25,7 @@ class CreatedEndpoint:
     secret: str  # shown once, never stored in clear
 
 
-def _clean(*, name: str, url: str, event_types: Any) -> tuple[str, str, list[str]]:
+def clean_endpoint_fields(*, name: str, url: str, event_types: Any) -> tuple[str, str, list[str]]:
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
     url = (url or "").strip()
@@ -48,7 +48,7 @@ def _clean(*, name: str, url: str, event_types: Any) -> tuple[str, str, list[str
 def create_endpoint(
     *, actor: AbstractBaseUser | None, name: str, url: str, event_types: list[str], is_active: bool = True
 ) -> CreatedEndpoint:
-    name, url, event_types = _clean(name=name, url=url, event_types=event_types)
+    name, url, event_types = clean_endpoint_fields(name=name, url=url, event_types=event_types)
     secret = generate_secret()
     endpoint = WebhookEndpoint.objects.create(
         name=name,
@@ -68,7 +68,7 @@ def change_endpoint(
     *, actor: AbstractBaseUser | None, endpoint: WebhookEndpoint, name: str, url: str, event_types: list[str], is_active: bool
 ) -> WebhookEndpoint:
     """Change what an endpoint receives; turning a disabled one back on clears its failures."""
-    name, url, event_types = _clean(name=name, url=url, event_types=event_types)
+    name, url, event_types = clean_endpoint_fields(name=name, url=url, event_types=event_types)
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     before = {"name": endpoint.name, "url": endpoint.url, "event_types": endpoint.event_types, "is_active": endpoint.is_active}
     after = {"name": name, "url": url, "event_types": event_types, "is_active": is_active}

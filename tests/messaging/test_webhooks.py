@@ -159,6 +159,10 @@ def test_dead_receiver_disables_the_endpoint(allow_loopback, settings, admin_use
     with django_capture_on_commit_callbacks(execute=True):
         emit("contact.erased", {"contact_id": 2})
     assert WebhookDelivery.objects.count() == 1
+    # the console says so
+    client.force_login(admin_user)
+    page = client.get("/admin/messaging/webhookendpoint/").content.decode()
+    assert "The webhook endpoint “Dead” was turned off" in page and "3 failed attempts in a row" in page
 
 
 def test_replay_sends_again_with_the_same_id(receiver, admin_user, django_capture_on_commit_callbacks):
