@@ -14,6 +14,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from messaging.consent import subscribe, unsubscribe
+from messaging.contacts import erase_contact
+from messaging.delivery.outbox import enqueue_message
+from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from messaging.webhooks.dispatch import backoff_seconds, send_due_webhooks
@@ -263,3 +266,38 @@ def test_unsubscribe_is_announced(receiver, admin_user, contact, newsletter, dja
 def test_backoff_doubles_and_is_capped(settings):
     settings.MAILROOM_WEBHOOK_BACKOFF_CAP_SECONDS = 200
     assert [backoff_seconds(n) for n in (1, 2, 3, 4, 5)] == [30, 60, 120, 200, 200]
+
+
+def test_a_sent_message_announces_sent_and_delivered(receiver, settings, admin_user, django_capture_on_commit_callbacks):
+    # the sandbox provider stores the message and records it delivered
+    settings.MAILROOM_KICK_CLUSTER = False
+    settings.MAILROOM_SENDER_ADDRESS = "Mailroom SAS, 1 rue de la Poste, 75001 Paris"
+    hook = receiver(200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["message.sent", "message.delivered"])
+    message = enqueue_message(channel="email", to="ada@example.com", subject="Hello", text="Hi there")
+    with django_capture_on_commit_callbacks(execute=True):
+        send_due_messages()
+    send_due_webhooks()
+    events = sorted((json.loads(body)["type"], json.loads(body)["data"]["message_id"]) for _, body in hook.requests)
+    assert events == [("message.delivered", message.pk), ("message.sent", message.pk)]
+    assert all("ada@example.com" not in body.decode() for _, body in hook.requests)  # ids only
+
+
+def test_erasing_a_contact_announces_it(allow_loopback, admin_user, contact, django_capture_on_commit_callbacks):
+    create_endpoint(actor=admin_user, name="CRM", url="http://127.0.0.1:9/", event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_contact(actor=admin_user, contact=contact)
+    body = json.loads(WebhookDelivery.objects.get().body)
+    assert body["type"] == "contact.erased" and body["data"] == {"contact_id": contact.pk}
+
+
+def test_a_leased_endpoint_is_left_to_its_worker(receiver, admin_user, django_capture_on_commit_callbacks):
+    hook = receiver(200)
+    endpoint = create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.erased"]).endpoint
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 1})
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(lease_until=timezone.now() + timedelta(seconds=60), lease_owner="other")
+    assert send_due_webhooks() == 0 and hook.requests == []
+    # an expired lease (a dead worker) is taken over
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert send_due_webhooks() == 1 and len(hook.requests) == 1

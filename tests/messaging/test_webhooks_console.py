@@ -82,3 +82,17 @@ def test_replay_asks_first_then_requeues(client, ops, admin_user):
     assert AuditEntry.objects.filter(verb="requeued", actor=ops).exists()
     # the log page opens with its attempts
     assert client.get(f"{DELIVERIES}{delivery.pk}/change/").status_code == 200
+
+
+def test_editing_checks_the_url_and_turning_back_on_clears_failures(client, admin_user, settings):
+    endpoint = create_endpoint(actor=admin_user, name="CRM", url="http://127.0.0.1:9/", event_types=["contact.erased"]).endpoint
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, consecutive_failures=20, disabled_reason="x")
+    client.force_login(admin_user)
+    settings.MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    refused = client.post(f"{ENDPOINTS}{endpoint.pk}/change/", _form(url="http://[::1]/"))
+    assert "private, loopback or reserved address" in refused.content.decode()
+    settings.MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    assert client.post(f"{ENDPOINTS}{endpoint.pk}/change/", _form()).status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.is_active and endpoint.consecutive_failures == 0 and endpoint.disabled_reason == ""
+    assert AuditEntry.objects.filter(verb="changed", target_type="messaging.webhookendpoint", actor=admin_user).exists()
