@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from messaging import digest, import_jobs, mailbox, verification
 from messaging.delivery import inbound, logs
 from messaging.delivery.sending import send_due_messages
+from messaging.webhooks import logs as webhook_logs
 from messaging.webhooks.dispatch import send_due_webhooks
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
@@ -37,7 +38,8 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 
 
 def clean_delivery_logs() -> int:
-    return logs.delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
+    days = settings.MAILROOM_ATTEMPT_RETENTION_DAYS
+    return logs.delete_old_attempts(days=days) + webhook_logs.delete_old_deliveries(days=days)
 
 
 def process_stranded_inbound() -> int:

@@ -19,6 +19,7 @@ from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from messaging.tasks import clean_delivery_logs
 from messaging.webhooks.dispatch import backoff_seconds, send_due_webhooks
 from messaging.webhooks.emit import emit
 from messaging.webhooks.endpoints import change_endpoint, create_endpoint, replay_delivery
@@ -301,3 +302,12 @@ def test_a_leased_endpoint_is_left_to_its_worker(receiver, admin_user, django_ca
     # an expired lease (a dead worker) is taken over
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     assert send_due_webhooks() == 1 and len(hook.requests) == 1
+
+
+def test_old_finished_deliveries_are_cleaned_pending_ones_stay(allow_loopback, admin_user, settings):
+    endpoint = create_endpoint(actor=admin_user, name="CRM", url="http://127.0.0.1:9/", event_types=["contact.erased"]).endpoint
+    for status in ("delivered", "failed", "pending"):
+        WebhookDelivery.objects.create(endpoint=endpoint, event_type="contact.erased", webhook_id=f"msg_{status}", body="{}", status=status)
+    WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS + 1))
+    clean_delivery_logs()
+    assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["pending"]
