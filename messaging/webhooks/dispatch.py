@@ -25,6 +25,7 @@ from messaging.secrets import SecretUnavailable, unseal_webhook_secret
 from messaging.webhooks.addresses import check_url
 from messaging.webhooks.emit import forget_subscribed_types
 from messaging.webhooks.signing import signed_headers
+from messaging.webhooks.transport import webhook_session
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,17 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
         return None, str(error)
     headers = signed_headers(secret=secret, webhook_id=delivery.webhook_id, timestamp=timezone.now(), body=delivery.body)
     try:
-        response = requests.post(
-            endpoint.url,
-            data=delivery.body.encode(),
-            headers={**headers, "user-agent": "Mailroom-Webhooks/1"},
-            timeout=settings.MAILROOM_WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,  # a redirect could lead anywhere, private addresses included
-        )
+        with webhook_session() as session:
+            response = session.post(
+                endpoint.url,
+                data=delivery.body.encode(),
+                headers={**headers, "user-agent": "Mailroom-Webhooks/1"},
+                timeout=settings.MAILROOM_WEBHOOK_TIMEOUT_SECONDS,
+                allow_redirects=False,  # a redirect could lead anywhere, private addresses included
+            )
+            response.close()
     except requests.RequestException as error:
         return None, f"{type(error).__name__}: {error}"
-    response.close()
     if 200 <= response.status_code < 300:
         return response.status_code, ""
     return response.status_code, f"HTTP {response.status_code}"

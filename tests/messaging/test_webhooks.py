@@ -9,6 +9,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -24,6 +25,7 @@ from messaging.webhooks.dispatch import backoff_seconds, send_due_webhooks
 from messaging.webhooks.emit import emit
 from messaging.webhooks.endpoints import change_endpoint, create_endpoint, replay_delivery
 from messaging.webhooks.events import register_event_type
+from messaging.webhooks.transport import webhook_session
 
 
 class Receiver:
@@ -311,3 +313,12 @@ def test_old_finished_deliveries_are_cleaned_pending_ones_stay(allow_loopback, a
     WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS + 1))
     clean_delivery_logs()
     assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["pending"]
+
+
+def test_the_connection_itself_refuses_a_private_peer(receiver, settings):
+    # as if DNS answered a public address to the check and 127.0.0.1 to the connection
+    hook = receiver(200)
+    settings.MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    with webhook_session() as session, pytest.raises(requests.ConnectionError, match=r"private address 127\.0\.0\.1"):
+        session.post(hook.url, data=b"{}", timeout=3)
+    assert hook.requests == []
