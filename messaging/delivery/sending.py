@@ -44,7 +44,7 @@ from messaging.providers.base import permanent, transient
 from messaging.providers.email.bodies import attach_languages
 from messaging.providers.email.headers import message_id_for
 from messaging.secrets import SecretUnavailable, attach_secrets
-from messaging.webhooks.emit import emit_message_event
+from messaging.webhooks.emit import emit_many, message_event
 
 logger = logging.getLogger(__name__)
 
@@ -257,11 +257,13 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
 
 def _announce_webhooks(outcomes: list[Outcome], bounce_events: list[DeliveryEvent]) -> None:
     """message.sent / message.failed / message.bounced to webhook endpoints (nothing when none listens)."""
-    for o in outcomes:
-        if o.message.status in (Status.SENT, Status.FAILED):
-            emit_message_event(o.message.status, message_id=o.message.pk, channel=o.message.channel)
-    for event in bounce_events:
-        emit_message_event(event.kind, message_id=event.message.pk, at_send=True)
+    events = [
+        message_event(o.message.status, message_id=o.message.pk, channel=o.message.channel)
+        for o in outcomes
+        if o.message.status in (Status.SENT, Status.FAILED)
+    ]
+    events += [message_event(event.kind, message_id=event.message.pk, at_send=True) for event in bounce_events]
+    emit_many([event for event in events if event])
 
 
 def _announce_campaign_messages(outcomes: list[Outcome]) -> None:

@@ -51,33 +51,48 @@ def new_webhook_id() -> str:
 
 def emit(event_type: str, data: dict[str, Any], *, on_commit: bool = True) -> None:
     """Announce `event_type` with `data` (JSON-able: ids, strings, dates) to its endpoints."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}: register it with register_event_type()")
-    if event_type not in subscribed_types():
+    emit_many([(event_type, data)], on_commit=on_commit)
+
+
+def emit_many(events: list[tuple[str, dict[str, Any]]], *, on_commit: bool = True) -> None:
+    """Several events at once (a send batch): one endpoint query and one insert for all."""
+    unknown = {event_type for event_type, _data in events} - EVENT_TYPES.keys()
+    if unknown:
+        raise ValueError(f"unknown webhook event type {sorted(unknown)}: register it with register_event_type()")
+    wanted = subscribed_types()
+    now = timezone.now().isoformat()
+    bodies = [
+        (event_type, json.dumps({"type": event_type, "timestamp": now, "data": data}, cls=DjangoJSONEncoder))
+        for event_type, data in events
+        if event_type in wanted
+    ]
+    if not bodies:
         return
-    body = json.dumps({"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}, cls=DjangoJSONEncoder)
 
     def write() -> None:
         try:
-            write_deliveries(event_type=event_type, body=body)
+            write_deliveries(bodies)
         except Exception:  # the change is committed already: log, never fail the caller
-            logger.exception("could not write webhook deliveries for %s", event_type)
+            logger.exception("could not write webhook deliveries for %s", sorted({t for t, _b in bodies}))
 
     if on_commit:
         transaction.on_commit(write)
     else:
-        write_deliveries(event_type=event_type, body=body)
+        write_deliveries(bodies)
 
 
-def write_deliveries(*, event_type: str, body: str) -> list[WebhookDelivery]:
-    endpoint_ids = [
-        pk for pk, types in WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "event_types") if event_type in types
+def write_deliveries(bodies: list[tuple[str, str]]) -> list[WebhookDelivery]:
+    """One delivery per (event, active endpoint subscribed to its type), in the events' order."""
+    endpoints = list(WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "event_types"))
+    deliveries = [
+        WebhookDelivery(endpoint_id=pk, event_type=event_type, webhook_id=new_webhook_id(), body=body)
+        for event_type, body in bodies
+        for pk, types in endpoints
+        if event_type in types
     ]
-    if not endpoint_ids:
+    if not deliveries:
         return []
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(endpoint_id=pk, event_type=event_type, webhook_id=new_webhook_id(), body=body) for pk in endpoint_ids]
-    )
+    deliveries = WebhookDelivery.objects.bulk_create(deliveries)
     after_commit(SEND_TASK)
     return deliveries
 
@@ -94,7 +109,13 @@ MESSAGE_EVENTS = {
 }
 
 
+def message_event(kind: str, *, message_id: int | None, **details: Any) -> tuple[str, dict[str, Any]] | None:
+    """(event type, data) for a message's event, None for a kind endpoints do not hear about.
+    Ids only: no address or content leaves through a webhook."""
+    event_type = MESSAGE_EVENTS.get(kind)
+    return (event_type, {"message_id": message_id, **details}) if event_type else None
+
+
 def emit_message_event(kind: str, *, message_id: int | None, **details: Any) -> None:
-    """A message's event (ids only: no address or content leaves through a webhook)."""
-    if event_type := MESSAGE_EVENTS.get(kind):
-        emit(event_type, {"message_id": message_id, **details})
+    if event := message_event(kind, message_id=message_id, **details):
+        emit(*event)

@@ -22,7 +22,7 @@ from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from messaging.tasks import clean_delivery_logs
 from messaging.webhooks.dispatch import backoff_seconds, send_due_webhooks
-from messaging.webhooks.emit import emit
+from messaging.webhooks.emit import emit, emit_many, subscribed_types
 from messaging.webhooks.endpoints import change_endpoint, create_endpoint, replay_delivery
 from messaging.webhooks.events import register_event_type
 from messaging.webhooks.transport import webhook_session
@@ -322,3 +322,17 @@ def test_the_connection_itself_refuses_a_private_peer(receiver, settings):
     with webhook_session() as session, pytest.raises(requests.ConnectionError, match=r"private address 127\.0\.0\.1"):
         session.post(hook.url, data=b"{}", timeout=3)
     assert hook.requests == []
+
+
+def test_a_batch_of_events_is_written_with_one_endpoint_query_and_one_insert(
+    allow_loopback, admin_user, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    create_endpoint(actor=admin_user, name="A", url="http://127.0.0.1:9/", event_types=["message.sent"])
+    create_endpoint(actor=admin_user, name="B", url="http://127.0.0.1:9/", event_types=["message.sent", "message.failed"])
+    subscribed_types()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        emit_many([("message.sent", {"message_id": n}) for n in range(50)] + [("message.failed", {"message_id": 99})])
+    with django_assert_num_queries(2):
+        callbacks[0]()
+    assert WebhookDelivery.objects.filter(event_type="message.sent").count() == 100
+    assert WebhookDelivery.objects.filter(event_type="message.failed").count() == 1
