@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
-from messaging import policies
+from messaging import policies, queries
 from messaging.admin.base import ReadOnlyInline
 from messaging.errors import InvalidInput
 from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -79,7 +79,7 @@ class WebhookEndpointAdmin(ModelAdmin):
         return policies.can_delete_webhooks(request.user)
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        for endpoint in WebhookEndpoint.objects.filter(is_active=False, disabled_at__isnull=False).only("name", "disabled_reason"):
+        for endpoint in queries.webhook_endpoints_turned_off().only("name", "disabled_reason"):
             messages.warning(
                 request,
                 _("The webhook endpoint “%(name)s” was turned off: %(reason)s Fix the receiver, then make it active again.")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from config.console import webhooks_badge
 from messaging.consent import subscribe, unsubscribe
 from messaging.contacts import erase_contact
 from messaging.delivery.outbox import enqueue_message
@@ -169,6 +170,7 @@ def test_dead_receiver_disables_the_endpoint(allow_loopback, settings, admin_use
     client.force_login(admin_user)
     page = client.get("/admin/messaging/webhookendpoint/").content.decode()
     assert "The webhook endpoint “Dead” was turned off" in page and "3 failed attempts in a row" in page
+    assert webhooks_badge(type("Request", (), {"user": admin_user})()) == 1  # the sidebar counts it on every page
 
 
 def test_replay_sends_again_with_the_same_id(receiver, admin_user, django_capture_on_commit_callbacks):
