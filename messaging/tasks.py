@@ -28,7 +28,7 @@ def heartbeat() -> str:
 
 def send_webhooks(*, limit: int = 1000) -> int:
     """Send due outbound webhooks, per endpoint in order; kicked after an event and every minute."""
-    return send_due_webhooks(limit=limit)
+    return send_due_webhooks(limit=limit, time_budget=DRAIN_TIME_BUDGET)
 
 
 def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int:

@@ -41,8 +41,10 @@ def _due() -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
 
 
-def send_due_webhooks(*, limit: int = 1000) -> int:
-    """Send what is due, endpoint by endpoint; returns how many attempts were made."""
+def send_due_webhooks(*, limit: int = 1000, time_budget: float | None = None) -> int:
+    """Send what is due, endpoint by endpoint; returns how many attempts were made. With a
+    time budget no new attempt starts once it is spent (the minute schedule goes on)."""
+    deadline = time.monotonic() + time_budget if time_budget else None
     endpoint_ids = list(
         WebhookDelivery.objects.filter(_due(), status=WebhookDelivery.Status.PENDING, endpoint__is_active=True)
         .order_by()
@@ -51,9 +53,9 @@ def send_due_webhooks(*, limit: int = 1000) -> int:
     )
     sent = 0
     for endpoint_id in endpoint_ids:
-        if sent >= limit:
+        if sent >= limit or (deadline and time.monotonic() >= deadline):
             break
-        sent += drain_endpoint(endpoint_id=endpoint_id, limit=min(PER_ENDPOINT, limit - sent))
+        sent += drain_endpoint(endpoint_id=endpoint_id, limit=min(PER_ENDPOINT, limit - sent), deadline=deadline)
     return sent
 
 
@@ -64,11 +66,11 @@ def _lease(endpoint_id: int, owner: str) -> bool:
     return bool(WebhookEndpoint.objects.filter(free, pk=endpoint_id, is_active=True).update(lease_until=until, lease_owner=owner))
 
 
-def drain_endpoint(*, endpoint_id: int, limit: int = PER_ENDPOINT) -> int:
+def drain_endpoint(*, endpoint_id: int, limit: int = PER_ENDPOINT, deadline: float | None = None) -> int:
     owner = uuid.uuid4().hex
     attempts = 0
     try:
-        while attempts < limit and _lease(endpoint_id, owner):
+        while attempts < limit and not (deadline and time.monotonic() >= deadline) and _lease(endpoint_id, owner):
             delivery = WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=WebhookDelivery.Status.PENDING).order_by("id").first()
             if delivery is None or (delivery.next_attempt_at and delivery.next_attempt_at > timezone.now()):
                 break  # nothing left, or the oldest waits for its retry: keep the order

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 from django.utils import timezone
+from django_q.tasks import async_task
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -21,6 +22,7 @@ from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from messaging.schedules import may_run
 from messaging.tasks import clean_delivery_logs
 from messaging.webhooks.dispatch import backoff_seconds, send_due_webhooks
 from messaging.webhooks.emit import emit, emit_many, subscribed_types
@@ -338,3 +340,21 @@ def test_a_batch_of_events_is_written_with_one_endpoint_query_and_one_insert(
         callbacks[0]()
     assert WebhookDelivery.objects.filter(event_type="message.sent").count() == 100
     assert WebhookDelivery.objects.filter(event_type="message.failed").count() == 1
+
+
+def test_the_cluster_task_runs_through_django_q(receiver, admin_user, django_capture_on_commit_callbacks):
+    hook = receiver(200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 1})
+    assert may_run("messaging.tasks.send_webhooks")
+    async_task("messaging.tasks.send_webhooks", sync=True)
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.DELIVERED
+
+
+def test_a_spent_time_budget_starts_no_attempt(receiver, admin_user, django_capture_on_commit_callbacks):
+    hook = receiver(200)
+    create_endpoint(actor=admin_user, name="CRM", url=hook.url, event_types=["contact.erased"])
+    with django_capture_on_commit_callbacks(execute=True):
+        emit("contact.erased", {"contact_id": 1})
+    assert send_due_webhooks(time_budget=1e-9) == 0 and hook.requests == []
