@@ -39,7 +39,7 @@ def check_url(url: str) -> None:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as error:
+    except (OSError, UnicodeError, ValueError) as error:  # ValueError: a NUL in the name
         raise _refused(_("The host name “%(host)s” cannot be resolved.") % {"host": parts.hostname}) from error
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])

@@ -3,6 +3,7 @@ through MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES here), signatures checked with 
 Standard Webhooks reference implementation."""
 
 import json
+import re
 import socket
 import threading
 from datetime import timedelta
@@ -24,6 +25,7 @@ from messaging.errors import InvalidInput
 from messaging.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from messaging.schedules import may_run
 from messaging.tasks import clean_delivery_logs
+from messaging.webhooks.addresses import check_url
 from messaging.webhooks.dispatch import backoff_seconds, send_due_webhooks
 from messaging.webhooks.emit import emit, emit_many, subscribed_types
 from messaging.webhooks.endpoints import change_endpoint, create_endpoint, replay_delivery
@@ -358,3 +360,19 @@ def test_a_spent_time_budget_starts_no_attempt(receiver, admin_user, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         emit("contact.erased", {"contact_id": 1})
     assert send_due_webhooks(time_budget=1e-9) == 0 and hook.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "text"),
+    [
+        ("http://", "needs a host name"),
+        ("javascript:alert(1)", "Only http:// and https://"),
+        ("file:///etc/passwd", "Only http:// and https://"),
+        ("https://user:pw@example.com/", "no user name or password"),
+        ("http://" + "x" * 70 + ".test/", "cannot be resolved"),
+        ("http://[::1/", "not a valid URL"),
+    ],
+)
+def test_odd_urls_are_refused_with_a_reason(db, url, text):
+    with pytest.raises(InvalidInput, match=re.escape(text)):
+        check_url(url)
