@@ -75,6 +75,9 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.inbox": ALL,
         "messaging.inboxmessage": (VIEW,),
         "django_q.schedule": (VIEW,),  # add/change: Admin only (picking what the cluster runs)
+        "messaging.webhookendpoint": ALL,  # outbound webhooks: where events go, and their secrets
+        "messaging.webhookdelivery": (VIEW, CHANGE),  # change: replay a delivery
+        "messaging.webhookattempt": (VIEW,),
         "django_q.failure": (VIEW, DELETE),
         "django_q.success": (VIEW,),
         "django_q.ormq": (VIEW,),

@@ -147,6 +147,8 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _changelist("auth.group", _("Roles"), "groups"),
                 _changelist("messaging.auditentry", _("Audit trail"), "history"),
                 _changelist("messaging.apikey", _("API keys"), "key"),
+                {**_changelist("messaging.webhookendpoint", _("Webhooks"), "webhook"), "badge": "config.console.webhooks_badge"},
+                _changelist("messaging.webhookdelivery", _("Webhook deliveries"), "send"),
                 _item(_("API docs"), "api", reverse("api:swagger-ui"), _staff),
                 _changelist("django_q.schedule", _("Scheduled jobs"), "schedule"),
                 _changelist("django_q.failure", _("Failed jobs"), "error"),
@@ -161,6 +163,13 @@ def approval_badge(request: HttpRequest) -> int | str:
     count = Campaign.objects.filter(state=Campaign.State.PENDING_APPROVAL).count()
     count += Automation.objects.filter(state=Automation.State.PENDING_APPROVAL).count()
     return count or ""
+
+
+def webhooks_badge(request: HttpRequest) -> int | str:
+    """How many webhook endpoints were turned off after failing (a handful of rows at most)."""
+    if not policies.can_view_webhooks(request.user):
+        return ""
+    return queries.webhook_endpoints_turned_off().count() or ""
 
 
 def environment_badge(request: HttpRequest) -> list[str] | None:

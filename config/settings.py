@@ -154,6 +154,14 @@ MAILROOM_SEND_BATCH = int(os.environ.get("MAILROOM_SEND_BATCH", "500"))
 # (under the task timeout below): past it, the batch's leases expire and it is sent again.
 MAILROOM_RECORD_RETRY_SECONDS = int(os.environ.get("MAILROOM_RECORD_RETRY_SECONDS", "180"))
 MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION_DAYS", "90"))
+# Outbound webhooks (messaging.webhooks): attempts per delivery (backoff 30 s·2^n, capped),
+# consecutive failed attempts that disable an endpoint, the request timeout, and whether
+# loopback/private/link-local addresses may be used (off in production: SSRF).
+MAILROOM_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("MAILROOM_WEBHOOK_MAX_ATTEMPTS", "8"))
+MAILROOM_WEBHOOK_BACKOFF_CAP_SECONDS = int(os.environ.get("MAILROOM_WEBHOOK_BACKOFF_CAP_SECONDS", "3600"))
+MAILROOM_WEBHOOK_DISABLE_AFTER = int(os.environ.get("MAILROOM_WEBHOOK_DISABLE_AFTER", "20"))
+MAILROOM_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("MAILROOM_WEBHOOK_TIMEOUT_SECONDS", "10"))
+MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 # Enqueue kicks a drain task on the cluster after commit (the minute schedule is the net).
 MAILROOM_KICK_CLUSTER = env_bool("MAILROOM_KICK_CLUSTER", True)
 # What a template variable with no value renders as ("" keeps filters like `default` working).

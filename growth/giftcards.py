@@ -33,10 +33,12 @@ from growth.errors import (
 )
 from growth.models import GiftCard, GiftCardAttempt, GiftCardTransaction
 from growth.notifications import email_on_commit
+from growth.webhook_events import GIFT_CARD_LEDGER_ENTRY
 from messaging.audit import record_audit
 from messaging.errors import InvalidInput, MailroomError, NotAllowed
 from messaging.models import Contact
 from messaging.money import format_money
+from messaging.webhooks.emit import emit
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,22 @@ MAX_BATCH = 1000
 Kind = GiftCardTransaction.Kind
 # Errors that mean "this code is not a usable card": what someone guessing codes sees.
 BAD_CODE_ERRORS = frozenset({UnknownGiftCard.code, GiftCardExpired.code, GiftCardDisabled.code})
+
+
+def _announce(entry: GiftCardTransaction) -> None:
+    """The ledger entry to webhook endpoints (after commit): amounts and ids, never the code."""
+    emit(
+        GIFT_CARD_LEDGER_ENTRY,
+        {
+            "entry_id": entry.pk,
+            "card_id": entry.card_id,
+            "kind": entry.kind,
+            "amount": str(entry.amount),
+            "balance_after": str(entry.balance_after),
+            "currency": entry.card.currency,
+            "order_reference": entry.order_reference,
+        },
+    )
 
 
 def generate_code() -> str:
@@ -133,7 +151,7 @@ def _create_card(
         issue_key=issue_key,
         issued_by=actor if actor is not None and actor.is_authenticated else None,
     )
-    GiftCardTransaction.objects.create(
+    entry = GiftCardTransaction.objects.create(
         card=card,
         kind=Kind.PURCHASE,
         amount=amount,
@@ -141,6 +159,7 @@ def _create_card(
         idempotency_key=f"giftcard:{card.pk}:purchase",
         actor=card.issued_by,
     )
+    _announce(entry)
     return IssuedGiftCard(card=card, code=code)
 
 
@@ -373,6 +392,7 @@ def _append(*, card: GiftCard, kind: str, amount: Decimal, key: str, actor, orde
     )
     card.balance = new_balance
     card.save(update_fields=["balance"])
+    _announce(entry)
     return entry
 
 

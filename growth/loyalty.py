@@ -21,9 +21,11 @@ from django.utils.translation import gettext as _
 from growth.errors import IdempotencyConflict, InsufficientBalance, InvalidAmount, NoLoyaltyProgram
 from growth.models import LoyaltyAccount, LoyaltyProgram, LoyaltyTier, LoyaltyTransaction
 from growth.notifications import email_on_commit
+from growth.webhook_events import LOYALTY_LEDGER_ENTRY
 from messaging.audit import record_audit
 from messaging.errors import InvalidInput
 from messaging.models import Contact
+from messaging.webhooks.emit import emit
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,18 @@ def _append(
         actor=actor if actor is not None and actor.is_authenticated else None,
     )
     account.balance = new_balance
+    emit(
+        LOYALTY_LEDGER_ENTRY,
+        {
+            "entry_id": entry.pk,
+            "account_id": account.pk,
+            "contact_id": account.contact_id,
+            "kind": kind,
+            "points": points,
+            "balance_after": new_balance,
+            "order_reference": order_reference,
+        },
+    )
     if kind == Kind.EARNED or (kind == Kind.REVERSED and order_reference):
         account.lifetime_points = max(0, account.lifetime_points + points)
         account.tier = tier_for(account.program, account.lifetime_points)

@@ -1,7 +1,7 @@
 """How growth plugs into the lower apps: signal receivers, merge tags, segment fields,
 schedules, timeline sources and the demo loader. Run once from GrowthConfig.ready()."""
 
-from growth import demo, registry, schedules
+from growth import demo, registry, schedules, webhook_events
 from growth.receivers import on_contact_erased, on_event_tracked
 from growth.timeline import register_timeline_sources
 from marketing.events import event_tracked
@@ -15,5 +15,6 @@ def connect() -> None:
     registry.register_merge_tags()
     registry.register_segment_fields()
     schedules.register()
+    webhook_events.register()
     register_timeline_sources()
     register_demo_loader(demo.load)

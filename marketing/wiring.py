@@ -4,7 +4,7 @@ MarketingConfig.ready(); the lower modules send signals and never import their l
 
 from django.db.models.signals import pre_save
 
-from marketing import demo, schedules
+from marketing import demo, schedules, webhook_events
 from marketing.automations.approval import on_segment_audience_changed
 from marketing.automations.triggers import on_event_tracked
 from marketing.campaigns.actions import on_segment_audience_changing, topic_saving
@@ -23,6 +23,7 @@ from messaging.models import Topic
 
 def connect() -> None:
     schedules.register()
+    webhook_events.register()
     register_builtin_fields()
     register_timeline_sources()
     register_demo_loader(demo.load)

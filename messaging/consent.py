@@ -14,6 +14,7 @@ from messaging.contact_fields import normalise_email, normalise_phone
 from messaging.errors import InvalidInput
 from messaging.models import Channel, ConsentRecord, Contact, Subscription, Suppression, Topic
 from messaging.models.consent import hashed_address
+from messaging.webhooks.emit import emit
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ def _set_status(*, actor, contact: Contact, topic: Topic, channel: str, status: 
         verb="subscribed" if status == Subscription.Status.SUBSCRIBED else "unsubscribed",
         target=subscription,
         changes={"status": {"before": previous, "after": status}},
+    )
+    emit(
+        "contact.subscribed" if status == Subscription.Status.SUBSCRIBED else "contact.unsubscribed",
+        {"contact_id": contact.pk, "topic": topic.key, "channel": channel, "source": context.source},
     )
     return subscription, True
 
@@ -162,4 +167,5 @@ def record_preference_change(
         wording_version=context.wording_version,
     )
     record_audit(actor=actor, verb=f"preference-{action}", target=contact, changes={action: {"before": None, "after": details}})
+    emit("contact.consent_changed", {"contact_id": contact.pk, "action": action, "details": details, "source": context.source})
     return record

@@ -86,6 +86,13 @@ can_manage_settings = requires("messaging.view_sitesettings", "messaging.change_
 can_view_api_keys = requires("messaging.view_apikey")
 can_create_api_keys = requires("messaging.add_apikey")
 can_revoke_api_keys = requires("messaging.change_apikey")
+# Outbound webhooks (Admin, Ops): endpoints carry a signing secret and decide where data goes.
+can_view_webhooks = requires("messaging.view_webhookendpoint")
+can_create_webhooks = requires("messaging.add_webhookendpoint")
+can_change_webhooks = requires("messaging.change_webhookendpoint")
+can_delete_webhooks = requires("messaging.delete_webhookendpoint")
+can_view_webhook_deliveries = requires("messaging.view_webhookdelivery")
+can_replay_webhooks = requires("messaging.change_webhookdelivery")
 
 # Background jobs (django-q2). Choosing what the cluster runs is running code on the
 # server, and task arguments and results may hold secrets: Admin only (accounts/roles.py

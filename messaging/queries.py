@@ -6,7 +6,17 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from messaging.models import Channel, ConsentRecord, Contact, DeliveryEvent, OutboxMessage, Subscription, Suppression, Topic
+from messaging.models import (
+    Channel,
+    ConsentRecord,
+    Contact,
+    DeliveryEvent,
+    OutboxMessage,
+    Subscription,
+    Suppression,
+    Topic,
+    WebhookEndpoint,
+)
 
 
 def has_consent(*, contact: Contact, topic: Topic, channel: str = Channel.EMAIL) -> bool:
@@ -84,3 +94,8 @@ def message_stats(*, since: datetime.datetime | None = None, until: datetime.dat
         "by_channel": by_channel,
         "events": event_totals,
     }
+
+
+def webhook_endpoints_turned_off() -> QuerySet[WebhookEndpoint]:
+    """Endpoints disabled after consecutive failures (not those a person switched off)."""
+    return WebhookEndpoint.objects.filter(is_active=False, disabled_at__isnull=False)

@@ -41,6 +41,8 @@ SCHEDULES = [
     {"name": "read email inboxes", "func": "messaging.tasks.poll_email_inboxes", "schedule_type": Schedule.MINUTES, "minutes": 1},
     # Console imports whose worker was killed: resumed, or failed with the reason.
     {"name": "recover import jobs", "func": "messaging.tasks.recover_import_jobs", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    # Outbound webhooks whose retry is due (events kick it too, after commit).
+    {"name": "send webhooks", "func": "messaging.tasks.send_webhooks", "schedule_type": Schedule.MINUTES, "minutes": 1},
     {"name": "clean delivery logs", "func": "messaging.tasks.clean_delivery_logs", "schedule_type": Schedule.DAILY},
     # Every hour: the contacts whose local time is Monday 09:xx get their weekly digest.
     {"name": "weekly digests", "func": "messaging.tasks.send_weekly_digests", "schedule_type": Schedule.HOURLY},

@@ -80,6 +80,22 @@ def unseal_credentials(sealed: str) -> dict[str, str]:
         raise SecretUnavailable("the stored credentials cannot be unsealed (was SECRET_KEY changed?): type them again") from error
 
 
+WEBHOOK_SALT = "mailroom.webhook-secret"
+
+
+def seal_webhook_secret(secret: str) -> str:
+    """A webhook endpoint's signing secret, encrypted and authenticated for the database."""
+    return _fernet(WEBHOOK_SALT).encrypt(secret.encode()).decode()
+
+
+def unseal_webhook_secret(sealed: str) -> str:
+    """The signing secret; raises SecretUnavailable when SECRET_KEY changed since it was sealed."""
+    try:
+        return _fernet(WEBHOOK_SALT).decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError) as error:
+        raise SecretUnavailable("the webhook secret cannot be unsealed (was SECRET_KEY changed?): create the endpoint again") from error
+
+
 def seal(values: dict[str, str]) -> str:
     """The secrets, keyed by their marker, encrypted and authenticated."""
     return _fernet().encrypt(json.dumps({marker(name): value for name, value in values.items()}).encode()).decode()

@@ -9,6 +9,8 @@ from django.utils.translation import gettext as _
 from messaging import digest, import_jobs, mailbox, verification
 from messaging.delivery import inbound, logs
 from messaging.delivery.sending import send_due_messages
+from messaging.webhooks import logs as webhook_logs
+from messaging.webhooks.dispatch import send_due_webhooks
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
 
@@ -24,6 +26,11 @@ def heartbeat() -> str:
     return timezone.now().isoformat()
 
 
+def send_webhooks(*, limit: int = 1000) -> int:
+    """Send due outbound webhooks, per endpoint in order; kicked after an event and every minute."""
+    return send_due_webhooks(limit=limit, time_budget=DRAIN_TIME_BUDGET)
+
+
 def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int:
     """Send due messages in batches for up to ~50 s; the minute schedule and enqueue kicks
     start new drains, so a backlog keeps flowing on every worker."""
@@ -31,7 +38,8 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 
 
 def clean_delivery_logs() -> int:
-    return logs.delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
+    days = settings.MAILROOM_ATTEMPT_RETENTION_DAYS
+    return logs.delete_old_attempts(days=days) + webhook_logs.delete_old_deliveries(days=days)
 
 
 def process_stranded_inbound() -> int:

@@ -5,7 +5,7 @@ from anymail.signals import inbound, tracking
 from django.apps import apps
 from django.core import checks
 from django.core.management import call_command
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django_q.models import Schedule
 from django_q.signals import pre_enqueue
 
@@ -13,9 +13,12 @@ from messaging.attachments import delete_files
 from messaging.audit import audit_m2m_change, audited_relations
 from messaging.checks import check_default_provider, check_public_base_url, check_secret_key
 from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
-from messaging.models import Attachment
+from messaging.erasure import contact_erased
+from messaging.models import Attachment, WebhookEndpoint
 from messaging.schedules import ensure_schedules, guard_enqueue, guard_schedule
 from messaging.timeline import register_messaging_sources
+from messaging.webhooks.emit import forget_subscribed_types
+from messaging.webhooks.receivers import on_contact_erased
 
 
 def after_migrate(sender, **kwargs) -> None:
@@ -44,4 +47,7 @@ def connect() -> None:
     pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
     for through in audited_relations():
         m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")
+    contact_erased.connect(on_contact_erased, dispatch_uid="mailroom_webhooks_erasure")
+    post_save.connect(forget_subscribed_types, sender=WebhookEndpoint, dispatch_uid="mailroom_webhook_types_saved")
+    post_delete.connect(forget_subscribed_types, sender=WebhookEndpoint, dispatch_uid="mailroom_webhook_types_deleted")
     register_messaging_sources()  # first: marketing's and growth's ready() add theirs after

@@ -39,6 +39,7 @@ from marketing.campaigns.states import (
 )
 from marketing.models import Campaign, CampaignRecipient, CampaignVariant, Segment
 from marketing.review import saw_this_submission
+from marketing.webhook_events import CAMPAIGN_STATE_CHANGED
 from messaging.audit import current_actor, record_audit, snapshot
 from messaging.content.merge_tags import merge_tags
 from messaging.delivery.outbox import cancel_message
@@ -47,6 +48,7 @@ from messaging.errors import InvalidInput, NotAllowed
 from messaging.models import OutboxMessage, Topic
 from messaging.senders import clean_sender, sender_error
 from messaging.storable import UnstorableValue, check_storable
+from messaging.webhooks.emit import emit
 
 State = Campaign.State
 # Queued messages of a paused campaign wait until this instant: the drain only claims
@@ -95,7 +97,9 @@ def _user(actor: AbstractBaseUser | None):
 
 
 def _audit_state(actor, campaign: Campaign, verb: str, before: str, **extra: Any) -> None:
+    """Every state change passes here: the audit row, and the webhook event after commit."""
     record_audit(actor=actor, verb=verb, target=campaign, changes={"state": {"before": before, "after": campaign.state}, **extra})
+    emit(CAMPAIGN_STATE_CHANGED, {"campaign_id": campaign.pk, "name": campaign.name, "before": before, "after": campaign.state})
 
 
 def _clean_values(values: dict[str, Any]) -> dict[str, Any]:

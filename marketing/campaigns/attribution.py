@@ -9,7 +9,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from marketing.models import Campaign, CampaignConversion, Order
+from marketing.webhook_events import ORDER_ATTRIBUTED
 from messaging.models import DeliveryEvent
+from messaging.webhooks.emit import emit
 
 LOOKBACK_DAYS = 60
 
@@ -55,7 +57,7 @@ def attribute_conversions(*, since=None) -> int:
             continue
         try:
             with transaction.atomic():
-                CampaignConversion.objects.create(
+                conversion = CampaignConversion.objects.create(
                     campaign_id=campaign_id,
                     contact_id=order.contact_id,
                     variant_id=variant_id,
@@ -67,4 +69,14 @@ def attribute_conversions(*, since=None) -> int:
             created += 1
         except IntegrityError:  # attributed by a concurrent run
             continue
+        emit(
+            ORDER_ATTRIBUTED,
+            {
+                "order_id": order.pk,
+                "campaign_id": campaign_id,
+                "contact_id": order.contact_id,
+                "revenue": str(conversion.revenue),
+                "currency": conversion.currency,
+            },
+        )
     return created

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from messaging.consent import ConsentContext, suppress_address, unsubscribe
 from messaging.models import ConsentRecord, Contact, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, Suppression
 from messaging.storable import UNSTORABLE
+from messaging.webhooks.emit import emit_message_event
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def store_event(
     same webhook twice, a second unsubscribe from one message): each lands once."""
     try:
         with transaction.atomic():
-            return DeliveryEvent.objects.create(
+            event = DeliveryEvent.objects.create(
                 message=message,
                 kind=kind,
                 external_id=external_id or None,
@@ -77,6 +78,8 @@ def store_event(
             )
     except IntegrityError:
         return None
+    emit_message_event(kind, message_id=event.message_id, occurred_at=event.occurred_at)
+    return event
 
 
 @transaction.atomic

@@ -45,6 +45,7 @@ from messaging.providers.base import permanent, transient
 from messaging.providers.email.bodies import attach_languages
 from messaging.providers.email.headers import message_id_for
 from messaging.secrets import SecretUnavailable, attach_secrets
+from messaging.webhooks.emit import emit_many, message_event
 
 logger = logging.getLogger(__name__)
 
@@ -248,10 +249,22 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     if logger.isEnabledFor(logging.DEBUG):
         for o in outcomes:
             logger.debug("message %s %s via %s: %s", o.message.pk, o.message.status, o.provider, o.result.response[:200])
+    _announce_webhooks(outcomes, bounce_events)
     failed = [o for o in outcomes if o.message.status in (Status.FAILED, Status.SUPPRESSED)]
     for o in failed:
         logger.info("message %s %s: %s", o.message.pk, o.message.status, o.message.error[:200])
     _announce_campaign_messages(outcomes)
+
+
+def _announce_webhooks(outcomes: list[Outcome], bounce_events: list[DeliveryEvent]) -> None:
+    """message.sent / message.failed / message.bounced to webhook endpoints (nothing when none listens)."""
+    events = [
+        message_event(o.message.status, message_id=o.message.pk, channel=o.message.channel)
+        for o in outcomes
+        if o.message.status in (Status.SENT, Status.FAILED)
+    ]
+    events += [message_event(event.kind, message_id=event.message.pk, at_send=True) for event in bounce_events]
+    emit_many([event for event in events if event])
 
 
 def _announce_campaign_messages(outcomes: list[Outcome]) -> None:

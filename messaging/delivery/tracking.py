@@ -25,6 +25,7 @@ from messaging import site
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
 from messaging.secrets import MARKER_PREFIX as SECRET_MARKER_PREFIX
 from messaging.tokens import Token, TokenError, TokenService, conceal_id, never, public_link_seconds
+from messaging.webhooks.emit import emit_message_event
 
 CLICK_SALT = "mailroom.click"
 OPEN_SALT = "mailroom.open"
@@ -272,6 +273,7 @@ def record_hit(*, kind: str, message_pk: int, token: Token, user_agent: str, lin
             cursor.execute(_insert_hit_sql(), params)
     except IntegrityError:
         return False
+    emit_message_event(kind, message_id=message_pk, link_id=link_id, automated=reason or None)
     return True
 
 

@@ -16,6 +16,7 @@ from messaging.models.delivery import (
 )
 from messaging.models.imports import ImportJob
 from messaging.models.site import SiteSettings
+from messaging.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -41,4 +42,7 @@ __all__ = [
     "TemplateVersion",
     "Topic",
     "TrackedLink",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

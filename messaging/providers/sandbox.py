@@ -8,6 +8,7 @@ from django.utils import timezone
 from messaging.models import DeliveryEvent, SandboxMessage
 from messaging.providers.base import Result, Session, final_text, permanent, sent
 from messaging.providers.email.mime import compose
+from messaging.webhooks.emit import emit_many, message_event
 
 # The external id of the delivered event the sandbox records for each message it accepts.
 DELIVERED_ID_PREFIX = "sandbox:"
@@ -63,6 +64,7 @@ class SandboxSession(Session):
                 if caught.message_id is not None
             ]
             DeliveryEvent.objects.bulk_create(delivered, ignore_conflicts=True)
+            emit_many([message_event(event.kind, message_id=event.message_id) for event in delivered])
             self.caught = []
 
     def close(self) -> None:

@@ -1,0 +1,28 @@
+"""The event types an endpoint may subscribe to. Messaging registers its own here; marketing
+and growth register theirs from their wiring (messaging never imports them)."""
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+EVENT_TYPES: dict[str, str | Promise] = {
+    "message.sent": _("Message sent"),
+    "message.delivered": _("Message delivered"),
+    "message.bounced": _("Message bounced"),
+    "message.complained": _("Message complaint"),
+    "message.opened": _("Message opened"),
+    "message.clicked": _("Message clicked"),
+    "message.failed": _("Message failed"),
+    "contact.subscribed": _("Contact subscribed"),
+    "contact.unsubscribed": _("Contact unsubscribed"),
+    "contact.consent_changed": _("Contact consent changed"),
+    "contact.erased": _("Contact erased"),
+}
+
+
+def register_event_type(name: str, label: str | Promise) -> None:
+    """Let endpoints subscribe to `name` (e.g. "campaign.state_changed")."""
+    EVENT_TYPES.setdefault(name, label)
+
+
+def event_type_choices() -> list[tuple[str, str | Promise]]:
+    return sorted(EVENT_TYPES.items())
