@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from messaging import digest, import_jobs, mailbox, verification
 from messaging.delivery import inbound, logs
 from messaging.delivery.sending import send_due_messages
+from messaging.signup.actions import delete_expired_signups
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
 
@@ -32,6 +33,11 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 
 def clean_delivery_logs() -> int:
     return logs.delete_old_attempts(days=settings.MAILROOM_ATTEMPT_RETENTION_DAYS)
+
+
+def clean_expired_signups() -> int:
+    """Daily: unconfirmed sign-ups past MAILROOM_SIGNUP_EXPIRY_DAYS are deleted."""
+    return delete_expired_signups()
 
 
 def process_stranded_inbound() -> int:
