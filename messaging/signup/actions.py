@@ -161,7 +161,8 @@ def _send_confirmation(*, pending: PendingSignup) -> OutboxMessage:
         "metadata": {"purpose": "signup_confirmation", "signup_form": pending.form_id},
     }
     if template is not None:
-        return enqueue_message(template=template, **common)
+        # The version itself: with no contact yet, enqueue_message would pick the default language.
+        return enqueue_message(template_version=template.active_version, **common)
     with translation.override(language):
         return enqueue_message(
             subject=_("Please confirm your subscription"),

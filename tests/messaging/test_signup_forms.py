@@ -10,6 +10,7 @@ from django.dispatch import receiver
 from django.test import Client
 from django.utils import timezone
 
+from messaging.content.catalog import sync_catalog
 from messaging.models import ConsentRecord, Contact, LegalBasis, OutboxMessage, PendingSignup, SignupForm, Subscription, Topic
 from messaging.secrets import attach_secrets, reveal
 from messaging.signup.actions import delete_expired_signups, embed_snippet
@@ -223,3 +224,13 @@ def test_support_cannot_edit_forms_marketer_can(signup_form, support, marketer):
     client.force_login(marketer)
     assert client.get(change).status_code == 200
     assert client.get("/admin/messaging/signupform/add/").status_code == 200
+
+
+def test_the_catalog_template_is_used_in_the_visitors_language(signup_form):
+    sync_catalog(actor=None)
+    Client().post(URL + "?lang=fr", {"email": "fr@example.com", "topics": ["newsletter"]})
+    message = OutboxMessage.objects.get()
+    assert message.subject == "Confirmez votre inscription"
+    link = confirm_link(message)
+    assert Client().post(link).status_code == 200
+    assert Contact.objects.get(email="fr@example.com").locale == "fr"
