@@ -4,7 +4,7 @@ the snippet to embed elsewhere and the counts (views, submissions, confirmations
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from messaging import site
@@ -40,7 +40,7 @@ class SignupFormAdmin(AuditedModelAdmin):
     def snippet(self, obj: SignupForm) -> str:
         if not obj.pk:
             return _("Save the form first.")
-        return format_html('<textarea readonly rows="14" cols="80" class="font-mono text-xs">{}</textarea>', embed_snippet(form=obj))
+        return format_html('<textarea readonly rows="14" cols="80" class="font-mono text-xs">{}</textarea>', escape(embed_snippet(form=obj)))
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return can_view_signup_forms(request.user) or can_edit_signup_forms(request.user)

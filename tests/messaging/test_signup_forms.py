@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from messaging.content.catalog import sync_catalog
 from messaging.models import ConsentRecord, Contact, LegalBasis, OutboxMessage, PendingSignup, SignupForm, Subscription, Topic
+from messaging.schedules import schedule_functions
 from messaging.secrets import attach_secrets, reveal
 from messaging.signup.actions import delete_expired_signups, embed_snippet
 from messaging.signup.signals import signup_confirmed
@@ -174,7 +175,10 @@ def test_expired_link_shows_a_clear_page_and_the_daily_task_deletes_it(signup_fo
         assert response.status_code == 410
         assert "expired" in response.content.decode()
         assert delete_expired_signups() == 1
+        after_cleanup = Client().get(link)
+        assert after_cleanup.status_code == 410 and "expired" in after_cleanup.content.decode()
     assert not PendingSignup.objects.exists() and not Subscription.objects.exists()
+    assert "messaging.tasks.clean_expired_signups" in schedule_functions()
 
 
 @pytest.mark.parametrize(
@@ -222,7 +226,8 @@ def test_support_cannot_edit_forms_marketer_can(signup_form, support, marketer):
     client.force_login(support)
     assert client.post(change, {"name": "Hijacked"}).status_code == 403
     client.force_login(marketer)
-    assert client.get(change).status_code == 200
+    page = client.get(change).content.decode()
+    assert f"{BASE}/f/news/" in page and "&lt;form method=&quot;post&quot;" in page  # the hosted page and the snippet
     assert client.get("/admin/messaging/signupform/add/").status_code == 200
 
 
