@@ -40,7 +40,9 @@ class SignupFormAdmin(AuditedModelAdmin):
     def snippet(self, obj: SignupForm) -> str:
         if not obj.pk:
             return _("Save the form first.")
-        return format_html('<textarea readonly rows="14" cols="80" class="font-mono text-xs">{}</textarea>', escape(embed_snippet(form=obj)))
+        return format_html(
+            '<textarea readonly rows="14" cols="80" class="font-mono text-xs">{}</textarea>', escape(embed_snippet(form=obj))
+        )
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return can_view_signup_forms(request.user) or can_edit_signup_forms(request.user)
