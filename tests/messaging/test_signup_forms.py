@@ -239,3 +239,12 @@ def test_the_catalog_template_is_used_in_the_visitors_language(signup_form):
     link = confirm_link(message)
     assert Client().post(link).status_code == 200
     assert Contact.objects.get(email="fr@example.com").locale == "fr"
+
+
+def test_a_language_not_offered_is_refused_and_nothing_written(signup_form):
+    signup_form.ask_language = True
+    signup_form.save()
+    response = Client().post(URL, {"email": "grace@example.com", "topics": ["newsletter"], "language": "xx"})
+    assert response.status_code == 400
+    assert "Pick a language from the list." in response.content.decode()
+    assert nothing_stored()
