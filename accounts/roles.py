@@ -20,6 +20,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "messaging.contact": (VIEW, ADD, CHANGE),
         "messaging.importjob": (VIEW,),  # the console imports they started (and their colleagues')
         "messaging.topic": (VIEW, ADD, CHANGE),
+        "messaging.signupform": ALL,
         "messaging.subscription": (VIEW, ADD, CHANGE),
         "messaging.consentrecord": (VIEW,),
         "messaging.suppression": (VIEW,),

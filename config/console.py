@@ -72,6 +72,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _changelist("messaging.topic", _("Topics"), "label"),
                 _changelist("messaging.subscription", _("Subscriptions"), "how_to_reg"),
                 _changelist("messaging.consentrecord", _("Consent log"), "verified_user"),
+                _changelist("messaging.signupform", _("Sign-up forms"), "app_registration"),
                 _changelist("marketing.segment", _("Segments"), "filter_alt"),
                 _changelist("marketing.event", _("Events"), "timeline"),
                 _changelist("marketing.order", _("Orders"), "shopping_cart"),

@@ -197,7 +197,14 @@ MAILROOM_RATE_LIMITS = {
     "login-ip": (int(os.environ.get("MAILROOM_LOGIN_MAX_FAILURES_IP", "20")), 900),
     # Anonymous referral sign-ups (POST /r/<code>/) per client IP and hour.
     "referral-signup": (int(os.environ.get("MAILROOM_REFERRAL_SIGNUP_RATE_LIMIT", "10")), 3600),
+    # Sign-up form posts (POST /f/<slug>/) per client IP and per address, each hour.
+    "signup-ip": (int(os.environ.get("MAILROOM_SIGNUP_IP_RATE_LIMIT", "20")), 3600),
+    "signup-address": (int(os.environ.get("MAILROOM_SIGNUP_ADDRESS_RATE_LIMIT", "5")), 3600),
 }
+# Sign-up forms: unconfirmed sign-ups are deleted after this many days; no second
+# confirmation email to the same address within the resend window.
+MAILROOM_SIGNUP_EXPIRY_DAYS = int(os.environ.get("MAILROOM_SIGNUP_EXPIRY_DAYS", "7"))
+MAILROOM_SIGNUP_RESEND_MINUTES = int(os.environ.get("MAILROOM_SIGNUP_RESEND_MINUTES", "10"))
 MAILROOM_IMPORT_BATCH_SIZE = int(os.environ.get("MAILROOM_IMPORT_BATCH_SIZE", "2000"))
 # Console CSV imports: larger files than this are refused with a message (20 MB: about
 # 400,000 rows); files over the inline size or row count are imported by a worker with a

@@ -26,6 +26,7 @@ class ConsentContext:
     user_agent: str = ""
     wording_version: str = ""
     legal_basis: str = ""  # a LegalBasis value, when the source records one (imports do)
+    details: dict | None = None  # kept on the record as is (a sign-up form: the form and the wording shown)
 
 
 def _check_channel(channel: str) -> None:
@@ -55,6 +56,7 @@ def _set_status(*, actor, contact: Contact, topic: Topic, channel: str, status: 
         user_agent=context.user_agent[:300],
         wording_version=context.wording_version,
         legal_basis=context.legal_basis,
+        details=context.details or {},
     )
     record_audit(
         actor=actor,

@@ -45,6 +45,10 @@ can_add_suppressions = requires("messaging.add_suppression")
 can_lift_suppressions = requires("messaging.delete_suppression")
 can_view_topics = requires("messaging.view_topic")
 can_view_consent_records = requires("messaging.view_consentrecord")  # the consent log, preference changes among them
+can_view_signup_forms = requires("messaging.view_signupform")
+can_create_signup_forms = requires("messaging.add_signupform")
+can_edit_signup_forms = requires("messaging.change_signupform")  # topics, wording, pages, opt-in mode
+can_delete_signup_forms = requires("messaging.delete_signupform")
 
 # Content
 can_view_templates = requires("messaging.view_template")

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from messaging import digest, import_jobs, mailbox, verification
 from messaging.delivery import inbound, logs
 from messaging.delivery.sending import send_due_messages
+from messaging.signup.actions import delete_expired_signups
 from messaging.webhooks import logs as webhook_logs
 from messaging.webhooks.dispatch import send_due_webhooks
 
@@ -40,6 +41,11 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 def clean_delivery_logs() -> int:
     days = settings.MAILROOM_ATTEMPT_RETENTION_DAYS
     return logs.delete_old_attempts(days=days) + webhook_logs.delete_old_deliveries(days=days)
+
+
+def clean_expired_signups() -> int:
+    """Daily: unconfirmed sign-ups past MAILROOM_SIGNUP_EXPIRY_DAYS are deleted."""
+    return delete_expired_signups()
 
 
 def process_stranded_inbound() -> int:

@@ -15,6 +15,7 @@ from messaging.models.delivery import (
     TrackedLink,
 )
 from messaging.models.imports import ImportJob
+from messaging.models.signup import PendingSignup, SignupForm
 from messaging.models.site import SiteSettings
 from messaging.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -33,8 +34,10 @@ __all__ = [
     "InboxMessage",
     "LegalBasis",
     "OutboxMessage",
+    "PendingSignup",
     "Provider",
     "SandboxMessage",
+    "SignupForm",
     "SiteSettings",
     "Subscription",
     "Suppression",

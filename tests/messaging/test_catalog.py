@@ -34,6 +34,7 @@ APPOINTMENT = {"when": "Tuesday 14 May, 10:30", "location": "12 rue de la Paix, 
 # Each template's own variables (the contact and the links come from sample_context()).
 SAMPLES: dict[str, dict] = {
     "verify-email": {"verify_url": "https://example.com/verify/t0k3n/"},
+    "signup-confirmation": {"confirm_url": "https://example.com/f/c/t0k3n/"},
     "password-reset": {"reset_url": "https://example.com/reset/t0k3n/", "expires_in_hours": 2},
     "unsubscribe-confirmation": {},
     "welcome": {"start_url": "https://example.com/start/"},
