@@ -16,6 +16,7 @@ EVENT_TYPES: dict[str, str | Promise] = {
     "contact.unsubscribed": _("Contact unsubscribed"),
     "contact.consent_changed": _("Contact consent changed"),
     "contact.erased": _("Contact erased"),
+    "form.confirmed": _("Sign-up form confirmed"),
 }
 
 

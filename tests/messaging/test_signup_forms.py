@@ -1,5 +1,6 @@
 """Sign-up forms: the hosted page, double opt-in, and each anti-abuse rule."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -11,11 +12,23 @@ from django.test import Client
 from django.utils import timezone
 
 from messaging.content.catalog import sync_catalog
-from messaging.models import ConsentRecord, Contact, LegalBasis, OutboxMessage, PendingSignup, SignupForm, Subscription, Topic
+from messaging.models import (
+    ConsentRecord,
+    Contact,
+    LegalBasis,
+    OutboxMessage,
+    PendingSignup,
+    SignupForm,
+    Subscription,
+    Topic,
+    WebhookDelivery,
+)
 from messaging.schedules import schedule_functions
 from messaging.secrets import attach_secrets, reveal
 from messaging.signup.actions import delete_expired_signups, embed_snippet
 from messaging.signup.signals import signup_confirmed
+from messaging.webhooks.emit import forget_subscribed_types
+from messaging.webhooks.endpoints import create_endpoint
 
 pytestmark = pytest.mark.django_db
 BASE = "http://127.0.0.1:8000"
@@ -248,3 +261,17 @@ def test_a_language_not_offered_is_refused_and_nothing_written(signup_form):
     assert response.status_code == 400
     assert "Pick a language from the list." in response.content.decode()
     assert nothing_stored()
+
+
+def test_a_confirmed_sign_up_is_announced_to_webhook_endpoints(signup_form, settings, admin_user, django_capture_on_commit_callbacks):
+    settings.MAILROOM_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    create_endpoint(actor=admin_user, name="CRM", url="http://127.0.0.1:9/", event_types=["form.confirmed"])
+    forget_subscribed_types()
+    sign_up(Client())
+    link = confirm_link(OutboxMessage.objects.get())
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post(link)
+    body = json.loads(WebhookDelivery.objects.get().body)
+    contact = Contact.objects.get(email="grace@example.com")
+    assert body["type"] == "form.confirmed"
+    assert body["data"] == {"contact_id": contact.pk, "form_id": signup_form.pk, "form": "news"}
