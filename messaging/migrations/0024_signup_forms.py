@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=120, verbose_name='name')),
-                ('slug', models.SlugField(help_text='The hosted page is /f/<address>/.', max_length=64, unique=True, verbose_name='address')),
+                ('slug', models.SlugField(help_text='The hosted page is /f/ followed by this address, e.g. /f/news/.', max_length=64, unique=True, verbose_name='address')),
                 ('ask_name', models.BooleanField(default=False, verbose_name='ask for a name')),
                 ('ask_language', models.BooleanField(default=False, verbose_name='ask for a language')),
                 ('ask_phone', models.BooleanField(default=False, verbose_name='ask for a phone number')),
