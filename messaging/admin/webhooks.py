@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
@@ -26,7 +27,7 @@ from messaging.webhooks.events import event_type_choices
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    event_types = forms.MultipleChoiceField(label=_("event types"), widget=UnfoldAdminCheckboxSelectMultipleWidget)
+    event_types = forms.MultipleChoiceField(label=capfirst(_("event types")), widget=UnfoldAdminCheckboxSelectMultipleWidget)
 
     class Meta:
         model = WebhookEndpoint
