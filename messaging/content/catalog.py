@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from messaging.content.versions import activate_template_version, create_template, save_template_version
 from messaging.errors import InvalidInput
-from messaging.models import Template, Topic
+from messaging.models import Template, TemplateVersion, Topic
 
 HEADER_KEYS = {"name", "category", "topic", "subject", "preheader", "channel"}
 BODY_SUFFIXES = {".mjml": "mjml", ".html": "html"}
@@ -262,6 +262,22 @@ def sync_catalog(*, actor=None, root: Path | None = None, zips: list[Path] | Non
     return report
 
 
+def save_entry_version(*, actor, template: Template, entry: CatalogEntry, note: str) -> TemplateVersion:
+    """Save one catalog entry's parts as a version of `template` (the existing version when
+    nothing changed): the one way the catalog and template packages write content."""
+    return save_template_version(
+        actor=actor,
+        template=template,
+        subject=entry.header.get("subject", ""),
+        preheader=entry.header.get("preheader", ""),
+        body_format=entry.body_format,
+        body=entry.body,
+        text_body=entry.text_body,
+        sms_body=entry.sms_body,
+        note=note,
+    )
+
+
 def _sync_entry(entry: CatalogEntry, package: Package | None, actor, report: SyncReport) -> None:
     values = settings_of(package, entry)
     topic = Topic.objects.filter(key=values["topic"]).first()
@@ -277,16 +293,8 @@ def _sync_entry(entry: CatalogEntry, package: Package | None, actor, report: Syn
     if header_changed:
         Template.objects.filter(pk=template.pk).update(topic=topic, **meta)
     latest = template.versions.order_by("-number").first()
-    version = save_template_version(
-        actor=actor,
-        template=template,
-        subject=entry.header.get("subject", ""),
-        preheader=entry.header.get("preheader", ""),
-        body_format=entry.body_format,
-        body=entry.body,
-        text_body=entry.text_body,
-        sms_body=entry.sms_body,
-        note=_("From the catalog file %(file)s") % {"file": f"{entry.key}/{entry.path.name}"},
+    version = save_entry_version(
+        actor=actor, template=template, entry=entry, note=_("From the catalog file %(file)s") % {"file": f"{entry.key}/{entry.path.name}"}
     )
     new_version = latest is None or version.pk != latest.pk
     if new_version:

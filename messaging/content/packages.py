@@ -23,11 +23,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from messaging.content.catalog import MANIFEST, MANIFEST_FORMAT, CatalogEntry, Package, read_zip, settings_of
+from messaging.content.catalog import MANIFEST, MANIFEST_FORMAT, CatalogEntry, Package, read_zip, save_entry_version, settings_of
 from messaging.content.versions import (
     activate_template_version,
     create_template,
-    save_template_version,
     update_template,
 )
 from messaging.errors import InvalidInput
@@ -165,16 +164,8 @@ def _import_entry(package: Package, entry: CatalogEntry, *, actor, activate: boo
                 _("The template is a %(have)s template; the package says %(want)s.") % {"have": template.channel, "want": values["channel"]}
             )
         latest = template.versions.order_by("-number").first()
-        version = save_template_version(
-            actor=actor,
-            template=template,
-            subject=entry.header.get("subject", ""),
-            preheader=entry.header.get("preheader", ""),
-            body_format=entry.body_format,
-            body=entry.body,
-            text_body=entry.text_body,
-            sms_body=entry.sms_body,
-            note=_("Imported from %(file)s") % {"file": str(entry.path)},
+        version = save_entry_version(
+            actor=actor, template=template, entry=entry, note=_("Imported from %(file)s") % {"file": str(entry.path)}
         )
         if created or (activate and template.active_version_id != version.pk):
             activate_template_version(actor=actor, version=version)
