@@ -36,6 +36,7 @@ from messaging.models import (
     ImportJob,
     InboxMessage,
     OutboxMessage,
+    PendingSignup,
     SandboxMessage,
     Suppression,
     TrackedLink,
@@ -147,6 +148,8 @@ def scrub_personal_data(*, contact: Contact) -> dict[str, int]:
         "events": _scrub_event_payloads(message_ids),
         "inbound": _scrub_inbound(contact, addresses, values),
         "suppressions": _hash_suppressions(addresses),
+        # Sign-ups she never confirmed: nothing in them is worth keeping once she asks.
+        "pending_signups": PendingSignup.objects.filter(email__in=addresses).delete()[0],
     }
     counts["links"] = _scrub_tracked_links(values)
     counts["import_errors"] = _scrub_import_errors(values, addresses)

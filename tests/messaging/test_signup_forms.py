@@ -11,6 +11,7 @@ from django.dispatch import receiver
 from django.test import Client
 from django.utils import timezone
 
+from messaging.contacts import create_contact, erase_contact
 from messaging.content.catalog import sync_catalog
 from messaging.models import (
     ConsentRecord,
@@ -275,3 +276,11 @@ def test_a_confirmed_sign_up_is_announced_to_webhook_endpoints(signup_form, sett
     contact = Contact.objects.get(email="grace@example.com")
     assert body["type"] == "form.confirmed"
     assert body["data"] == {"contact_id": contact.pk, "form_id": signup_form.pk, "form": "news"}
+
+
+def test_erasing_a_contact_deletes_her_unconfirmed_sign_ups(signup_form, admin_user):
+    sign_up(Client(), email="Grace@Example.com")
+    assert PendingSignup.objects.count() == 1
+    contact = create_contact(actor=admin_user, email="grace@example.com")
+    erase_contact(actor=admin_user, contact=contact)
+    assert not PendingSignup.objects.exists()
