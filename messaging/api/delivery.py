@@ -99,7 +99,7 @@ class EnqueueSerializer(MessageContentSerializer):
         default=list,
         max_length=50,
         help_text='Email only: [{"filename", "content_type", "content" (base64), "content_id"?, "inline"?}]; '
-        'an inline image is shown by the HTML as <img src="cid:CONTENT_ID">.',
+        'an inline image is shown by the HTML through its Content-ID: `src="cid:CONTENT_ID"` on an img tag.',
     )
 
     def validate_metadata(self, value: dict) -> dict:
