@@ -40,7 +40,7 @@ class WebhookEndpointInput(serializers.Serializer):
     is_active = serializers.BooleanField(default=True)
 
 
-class WebhookEndpointViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, ReadViewSet):
+class WebhookEndpointViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, ReadViewSet):
     """Where events are sent. Deliveries are signed the Standard Webhooks way with the
     endpoint's secret, which the create response returns once."""
 
@@ -51,7 +51,6 @@ class WebhookEndpointViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, m
         "list": policies.can_view_webhooks,
         "retrieve": policies.can_view_webhooks,
         "create": policies.can_create_webhooks,
-        "update": policies.can_change_webhooks,
         "partial_update": policies.can_change_webhooks,
         "destroy": policies.can_delete_webhooks,
     }
@@ -65,17 +64,13 @@ class WebhookEndpointViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, m
         return response
 
     @extend_schema(request=WebhookEndpointInput, responses={200: WebhookEndpointSerializer, **problems(400, 404)})
-    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+    def partial_update(self, request: Request, pk: str) -> Response:
         endpoint = self.get_object()
-        serializer = WebhookEndpointInput(data=request.data, partial=partial)
+        serializer = WebhookEndpointInput(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         current = {"name": endpoint.name, "url": endpoint.url, "event_types": endpoint.event_types, "is_active": endpoint.is_active}
         endpoint = change_endpoint(actor=request.user, endpoint=endpoint, **(current | serializer.validated_data))
         return Response(WebhookEndpointSerializer(endpoint).data)
-
-    @extend_schema(request=WebhookEndpointInput, responses={200: WebhookEndpointSerializer, **problems(400, 404)})
-    def partial_update(self, request: Request, pk: str) -> Response:
-        return self.update(request, pk, partial=True)
 
     @extend_schema(responses={204: None, **problems(404)})
     def destroy(self, request: Request, pk: str) -> Response:
