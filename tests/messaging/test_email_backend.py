@@ -16,6 +16,7 @@ from messaging.backend import EmailBackend
 from messaging.delivery.sending import send_due_messages
 from messaging.errors import InvalidInput
 from messaging.models import Attachment, OutboxMessage, Provider, Topic
+from tests.support.cluster import database_env
 from tests.support.host_project.send import PDF, PNG
 from tests.support.local_http import LocalServer
 from tests.support.smtp_sink import SMTPSink
@@ -45,11 +46,14 @@ def test_a_host_project_sends_through_mailroom_to_a_real_smtp_server(outbox_back
     with SMTPSink() as sink:
         Provider.objects.create(name="SMTP", channel="email", kind="smtp", config={"host": "127.0.0.1", "port": sink.port})
         # when a host project (its own process and settings) sends an email the Django way
-        env = os.environ | {
-            "DJANGO_SETTINGS_MODULE": "tests.support.host_project.settings",
-            "MAILROOM_SQLITE_PATH": str(connection.settings_dict["NAME"]),
-            "MAILROOM_ATTACHMENT_DIR": str(outbox_backend),
-        }
+        env = (
+            os.environ
+            | {
+                "DJANGO_SETTINGS_MODULE": "tests.support.host_project.settings",
+                "MAILROOM_ATTACHMENT_DIR": str(outbox_backend),
+            }
+            | database_env(connection.settings_dict)
+        )
         env.pop("MAILROOM_TEST_SQLITE_PATH", None)
         done = subprocess.run([sys.executable, "-m", "tests.support.host_project.send"], cwd=ROOT, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
