@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from messaging.api.problems import flatten_errors, register_error_status, status_for
 from messaging.errors import InvalidInput, NotAllowed
+from messaging.models import Contact, Template
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +88,6 @@ def test_nested_errors_are_flattened_to_dotted_paths():
 )
 def test_a_nul_character_anywhere_in_a_body_is_a_400_problem_and_writes_nothing(as_user, marketer, newsletter, url, body, field):
     # PostgreSQL text and jsonb refuse U+0000: this was a 500 from the database (found by schemathesis)
-    from messaging.models import Contact, Template
 
     body_problem = assert_problem(as_user(marketer).post(url, body), 400, "invalid")
     assert list(body_problem["fields"]) == [field]  # the 400 names where the NUL is

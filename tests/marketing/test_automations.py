@@ -8,6 +8,7 @@ import pytest
 
 from marketing.automations.actions import activate_automation, create_automation, pause_automation
 from marketing.automations.runner import claim_due_runs, run_due_steps, run_one_step
+from marketing.automations.triggers import handle_event
 from marketing.events import track_event
 from marketing.models import Automation, AutomationRun, AutomationStepLog, Segment, SegmentMember
 from messaging.consent import subscribe, suppress_address
@@ -68,7 +69,6 @@ def test_the_same_event_twice_makes_one_run(catalog, clock, tick):
     first, created = track_event(contact=ada, name="signed_up", idempotency_key="signup-1")
     again, created_again = track_event(contact=ada, name="signed_up", idempotency_key="signup-1")
     # and even if the receiver were called twice for it
-    from marketing.automations.triggers import handle_event
 
     handle_event(first)
     tick()

@@ -5,7 +5,7 @@ and a bad subject already stored never turns the approval queue or the dry run i
 import pytest
 from rest_framework.test import APIClient
 
-from marketing.campaigns.actions import submit_campaign, update_campaign
+from marketing.campaigns.actions import approve_campaign, schedule_campaign, start_campaign, submit_campaign, update_campaign
 from marketing.models import Campaign, CampaignVariant
 from messaging.errors import InvalidInput
 from tests.marketing.conftest import wizard_form
@@ -69,7 +69,6 @@ def test_a_stored_bad_variant_subject_never_breaks_the_approval_queue_or_the_dry
     answer = api(approver).get(f"/api/v1/campaigns/{draft.pk}/dry-run/")
     assert answer.status_code == 200 and any("Variant B" in problem for problem in answer.json()["problems"])
     # and it never starts sending: the start is blocked and the campaign returns to draft
-    from marketing.campaigns.actions import approve_campaign, schedule_campaign, start_campaign
 
     approve_campaign(actor=approver, campaign=draft)
     schedule_campaign(actor=marketer, campaign=draft)

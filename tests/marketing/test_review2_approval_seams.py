@@ -12,7 +12,14 @@ from marketing.automations.actions import activate_automation, update_automation
 from marketing.automations.approval import AutomationFourEyesViolation, approve_automation
 from marketing.automations.runner import run_due_steps
 from marketing.automations.triggers import scan_triggers
-from marketing.campaigns.actions import approve_campaign, create_campaign, reopen_campaign, schedule_campaign, submit_campaign
+from marketing.campaigns.actions import (
+    approve_campaign,
+    create_campaign,
+    reopen_campaign,
+    schedule_campaign,
+    submit_campaign,
+    update_campaign,
+)
 from marketing.models import Automation, Campaign
 from messaging.contacts import create_contact
 from messaging.content.versions import activate_template_version, save_template_version
@@ -135,7 +142,6 @@ def test_approver_cannot_be_made_to_approve_a_campaign_widened_and_resubmitted_a
     seen = SEEN.findall(queue)
     assert len(seen) == 1
     # when, meanwhile, its author widens the audience to 40 people and submits it again
-    from marketing.campaigns.actions import submit_campaign, update_campaign
 
     everyone = make_segment("All customers", make_people(newsletter, 40, prefix="all"))
     update_campaign(actor=marketer, campaign=pending, segments=[everyone])

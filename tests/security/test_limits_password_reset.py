@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from messaging import tasks
 from messaging.delivery import work
 from messaging.models import OutboxMessage
 
@@ -56,7 +57,6 @@ def test_a_reset_request_does_the_same_work_for_a_known_and_an_unknown_address(s
     assert [func for func, _kwargs in queued] == ["messaging.tasks.send_password_reset"] * 2
     assert queued[0][1].keys() == queued[1][1].keys()
     # which, on the cluster, emails only the account that exists
-    from messaging import tasks
 
     results = [getattr(tasks, func.rsplit(".", 1)[1])(**kwargs) for func, kwargs in queued]
     assert results == [True, False]
