@@ -8,13 +8,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 
 from messaging import policies
+from messaging.admin.base import shown_once
 from messaging.api_keys import create_api_key, normalise_rate, revoke_api_key
 from messaging.models import ApiKey
 
@@ -69,19 +69,9 @@ class ApiKeyAdmin(ModelAdmin):
         request._mailroom_api_token = created.token  # shown once, by response_add
 
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None) -> HttpResponse:
-        response = TemplateResponse(
-            request,
-            "console/api_key_created.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("API key created"),
-                "key": obj,
-                "token": request._mailroom_api_token,
-                "opts": self.model._meta,
-            },
+        return shown_once(
+            self, request, "console/api_key_created.html", title=_("API key created"), key=obj, token=request._mailroom_api_token
         )
-        response["Cache-Control"] = "no-store"  # the secret must not stay in any cache
-        return response
 
     @admin.action(description=_("Revoke"), permissions=["revoke"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:

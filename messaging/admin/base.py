@@ -4,6 +4,7 @@ deletes are audited, and the read-only page and inline for logs and records."""
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from unfold.admin import ModelAdmin, TabularInline
 
 from messaging.admin.widgets import LabelledSplitDateTimeWidget
@@ -78,3 +79,13 @@ class ReadOnlyInline(TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+def shown_once(model_admin: ModelAdmin, request: HttpRequest, template: str, **context) -> HttpResponse:
+    """The page that shows a secret the moment it is created (an API token, a webhook
+    secret), and never again: no cache may keep it."""
+    response = TemplateResponse(
+        request, template, {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **context}
+    )
+    response["Cache-Control"] = "no-store"
+    return response

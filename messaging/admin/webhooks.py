@@ -19,7 +19,7 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from messaging import policies, queries
-from messaging.admin.base import ReadOnlyInline
+from messaging.admin.base import ReadOnlyInline, shown_once
 from messaging.errors import InvalidInput
 from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from messaging.webhooks.endpoints import change_endpoint, clean_endpoint_fields, create_endpoint, delete_endpoint, replay_delivery
@@ -99,19 +99,14 @@ class WebhookEndpointAdmin(ModelAdmin):
         request._mailroom_webhook_secret = created.secret  # shown once, by response_add
 
     def response_add(self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue=None) -> HttpResponse:
-        response = TemplateResponse(
+        return shown_once(
+            self,
             request,
             "console/webhook_endpoint_created.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Webhook endpoint created"),
-                "endpoint": obj,
-                "secret": request._mailroom_webhook_secret,
-                "opts": self.model._meta,
-            },
+            title=_("Webhook endpoint created"),
+            endpoint=obj,
+            secret=request._mailroom_webhook_secret,
         )
-        response["Cache-Control"] = "no-store"  # the secret must not stay in any cache
-        return response
 
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         delete_endpoint(actor=request.user, endpoint=obj)
