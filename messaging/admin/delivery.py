@@ -359,6 +359,16 @@ class SandboxAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("preview"))
     def preview(self, obj: SandboxMessage) -> str:
+        if obj.is_sensitive:  # say why, and how to get it: a newcomer trying a sign-up form lands here
+            return format_html(
+                '{}<p class="text-sm text-base-500 dark:text-base-400">{}</p>',
+                hidden_body(),
+                _(
+                    "It carries a link or code meant for one person (a password reset, a sign-up confirmation): only its "
+                    "recipient can read it. To receive such mail yourself, send through a real email provider "
+                    "(Settings → Sending settings)."
+                ),
+            )
         return body_preview(obj)
 
     @admin.display(description=_("text"))
