@@ -16,10 +16,9 @@ from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
 from messaging.erasure import contact_erased
 from messaging.models import Attachment, WebhookEndpoint
 from messaging.schedules import ensure_schedules, guard_enqueue, guard_schedule
-from messaging.signup.signals import signup_confirmed
 from messaging.timeline import register_messaging_sources
 from messaging.webhooks.emit import forget_subscribed_types
-from messaging.webhooks.receivers import on_contact_erased, on_signup_confirmed
+from messaging.webhooks.receivers import on_contact_erased
 
 
 def after_migrate(sender, **kwargs) -> None:
@@ -49,7 +48,6 @@ def connect() -> None:
     for through in audited_relations():
         m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")
     contact_erased.connect(on_contact_erased, dispatch_uid="mailroom_webhooks_erasure")
-    signup_confirmed.connect(on_signup_confirmed, dispatch_uid="mailroom_webhooks_signup")
     post_save.connect(forget_subscribed_types, sender=WebhookEndpoint, dispatch_uid="mailroom_webhook_types_saved")
     post_delete.connect(forget_subscribed_types, sender=WebhookEndpoint, dispatch_uid="mailroom_webhook_types_deleted")
     register_messaging_sources()  # first: marketing's and growth's ready() add theirs after

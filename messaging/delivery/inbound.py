@@ -76,9 +76,9 @@ def store_event(
                 payload=payload or {},
                 occurred_at=occurred_at or timezone.now(),
             )
+            emit_message_event(kind, message_id=event.message_id, occurred_at=event.occurred_at)  # with the event, or neither
     except IntegrityError:
         return None
-    emit_message_event(kind, message_id=event.message_id, occurred_at=event.occurred_at)
     return event
 
 

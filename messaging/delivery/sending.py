@@ -246,10 +246,10 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
             if counts["sent"]:
                 changes |= {"last_success_at": now, "consecutive_failures": 0}
             Provider.objects.filter(pk=provider_id).update(**changes)
+        _announce_webhooks(outcomes, bounce_events)  # with the statuses they announce, or neither
     if logger.isEnabledFor(logging.DEBUG):
         for o in outcomes:
             logger.debug("message %s %s via %s: %s", o.message.pk, o.message.status, o.provider, o.result.response[:200])
-    _announce_webhooks(outcomes, bounce_events)
     failed = [o for o in outcomes if o.message.status in (Status.FAILED, Status.SUPPRESSED)]
     for o in failed:
         logger.info("message %s %s: %s", o.message.pk, o.message.status, o.message.error[:200])

@@ -14,18 +14,19 @@ computed elsewhere.
 import hashlib
 import json
 import re
+from contextlib import nullcontext
 from functools import lru_cache
 from html import unescape
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from messaging import site
 from messaging.models import DeliveryEvent, OutboxMessage, TrackedLink
 from messaging.secrets import MARKER_PREFIX as SECRET_MARKER_PREFIX
 from messaging.tokens import Token, TokenError, TokenService, conceal_id, never, public_link_seconds
-from messaging.webhooks.emit import emit_message_event
+from messaging.webhooks.emit import emit_many, is_heard, message_event
 
 CLICK_SALT = "mailroom.click"
 OPEN_SALT = "mailroom.open"
@@ -268,12 +269,16 @@ def record_hit(*, kind: str, message_pk: int, token: Token, user_agent: str, lin
     if reason:
         payload["automated"] = reason
     params = (message_pk, kind, json.dumps(payload), bool(reason), connection.ops.adapt_datetimefield_value(timezone.now()))
+    event = message_event(kind, message_id=message_pk, link_id=link_id, automated=reason or None)
+    # The hit and its webhook rows commit together; a transaction only when someone listens.
+    heard = event is not None and is_heard(event[0])
     try:
-        with connection.cursor() as cursor:
+        with transaction.atomic() if heard else nullcontext(), connection.cursor() as cursor:
             cursor.execute(_insert_hit_sql(), params)
+            if heard:
+                emit_many([event])
     except IntegrityError:
         return False
-    emit_message_event(kind, message_id=message_pk, link_id=link_id, automated=reason or None)
     return True
 
 

@@ -3,6 +3,7 @@
 
 import uuid
 
+from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import DeliveryEvent, SandboxMessage
@@ -48,24 +49,27 @@ class SandboxSession(Session):
 
     def flush(self) -> None:
         """Store what was caught, and what a real provider's "delivered" webhook would record:
-        the sandbox is the recipient's server, so a message it holds is delivered (once)."""
-        if self.caught:
+        the sandbox is the recipient's server, so a message it holds is delivered (once).
+        One transaction: the delivered events and their webhook rows land together."""
+        if not self.caught:
+            return
+        now = timezone.now()
+        delivered = [
+            DeliveryEvent(
+                message_id=caught.message_id,
+                kind=DeliveryEvent.Kind.DELIVERED,
+                external_id=f"{DELIVERED_ID_PREFIX}{caught.message_id}",
+                payload={"provider": self.provider.name},
+                occurred_at=now,
+            )
+            for caught in self.caught
+            if caught.message_id is not None
+        ]
+        with transaction.atomic():
             SandboxMessage.objects.bulk_create(self.caught)
-            now = timezone.now()
-            delivered = [
-                DeliveryEvent(
-                    message_id=caught.message_id,
-                    kind=DeliveryEvent.Kind.DELIVERED,
-                    external_id=f"{DELIVERED_ID_PREFIX}{caught.message_id}",
-                    payload={"provider": self.provider.name},
-                    occurred_at=now,
-                )
-                for caught in self.caught
-                if caught.message_id is not None
-            ]
             DeliveryEvent.objects.bulk_create(delivered, ignore_conflicts=True)
             emit_many([message_event(event.kind, message_id=event.message_id) for event in delivered])
-            self.caught = []
+        self.caught = []
 
     def close(self) -> None:
         self.flush()

@@ -31,6 +31,7 @@ from messaging.models import Channel, ConsentRecord, Contact, LegalBasis, Outbox
 from messaging.secrets import marker
 from messaging.signup.signals import signup_confirmed
 from messaging.tokens import TokenExpired, TokenService, TokenUsed, conceal_id
+from messaging.webhooks.emit import emit
 
 CONFIRM = TokenService("mailroom.signup-confirm", max_age=lambda: settings.MAILROOM_SIGNUP_EXPIRY_DAYS * 86400)
 HONEYPOT = "website"  # the field people leave empty and form-filling robots do not
@@ -205,6 +206,7 @@ def _subscribe(*, pending: PendingSignup, confirmed_ip: str | None) -> Contact |
     for topic in form.topics.filter(pk__in=pending.topic_ids):
         subscribe(actor=None, contact=contact, topic=topic, channel=Channel.EMAIL, context=context)
     SignupForm.objects.filter(pk=form.pk).update(confirmations=F("confirmations") + 1)
+    emit("form.confirmed", {"contact_id": contact.pk, "form_id": form.pk, "form": form.slug})
     transaction.on_commit(lambda: signup_confirmed.send(sender=SignupForm, contact=contact, form=form))
     return contact
 

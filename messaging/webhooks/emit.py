@@ -1,26 +1,24 @@
 """`emit(event_type, data)`: the one way any app announces an event to webhook endpoints.
 
-With no active endpoint subscribed to the type it costs one cache read. Otherwise, after the
-current transaction commits (an event that rolled back never leaves), one delivery row is
-written per subscribed endpoint, with its webhook-id and body fixed for every retry, and the
-cluster is asked to send them.
+With no active endpoint subscribed to the type it costs one cache read. Otherwise one
+delivery row is written per subscribed endpoint, with its webhook-id and body fixed for every
+retry, in the caller's transaction (a transactional outbox): the event and the change it
+announces commit together or not at all, so a process dying right after a commit loses no
+event and a rolled-back change announces nothing. The cluster is asked to send them once the
+transaction commits. Callers in autocommit wrap the change and the `emit` in one atomic block.
 """
 
 import json
-import logging
 import uuid
 from typing import Any
 
 from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
 
 from messaging.delivery.work import after_commit
 from messaging.models import WebhookDelivery, WebhookEndpoint
 from messaging.webhooks.events import EVENT_TYPES
-
-logger = logging.getLogger(__name__)
 
 SEND_TASK = "messaging.tasks.send_webhooks"
 _TYPES_KEY = "mailroom:webhooks:subscribed-types"
@@ -49,12 +47,17 @@ def new_webhook_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def emit(event_type: str, data: dict[str, Any], *, on_commit: bool = True) -> None:
+def emit(event_type: str, data: dict[str, Any]) -> None:
     """Announce `event_type` with `data` (JSON-able: ids, strings, dates) to its endpoints."""
-    emit_many([(event_type, data)], on_commit=on_commit)
+    emit_many([(event_type, data)])
 
 
-def emit_many(events: list[tuple[str, dict[str, Any]]], *, on_commit: bool = True) -> None:
+def is_heard(event_type: str) -> bool:
+    """Whether some active endpoint wants `event_type` (a hot path opens a transaction only then)."""
+    return event_type in subscribed_types()
+
+
+def emit_many(events: list[tuple[str, dict[str, Any]]]) -> None:
     """Several events at once (a send batch): one endpoint query and one insert for all."""
     unknown = {event_type for event_type, _data in events} - EVENT_TYPES.keys()
     if unknown:
@@ -66,18 +69,7 @@ def emit_many(events: list[tuple[str, dict[str, Any]]], *, on_commit: bool = Tru
         for event_type, data in events
         if event_type in wanted
     ]
-    if not bodies:
-        return
-
-    def write() -> None:
-        try:
-            write_deliveries(bodies)
-        except Exception:  # the change is committed already: log, never fail the caller
-            logger.exception("could not write webhook deliveries for %s", sorted({t for t, _b in bodies}))
-
-    if on_commit:
-        transaction.on_commit(write)
-    else:
+    if bodies:
         write_deliveries(bodies)
 
 
