@@ -17,11 +17,13 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import prefetch_related_objects
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from messaging.errors import InvalidInput
@@ -51,6 +53,8 @@ MAGIC = {
 }
 SAFE_FILENAME = re.compile(r"[^\w .()+-]", re.UNICODE)
 MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+ORPHAN_GRACE = timedelta(hours=1)  # longer than any transaction that writes a message
+ORPHAN_SCAN_DAYS = 3  # a rolled-back file is found by the next daily run; older folders hold none
 CONTENT_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,200}")
 
 
@@ -134,8 +138,9 @@ def from_base64(items: Iterable[dict]) -> list[NewAttachment]:
 
 def store_attachments(message: OutboxMessage, attachments: list[NewAttachment]) -> list[Attachment]:
     """Write the checked files and their rows (inside the caller's transaction). Should
-    writing fail part way, the files already written are deleted again. (Should the
-    caller's own transaction roll back later, its files stay behind, unreferenced.)"""
+    writing fail part way, the files already written are deleted again. Should the caller's
+    own transaction roll back later (Django has no hook for that), its files stay behind
+    unreferenced until the daily `delete_orphaned_files` finds them."""
     rows: list[Attachment] = []
     try:
         for item in attachments:
@@ -169,6 +174,30 @@ def _delete_now(names) -> None:
             storage.delete(name)
         except OSError:
             logger.warning("attachment file %s could not be deleted", name)
+
+
+def delete_orphaned_files(*, now: datetime | None = None, days: int = ORPHAN_SCAN_DAYS) -> int:
+    """Files of the last `days` days' folders that no attachment row names: written for a
+    message whose transaction rolled back. Only files older than ORPHAN_GRACE are touched,
+    so a message still being written keeps its files."""
+    now = now or timezone.now()
+    storage = Attachment._meta.get_field("file").storage
+    deleted = 0
+    for day in range(days):
+        folder = (now - timedelta(days=day)).strftime("%Y/%m/%d")
+        try:
+            _dirs, names = storage.listdir(folder)
+        except (FileNotFoundError, NotImplementedError):
+            continue
+        paths = [f"{folder}/{name}" for name in names]
+        for start in range(0, len(paths), 500):
+            batch = paths[start : start + 500]
+            kept = set(Attachment.objects.filter(file__in=batch).values_list("file", flat=True))
+            for path in batch:
+                if path not in kept and storage.get_modified_time(path) < now - ORPHAN_GRACE:
+                    _delete_now([(storage, path)])
+                    deleted += 1
+    return deleted
 
 
 def load_attachments(messages: list[OutboxMessage]) -> None:

@@ -45,6 +45,11 @@ SCHEDULES = [
     {"name": "send webhooks", "func": "messaging.tasks.send_webhooks", "schedule_type": Schedule.MINUTES, "minutes": 1},
     {"name": "clean delivery logs", "func": "messaging.tasks.clean_delivery_logs", "schedule_type": Schedule.DAILY},
     {"name": "clean expired sign-ups", "func": "messaging.tasks.clean_expired_signups", "schedule_type": Schedule.DAILY},
+    {
+        "name": "clean orphaned attachment files",
+        "func": "messaging.tasks.clean_orphaned_attachment_files",
+        "schedule_type": Schedule.DAILY,
+    },
     # Every hour: the contacts whose local time is Monday 09:xx get their weekly digest.
     {"name": "weekly digests", "func": "messaging.tasks.send_weekly_digests", "schedule_type": Schedule.HOURLY},
 ]

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from messaging import digest, import_jobs, mailbox, verification
+from messaging.attachments import delete_orphaned_files
 from messaging.delivery import inbound, logs
 from messaging.delivery.sending import send_due_messages
 from messaging.signup.actions import delete_expired_signups
@@ -41,6 +42,11 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 def clean_delivery_logs() -> int:
     days = settings.MAILROOM_ATTEMPT_RETENTION_DAYS
     return logs.delete_old_attempts(days=days) + webhook_logs.delete_old_deliveries(days=days)
+
+
+def clean_orphaned_attachment_files() -> int:
+    """Daily: files left by messages whose transaction rolled back."""
+    return delete_orphaned_files()
 
 
 def clean_expired_signups() -> int:

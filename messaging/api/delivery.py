@@ -8,7 +8,7 @@ from dataclasses import asdict
 import django_filters
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,13 +21,29 @@ from messaging.attachments import from_base64
 from messaging.consent import lift_suppression, suppress_address
 from messaging.delivery.outbox import cancel_message, enqueue_bulk, enqueue_message
 from messaging.metadata import INTERNAL_METADATA_KEYS
-from messaging.models import Channel, Contact, DeliveryEvent, OutboxMessage, Suppression, Template, Topic
+from messaging.models import Attachment, Channel, Contact, DeliveryEvent, OutboxMessage, Suppression, Template, Topic
 
 
 # --- outbox ---------------------------------------------------------------------------------
+class AttachmentSerializer(serializers.ModelSerializer):
+    """What is attached (never the bytes: the console's download checks who may read them)."""
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "content_type", "size", "content_id"]
+        read_only_fields = fields
+
+
 class MessageSerializer(serializers.ModelSerializer):
     to = serializers.CharField(source="to_address")
     topic = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
+    attachments = serializers.SerializerMethodField(help_text="The files attached; empty for a message carrying a secret.")
+
+    @extend_schema_field(AttachmentSerializer(many=True))
+    def get_attachments(self, message: OutboxMessage) -> list[dict]:
+        if not message.has_attachments or message.is_sensitive:
+            return []
+        return AttachmentSerializer(message.attachments.all(), many=True).data
 
     class Meta:
         model = OutboxMessage
@@ -52,6 +68,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "dedup_key",
             "provider_message_id",
             "metadata",
+            "attachments",
         ]
         read_only_fields = fields
 
@@ -147,7 +164,7 @@ class MessageViewSet(ReadViewSet):
     """The outbox. POST enqueues (idempotent by `dedup_key`), GET follows the status,
     `cancel` stops a message that is still queued (409 otherwise)."""
 
-    queryset = OutboxMessage.objects.select_related("topic")
+    queryset = OutboxMessage.objects.select_related("topic").prefetch_related("attachments")
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     search_fields = ["to_address", "subject"]

@@ -44,6 +44,9 @@ class AttachmentStorage(Storage):
     def listdir(self, path):
         return self.target.listdir(path)
 
+    def get_modified_time(self, name):
+        return self.target.get_modified_time(name)
+
 
 def attachment_storage() -> Storage:
     return AttachmentStorage()

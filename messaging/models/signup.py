@@ -21,7 +21,9 @@ class SignupForm(models.Model):
     """What a marketer offers: topics, the fields asked, the wording and what happens next."""
 
     name = models.CharField(_("name"), max_length=120)
-    slug = models.SlugField(_("address"), max_length=64, unique=True, help_text=_("The hosted page is /f/ followed by this address, e.g. /f/news/."))
+    slug = models.SlugField(
+        _("address"), max_length=64, unique=True, help_text=_("The hosted page is /f/ followed by this address, e.g. /f/news/.")
+    )
     topics = models.ManyToManyField(Topic, related_name="signup_forms", verbose_name=_("topics offered"))
     ask_name = models.BooleanField(_("ask for a name"), default=False)
     ask_language = models.BooleanField(_("ask for a language"), default=False)

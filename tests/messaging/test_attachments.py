@@ -5,13 +5,16 @@ disguised, deleted with their row and with the contact's erasure."""
 import base64
 import email
 import email.policy
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.core.files.storage import storages
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from messaging.attachments import NewAttachment
@@ -20,6 +23,7 @@ from messaging.delivery.sending import send_due_messages
 from messaging.erasure import scrub_personal_data
 from messaging.errors import InvalidInput
 from messaging.models import Attachment, OutboxMessage, Provider, SandboxMessage
+from messaging.tasks import clean_orphaned_attachment_files
 from tests.support.local_http import LocalServer
 from tests.support.smtp_sink import SMTPSink
 
@@ -260,9 +264,33 @@ def test_the_api_takes_attachments_as_base64(ops, attachment_dir):
     assert message.has_attachments
     stored = {item.filename: item for item in message.attachments.all()}
     assert stored["invoice.pdf"].file.read() == b"%PDF-1.4 api" and stored["logo.png"].content_id == "logo@shop.example"
+    # the message as the API shows it lists them (never their bytes)
+    listed = client.get(f"/api/v1/messages/{message.pk}/").json()["attachments"]
+    assert [(a["filename"], a["content_type"], a["size"], a["content_id"]) for a in listed] == [
+        ("invoice.pdf", "application/pdf", 12, ""),
+        ("logo.png", "image/png", len(PNG), "logo@shop.example"),
+    ]
+    assert "content" not in listed[0] and client.get("/api/v1/messages/").json()["results"][0]["attachments"] == listed
     # a refused file is a 400 naming it, and nothing is written
     payload["attachments"] = [{"filename": "run.pdf", "content_type": "application/pdf", "content": base64.b64encode(b"MZ..").decode()}]
     refused = client.post("/api/v1/messages/", payload, format="json")
     assert refused.status_code == 400
     assert "“run.pdf” is a program" in refused.json()["detail"]
     assert OutboxMessage.objects.count() == 1 and len(stored_files(attachment_dir)) == 2
+
+
+def test_files_of_a_rolled_back_message_are_swept_by_the_daily_job(attachment_dir):
+    kept = invoice(to="kept@example.com", pdf=b"%PDF-1.4 kept")
+
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned), transaction.atomic():
+        invoice(to="gone@example.com", pdf=b"%PDF-1.4 rolled back")
+        raise Abandoned
+    assert OutboxMessage.objects.count() == 1 and len(stored_files(attachment_dir)) == 4  # two of them unreferenced
+    assert clean_orphaned_attachment_files() == 0  # too young: their transaction might still be open
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        assert clean_orphaned_attachment_files() == 2
+    assert sorted(path.read_bytes()[:13] for path in stored_files(attachment_dir)) == sorted([b"%PDF-1.4 kept", PNG[:13]])
+    assert [item.file.read() for item in kept.attachments.filter(filename="invoice.pdf")] == [b"%PDF-1.4 kept"]
