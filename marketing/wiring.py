@@ -6,7 +6,7 @@ from django.db.models.signals import pre_save
 
 from marketing import demo, schedules, webhook_events
 from marketing.automations.approval import on_segment_audience_changed
-from marketing.automations.triggers import on_event_tracked
+from marketing.automations.triggers import on_event_tracked, on_signup_confirmed
 from marketing.campaigns.actions import on_segment_audience_changing, topic_saving
 from marketing.campaigns.tick import complete_finished_campaigns
 from marketing.erasure import on_contact_erased
@@ -19,6 +19,7 @@ from messaging.delivery.sending import campaign_messages_recorded
 from messaging.demo import register_demo_loader
 from messaging.erasure import contact_erased
 from messaging.models import Topic
+from messaging.signup.signals import signup_confirmed
 
 
 def connect() -> None:
@@ -28,6 +29,7 @@ def connect() -> None:
     register_timeline_sources()
     register_demo_loader(demo.load)
     event_tracked.connect(on_event_tracked, dispatch_uid="marketing_automations")
+    signup_confirmed.connect(on_signup_confirmed, dispatch_uid="marketing_automations_form_confirmed")
     segment_audience_changing.connect(on_segment_audience_changing, dispatch_uid="marketing_campaign_approvals")
     segment_audience_changed.connect(on_segment_audience_changed, dispatch_uid="marketing_automation_approvals")
     contact_replied.connect(on_contact_replied, dispatch_uid="marketing_replies")

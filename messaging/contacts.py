@@ -84,6 +84,39 @@ def update_contact(*, actor: AbstractBaseUser | None, contact: Contact, **change
 
 
 @transaction.atomic
+def update_contact_attributes(
+    *,
+    actor: AbstractBaseUser | None,
+    contact: Contact,
+    values: dict[str, Any] | None = None,
+    unset: list[str] | tuple[str, ...] = (),
+    add_tag: str = "",
+    remove_tag: str = "",
+) -> tuple[Contact, list[str]]:
+    """Set and clear some attributes and add or remove a tag (tags live in the `tags`
+    attribute, a list), leaving the other attributes as they are. Goes through
+    `update_contact`, so the same rules hold (an erased contact cannot be changed, every
+    value must be storable) and the change is audited. Returns the contact and the names of
+    the attributes that changed."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    before = dict(contact.attributes or {})
+    attributes = {**before, **(values or {})}
+    for name in unset:
+        attributes.pop(name, None)
+    tags = list(attributes.get("tags") or [])
+    if add_tag and add_tag not in tags:
+        tags.append(add_tag)
+    if remove_tag and remove_tag in tags:
+        tags.remove(remove_tag)
+    if tags or "tags" in attributes:
+        attributes["tags"] = tags
+    changed = sorted(name for name in set(attributes) | set(before) if attributes.get(name) != before.get(name))
+    if changed:
+        contact = update_contact(actor=actor, contact=contact, attributes=attributes)
+    return contact, changed
+
+
+@transaction.atomic
 def remove_push_tokens(*, contact_id: int, tokens: list[str]) -> list[str]:
     """Drop device tokens the push service says are dead (app uninstalled, token expired).
     Locks the row so a token the app registers meanwhile is not lost; returns what is left.

@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from marketing.automations.matching import number
 from marketing.models import Automation, AutomationStep, Segment
+from messaging.consent_text import CHANNEL_WORDS
+from messaging.models import SignupForm, Topic
 
 Trigger = Automation.Trigger
 Kind = AutomationStep.Kind
@@ -153,6 +155,14 @@ def _segment_trigger(trigger: Mapping, segment_name: str | None) -> str:
     return _("When a contact enters the segment %(name)s") % {"name": _quoted(segment_name)}
 
 
+def _form_trigger(trigger: Mapping) -> str:
+    slug = trigger.get("form") or ""
+    if not slug:
+        return _("When someone confirms a sign-up on any form")
+    name = SignupForm.objects.filter(slug=slug).values_list("name", flat=True).first()
+    return _("When someone confirms a sign-up on the form %(name)s") % {"name": _quoted(name or slug)}
+
+
 def describe_trigger(trigger_type: str, trigger: Mapping | None, *, segment_name: str | None = None) -> str:
     """One sentence for a trigger. `segment_name` saves the query for a segment-entry trigger."""
     trigger = trigger if isinstance(trigger, Mapping) else {}
@@ -164,6 +174,8 @@ def describe_trigger(trigger_type: str, trigger: Mapping | None, *, segment_name
         return _date_trigger(trigger)
     if trigger_type == Trigger.SEGMENT_ENTRY:
         return _segment_trigger(trigger, segment_name)
+    if trigger_type == Trigger.FORM_CONFIRMED:
+        return _form_trigger(trigger)
     return _("Unknown trigger")
 
 
@@ -225,6 +237,16 @@ def _describe_update(config: dict) -> str:
     return _("Update the contact: %(changes)s") % {"changes": ", ".join(parts)}
 
 
+def _describe_consent(kind: str, config: dict) -> str:
+    topic = config.get("topic", "")
+    name = Topic.objects.filter(key=topic).values_list("name", flat=True).first() or topic
+    channel = config.get("channel") or "email"
+    values = {"topic": _quoted(name), "channel": CHANNEL_WORDS.get(channel, channel)}
+    if kind == Kind.SUBSCRIBE:
+        return _("Subscribe the contact to %(topic)s %(channel)s") % values
+    return _("Unsubscribe the contact from %(topic)s %(channel)s") % values
+
+
 def describe_step(kind: str, config: dict) -> str:
     """One line for the console's step list."""
     if kind == Kind.SEND:
@@ -253,4 +275,6 @@ def describe_step(kind: str, config: dict) -> str:
         return _describe_condition(config)
     if kind == Kind.UPDATE:
         return _describe_update(config)
+    if kind in (Kind.SUBSCRIBE, Kind.UNSUBSCRIBE):
+        return _describe_consent(kind, config)
     return _("Exit")

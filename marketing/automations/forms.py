@@ -27,6 +27,7 @@ from marketing.automations.describe import ANY_EVENT, OPERATOR_LABELS, WEEKDAYS,
 from marketing.automations.queries import known_date_attributes, known_event_names
 from marketing.events import EVENT_NAME_MAX
 from marketing.models import Automation, Segment
+from messaging.models import SignupForm
 
 Trigger = Automation.Trigger
 NUMBER_OPERATORS = ("gt", "gte", "lt", "lte")
@@ -91,6 +92,17 @@ class TriggerForm(forms.Form):
         widget=UnfoldAdminSelectWidget,
         empty_label=gettext_lazy("Choose a segment"),
     )
+    # form confirmed
+    signup_form = forms.ModelChoiceField(
+        label=gettext_lazy("Sign-up form"),
+        queryset=SignupForm.objects.order_by("name"),
+        to_field_name="slug",
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+        empty_label=gettext_lazy("Any sign-up form"),
+        error_messages={"invalid_choice": gettext_lazy("That sign-up form does not exist (any more): choose one from the list.")},
+        help_text=gettext_lazy("A run starts when someone confirms their sign-up on this form (double opt-in: when they open the link)."),
+    )
     # date attribute
     attribute = forms.ChoiceField(
         label=gettext_lazy("Date attribute"),
@@ -123,6 +135,7 @@ class TriggerForm(forms.Form):
 
     EVENT_FIELDS = ("events", "other_events", "fan_out")
     SEGMENT_FIELDS = ("segment",)
+    FORM_FIELDS = ("signup_form",)
     DATE_FIELDS = ("attribute", "other_attribute", "yearly", "at", "offset_direction", "offset_amount", "offset_unit")
     SCHEDULE_FIELDS = ("weekday", "time")
 
@@ -141,6 +154,7 @@ class TriggerForm(forms.Form):
             (Trigger.SEGMENT_ENTRY, self.SEGMENT_FIELDS),
             (Trigger.DATE, self.DATE_FIELDS),
             (Trigger.SCHEDULE, self.SCHEDULE_FIELDS),
+            (Trigger.FORM_CONFIRMED, self.FORM_FIELDS),
         )
         return [(kind, Trigger(kind).label, [self[name] for name in names]) for kind, names in kinds]
 
@@ -192,6 +206,9 @@ def trigger_data(trigger_type: str, trigger: dict | None) -> dict:
         ]
     elif trigger_type == Trigger.SEGMENT_ENTRY:
         data["segment"] = Segment.objects.filter(pk=trigger.get("segment") or 0).first()
+    elif trigger_type == Trigger.FORM_CONFIRMED:
+        slug = trigger.get("form")
+        data["signup_form"] = SignupForm.objects.filter(slug=slug).first() if isinstance(slug, str) and slug else None
     elif trigger_type == Trigger.DATE:
         try:
             offset = int(float(trigger.get("offset_minutes") or 0))
@@ -241,6 +258,9 @@ def build_trigger(data: dict) -> tuple[str, dict]:
     if kind == Trigger.SEGMENT_ENTRY:
         segment = data.get("segment")
         return kind, {"segment": segment.pk if segment else None}
+    if kind == Trigger.FORM_CONFIRMED:
+        form = data.get("signup_form")
+        return kind, ({"form": form.slug} if form else {})
     if kind == Trigger.DATE:
         amount = data.get("offset_amount") or 0
         direction = data.get("offset_direction") or "on"

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from marketing.models import Automation
 
-EVENT, SCHEDULE = "event", "schedule"
+EVENT, SCHEDULE, FORM_CONFIRMED = "event", "schedule", "form_confirmed"
 SEND, WAIT, CONDITION, UPDATE = "send", "wait", "condition", "update"
 ENROLLED = {"type": "group", "op": "and", "rules": [{"type": "rule", "field": "event", "operator": "did", "key": "enrollment"}]}
 
@@ -56,6 +56,16 @@ _PRESETS = [
         [(SEND, {"template": "welcome", "channel": "email"})],
         reentry="once",
         seed="002, 003",
+    ),
+    Preset(
+        "welcome-form",
+        _("Welcome after a sign-up form"),
+        _("When someone confirms a sign-up form: mark them welcomed and send the welcome email, once."),
+        "how_to_reg",
+        FORM_CONFIRMED,
+        {},
+        [(UPDATE, {"set": {"welcomed": True}}), (SEND, {"template": "welcome", "channel": "email"})],
+        reentry="once",
     ),
     Preset(
         "enrollment",

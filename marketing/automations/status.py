@@ -9,18 +9,21 @@ from messaging.models import Template
 
 State = Automation.State
 Trigger = Automation.Trigger
+PER_CONTACT = (Trigger.EVENT, Trigger.FORM_CONFIRMED)  # one trigger, one contact (unless an event fans out)
 
 
 # --- what fans out -----------------------------------------------------------------------
 def fans_out(automation: Automation) -> bool:
     """True when one trigger can start runs for many contacts."""
-    return automation.trigger_type != Trigger.EVENT or bool((automation.trigger or {}).get("fan_out"))
+    if automation.trigger_type == Trigger.EVENT:
+        return bool((automation.trigger or {}).get("fan_out"))
+    return automation.trigger_type not in PER_CONTACT
 
 
 def fan_out_q() -> Q:
     """A superset of `fans_out` as a query (narrowed in Python: a negated JSON key lookup
     is not portable between SQLite and PostgreSQL)."""
-    return ~Q(trigger_type=Trigger.EVENT) | Q(trigger__fan_out=True)
+    return ~Q(trigger_type__in=PER_CONTACT) | Q(trigger_type=Trigger.EVENT, trigger__fan_out=True)
 
 
 # --- what may run ------------------------------------------------------------------------

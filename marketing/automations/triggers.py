@@ -1,5 +1,6 @@
-"""How runs start and end: event triggers (with property filters), exit events, and the
-scans for segment entry, date attributes and schedules in the contact's time zone.
+"""How runs start and end: event triggers (with property filters), exit events, confirmed
+sign-up forms, and the scans for segment entry, date attributes and schedules in the
+contact's time zone.
 
 Every start goes through `start_run`, whose unique (automation, contact, trigger key) makes
 the same trigger twice one run, whatever path it came by.
@@ -18,7 +19,7 @@ from marketing.automations.matching import compare, lookup
 from marketing.automations.runner import end_run
 from marketing.automations.status import live_automations
 from marketing.models import Automation, AutomationRun, Event, SegmentMember
-from messaging.models import Contact
+from messaging.models import Contact, SignupForm
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,37 @@ def on_event_tracked(sender, event: Event, **kwargs) -> None:
         handle_event(event)
     except Exception:
         logger.exception("automations could not handle event %s (%s)", event.pk, event.name)
+
+
+# --- sign-up forms -----------------------------------------------------------------------
+def form_matches(automation: Automation, form: SignupForm) -> bool:
+    """A form-confirmed trigger names one form by its address, or none for any form."""
+    wanted = (automation.trigger or {}).get("form") or ""
+    return not wanted or wanted == form.slug
+
+
+def start_runs_for_form(*, contact: Contact, form: SignupForm) -> int:
+    """A confirmed sign-up starts each live form-confirmed automation for that form whose
+    audience holds the contact; the same confirmation twice is one run."""
+    started = 0
+    context = {"form": {"slug": form.slug, "name": form.name}}
+    for automation in live_automations(Automation.objects.filter(trigger_type=Trigger.FORM_CONFIRMED)):
+        if not form_matches(automation, form) or not in_audience(automation, contact.pk):
+            continue
+        _run, created = start_run(
+            automation=automation, contact=contact, trigger_key=f"form:{form.pk}:contact:{contact.pk}", context=context
+        )
+        started += created
+    return started
+
+
+def on_signup_confirmed(sender, contact: Contact, form: SignupForm, **kwargs) -> None:
+    """The `signup_confirmed` receiver (sent after the confirmation commits): failure-isolated,
+    so a confirmation never breaks on an automation."""
+    try:
+        start_runs_for_form(contact=contact, form=form)
+    except Exception:
+        logger.exception("automations could not handle the confirmed sign-up of contact %s on form %s", contact.pk, form.pk)
 
 
 # --- scans --------------------------------------------------------------------------------

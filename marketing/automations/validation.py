@@ -10,6 +10,16 @@ from marketing.automations.clock import parse_clock
 from marketing.automations.steps.validation import clean_step_config
 from marketing.models import Automation, Segment
 from messaging.errors import InvalidInput
+from messaging.models import SignupForm
+
+
+def _form_problem(slug: Any) -> str | None:
+    """A form-confirmed trigger names an existing sign-up form by its address, or none (any form)."""
+    if slug in (None, ""):
+        return None
+    if not isinstance(slug, str) or not SignupForm.objects.filter(slug=slug).exists():
+        return _("A form-confirmed trigger names an existing sign-up form; there is none at the address “%(form)s”.") % {"form": slug}
+    return None
 
 
 def clean_trigger(trigger_type: str, trigger: Any) -> dict:
@@ -26,6 +36,8 @@ def clean_trigger(trigger_type: str, trigger: Any) -> dict:
         problem = _("A date trigger names the contact attribute holding the date.")
     elif trigger_type == Automation.Trigger.SEGMENT_ENTRY and not Segment.objects.filter(pk=trigger.get("segment") or 0).exists():
         problem = _("A segment-entry trigger names an existing segment.")
+    elif trigger_type == Automation.Trigger.FORM_CONFIRMED:
+        problem = _form_problem(trigger.get("form"))
     elif trigger_type == Automation.Trigger.SCHEDULE:
         weekday = trigger.get("weekday")
         if weekday not in (None, "") and not (isinstance(weekday, int) and 0 <= weekday <= 6):

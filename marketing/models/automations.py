@@ -26,6 +26,7 @@ class Automation(models.Model):
         SEGMENT_ENTRY = "segment_entry", _("Segment entry")
         DATE = "date", _("Date attribute")
         SCHEDULE = "schedule", _("Schedule")
+        FORM_CONFIRMED = "form_confirmed", _("Form confirmed")
 
     class Reentry(models.TextChoices):
         ONCE = "once", _("Once per contact")
@@ -45,7 +46,8 @@ class Automation(models.Model):
         help_text=_(
             'Event: {"events": ["cart_abandoned"], "filters": [{"property": "total", "op": "gte", "value": 10}]}; '
             'segment entry: {"segment": 3}; date: {"attribute": "birthday", "yearly": true, "at": "09:00", "offset_minutes": 0}; '
-            'schedule: {"weekday": 0, "time": "09:00"} in the contact\'s time zone.'
+            'schedule: {"weekday": 0, "time": "09:00"} in the contact\'s time zone; '
+            'form confirmed: {"form": "newsletter"} (a sign-up form\'s address; none: any form).'
         ),
     )
     audience = models.ForeignKey(
@@ -119,7 +121,9 @@ class AutomationStep(models.Model):
         SEND = "send", _("Send a message")
         WAIT = "wait", _("Wait")
         CONDITION = "condition", _("Condition")
-        UPDATE = "update", _("Update attribute or tag")
+        UPDATE = "update", _("Set attribute or tag")
+        SUBSCRIBE = "subscribe", _("Subscribe to a topic")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribe from a topic")
         EXIT = "exit", _("Exit")
 
     automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="steps", verbose_name=_("automation"))

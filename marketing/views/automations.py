@@ -43,7 +43,7 @@ from marketing.models import Automation, AutomationStep
 from marketing.review import submission_token
 from marketing.tables import AutomationRunTable
 from messaging.errors import InvalidInput, MailroomError
-from messaging.models import Channel, Template
+from messaging.models import Channel, Template, Topic
 from messaging.storable import UnstorableValue, loads_storable
 from messaging.tables import EXPORT_PARAM, configure_table, export_csv, export_requested
 
@@ -80,6 +80,7 @@ def steps_context(automation: Automation, *, error: str = "") -> dict:
         "kinds": AutomationStep.Kind.choices,
         "templates": sorted(set(Template.objects.filter(archived_at__isnull=True).values_list("key", flat=True))),
         "channels": Channel.choices,
+        "topics": list(Topic.objects.order_by("position", "name").values_list("key", "name")),
         "step_error": error,
     }
 
@@ -259,6 +260,8 @@ class AutomationStepsView(AutomationPage):
             return value if isinstance(value, dict) else {}
         if kind == "send":
             return {"template": post.get("template", ""), "channel": post.get("channel", "email")}
+        if kind in ("subscribe", "unsubscribe"):
+            return {"topic": post.get("topic", ""), "channel": post.get("channel", "email")}
         if kind == "wait":
             unit = post.get("unit", "hours") if post.get("unit") in ("minutes", "hours", "days") else "hours"
             try:

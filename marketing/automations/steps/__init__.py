@@ -27,6 +27,9 @@ Settings per kind (the JSON in AutomationStep.config):
              {"check": "tag", "tag": "vip"}  {"check": "event_since_start", "event": "order_paid"}
              "else": "exit" (default) or {"goto": <step number, later than this one>}.
 - update:    {"set": {"lifecycle": "dormant"}, "unset": ["cart"], "add_tag": "x", "remove_tag": "y"}
+             ("Set attribute or tag": through messaging.contacts.update_contact_attributes)
+- subscribe / unsubscribe: {"topic": "tips", "channel": "email"?} (through messaging's consent
+             actions; the consent record's details name the automation, the run and the step)
 - exit:      {"reason": "…"}
 
 `validation` is the reference: each serializer there names and checks these settings.

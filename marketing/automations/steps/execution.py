@@ -15,10 +15,13 @@ from marketing.automations.status import content_changed_since_approval
 from marketing.automations.steps.conditions import condition_holds
 from marketing.automations.steps.context import message_context
 from marketing.models import Automation, AutomationRun, AutomationStep, AutomationStepLog
+from messaging.consent import ConsentContext, subscribe
+from messaging.contacts import update_contact_attributes
 from messaging.delivery.outbox import enqueue_message
 from messaging.errors import InvalidInput
 from messaging.metadata import AUTOMATION_KEY
-from messaging.models import Channel, Contact, OutboxMessage, Template, Topic
+from messaging.models import Channel, ConsentRecord, Contact, OutboxMessage, Template, Topic
+from messaging.preferences import unsubscribe_contact
 
 Kind = AutomationStep.Kind
 Outcome = AutomationStepLog.Outcome
@@ -162,30 +165,73 @@ def condition_step(run: AutomationRun, step: AutomationStep, index: int, config:
 
 
 def update_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
-    contact = Contact.objects.select_for_update().get(pk=run.contact_id)
-    attributes = dict(contact.attributes or {})
-    attributes.update(config.get("set") or {})
-    for name in config.get("unset") or []:
-        attributes.pop(name, None)
-    tags = list(attributes.get("tags") or [])
-    if config.get("add_tag") and config["add_tag"] not in tags:
-        tags.append(config["add_tag"])
-    if config.get("remove_tag") in tags:
-        tags.remove(config["remove_tag"])
-    if tags or "tags" in attributes:
-        attributes["tags"] = tags
-    changed = sorted(k for k in set(attributes) | set(contact.attributes) if attributes.get(k) != contact.attributes.get(k))
-    contact.attributes = attributes
-    contact.save(update_fields=["attributes", "updated_at"])
+    """Set attributes or tags through messaging's contact action (its rules, its audit)."""
+    try:
+        contact, changed = update_contact_attributes(
+            actor=None,
+            contact=run.contact,
+            values=config.get("set") or {},
+            unset=config.get("unset") or [],
+            add_tag=config.get("add_tag") or "",
+            remove_tag=config.get("remove_tag") or "",
+        )
+    except InvalidInput as error:  # an erased contact, a value that cannot be stored…
+        return StepResult(Outcome.FAILED, str(error)[:300])
     run.contact = contact
     return StepResult(Outcome.UPDATED, ", ".join(changed)[:300])
+
+
+def _consent_context(run: AutomationRun, index: int) -> ConsentContext:
+    """Where an automation's consent change came from, for the consent log."""
+    details = {"automation": run.automation_id, "automation_name": run.automation.name, "step": index + 1, "run": run.pk}
+    return ConsentContext(source=ConsentRecord.Source.SYSTEM, details=details)
+
+
+def _topic_of(config: dict) -> Topic | None:
+    return Topic.objects.filter(key=config.get("topic", "")).first()
+
+
+def _topic_gone(config: dict) -> StepResult:
+    return StepResult(Outcome.FAILED, _("The topic “%(key)s” no longer exists.") % {"key": config.get("topic", "")})
+
+
+def subscribe_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
+    topic = _topic_of(config)
+    if topic is None:
+        return _topic_gone(config)
+    channel = config.get("channel", Channel.EMAIL)
+    try:
+        subscribe(actor=None, contact=run.contact, topic=topic, channel=channel, context=_consent_context(run, index))
+    except InvalidInput as error:  # an erased or deleted contact, an unknown channel
+        return StepResult(Outcome.FAILED, str(error)[:300])
+    return StepResult(Outcome.UPDATED, _("Subscribed to “%(topic)s” (%(channel)s).") % {"topic": topic.name, "channel": channel})
+
+
+def unsubscribe_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
+    topic = _topic_of(config)
+    if topic is None:
+        return _topic_gone(config)
+    channel = config.get("channel", Channel.EMAIL)
+    try:
+        unsubscribe_contact(actor=None, contact=run.contact, topic=topic, channel=channel, context=_consent_context(run, index))
+    except InvalidInput as error:
+        return StepResult(Outcome.FAILED, str(error)[:300])
+    return StepResult(Outcome.UPDATED, _("Unsubscribed from “%(topic)s” (%(channel)s).") % {"topic": topic.name, "channel": channel})
 
 
 def exit_step(run: AutomationRun, step: AutomationStep, index: int, config: dict, now: datetime) -> StepResult:
     return StepResult(Outcome.EXITED, config.get("reason", "")[:300], end_status=AutomationRun.Status.COMPLETED)
 
 
-EXECUTORS = {Kind.SEND: send_step, Kind.WAIT: wait_step, Kind.CONDITION: condition_step, Kind.UPDATE: update_step, Kind.EXIT: exit_step}
+EXECUTORS = {
+    Kind.SEND: send_step,
+    Kind.WAIT: wait_step,
+    Kind.CONDITION: condition_step,
+    Kind.UPDATE: update_step,
+    Kind.SUBSCRIBE: subscribe_step,
+    Kind.UNSUBSCRIBE: unsubscribe_step,
+    Kind.EXIT: exit_step,
+}
 
 
 def execute_step(run: AutomationRun, step: AutomationStep, index: int, now: datetime) -> StepResult:

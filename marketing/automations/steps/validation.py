@@ -307,6 +307,40 @@ class UpdateConfig(StepConfig):
         return super().to_internal_value(data)
 
 
+# --- subscribe / unsubscribe ----------------------------------------------------------------
+def _topic(says: Callable[[Any], str]) -> Text:
+    return Text(validators=[_exists(Topic, "key")], help_text="The key of an existing topic.", says=says)
+
+
+def _consent_channel() -> Choice:
+    return Choice(
+        choices=Channel.choices,
+        default=Channel.EMAIL,
+        help_text="The channel the consent is for (default email).",
+        says=lambda channel: _("Unknown channel “%(channel)s”.") % {"channel": channel},
+    )
+
+
+class SubscribeConfig(StepConfig):
+    """Subscribe the contact to a topic on a channel, through messaging's consent action: the
+    consent record says which automation and step did it."""
+
+    rewrites = ("topic", "channel")
+
+    topic = _topic(lambda key: _("A subscribe step needs the key of an existing topic (got “%(key)s”).") % {"key": str(key).strip()})
+    channel = _consent_channel()
+
+
+class UnsubscribeConfig(StepConfig):
+    """Unsubscribe the contact from a topic on a channel, like any other unsubscribe: the
+    queued marketing messages of that topic on that channel are cancelled."""
+
+    rewrites = ("topic", "channel")
+
+    topic = _topic(lambda key: _("An unsubscribe step needs the key of an existing topic (got “%(key)s”).") % {"key": str(key).strip()})
+    channel = _consent_channel()
+
+
 # --- exit ---------------------------------------------------------------------------------
 class ExitConfig(StepConfig):
     """End the run (completed)."""
@@ -319,6 +353,8 @@ CONFIG_SERIALIZERS: dict[str, type[StepConfig]] = {
     Kind.WAIT: WaitConfig,
     Kind.CONDITION: ConditionConfig,
     Kind.UPDATE: UpdateConfig,
+    Kind.SUBSCRIBE: SubscribeConfig,
+    Kind.UNSUBSCRIBE: UnsubscribeConfig,
     Kind.EXIT: ExitConfig,
 }
 
