@@ -9,6 +9,7 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from messaging.admin.widgets import LabelledSplitDateTimeWidget
 from messaging.audit import acting_as, diff, record_audit, snapshot
+from messaging.paging import CappedCountPaginator
 from messaging.storable import StorableJSONFormField
 
 
@@ -56,7 +57,11 @@ class AuditedModelAdmin(ModelAdmin):
 
 
 class ReadOnlyAdmin(ModelAdmin):
-    """Logs and records people read but never edit in the console (changes go through actions)."""
+    """Logs and records people read but never edit in the console (changes go through actions).
+    They grow without end: pages never count them in full (messaging.paging)."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -22,6 +22,7 @@ from messaging import policies, queries
 from messaging.admin.base import ReadOnlyInline, shown_once
 from messaging.errors import InvalidInput
 from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from messaging.paging import CappedCountPaginator
 from messaging.webhooks.endpoints import change_endpoint, clean_endpoint_fields, create_endpoint, delete_endpoint, replay_delivery
 from messaging.webhooks.events import event_type_choices
 
@@ -126,6 +127,7 @@ class WebhookAttemptInline(ReadOnlyInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ModelAdmin):
+    paginator = CappedCountPaginator
     list_display = ("webhook_id", "endpoint", "event_type", "status", "attempts", "last_status_code", "created_at", "delivered_at")
     list_filter = ("status", "event_type", "endpoint")
     search_fields = ("webhook_id",)
