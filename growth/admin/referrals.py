@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.decorators import action
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
+from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from growth import policies
 from growth.admin.common import ReasonDialogForm, run_action, summary_link
@@ -34,7 +34,9 @@ class CouponUploadForm(forms.Form):
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 10, "autocomplete": "off", "spellcheck": "false"}),
         help_text=_("One code per line; blank lines and repeated codes are skipped."),
     )
-    file = forms.FileField(label=_("Or a file"), required=False, help_text=_("A .txt or .csv file, one code per line."))
+    file = forms.FileField(
+        label=_("Or a file"), required=False, widget=UnfoldAdminFileFieldWidget, help_text=_("A .txt or .csv file, one code per line.")
+    )
 
     def clean(self):
         data = super().clean()
