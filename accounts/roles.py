@@ -39,6 +39,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "growth.referral": (VIEW, REJECT),
         "growth.referralcode": (VIEW, ADD),
         "growth.referralreward": (VIEW,),
+        "growth.couponcode": (VIEW, ADD),  # add: upload a program's coupon pool
         "growth.loyaltyaccount": (VIEW,),
         "growth.loyaltytransaction": (VIEW,),
         "growth.giftcard": (VIEW, ISSUE),
@@ -114,6 +115,7 @@ ROLES: dict[str, dict[str, tuple[str, ...]]] = {
         "growth.referral": (VIEW, REJECT),
         "growth.referralcode": (VIEW, ADD),
         "growth.referralreward": (VIEW,),
+        "growth.couponcode": (VIEW,),
         "marketing.automationrun": (VIEW,),
         "marketing.automationsteplog": (VIEW,),
     },

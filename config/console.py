@@ -113,6 +113,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
             "items": [
                 _changelist("growth.referral", _("Referrals"), "share"),
                 _changelist("growth.referralprogram", _("Referral programs"), "campaign"),
+                _changelist("growth.couponcode", _("Referral coupons"), "confirmation_number"),
                 _changelist("growth.loyaltyaccount", _("Loyalty accounts"), "loyalty"),
                 _changelist("growth.loyaltytransaction", _("Points ledger"), "receipt_long"),
                 _changelist("growth.loyaltyprogram", _("Loyalty programs"), "military_tech"),

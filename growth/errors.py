@@ -63,3 +63,9 @@ class ReferralRejected(MailroomError):
 
 class ReferralStateError(MailroomError):
     code = "referral_state"
+
+
+class CouponPoolEmpty(MailroomError):
+    """A reward needs a code from a pool that has none left: nothing is rewarded yet."""
+
+    code = "coupon_pool_empty"

@@ -21,3 +21,6 @@ can_disable_gift_cards = requires("growth.disable_giftcard")
 can_adjust_points = requires("growth.adjust_loyaltyaccount")
 can_view_points_ledger = requires("growth.view_loyaltytransaction")
 can_view_gift_card_transactions = requires("growth.view_giftcardtransaction")
+# Referral coupons: the pool's codes are uploaded by whoever runs the program; nobody reads one back.
+can_view_coupons = requires("growth.view_couponcode")
+can_upload_coupons = requires("growth.view_referralprogram", "growth.add_couponcode")

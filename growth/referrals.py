@@ -5,6 +5,10 @@ Fraud rules live here and nowhere else: no self-referral (same email, phone or p
 address, compared normalised), at most N sign-ups per IP address or device within the
 program's window, a reward only for the friend's first qualifying order, and reversal when
 that order is refunded.
+
+A discount reward may hand out a single-use coupon code (growth.coupons): it goes to the
+customer in the reward email (a sealed secret) and to the host through a sealed webhook.
+When a pool it needs is empty the referral stays qualified and the daily job tries again.
 """
 
 import logging
@@ -21,7 +25,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from growth.coupons import issue_coupon, revoke_coupon
 from growth.errors import (
+    CouponPoolEmpty,
     ReferralNotEligible,
     ReferralProgramClosed,
     ReferralRejected,
@@ -303,6 +309,7 @@ def reverse_referral_for_order(*, order_reference: str, actor: AbstractBaseUser 
             for reward in referral.rewards.filter(reversed_at__isnull=True).select_related("contact"):
                 if reward.kind == RewardKind.POINTS:
                     reverse_points_for_order(contact=reward.contact, order_reference=_points_reference(referral, reward.role), actor=actor)
+                revoke_coupon(reward=reward, actor=actor)
                 reward.reversed_at = now
                 reward.save(update_fields=["reversed_at"])
         else:
@@ -329,7 +336,9 @@ def describe_reward(kind: str, value: Decimal, currency: str) -> str:
 
 
 def reward_referral(*, referral: Referral, actor: AbstractBaseUser | None = None) -> Referral:
-    """Give both sides their reward, once, and email the referrer after commit."""
+    """Give both sides their reward, once, and email the referrer after commit (and the
+    friend, when their reward is a coupon code). Raises CouponPoolEmpty, with nothing
+    changed, when a side's code must come from a pool that has none left."""
     with transaction.atomic():
         referral = Referral.objects.select_for_update().select_related("program", "referrer", "friend", "code").get(pk=referral.pk)
         _transition(referral, Status.REWARDED)
@@ -338,10 +347,13 @@ def reward_referral(*, referral: Referral, actor: AbstractBaseUser | None = None
             (ReferralReward.Role.REFERRER, referral.referrer, program.referrer_reward_kind, program.referrer_reward_value),
             (ReferralReward.Role.FRIEND, referral.friend, program.friend_reward_kind, program.friend_reward_value),
         )
+        codes: dict[str, str] = {}
         for role, contact, kind, value in sides:
             if value <= 0:
                 continue
-            ReferralReward.objects.create(referral=referral, role=role, contact=contact, kind=kind, value=value, currency=program.currency)
+            reward = ReferralReward.objects.create(
+                referral=referral, role=role, contact=contact, kind=kind, value=value, currency=program.currency
+            )
             if kind == RewardKind.POINTS:
                 credited = credit_points(
                     contact=contact,
@@ -352,9 +364,12 @@ def reward_referral(*, referral: Referral, actor: AbstractBaseUser | None = None
                 )
                 if credited is None:
                     logger.warning("referral %s: no loyalty program is running, %s points not credited", referral.pk, int(value))
+            elif program.coupon_source(role):
+                _coupon, codes[role] = issue_coupon(reward=reward)
         referral.rewarded_at = timezone.now()
         referral.save(update_fields=["status", "rewarded_at"])
-        record_audit(actor=actor, verb="referral_rewarded", target=referral)
+        record_audit(actor=actor, verb="referral_rewarded", target=referral, changes={"coupons_for": sorted(codes.keys())})
+        referrer_code = codes.get(ReferralReward.Role.REFERRER)
         email_on_commit(
             key="referral-reward",
             contact_id=referral.referrer_id,
@@ -363,15 +378,31 @@ def reward_referral(*, referral: Referral, actor: AbstractBaseUser | None = None
                 "referral_url": referral_url(referral.code.code),
             },
             dedup_key=f"referral-reward:{referral.pk}",
+            secrets={"reward.code": referrer_code} if referrer_code else None,  # sealed: never readable in the outbox
         )
+        if friend_code := codes.get(ReferralReward.Role.FRIEND):
+            email_on_commit(
+                key="referral-reward",
+                contact_id=referral.friend_id,
+                context={
+                    "reward": {
+                        "description": describe_reward(program.friend_reward_kind, program.friend_reward_value, program.currency),
+                        "for_friend": True,
+                    },
+                    "referral_url": referral_url(referral.code.code),
+                },
+                dedup_key=f"referral-reward:{referral.pk}:friend",
+                secrets={"reward.code": friend_code},
+            )
     return referral
 
 
 def process_referral_rewards(*, now: datetime | None = None) -> dict[str, int]:
     """The daily job: expire stale pending referrals, reward qualified ones. Each referral is
-    its own transaction, so one failure does not hold back the rest."""
+    its own transaction, so one failure does not hold back the rest; one waiting for a
+    coupon code from an empty pool stays qualified and is counted as waiting."""
     now = now or timezone.now()
-    counts = {"expired": 0, "rewarded": 0, "failed": 0}
+    counts = {"expired": 0, "rewarded": 0, "waiting": 0, "failed": 0}
     stale = Referral.objects.filter(status=Status.PENDING, expires_at__lte=now).values_list("pk", flat=True)
     for referral_id in list(stale):
         with transaction.atomic():
@@ -386,6 +417,9 @@ def process_referral_rewards(*, now: datetime | None = None) -> dict[str, int]:
             counts["rewarded"] += 1
         except ReferralStateError:  # rewarded or rejected meanwhile
             continue
+        except CouponPoolEmpty as error:  # stays qualified: rewarded once codes are uploaded
+            counts["waiting"] += 1
+            logger.warning("referral %s waits for a coupon code: %s", referral.pk, error)
         except Exception:
             counts["failed"] += 1
             logger.exception("referral %s could not be rewarded", referral.pk)

@@ -96,6 +96,43 @@ def unseal_webhook_secret(sealed: str) -> str:
         raise SecretUnavailable("the webhook secret cannot be unsealed (was SECRET_KEY changed?): create the endpoint again") from error
 
 
+def seal_text(value: str, *, salt: str) -> str:
+    """One value sealed for the database under its own purpose (`salt`), e.g. a coupon code
+    waiting in a pool: it opens only with the same salt."""
+    return _fernet(salt).encrypt(value.encode()).decode()
+
+
+def unseal_text(sealed: str, *, salt: str) -> str:
+    """The value sealed with `seal_text`; raises SecretUnavailable when it is gone or SECRET_KEY changed."""
+    if not sealed:
+        raise SecretUnavailable("the sealed value was discarded")
+    try:
+        return _fernet(salt).decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError) as error:
+        raise SecretUnavailable("the sealed value cannot be unsealed (was SECRET_KEY changed?)") from error
+
+
+WEBHOOK_BODY_SALT = "mailroom.webhook-body"
+
+
+def webhook_body_hidden_notice() -> str:
+    return gettext("hidden: contains a secret")
+
+
+def seal_webhook_body(body: str) -> str:
+    """A webhook delivery's JSON body that carries a secret (a coupon code…), sealed at rest:
+    only the request on the wire holds it in clear."""
+    return seal_text(body, salt=WEBHOOK_BODY_SALT)
+
+
+def unseal_webhook_body(sealed: str) -> str:
+    """The exact body sealed by `seal_webhook_body`; raises SecretUnavailable."""
+    try:
+        return unseal_text(sealed, salt=WEBHOOK_BODY_SALT)
+    except SecretUnavailable as error:
+        raise SecretUnavailable("the webhook body cannot be unsealed (was SECRET_KEY changed?)") from error
+
+
 def seal(values: dict[str, str]) -> str:
     """The secrets, keyed by their marker, encrypted and authenticated."""
     return _fernet().encrypt(json.dumps({marker(name): value for name, value in values.items()}).encode()).decode()

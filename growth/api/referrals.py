@@ -1,6 +1,8 @@
 """Referrals: a contact's code and what it brought, the list of referrals and a friend
-signing up with a code."""
+signing up with a code, and a program's coupon pools (upload codes; counts only: no answer
+ever carries a code)."""
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -10,7 +12,8 @@ from rest_framework.views import APIView
 
 from growth import policies, queries
 from growth.api.common import live_contact, parse
-from growth.models import Referral
+from growth.coupons import MAX_UPLOAD, pool_counts, upload_coupon_codes
+from growth.models import Referral, ReferralProgram, ReferralReward
 from growth.referrals import create_referral_code, sign_up_with_referral
 from messaging.api.common import problems
 from messaging.ids import parse_id
@@ -109,3 +112,45 @@ class ReferralsView(GenericAPIView):
     def post(self, request: Request) -> Response:
         referral = sign_up_with_referral(actor=request.user, **parse(request, ReferralSignupSerializer))
         return Response(ReferralSerializer(referral).data, status=status.HTTP_201_CREATED)
+
+
+class PoolCountsSerializer(serializers.Serializer):
+    available = serializers.IntegerField()
+    issued = serializers.IntegerField()
+    revoked = serializers.IntegerField()
+
+
+class CouponPoolsSerializer(serializers.Serializer):
+    referrer = PoolCountsSerializer()
+    friend = PoolCountsSerializer()
+    added = serializers.IntegerField(required=False, help_text="Codes added by this upload.")
+    skipped = serializers.IntegerField(required=False, help_text="Codes skipped as duplicates (in the upload twice, or already known).")
+
+
+class CouponUploadSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ReferralReward.Role.choices, help_text="Whose pool: referrer or friend.")
+    codes = serializers.ListField(
+        child=serializers.CharField(max_length=200, allow_blank=True, trim_whitespace=True),
+        max_length=MAX_UPLOAD,
+        help_text="The host's single-use codes. All or nothing: one bad code and none is stored.",
+    )
+
+
+class CouponPoolsView(APIView):
+    """A referral program's coupon pools: how many codes are available, issued and revoked
+    per side (GET); POST adds the host's codes to one side's pool. Codes are write-only."""
+
+    capabilities = {"get": policies.can_view_coupons, "post": policies.can_upload_coupons}
+
+    @extend_schema(responses={200: CouponPoolsSerializer, **problems(404)})
+    def get(self, request: Request, program_id: int) -> Response:
+        program = get_object_or_404(ReferralProgram, pk=program_id)
+        return Response(CouponPoolsSerializer(pool_counts(program)).data)
+
+    @extend_schema(request=CouponUploadSerializer, responses={201: CouponPoolsSerializer, **problems(400, 404)})
+    def post(self, request: Request, program_id: int) -> Response:
+        program = get_object_or_404(ReferralProgram, pk=program_id)
+        data = parse(request, CouponUploadSerializer)
+        result = upload_coupon_codes(actor=request.user, program=program, role=data["role"], text="\n".join(data["codes"]))
+        body = pool_counts(program) | {"added": result.added, "skipped": result.duplicates}
+        return Response(CouponPoolsSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -10,13 +10,14 @@ from growth.api.giftcards import (
     RefundGiftCardView,
 )
 from growth.api.loyalty import LoyaltyLedgerView, LoyaltyView, RedeemPointsView
-from growth.api.referrals import ReferralsView, ReferralView
+from growth.api.referrals import CouponPoolsView, ReferralsView, ReferralView
 
 routes: list = []  # no viewsets: plain views only (config/api.py reads both)
 
 urlpatterns = [
     path("contacts/<int:contact_id>/referral/", ReferralView.as_view(), name="contact-referral"),
     path("referrals/", ReferralsView.as_view(), name="referrals"),
+    path("referral-programs/<int:program_id>/coupon-codes/", CouponPoolsView.as_view(), name="referral-coupon-pools"),
     path("contacts/<int:contact_id>/loyalty/", LoyaltyView.as_view(), name="contact-loyalty"),
     path("contacts/<int:contact_id>/loyalty/transactions/", LoyaltyLedgerView.as_view(), name="contact-loyalty-transactions"),
     path("contacts/<int:contact_id>/loyalty/redeem/", RedeemPointsView.as_view(), name="contact-loyalty-redeem"),

@@ -3,7 +3,8 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +15,14 @@ class RewardKind(models.TextChoices):
     PERCENT = "percent", _("Percent off")
     FIXED = "fixed", _("Fixed amount off")
     POINTS = "points", _("Loyalty points")
+
+
+class CouponSource(models.TextChoices):
+    """Where a discount reward's single-use code comes from (growth.models.coupons)."""
+
+    NONE = "", _("No code (the shop applies the discount)")
+    GENERATED = "generated", _("A code Mailroom generates")
+    POOL = "pool", _("A code from the uploaded pool")
 
 
 class ReferralProgram(models.Model):
@@ -29,6 +38,30 @@ class ReferralProgram(models.Model):
     friend_reward_kind = models.CharField(_("friend reward"), max_length=10, choices=RewardKind.choices, default=RewardKind.PERCENT)
     friend_reward_value = models.DecimalField(
         _("friend reward value"), max_digits=10, decimal_places=2, default=Decimal("10"), validators=[MinValueValidator(Decimal("0"))]
+    )
+    referrer_coupon = models.CharField(
+        _("referrer coupon code"),
+        max_length=10,
+        choices=CouponSource.choices,
+        blank=True,
+        default="",
+        help_text=_("For a percent or fixed discount: hand out a single-use code the shop honours, shown in the reward email."),
+    )
+    friend_coupon = models.CharField(
+        _("friend coupon code"),
+        max_length=10,
+        choices=CouponSource.choices,
+        blank=True,
+        default="",
+        help_text=_("For a percent or fixed discount: the friend gets a single-use code by email."),
+    )
+    coupon_prefix = models.CharField(
+        _("generated code prefix"),
+        max_length=10,
+        blank=True,
+        default="",
+        validators=[RegexValidator(r"^[A-Z0-9]*$", _("Capital letters and digits only."))],
+        help_text=_("Generated codes look like REF-XXXX-XXXX-XXXX with the prefix REF."),
     )
     minimum_purchase = models.DecimalField(
         _("minimum purchase"), max_digits=10, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
@@ -59,10 +92,28 @@ class ReferralProgram(models.Model):
                 & ~models.Q(friend_reward_kind="percent", friend_reward_value__gt=100),
                 name="referral_program_percent_at_most_100",
             ),
+            models.CheckConstraint(
+                condition=~models.Q(referrer_reward_kind="points", referrer_coupon__gt="")
+                & ~models.Q(friend_reward_kind="points", friend_coupon__gt=""),
+                name="referral_program_coupon_only_for_discounts",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        for side in ("referrer", "friend"):
+            if getattr(self, f"{side}_coupon") and getattr(self, f"{side}_reward_kind") == RewardKind.POINTS:
+                errors[f"{side}_coupon"] = _("A coupon code represents a discount: choose percent or fixed amount off.")
+        if errors:
+            raise ValidationError(errors)
+
+    def coupon_source(self, role: str) -> str:
+        """The coupon source for one side ("" when that side gets no code)."""
+        return getattr(self, f"{role}_coupon")
 
 
 class ReferralCode(models.Model):

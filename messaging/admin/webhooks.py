@@ -23,6 +23,7 @@ from messaging.admin.base import ReadOnlyInline, shown_once
 from messaging.errors import InvalidInput
 from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from messaging.paging import CappedCountPaginator
+from messaging.webhooks.emit import shown_body
 from messaging.webhooks.endpoints import change_endpoint, clean_endpoint_fields, create_endpoint, delete_endpoint, replay_delivery
 from messaging.webhooks.events import event_type_choices
 
@@ -143,7 +144,7 @@ class WebhookDeliveryAdmin(ModelAdmin):
         "last_error",
         "created_at",
         "delivered_at",
-        "body",
+        "shown_body",
     )
     readonly_fields = fields
     inlines = [WebhookAttemptInline]
@@ -167,6 +168,10 @@ class WebhookDeliveryAdmin(ModelAdmin):
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return policies.can_replay_webhooks(request.user)
+
+    @admin.display(description=_("body"))
+    def shown_body(self, obj: WebhookDelivery) -> str:
+        return shown_body(obj)  # a sealed body (it carries a secret) is never shown
 
     @admin.action(description=_("Replay (send again with the same webhook-id)"), permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

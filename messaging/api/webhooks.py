@@ -93,8 +93,10 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
             "last_error",
             "created_at",
             "delivered_at",
+            "is_sealed",
         ]
         read_only_fields = fields
+        extra_kwargs = {"is_sealed": {"help_text": "The body carries a secret: it is stored sealed and never shown."}}
 
 
 class WebhookDeliveryViewSet(ReadViewSet):

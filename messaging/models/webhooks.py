@@ -2,7 +2,8 @@
 
 One `WebhookDelivery` row is one event for one endpoint; its `webhook_id` (the Standard
 Webhooks `webhook-id`) and its `body` are fixed when the row is written, so every retry and
-every replay sends the same bytes under the same id. Each attempt leaves a `WebhookAttempt`
+every replay sends the same bytes under the same id. A delivery of an event type registered
+as secret stores its body sealed (`is_sealed`): only the request on the wire opens it. Each attempt leaves a `WebhookAttempt`
 (the delivery log). The endpoint's signing secret is stored sealed (messaging.secrets) and
 shown only once, when the endpoint is created.
 """
@@ -48,6 +49,7 @@ class WebhookDelivery(models.Model):
     event_type = models.CharField(_("event type"), max_length=64)
     webhook_id = models.CharField(_("webhook id"), max_length=64, unique=True)
     body = models.TextField(_("body"))
+    is_sealed = models.BooleanField(_("body sealed"), default=False, editable=False)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)

@@ -23,7 +23,7 @@ from messaging.errors import InvalidInput
 from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from messaging.secrets import SecretUnavailable, unseal_webhook_secret
 from messaging.webhooks.addresses import check_url
-from messaging.webhooks.emit import forget_subscribed_types
+from messaging.webhooks.emit import forget_subscribed_types, wire_body
 from messaging.webhooks.signing import signed_headers
 from messaging.webhooks.transport import webhook_session
 
@@ -88,14 +88,15 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
     try:
         check_url(endpoint.url)  # DNS may have changed since the endpoint was saved
         secret = unseal_webhook_secret(endpoint.sealed_secret)
+        body = wire_body(delivery)
     except (InvalidInput, SecretUnavailable) as error:
         return None, str(error)
-    headers = signed_headers(secret=secret, webhook_id=delivery.webhook_id, timestamp=timezone.now(), body=delivery.body)
+    headers = signed_headers(secret=secret, webhook_id=delivery.webhook_id, timestamp=timezone.now(), body=body)
     try:
         with webhook_session() as session:
             response = session.post(
                 endpoint.url,
-                data=delivery.body.encode(),
+                data=body.encode(),
                 headers={**headers, "user-agent": "Mailroom-Webhooks/1"},
                 timeout=settings.MAILROOM_WEBHOOK_TIMEOUT_SECONDS,
                 allow_redirects=False,  # a redirect could lead anywhere, private addresses included

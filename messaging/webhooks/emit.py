@@ -5,7 +5,8 @@ delivery row is written per subscribed endpoint, with its webhook-id and body fi
 retry, in the caller's transaction (a transactional outbox): the event and the change it
 announces commit together or not at all, so a process dying right after a commit loses no
 event and a rolled-back change announces nothing. The cluster is asked to send them once the
-transaction commits. Callers in autocommit wrap the change and the `emit` in one atomic block.
+transaction commits. Callers in autocommit wrap the change and the `emit` in one atomic block. The body of a type
+registered as secret is sealed at rest.
 """
 
 import json
@@ -18,7 +19,8 @@ from django.utils import timezone
 
 from messaging.delivery.work import after_commit
 from messaging.models import WebhookDelivery, WebhookEndpoint
-from messaging.webhooks.events import EVENT_TYPES
+from messaging.secrets import seal_webhook_body, unseal_webhook_body, webhook_body_hidden_notice
+from messaging.webhooks.events import EVENT_TYPES, is_secret_event_type
 
 SEND_TASK = "messaging.tasks.send_webhooks"
 _TYPES_KEY = "mailroom:webhooks:subscribed-types"
@@ -77,7 +79,7 @@ def write_deliveries(bodies: list[tuple[str, str]]) -> list[WebhookDelivery]:
     """One delivery per (event, active endpoint subscribed to its type), in the events' order."""
     endpoints = list(WebhookEndpoint.objects.filter(is_active=True).values_list("pk", "event_types"))
     deliveries = [
-        WebhookDelivery(endpoint_id=pk, event_type=event_type, webhook_id=new_webhook_id(), body=body)
+        _delivery(endpoint_id=pk, event_type=event_type, body=body)
         for event_type, body in bodies
         for pk, types in endpoints
         if event_type in types
@@ -87,6 +89,25 @@ def write_deliveries(bodies: list[tuple[str, str]]) -> list[WebhookDelivery]:
     deliveries = WebhookDelivery.objects.bulk_create(deliveries)
     after_commit(SEND_TASK)
     return deliveries
+
+
+def _delivery(*, endpoint_id: int, event_type: str, body: str) -> WebhookDelivery:
+    if is_secret_event_type(event_type):
+        return WebhookDelivery(
+            endpoint_id=endpoint_id, event_type=event_type, webhook_id=new_webhook_id(), body=seal_webhook_body(body), is_sealed=True
+        )
+    return WebhookDelivery(endpoint_id=endpoint_id, event_type=event_type, webhook_id=new_webhook_id(), body=body)
+
+
+def wire_body(delivery: WebhookDelivery) -> str:
+    """The exact body that goes on the wire (the same on every retry and replay); raises
+    SecretUnavailable for a sealed body that no longer opens."""
+    return unseal_webhook_body(delivery.body) if delivery.is_sealed else delivery.body
+
+
+def shown_body(delivery: WebhookDelivery) -> str:
+    """The body as staff may read it: a sealed one is never shown."""
+    return f"[{webhook_body_hidden_notice()}]" if delivery.is_sealed else delivery.body
 
 
 # DeliveryEvent kinds (and send outcomes) that endpoints can hear about.

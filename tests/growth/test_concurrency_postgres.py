@@ -7,11 +7,22 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from growth.errors import InsufficientBalance
+from growth.coupons import upload_coupon_codes
+from growth.errors import CouponPoolEmpty, InsufficientBalance
 from growth.giftcards import issue_gift_card, redeem_gift_card
 from growth.loyalty import earn_points_for_order, redeem_points
-from growth.models import GiftCard, GiftCardTransaction, LoyaltyAccount, LoyaltyTransaction
-from marketing.events import track_event
+from growth.models import (
+    CouponCode,
+    CouponSource,
+    GiftCard,
+    GiftCardTransaction,
+    LoyaltyAccount,
+    LoyaltyTransaction,
+    Referral,
+    ReferralReward,
+)
+from growth.referrals import get_or_create_referral_code, reward_referral, sign_up_with_referral
+from marketing.events import record_order, track_event
 from tests.support.race import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -71,3 +82,26 @@ def test_racing_deliveries_of_one_paid_order_credit_once(contact, loyalty_progra
     account = LoyaltyAccount.objects.get(contact=contact)
     assert account.transactions.filter(order_reference="W-1").count() == 1
     assert account.balance == 80
+
+
+def test_racing_rewards_never_share_a_pool_coupon(referral_program, referrer, marketer):
+    # given a friend pool of 5 codes, and 12 qualified referrals rewarded at the same instant
+    referral_program.friend_coupon = CouponSource.POOL
+    referral_program.save()
+    upload_coupon_codes(actor=marketer, program=referral_program, role="friend", text="\n".join(f"POOL-{n:04d}" for n in range(5)))
+    code = get_or_create_referral_code(contact=referrer, program=referral_program).code
+    referrals = []
+    for n in range(12):
+        referral = sign_up_with_referral(code=code, email=f"friend{n}@example.net")
+        record_order(contact=referral.friend, external_id=f"RACE-{n}", amount="100", status="paid")
+        referrals.append(referral)
+    results = race([lambda r=r: reward_referral(referral=r) for r in referrals])
+    # then exactly 5 are rewarded, each with its own code; the other 7 wait, with nothing written
+    rewarded = [r for r in results if isinstance(r, Referral)]
+    waiting = [r for r in results if isinstance(r, CouponPoolEmpty)]
+    assert (len(rewarded), len(waiting)) == (5, 7), results
+    issued = CouponCode.objects.filter(status=CouponCode.Status.ISSUED)
+    assert issued.count() == 5 and len(set(issued.values_list("reward_id", flat=True))) == 5
+    assert not CouponCode.objects.filter(status=CouponCode.Status.AVAILABLE).exists()
+    assert ReferralReward.objects.filter(role="friend").count() == 5
+    assert Referral.objects.filter(status=Referral.Status.QUALIFIED).count() == 7

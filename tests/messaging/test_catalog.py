@@ -68,7 +68,10 @@ SAMPLES: dict[str, dict] = {
         }
     },
     "re-engagement": {"offer": {"code": "BACK15", "url": "https://example.com/shop/?code=BACK15"}},
-    "referral-reward": {"reward": {"description": "one free month"}, "referral_url": "https://example.com/r/ADA/"},
+    "referral-reward": {
+        "reward": {"description": "one free month", "code": "REF-7Q2M-K9XD-W4PA", "for_friend": False},
+        "referral_url": "https://example.com/r/ADA/",
+    },
     "loyalty-points-earned": {"loyalty": {"points": 120, "balance": 860, "tier": "Gold"}},
     "loyalty-points-expiring": {"loyalty": {"expiring_points": 300, "expires_on": "31 May 2026", "url": "https://example.com/rewards/"}},
     "gift-card-delivered": {
@@ -116,6 +119,8 @@ def leaves(value) -> list[str]:
         return [leaf for item in value.values() for leaf in leaves(item)]
     if isinstance(value, list):
         return [leaf for item in value for leaf in leaves(item)]
+    if isinstance(value, bool):
+        return []  # a flag that picks a wording, not text that shows
     return [str(value)]
 
 
