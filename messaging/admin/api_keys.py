@@ -14,12 +14,14 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RelatedDropdownFilter
 
 from messaging import policies
-from messaging.admin.base import shown_once
+from messaging.admin.base import SUBMISSION_FIELD, add_once, shown_once, submission_field
 from messaging.api_keys import create_api_key, normalise_rate, revoke_api_key
 from messaging.models import ApiKey
 
 
 class ApiKeyForm(forms.ModelForm):
+    submission = submission_field()  # a reload of the secret's page makes no second key
+
     class Meta:
         model = ApiKey
         fields = ("name", "role", "rate")
@@ -41,7 +43,7 @@ class ApiKeyAdmin(ModelAdmin):
     actions = ["revoke_keys"]
 
     def get_fields(self, request: HttpRequest, obj=None):
-        return self.fields if obj is None else (*self.fields, *self.readonly_fields)
+        return (*self.fields, SUBMISSION_FIELD) if obj is None else (*self.fields, *self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return () if obj is None else (*self.fields, *self.readonly_fields)
@@ -67,6 +69,14 @@ class ApiKeyAdmin(ModelAdmin):
         obj.pk, obj.prefix, obj.user_id = created.key.pk, created.key.prefix, created.key.user_id
         obj._state.adding = False
         request._mailroom_api_token = created.token  # shown once, by response_add
+        request._mailroom_created_pk = obj.pk
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        def again(pk: int | None) -> HttpResponse:
+            key = ApiKey.objects.filter(pk=pk).first() if pk else None
+            return shown_once(self, request, "console/api_key_created.html", title=_("API key created"), key=key, token=None)
+
+        return add_once(self, request, lambda: super(ApiKeyAdmin, self).add_view(request, form_url, extra_context), again=again)
 
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None) -> HttpResponse:
         return shown_once(

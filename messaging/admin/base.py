@@ -1,6 +1,12 @@
 """The console's base classes, shared by every app's admin: a ModelAdmin whose saves and
 deletes are audited, and the read-only page and inline for logs and records."""
 
+import re
+from collections.abc import Callable
+from uuid import uuid4
+
+from django import forms
+from django.core.cache import caches
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -93,4 +99,38 @@ def shown_once(model_admin: ModelAdmin, request: HttpRequest, template: str, **c
         request, template, {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **context}
     )
     response["Cache-Control"] = "no-store"
+    return response
+
+
+SUBMISSION_FIELD = "submission"
+SUBMISSION_SECONDS = 86_400
+
+
+def submission_field() -> forms.CharField:
+    """A hidden id, new each time an add form that makes a secret is rendered (`add_once`)."""
+    return forms.CharField(widget=forms.HiddenInput, required=False, max_length=32, initial=lambda: uuid4().hex)
+
+
+def add_once(
+    model_admin: ModelAdmin, request: HttpRequest, add_view: Callable[[], HttpResponse], *, again: Callable[[int | None], HttpResponse]
+) -> HttpResponse:
+    """Post an add form carrying a `submission_field` only once: a second post of the same id
+    (the browser's reload of the page that showed the secret, a double click) creates nothing
+    and gets `again(pk of what the first one created)`. `save_model` sets
+    `request._mailroom_created_pk`; a post that created nothing (a form error) frees the id."""
+    token = request.POST.get(SUBMISSION_FIELD, "") if request.method == "POST" else ""
+    if not re.fullmatch(r"[0-9a-f]{32}", token):
+        return add_view()
+    cache = caches["default"]
+    key = f"mailroom:submitted:{model_admin.model._meta.label_lower}:{token}"
+    if not cache.add(key, 0, SUBMISSION_SECONDS):
+        return again(cache.get(key) or None)
+    try:
+        response = add_view()
+    finally:
+        created = getattr(request, "_mailroom_created_pk", None)
+        if created:
+            cache.set(key, created, SUBMISSION_SECONDS)
+        else:
+            cache.delete(key)
     return response

@@ -4,8 +4,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -63,6 +63,7 @@ class TemplateAdmin(ModelAdmin):
     fields = ("key", "locale", "name", "category", "channel", "topic")
     actions = ["duplicate", "deactivate", "export_packages", "archive", "unarchive", "delete_unsent"]
     actions_list = ["list_import"]
+    actions_detail = ["archive_one"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return ("key", "locale", "channel") if obj else ()  # fixed once made (update_template)
@@ -125,8 +126,6 @@ class TemplateAdmin(ModelAdmin):
         obj._state.adding = False
 
     def response_add(self, request: HttpRequest, obj: Template, post_url_continue=None) -> HttpResponse:
-        from django.shortcuts import redirect
-
         return redirect("admin:messaging_template_editor", pk=obj.pk)
 
     @admin.action(description=_("Deactivate"), permissions=["change"])
@@ -160,7 +159,7 @@ class TemplateAdmin(ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return policies.can_delete_templates(request.user)
 
-    def has_archive_permission(self, request: HttpRequest) -> bool:
+    def has_archive_permission(self, request: HttpRequest, object_id=None) -> bool:
         return policies.can_archive_templates(request.user)
 
     def has_export_permission(self, request: HttpRequest) -> bool:
@@ -216,6 +215,28 @@ class TemplateAdmin(ModelAdmin):
         for template in queryset:
             archive_template(actor=request.user, template=template)
         messages.success(request, _("Archived: hidden from pickers and never sent again; the history stays."))
+
+    @action(
+        description=_("Archive"),
+        icon="archive",
+        permissions=["archive"],
+        dialog={
+            "title": _("Archive this template?"),
+            "description": _("It is hidden from pickers and never sent again; its versions, messages and reports stay."),
+            "form_submit_text": _("Archive"),
+        },
+    )
+    def archive_one(self, request: HttpRequest, form, object_id: str) -> HttpResponse:
+        """On the template's page, where "it has been sent: archive it instead" is said."""
+        template = get_object_or_404(Template, pk=object_id)
+        archive_template(actor=request.user, template=template)
+        messages.success(request, _("Archived: hidden from pickers and never sent again; the history stays."))
+        url = reverse("admin:messaging_template_change", args=[template.pk])
+        if not request.headers.get("HX-Request"):
+            return HttpResponseRedirect(url)
+        response = HttpResponse()  # the dialog posts through HTMX: tell it where to go
+        response["HX-Redirect"] = url
+        return response
 
     @admin.action(description=_("Unarchive"), permissions=["archive"])
     def unarchive(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -19,7 +19,7 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from messaging import policies, queries
-from messaging.admin.base import ReadOnlyInline, shown_once
+from messaging.admin.base import SUBMISSION_FIELD, ReadOnlyInline, add_once, shown_once, submission_field
 from messaging.errors import InvalidInput
 from messaging.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from messaging.paging import CappedCountPaginator
@@ -30,6 +30,7 @@ from messaging.webhooks.events import event_type_choices
 
 class WebhookEndpointForm(forms.ModelForm):
     event_types = forms.MultipleChoiceField(label=capfirst(_("event types")), widget=UnfoldAdminCheckboxSelectMultipleWidget)
+    submission = submission_field()  # a reload of the secret's page makes no second endpoint
 
     class Meta:
         model = WebhookEndpoint
@@ -61,7 +62,7 @@ class WebhookEndpointAdmin(ModelAdmin):
     readonly_fields = ("consecutive_failures", "disabled_at", "disabled_reason", "created_by", "created_at")
 
     def get_fields(self, request: HttpRequest, obj=None):
-        return self.fields if obj is None else (*self.fields, *self.readonly_fields)
+        return (*self.fields, SUBMISSION_FIELD) if obj is None else (*self.fields, *self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return () if obj is None else self.readonly_fields
@@ -99,6 +100,16 @@ class WebhookEndpointAdmin(ModelAdmin):
         obj.pk = created.endpoint.pk
         obj._state.adding = False
         request._mailroom_webhook_secret = created.secret  # shown once, by response_add
+        request._mailroom_created_pk = obj.pk
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        def again(pk: int | None) -> HttpResponse:
+            endpoint = WebhookEndpoint.objects.filter(pk=pk).first() if pk else None
+            return shown_once(
+                self, request, "console/webhook_endpoint_created.html", title=_("Webhook endpoint created"), endpoint=endpoint, secret=None
+            )
+
+        return add_once(self, request, lambda: super(WebhookEndpointAdmin, self).add_view(request, form_url, extra_context), again=again)
 
     def response_add(self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue=None) -> HttpResponse:
         return shown_once(

@@ -65,7 +65,7 @@ class WebhookDelivery(models.Model):
         indexes = [models.Index(fields=["endpoint", "status", "id"], name="webhook_delivery_due")]
 
     def __str__(self) -> str:
-        return f"{self.event_type} → {self.endpoint_id} ({self.webhook_id})"
+        return f"{self.event_type} → {self.endpoint.name} ({self.webhook_id})"  # lists select the endpoint
 
 
 class WebhookAttempt(models.Model):

@@ -1,6 +1,7 @@
 """The console page for sign-up forms: what a marketer edits, the hosted page's address,
 the snippet to embed elsewhere and the counts (views, submissions, confirmations)."""
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
@@ -14,8 +15,19 @@ from messaging.policies import can_create_signup_forms, can_delete_signup_forms,
 from messaging.signup.actions import embed_snippet
 
 
+class SignupFormAdminForm(forms.ModelForm):
+    class Meta:
+        model = SignupForm
+        fields = ("name", "slug", "topics")  # the admin adds the rest from its fieldsets
+        error_messages = {
+            "slug": {"unique": _("Another sign-up form already uses this address: pick a different one.")},
+            "topics": {"required": _("Pick at least one topic: a sign-up form subscribes visitors to the topics it offers.")},
+        }
+
+
 @admin.register(SignupForm)
 class SignupFormAdmin(AuditedModelAdmin):
+    form = SignupFormAdminForm
     list_display = ("name", "slug", "double_opt_in", "is_active", "views", "submissions", "confirmations")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}

@@ -53,3 +53,25 @@ def test_sidebar_links_the_api_docs_and_keys(client, admin_user):
     client.force_login(admin_user)
     page = client.get("/admin/").content.decode()
     assert "/api/v1/docs/" in page and CHANGELIST in page
+
+
+def test_posting_the_add_form_twice_makes_one_key_and_shows_its_secret_once(client, admin_user):
+    # given the add form as rendered, with its submission id
+    client.force_login(admin_user)
+    submission = client.get(f"{CHANGELIST}add/").context["adminform"].form["submission"].value()
+    form = {"name": "Warehouse", "role": Group.objects.get(name="Ops").pk, "rate": "100/min", "submission": submission}
+    first = client.post(f"{CHANGELIST}add/", form)
+    token = first.context["token"]
+    # when the browser posts it again (a reload of the page showing the key, a double click)
+    again = client.post(f"{CHANGELIST}add/", form)
+    # then no second key is made and the key is not shown again
+    assert again.status_code == 200 and "no second key was created" in again.content.decode()
+    assert token not in again.content.decode() and token.split(".")[1] not in again.content.decode()
+    assert ApiKey.objects.count() == 1
+    # a form with an error frees its id: corrected, the same form is saved
+    fresh = client.get(f"{CHANGELIST}add/").context["adminform"].form["submission"].value()
+    assert fresh != submission
+    refused = client.post(f"{CHANGELIST}add/", {**form, "name": "Till", "rate": "fast", "submission": fresh})
+    assert "e.g. 600/min" in refused.content.decode()
+    assert client.post(f"{CHANGELIST}add/", {**form, "name": "Till", "submission": fresh}).context["token"]
+    assert ApiKey.objects.count() == 2

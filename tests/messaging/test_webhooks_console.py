@@ -96,3 +96,14 @@ def test_editing_checks_the_url_and_turning_back_on_clears_failures(client, admi
     endpoint.refresh_from_db()
     assert endpoint.is_active and endpoint.consecutive_failures == 0 and endpoint.disabled_reason == ""
     assert AuditEntry.objects.filter(verb="changed", target_type="messaging.webhookendpoint", actor=admin_user).exists()
+
+
+def test_posting_the_add_form_twice_makes_one_endpoint_and_shows_its_secret_once(client, admin_user):
+    client.force_login(admin_user)
+    submission = client.get(f"{ENDPOINTS}add/").context["adminform"].form["submission"].value()
+    first = client.post(f"{ENDPOINTS}add/", _form(submission=submission))
+    secret = first.content.decode().split('data-testid="webhook-secret">')[1].split("<")[0]
+    again = client.post(f"{ENDPOINTS}add/", _form(submission=submission))
+    assert again.status_code == 200 and "no second endpoint was created" in again.content.decode()
+    assert secret not in again.content.decode() and "no-store" in again["Cache-Control"]
+    assert WebhookEndpoint.objects.count() == 1
