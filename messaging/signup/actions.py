@@ -243,9 +243,13 @@ def delete_expired_signups() -> int:
 def embed_snippet(*, form: SignupForm) -> str:
     """The plain HTML form a marketer pastes into another site: no script, posts to the hosted page."""
     action = site.current().link(reverse("messaging:signup-form", args=[form.slug]))
-    topics = format_html_join(
-        "\n", '  <label><input type="checkbox" name="topics" value="{}" checked> {}</label>', ((t.key, t.name) for t in form.topics.all())
-    )
+    offered = list(form.topics.all())
+    if len(offered) == 1:  # signing up is the choice (as on the hosted page)
+        topics = format_html('  <input type="hidden" name="topics" value="{}">', offered[0].key)
+    else:  # never ticked in advance: a pre-ticked box is not consent
+        topics = format_html_join(
+            "\n", '  <label><input type="checkbox" name="topics" value="{}"> {}</label>', ((t.key, t.name) for t in offered)
+        )
     extra = []
     if form.ask_name:
         extra.append(format_html('  <label>{} <input type="text" name="first_name" autocomplete="given-name"></label>', _("Name")))

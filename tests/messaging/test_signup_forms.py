@@ -284,3 +284,15 @@ def test_erasing_a_contact_deletes_her_unconfirmed_sign_ups(signup_form, admin_u
     contact = create_contact(actor=admin_user, email="grace@example.com")
     erase_contact(actor=admin_user, contact=contact)
     assert not PendingSignup.objects.exists()
+
+
+def test_no_topic_is_ticked_in_advance_and_a_single_topic_form_asks_no_second_question(signup_form, newsletter):
+    # two topics: boxes, none ticked (a pre-ticked box is not consent), on the page and in the snippet
+    page = Client().get("/f/news/").content.decode()
+    assert page.count('name="topics"') == 2 and "checked" not in page
+    assert "checked" not in embed_snippet(form=signup_form)
+    # one topic: no box at all; signing up is the choice
+    signup_form.topics.set([newsletter])
+    page = Client().get("/f/news/").content.decode()
+    assert 'type="checkbox"' not in page and 'type="hidden" name="topics" value="newsletter"' in page
+    assert 'type="checkbox"' not in embed_snippet(form=signup_form)
