@@ -531,9 +531,9 @@ def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.3)
     stop_group(server)
     raise RuntimeError(f"gunicorn did not come up: see {workdir / 'gunicorn.log'}")
