@@ -154,6 +154,16 @@ MAILROOM_SEND_BATCH = int(os.environ.get("MAILROOM_SEND_BATCH", "500"))
 # (under the task timeout below): past it, the batch's leases expire and it is sent again.
 MAILROOM_RECORD_RETRY_SECONDS = int(os.environ.get("MAILROOM_RECORD_RETRY_SECONDS", "180"))
 MAILROOM_ATTEMPT_RETENTION_DAYS = int(os.environ.get("MAILROOM_ATTEMPT_RETENTION_DAYS", "90"))
+# Retention (messaging.delivery.retention, the nightly "prune old messages" job): finished
+# messages older than MAILROOM_BODY_RETENTION_DAYS lose their bodies, headers and files (the
+# row, subject and status stay); delivery events older than MAILROOM_EVENT_RETENTION_DAYS are
+# deleted once the analytics rollups have counted them. 0 keeps them forever. Each batch of
+# MAILROOM_RETENTION_BATCH rows is its own short transaction; a run stops after
+# MAILROOM_RETENTION_TIME_BUDGET_SECONDS (under the cluster timeout) and the next one carries on.
+MAILROOM_BODY_RETENTION_DAYS = int(os.environ.get("MAILROOM_BODY_RETENTION_DAYS", "180"))
+MAILROOM_EVENT_RETENTION_DAYS = int(os.environ.get("MAILROOM_EVENT_RETENTION_DAYS", "400"))
+MAILROOM_RETENTION_BATCH = int(os.environ.get("MAILROOM_RETENTION_BATCH", "2000"))
+MAILROOM_RETENTION_TIME_BUDGET_SECONDS = float(os.environ.get("MAILROOM_RETENTION_TIME_BUDGET_SECONDS", "240"))
 # Outbound webhooks (messaging.webhooks): attempts per delivery (backoff 30 s·2^n, capped),
 # consecutive failed attempts that disable an endpoint, the request timeout, and whether
 # loopback/private/link-local addresses may be used (off in production: SSRF).

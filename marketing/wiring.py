@@ -5,6 +5,7 @@ MarketingConfig.ready(); the lower modules send signals and never import their l
 from django.db.models.signals import pre_save
 
 from marketing import demo, schedules, webhook_events
+from marketing.analytics.rollups import counted_before
 from marketing.automations.approval import on_segment_audience_changed
 from marketing.automations.triggers import on_event_tracked, on_signup_confirmed
 from marketing.campaigns.actions import on_segment_audience_changing, topic_saving
@@ -15,6 +16,7 @@ from marketing.segments.fields.builtin import register_builtin_fields
 from marketing.segments.signals import segment_audience_changed, segment_audience_changing
 from marketing.timeline import register_timeline_sources
 from messaging.delivery.inbound import contact_replied
+from messaging.delivery.retention import register_event_horizon
 from messaging.delivery.sending import campaign_messages_recorded
 from messaging.demo import register_demo_loader
 from messaging.erasure import contact_erased
@@ -28,6 +30,7 @@ def connect() -> None:
     register_builtin_fields()
     register_timeline_sources()
     register_demo_loader(demo.load)
+    register_event_horizon(counted_before)  # retention never prunes events the rollups have not counted
     event_tracked.connect(on_event_tracked, dispatch_uid="marketing_automations")
     signup_confirmed.connect(on_signup_confirmed, dispatch_uid="marketing_automations_form_confirmed")
     segment_audience_changing.connect(on_segment_audience_changing, dispatch_uid="marketing_campaign_approvals")

@@ -69,3 +69,38 @@ def check_default_provider(app_configs=None, **kwargs) -> list:
             id="messaging.E001",
         )
     ]
+
+
+RETENTION_DAYS = ("MAILROOM_BODY_RETENTION_DAYS", "MAILROOM_EVENT_RETENTION_DAYS")
+
+
+def check_retention(app_configs=None, **kwargs) -> list[Error]:
+    """The retention job's settings (messaging.delivery.retention): refused before it runs."""
+    errors = [
+        Error(
+            f"{name}={getattr(settings, name)!r} is negative: it must be a number of days, or 0 to keep forever.",
+            hint=f"Set {name} to 0 (keep forever) or a positive number of days.",
+            id="messaging.E002",
+        )
+        for name in RETENTION_DAYS
+        if getattr(settings, name) < 0
+    ]
+    if settings.MAILROOM_RETENTION_BATCH < 1:
+        errors.append(
+            Error(
+                f"MAILROOM_RETENTION_BATCH={settings.MAILROOM_RETENTION_BATCH!r}: a batch must hold at least one row.",
+                hint="Leave it unset (2000) or set a positive number of rows per transaction.",
+                id="messaging.E003",
+            )
+        )
+    timeout = settings.Q_CLUSTER.get("timeout") or float("inf")
+    if not 0 < settings.MAILROOM_RETENTION_TIME_BUDGET_SECONDS < timeout:
+        errors.append(
+            Error(
+                f"MAILROOM_RETENTION_TIME_BUDGET_SECONDS={settings.MAILROOM_RETENTION_TIME_BUDGET_SECONDS!r} must be more than 0 "
+                f"and less than the task queue's timeout ({timeout} s), or the cluster kills the job mid-run.",
+                hint="Leave it unset (240) or set a number of seconds under Q_CLUSTER['timeout'].",
+                id="messaging.E004",
+            )
+        )
+    return errors

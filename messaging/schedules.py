@@ -45,6 +45,8 @@ SCHEDULES = [
     {"name": "send webhooks", "func": "messaging.tasks.send_webhooks", "schedule_type": Schedule.MINUTES, "minutes": 1},
     {"name": "clean delivery logs", "func": "messaging.tasks.clean_delivery_logs", "schedule_type": Schedule.DAILY},
     {"name": "clean expired sign-ups", "func": "messaging.tasks.clean_expired_signups", "schedule_type": Schedule.DAILY},
+    # Retention: old message bodies and delivery events (messaging.delivery.retention).
+    {"name": "prune old messages", "func": "messaging.tasks.prune_old_messages", "schedule_type": Schedule.DAILY},
     {
         "name": "clean orphaned attachment files",
         "func": "messaging.tasks.clean_orphaned_attachment_files",
@@ -72,6 +74,8 @@ def next_hour(minute: int = 5) -> datetime:
 
 FIRST_RUNS: dict[str, Callable[[], datetime]] = {
     "clean delivery logs": lambda: next_time_of_day(time(2, 0)),
+    # After midnight's rollup has counted yesterday, before the morning's sending.
+    "prune old messages": lambda: next_time_of_day(time(3, 30)),
     "weekly digests": next_hour,
 }
 

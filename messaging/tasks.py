@@ -1,5 +1,6 @@
 """django-q2 entry points. Thin: they take ids and plain data and call actions."""
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,11 +9,13 @@ from django.utils.translation import gettext as _
 
 from messaging import digest, import_jobs, mailbox, verification
 from messaging.attachments import delete_orphaned_files
-from messaging.delivery import inbound, logs
+from messaging.delivery import inbound, logs, retention
 from messaging.delivery.sending import send_due_messages
 from messaging.signup.actions import delete_expired_signups
 from messaging.webhooks import logs as webhook_logs
 from messaging.webhooks.dispatch import send_due_webhooks
+
+logger = logging.getLogger(__name__)
 
 DRAIN_TIME_BUDGET = 50.0  # seconds; under the cluster timeout, so a drain never gets killed
 
@@ -42,6 +45,21 @@ def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int
 def clean_delivery_logs() -> int:
     days = settings.MAILROOM_ATTEMPT_RETENTION_DAYS
     return logs.delete_old_attempts(days=days) + webhook_logs.delete_old_deliveries(days=days)
+
+
+def prune_old_messages() -> dict:
+    """Nightly: old bodies and events go under the retention settings (messaging.delivery.retention)."""
+    result = retention.prune_old_messages()
+    logger.info(
+        "retention: %d message bodies pruned (%d attachments, %d sandbox copies), %d events deleted in %d batches%s",
+        result.bodies,
+        result.attachments,
+        result.sandbox,
+        result.events,
+        result.batches,
+        "" if result.finished else "; out of time, the next run carries on",
+    )
+    return result.as_dict()
 
 
 def clean_orphaned_attachment_files() -> int:

@@ -21,12 +21,15 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from messaging import policies
 from messaging.consent_text import describe_change, describe_how
+from messaging.delivery.retention import events_kept_since
 from messaging.models import ConsentRecord, Contact, DeliveryEvent, OutboxMessage
 from messaging.policies import Policy
 from messaging.storable import LONE_SURROGATE
@@ -172,7 +175,7 @@ def message_entries(contact: Contact, limit: int) -> list[Entry]:
         OutboxMessage.objects.filter(contact=contact)
         .annotate(when=Coalesce("sent_at", "created_at"))
         .select_related("topic")
-        .only("pk", "channel", "subject", "status", "error", "created_at", "sent_at", "topic__name")
+        .only("pk", "channel", "subject", "status", "error", "created_at", "sent_at", "body_pruned_at", "topic__name")
         .order_by("-when", "-pk")[:limit]
     )
     happened: dict[int, set[str]] = {}
@@ -185,11 +188,20 @@ def message_entries(contact: Contact, limit: int) -> list[Entry]:
         for message_id, event_kind in rows:
             happened.setdefault(message_id, set()).add(event_kind)
     entries = []
+    kept_since = events_kept_since()
     for message in messages:
         kinds = happened.get(message.pk, set())
         details = [message.topic.name if message.topic else ""]
         if message.status in (OutboxMessage.Status.FAILED, OutboxMessage.Status.SUPPRESSED) and message.error:
             details.append(compact(message.error))
+        # Retention (messaging.delivery.retention): say what is gone rather than show "nothing happened".
+        if message.body_pruned_at is not None:
+            details.append(_("content deleted under the retention policy"))
+        if kept_since is not None and message.created_at < kept_since:
+            details.append(
+                _("events before %(date)s deleted under the retention policy")
+                % {"date": date_format(timezone.localtime(kept_since), "DATE_FORMAT")}
+            )
         entries.append(
             Entry(
                 when=message.when,

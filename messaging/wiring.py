@@ -11,7 +11,7 @@ from django_q.signals import pre_enqueue
 
 from messaging.attachments import delete_files
 from messaging.audit import audit_m2m_change, audited_relations
-from messaging.checks import check_default_provider, check_public_base_url, check_secret_key
+from messaging.checks import check_default_provider, check_public_base_url, check_retention, check_secret_key
 from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
 from messaging.erasure import contact_erased
 from messaging.models import Attachment, WebhookEndpoint
@@ -38,6 +38,7 @@ def attachment_deleted(sender, instance: Attachment, **kwargs) -> None:
 def connect() -> None:
     checks.register(check_public_base_url, checks.Tags.security, deploy=True)
     checks.register(check_default_provider)
+    checks.register(check_retention)
     checks.register(check_secret_key, checks.Tags.security, deploy=True)
     post_migrate.connect(after_migrate, dispatch_uid="messaging_after_migrate")
     tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")

@@ -13,13 +13,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils import timezone
 
 from marketing.analytics.queries import is_dimension_id
 from marketing.models import DailyStat, Order
+from messaging.delivery.retention import events_kept_since
 from messaging.metadata import AUTOMATION_KEY, CAMPAIGN_KEY, LEGACY_AUTOMATION_KEY, LEGACY_CAMPAIGN_KEY
 from messaging.models import DeliveryEvent, OutboxMessage
 
@@ -229,14 +230,35 @@ def roll_up(*, first_day: date, last_day: date) -> int:
     return 0  # unreachable
 
 
+def counted_before() -> datetime | None:
+    """Every delivery event before this moment is in DailyStat for good: the start of the day
+    before the newest rolled-up day (the run that wrote that day covered the one before it,
+    whole). None while nothing was ever rolled up. Registered with messaging's retention
+    (marketing.wiring), so no event is pruned before the rollups have counted it."""
+    newest = DailyStat.objects.aggregate(newest=Max("day"))["newest"]
+    return day_start(newest - timedelta(days=1)) if newest is not None else None
+
+
 def roll_up_recent(*, days: int = 2, today: date | None = None) -> int:
     """The scheduled run: recompute today and the days before it (late events land there)."""
     today = today or timezone.localdate()
     return roll_up(first_day=today - timedelta(days=max(days, 1) - 1), last_day=today)
 
 
+def first_recomputable_day() -> date | None:
+    """The first day whose delivery events are all still there (None: every day's are).
+    Days before it lost events to the retention policy (messaging.delivery.retention): their
+    rows are the only count left, and recomputing them would replace it with fewer."""
+    kept_since = events_kept_since()
+    return None if kept_since is None else timezone.localtime(kept_since).date() + timedelta(days=1)
+
+
 def backfill(*, first_day: date, last_day: date, chunk_days: int = 7) -> int:
-    """Recompute a long range a week at a time (short transactions, bounded memory)."""
+    """Recompute a long range a week at a time (short transactions, bounded memory). Days
+    whose events the retention policy may have deleted keep their rows."""
+    if (first_kept := first_recomputable_day()) is not None and first_day < first_kept:
+        logger.warning("analytics backfill: days before %s keep their rows (their events may have been pruned)", first_kept)
+        first_day = first_kept
     written, day = 0, first_day
     while day <= last_day:
         chunk_end = min(day + timedelta(days=chunk_days - 1), last_day)

@@ -7,6 +7,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce
 
 from marketing.models import Automation, Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
+from messaging.delivery.retention import events_kept_since
 from messaging.ids import parse_id
 from messaging.metadata import AUTOMATION_KEY, DEFERRED_RENDER
 from messaging.models import DeliveryEvent, OutboxMessage, TemplateVersion, TrackedLink
@@ -299,7 +300,12 @@ def campaign_report(campaign: Campaign) -> dict:
         key=lambda row: -row["clicks"],
     )
     sent = statuses.get(OutboxMessage.Status.SENT, 0)
+    # Events older than the retention age may be gone (messaging.delivery.retention): the figures
+    # above count the events kept, so the report says so rather than pass a drop for the truth.
+    kept_since = events_kept_since()
+    pruned = kept_since is not None and messages.filter(created_at__lt=kept_since).exists()
     return {
+        "events_kept_since": kept_since if pruned else None,
         "recipients": recipients.exclude(status=CampaignRecipient.Status.SKIPPED).count(),
         "skipped": skipped,
         "queued": statuses.get(OutboxMessage.Status.QUEUED, 0) + statuses.get(OutboxMessage.Status.SENDING, 0),

@@ -24,6 +24,7 @@ from messaging.content.previews import PREVIEW_SANDBOX, preview_document
 from messaging.delivery.inbound import handler_choices
 from messaging.delivery.on_demand import send_test_message
 from messaging.delivery.outbox import cancel_message, retry_message
+from messaging.delivery.retention import pruned_notice
 from messaging.errors import MailroomError
 from messaging.mailbox import check_imap_settings, poll_email_inbox
 from messaging.models import Attachment, DeliveryAttempt, DeliveryEvent, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage
@@ -35,13 +36,27 @@ from messaging.secrets import hidden_notice
 def body_preview(obj: OutboxMessage | SandboxMessage) -> str:
     """A message's rendered content, or for one carrying a secret (reset or verification
     link, gift-card code) the notice that it is hidden: for every role, Admin included."""
+    if (notice := _pruned(obj)) is not None:
+        return notice_body(notice)
     if obj.is_sensitive:
         return hidden_body()
     return preview_iframe(obj.body_html, obj.body_text)
 
 
+def _pruned(obj: OutboxMessage | SandboxMessage) -> str | None:
+    """The retention notice of a message (or of the message a sandbox copy is of)."""
+    message = obj if isinstance(obj, OutboxMessage) else (obj.message if obj.message_id else None)
+    return pruned_notice(message) if message is not None else None
+
+
+def notice_body(notice: str) -> str:
+    return format_html('<p class="italic text-base-500 dark:text-base-400">{}</p>', notice)
+
+
 def attachment_links(message: OutboxMessage | None) -> str:
     """The message's files, each a download link (the view checks who may read them)."""
+    if message is not None and (notice := pruned_notice(message)) is not None:
+        return notice
     if message is None or not message.has_attachments:
         return "-"
     if message.is_sensitive:
@@ -148,6 +163,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
                     "dedup_key",
                     "created_at",
                     "sent_at",
+                    "body_pruned_at",
                 ),
                 "classes": ["tab"],
             },
@@ -164,6 +180,8 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("text"))
     def text_content(self, obj: OutboxMessage) -> str:
+        if (notice := pruned_notice(obj)) is not None:
+            return notice
         return hidden_notice() if obj.is_sensitive else obj.body_text
 
     @admin.display(description=_("attachments"))
@@ -373,6 +391,8 @@ class SandboxAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("text"))
     def text_content(self, obj: SandboxMessage) -> str:
+        if (notice := _pruned(obj)) is not None:
+            return notice
         return hidden_notice() if obj.is_sensitive else obj.body_text
 
 

@@ -65,6 +65,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "next_attempt_at",
             "sent_at",
             "created_at",
+            "body_pruned_at",
             "dedup_key",
             "provider_message_id",
             "metadata",

@@ -322,6 +322,8 @@ def retry_message(*, actor: AbstractBaseUser | None, message: OutboxMessage) -> 
         raise NotAllowed(
             _("This message carried a secret link or code that was discarded when it ended: ask for a new one instead of retrying it.")
         )
+    if message.body_pruned_at is not None:
+        raise NotAllowed(_("This message's content was deleted under the retention policy: it cannot be sent again."))
     before = message.status
     message.status, message.attempts, message.error = OutboxMessage.Status.QUEUED, 0, ""
     message.next_attempt_at, message.lease_until = timezone.now(), None
@@ -338,6 +340,7 @@ def requeue_failed(
     """Put failed messages back in the queue in one statement; returns how many."""
     failed = (queryset if queryset is not None else OutboxMessage.objects.all()).filter(status=OutboxMessage.Status.FAILED)
     failed = failed.exclude(is_sensitive=True, sealed_secrets="")  # their secret is gone: a new link is asked for instead
+    failed = failed.filter(body_pruned_at__isnull=True)  # their content is gone (retention)
     if max_age_hours is not None:
         failed = failed.filter(created_at__gte=timezone.now() - timedelta(hours=max_age_hours))
     if channel:

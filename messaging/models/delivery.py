@@ -112,6 +112,9 @@ class OutboxMessage(models.Model):
     error = models.TextField(_("error"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # Set when the retention job (messaging.delivery.retention) emptied the body, headers and
+    # files of this old message; the row, its subject and status stay for the figures.
+    body_pruned_at = models.DateTimeField(_("content deleted"), null=True, blank=True, editable=False)
 
     # Not a column: enqueue_message sets it on the message it returns for a repeated dedup key.
     deduplicated: bool = False
@@ -129,6 +132,15 @@ class OutboxMessage(models.Model):
             models.Index(fields=["status", "next_attempt_at", "priority"], name="outbox_due"),
             models.Index(fields=["status", "lease_until"], name="outbox_leases"),
             models.Index(fields=["channel", "status"], name="outbox_channel_status"),
+            # The retention job's queue: only finished messages whose body is still there. A
+            # message enters it once (when it is sent or gives up: status is indexed, so that
+            # update writes every index anyway) and leaves it when pruned, so a nightly batch
+            # reads the oldest unpruned rows without walking years of pruned ones.
+            models.Index(
+                fields=["created_at", "id"],
+                name="outbox_retention",
+                condition=models.Q(status__in=["sent", "failed", "cancelled", "suppressed"], body_pruned_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

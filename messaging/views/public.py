@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from messaging.consent import ConsentContext
+from messaging.delivery.retention import pruned_notice
 from messaging.delivery.throttle import over_limit, throttled
 from messaging.delivery.tracking import CLICKS, GIF, OPENS, message_links, read_public_token, record_hit, tracked_url
 from messaging.digest import is_held_or_in_digest
@@ -274,36 +275,56 @@ def as_web_page(html: str, *, title: str, language: str) -> str:
     return html
 
 
-@csp_override(
-    {
-        "default-src": [CSP.NONE],
-        "style-src": [CSP.UNSAFE_INLINE],
-        "img-src": [CSP.SELF, "data:", "https:"],
-        "frame-ancestors": [CSP.NONE],
-        # default-src covers neither: a stored <form> or <base> in a body goes nowhere.
-        "form-action": [CSP.NONE],
-        "base-uri": [CSP.NONE],
-    }
-)
+# The email as sent: its own inline styles and remote images, nothing that runs or posts.
+EMAIL_PAGE_CSP = {
+    "default-src": [CSP.NONE],
+    "style-src": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "https:"],
+    "frame-ancestors": [CSP.NONE],
+    # default-src covers neither: a stored <form> or <base> in a body goes nowhere.
+    "form-action": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+}
+
+
+@csp_override(EMAIL_PAGE_CSP)
+def _as_email_page(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    return response
+
+
+@csp_override(PUBLIC_CSP)
+def _as_public_page(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """Our own page (a problem, the retention notice): our stylesheet, no script."""
+    return response
+
+
 @require_http_methods(["GET", "HEAD"])
 @throttled("pages", refused=refused)
 def view_in_browser(request: HttpRequest, token: str) -> HttpResponse:
     """The email as it was sent (links, footer and all), with no script allowed to run."""
     message = _message_or_problem(request, token, "__MAILROOM_VIEW__")
     if isinstance(message, HttpResponse):
-        return message
+        return _as_public_page(request, message)
     if message.status != OutboxMessage.Status.SENT and not is_held_or_in_digest(message):
-        return problem(request, "not_found")  # a held message is read through the weekly digest
+        return _as_public_page(request, problem(request, "not_found"))  # a held message is read through the weekly digest
     erased = (message.contact is not None and message.contact.erased_at) or (message.metadata or {}).get("erased")
     if erased:
-        return problem(request, "gone")  # GDPR erasure: the body is gone, and so is the page
+        return _as_public_page(request, problem(request, "gone"))  # GDPR erasure: the body is gone, and so is the page
     _activate_language(message)
+    if (notice := pruned_notice(message)) is not None:  # retention: the row stays, its content went
+        page = TemplateResponse(
+            request, "public/problem.html", {"title": _("This message's content was deleted"), "text": notice}, status=410
+        )
+        page["Cache-Control"] = "private, no-store"
+        page["X-Robots-Tag"] = "noindex"
+        return _as_public_page(request, page)
     if message.is_sensitive:  # its secret is for the inbox it went to, not for whoever has this link
         response = HttpResponse(f"<p>{escape(hidden_notice())}</p>")
     else:
         text, html = final_bodies(message)
         body = html or f'<pre style="white-space:pre-wrap">{escape(text)}</pre>'
         response = HttpResponse(as_web_page(body, title=message.subject, language=translation.get_language() or settings.LANGUAGE_CODE))
+    response = _as_email_page(request, response)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

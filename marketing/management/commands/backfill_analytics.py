@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from marketing.analytics.rollups import backfill
+from marketing.analytics.rollups import backfill, first_recomputable_day
 
 
 class Command(BaseCommand):
@@ -21,5 +21,15 @@ class Command(BaseCommand):
         first_day = since or last_day - timedelta(days=max(days, 1) - 1)
         if first_day > last_day:
             raise CommandError("--since must not be after --until.")
+        if (first_kept := first_recomputable_day()) is not None and first_day < first_kept:
+            if last_day < first_kept:
+                raise CommandError(
+                    f"Days before {first_kept} keep their rows: their delivery events may have been deleted under the retention "
+                    "policy (MAILROOM_EVENT_RETENTION_DAYS), so recomputing them would count less."
+                )
+            self.stdout.write(
+                f"Days before {first_kept} keep their rows (their delivery events may have been deleted under the retention policy)."
+            )
+            first_day = first_kept
         written = backfill(first_day=first_day, last_day=last_day)
         self.stdout.write(f"Recomputed {first_day}..{last_day}: {written} rows.")
