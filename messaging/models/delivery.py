@@ -141,6 +141,8 @@ class OutboxMessage(models.Model):
                 name="outbox_retention",
                 condition=models.Q(status__in=["sent", "failed", "cancelled", "suppressed"], body_pruned_at__isnull=True),
             ),
+            # The console's search: an address, whole or its beginning (LIKE 'x%' on PostgreSQL).
+            models.Index(fields=["to_address"], name="outbox_to_address", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:
