@@ -1,7 +1,7 @@
 """Benchmark: the console and the API on a PostgreSQL database that has grown for years.
 
     .venv/bin/python bench/console_scale.py [--contacts 1000000] [--messages 5000000]
-                                            [--repeat 12] [--rebuild] [--only PAGE,…]
+                                            [--repeat 12] [--rebuild] [--only "PAGE;…"]
 
 Run from the repository root, with PostgreSQL at 127.0.0.1:5432 (trust auth). The database
 (MAILROOM_SCALE_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/mailroom_scale) is
@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=12, help="timed requests per page")
     parser.add_argument("--rebuild", action="store_true", help="drop the scale database and build it again")
-    parser.add_argument("--only", default="", help="comma-separated page names to time")
+    parser.add_argument("--only", default="", help="page names to time, separated by ;")
     parser.add_argument("--n", type=int, default=None, help="run_all's --quick size: contacts (messages = 5 × n)")
     return parser.parse_args()
 
@@ -583,10 +583,25 @@ SEGMENT_TREES = {
 }
 
 
+def deep_cursor(path: str, ordered, rows: int) -> str:
+    """The API's keyset cursor pointing at the middle of a list (what following `next` from
+    the last numbered page reaches, only deeper): the way the API goes deep."""
+    from rest_framework.pagination import Cursor
+
+    from messaging.api.pagination import KeysetPagination
+
+    middle = ordered[rows // 2]
+    keyset = KeysetPagination()
+    keyset.base_url = "http://bench" + path
+    field = ordered.query.order_by[0].lstrip("-")
+    link = keyset.encode_cursor(Cursor(offset=0, reverse=False, position=str(getattr(middle, field))))
+    return link.removeprefix("http://bench")
+
+
 def pages(contacts: int, messages: int) -> dict[str, tuple[str, str, dict | None]]:
     """name → (method, path, JSON body). Ids from the built data."""
     from marketing.models import Campaign, Segment
-    from messaging.models import Contact, Topic
+    from messaging.models import Contact, OutboxMessage, Topic
 
     campaign = Campaign.objects.filter(name="Scale campaign 3").values_list("pk", flat=True).first()
     contact = Contact.objects.filter(email=f"person{contacts // 2}@scale.invalid").values_list("pk", flat=True).first()
@@ -610,9 +625,13 @@ def pages(contacts: int, messages: int) -> dict[str, tuple[str, str, dict | None
         "audit trail": ("GET", "/admin/messaging/auditentry/", None),
         "segment members": ("GET", f"/admin/marketing/segment/{segment}/change/", None),
         "API contacts, first page": ("GET", "/api/v1/contacts/", None),
-        "API contacts, deep page": ("GET", f"/api/v1/contacts/?page={contacts // 50 - 1}", None),
+        "API contacts, deep page": (
+            "GET",
+            deep_cursor("/api/v1/contacts/", Contact.objects.order_by("-created_at", "-id"), contacts),
+            None,
+        ),
         "API messages, first page": ("GET", "/api/v1/messages/", None),
-        "API messages, deep page": ("GET", f"/api/v1/messages/?page={messages // 50 - 1}", None),
+        "API messages, deep page": ("GET", deep_cursor("/api/v1/messages/", OutboxMessage.objects.order_by("-id"), messages), None),
         "API campaign recipients": ("GET", f"/api/v1/campaigns/{campaign}/recipients/", None),
         "API analytics daily, 366 days": (
             "GET",
@@ -675,7 +694,7 @@ def main() -> None:
         say(f"reusing the scale database ({marker})")
     listed = pages(contacts, messages)
     if args.only:
-        listed = {name: spec for name, spec in listed.items() if name in args.only.split(",")}
+        listed = {name: spec for name, spec in listed.items() if name in args.only.split(";")}
     workdir = ROOT / "var" / "bench-console-scale"
     workdir.mkdir(parents=True, exist_ok=True)
     call_command("collectstatic", interactive=False, verbosity=0)  # what `make run` does before gunicorn serves pages
