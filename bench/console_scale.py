@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import say, stop_group  # noqa: E402 - bench/ is on the path only once ROOT is known
+from segment_count import TREES as SEGMENT_COUNT_TREES  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mailroom_scale"
 BUILD_VERSION = "console-scale-1"  # change when the data the build writes changes
@@ -556,30 +557,14 @@ def log_in(base: str):
     return session, jwt
 
 
-def rule(field, operator, value="", **extra):
-    return {"type": "rule", "field": field, "operator": operator, "value": value, **extra}
-
-
+# The segment builder's trees, as bench/segment_count.py times them at 100,000 contacts.
 SEGMENT_TREES = {
-    "segment count: stage = customer": {
-        "type": "group",
-        "op": "and",
-        "rules": [rule("attribute", "equals", "customer", key="lifecycle_stage")],
-    },
-    "segment count: vip with an order and LTV ≥ 50": {
-        "type": "group",
-        "op": "and",
-        "rules": [rule("attribute", "includes", "vip", key="tags"), rule("order_count", "gte", "1"), rule("lifetime_value", "gte", "50")],
-    },
-    "segment count: subscribed AND (fr OR score > 80) AND no order in 90 days": {
-        "type": "group",
-        "op": "and",
-        "rules": [
-            rule("subscribed", "is_subscribed", key="newsletter", channel="email"),
-            {"type": "group", "op": "or", "rules": [rule("locale", "equals", "fr"), rule("attribute", "gt", "80", key="score")]},
-            rule("last_order", "not_in_last_days", "90"),
-        ],
-    },
+    f"segment count: {name}": SEGMENT_COUNT_TREES[name]
+    for name in (
+        "lifecycle_stage = customer",
+        "seed 003 (stage, tag, min orders, min LTV)",
+        "subscribed AND (fr OR score > 80) AND no order in 90 days",
+    )
 }
 
 
