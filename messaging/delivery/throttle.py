@@ -12,7 +12,8 @@ Hits (for /metrics): each time a client goes over a scope's limit, the shared ca
 one hit for the scope (`mailroom:rl-hits:<scope>`, no expiry): the first refused request of
 a client in a window, and the failure that starts a lockout. Further refusals in the same
 window are not counted, so a flood costs one cache write per client and window, never one
-per request; a scrape reads every scope's count with one `get_many`.
+per request (for the per-process tracking guard: per client, window and process); a scrape
+reads every scope's count with one `get_many`.
 """
 
 import hashlib
