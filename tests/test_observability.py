@@ -2,6 +2,7 @@
 operator notices, each proved through the product's own actions (enqueue, send through real
 SMTP and sandbox providers, a real throttled page, the cluster's heartbeat task)."""
 
+import gzip
 import os
 import subprocess
 import sys
@@ -35,6 +36,8 @@ from messaging.models import OutboxMessage, Provider, WebhookDelivery
 from messaging.models.contacts import Channel
 from messaging.webhooks.endpoints import create_endpoint
 from tests.marketing.conftest import SENDER, make_people, make_segment, make_version
+from tests.support.cluster import database_env, start_cluster, wait_until
+from tests.support.local_http import LocalServer
 from tests.support.smtp_sink import SMTPSink, free_port
 
 pytestmark = pytest.mark.django_db
@@ -356,6 +359,42 @@ def test_a_failed_cluster_task_is_reported_once_grouped_by_its_function(sentry_t
     assert event["fingerprint"] == ["django-q", "messaging.tasks.drain_outbox"]
     assert event["message"] == "Cluster task messaging.tasks.drain_outbox failed: SMTP refused [email]"
     assert "erin@example.com" not in repr(event)
+
+
+@pytest.mark.reliability
+@pytest.mark.django_db(transaction=True)
+def test_a_real_cluster_reports_a_failed_task_to_sentry(tmp_path):
+    """A real `manage.py qcluster` with SENTRY_DSN pointing at a local HTTP server standing in
+    for Sentry's ingest: a task that fails there arrives as one scrubbed event."""
+    with LocalServer(lambda request: (200, {"id": "ok"})) as ingest:
+        port = ingest.url.rsplit(":", 1)[1]
+        env = {
+            **os.environ,
+            **database_env(connection.settings_dict),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SENTRY_DSN": f"http://public@127.0.0.1:{port}/1",
+            "MAILROOM_Q_WORKERS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        cluster = start_cluster(env=env, log_path=tmp_path / "cluster.log")
+        try:
+            # Not a registered job: the guard swaps it for one that fails with the reason.
+            async_task("ada@example.com.steal")
+            envelope = wait_until(
+                lambda: next((body for body in map(envelope_text, ingest.requests) if "Cluster task" in body), None),
+                timeout=60,
+                what=f"the failed task's event at the fake Sentry; cluster log:\n{cluster.tail()}",
+            )
+        finally:
+            cluster.kill()
+    assert "Cluster task messaging.tasks.refuse_unregistered_job failed: Refused to run [email]" in envelope
+    assert '"fingerprint":["django-q","messaging.tasks.refuse_unregistered_job"]' in envelope.replace(" ", "")
+    assert "ada@example.com" not in envelope
+
+
+def envelope_text(request) -> str:
+    body = gzip.decompress(request.body) if request.headers.get("Content-Encoding") == "gzip" else request.body
+    return body.decode(errors="replace")
 
 
 def run_python(code: str, **env: str) -> str:
