@@ -6,6 +6,9 @@ import gzip
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import timedelta
 
 import lxml.html
@@ -342,6 +345,30 @@ def test_before_send_scrubs_addresses_and_tokens_from_events(sentry_transport):
     assert "page=2" in message["request"]["query_string"]
     assert message["environment"] == "test" and message["release"] == "mailroom@test"
     assert "user" not in message  # data_collection: no user identity (send_default_pii=False in sentry-sdk 2)
+
+
+@pytest.mark.urls("tests.support.error_urls")
+def test_an_error_in_a_web_request_is_reported_without_personal_data(live_server, sentry_transport):
+    request = urllib.request.Request(
+        f"{live_server.url}/test-error/?contact=frank@example.com&token=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5&page=2",
+        data=urllib.parse.urlencode({"email": "grace@example.com", "password": "hunter2-secret"}).encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Cookie": "sessionid=s3ss10n", "User-Agent": "observability-test"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as failure:
+        urllib.request.urlopen(request, timeout=10)
+    assert failure.value.code == 500
+    sentry_sdk.flush()
+    (event,) = sentry_transport.events()  # through Sentry's Django and WSGI integrations, as under gunicorn
+    dumped = repr(event)
+    for secret in ("frank@example.com", "grace@example.com", "hunter2", TOKEN, "s3ss10n", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"):
+        assert secret not in dumped, secret
+    assert event["exception"]["values"][-1]["type"] == "RuntimeError"
+    assert event["exception"]["values"][-1]["value"] == "could not reach [email] for [email]"
+    assert event["request"]["url"].endswith("/test-error/")
+    assert event["request"]["method"] == "POST"
+    assert event["request"]["headers"]["User-Agent"] == "observability-test"
+    assert "page=2" in event["request"]["query_string"]
+    assert "user" not in event and "data" not in event["request"]  # no user, no request body
 
 
 def test_a_failed_cluster_task_is_reported_once_grouped_by_its_function(sentry_transport):
