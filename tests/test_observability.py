@@ -303,13 +303,22 @@ class KeepingTransport(Transport):
 
 @pytest.fixture
 def sentry_transport():
+    reset_sentry()
     transport = KeepingTransport()
     init_sentry(
         dsn="https://public@sentry.invalid/1", environment="test", release="mailroom@test", traces_sample_rate=None, transport=transport
     )
     yield transport
     sentry_sdk.get_client().close()
-    sentry_sdk.init()  # SENTRY_DSN is unset here: an inactive client again
+    reset_sentry()
+
+
+def reset_sentry() -> None:
+    """No client (as without SENTRY_DSN) and empty scopes. Not `sentry_sdk.init()`: that would
+    start a client with the SDK's defaults, which record the signed-in user on later requests."""
+    sentry_sdk.get_global_scope().set_client(None)
+    for scope in (sentry_sdk.get_global_scope(), sentry_sdk.get_isolation_scope(), sentry_sdk.get_current_scope()):
+        scope.clear()
 
 
 def test_before_send_scrubs_addresses_and_tokens_from_events(sentry_transport):
@@ -348,11 +357,13 @@ def test_before_send_scrubs_addresses_and_tokens_from_events(sentry_transport):
 
 
 @pytest.mark.urls("tests.support.error_urls")
-def test_an_error_in_a_web_request_is_reported_without_personal_data(live_server, sentry_transport):
+def test_an_error_in_a_web_request_is_reported_without_personal_data(live_server, client, ops, sentry_transport):
+    client.force_login(ops)  # a signed-in staff member's request: who they are stays out of the event
+    session = client.cookies["sessionid"].value
     request = urllib.request.Request(
         f"{live_server.url}/test-error/?contact=frank@example.com&token=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5&page=2",
         data=urllib.parse.urlencode({"email": "grace@example.com", "password": "hunter2-secret"}).encode(),
-        headers={"Authorization": f"Bearer {TOKEN}", "Cookie": "sessionid=s3ss10n", "User-Agent": "observability-test"},
+        headers={"Authorization": f"Bearer {TOKEN}", "Cookie": f"sessionid={session}", "User-Agent": "observability-test"},
     )
     with pytest.raises(urllib.error.HTTPError) as failure:
         urllib.request.urlopen(request, timeout=10)
@@ -360,7 +371,7 @@ def test_an_error_in_a_web_request_is_reported_without_personal_data(live_server
     sentry_sdk.flush()
     (event,) = sentry_transport.events()  # through Sentry's Django and WSGI integrations, as under gunicorn
     dumped = repr(event)
-    for secret in ("frank@example.com", "grace@example.com", "hunter2", TOKEN, "s3ss10n", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"):
+    for secret in ("frank@example.com", "grace@example.com", "hunter2", TOKEN, session, "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5", "ops@staff.test"):
         assert secret not in dumped, secret
     assert event["exception"]["values"][-1]["type"] == "RuntimeError"
     assert event["exception"]["values"][-1]["value"] == "could not reach [email] for [email]"
