@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from marketing.models import Automation, Campaign
-from messaging import policies, queries
+from messaging import notices, policies, queries
 
 
 def _perm(codename: str) -> Callable[[HttpRequest], bool]:
@@ -60,6 +60,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 {
                     **_item(_("Dashboard"), "dashboard", reverse("admin:index"), _staff),
                     "active": lambda request: request.path == reverse("admin:index"),
+                    "badge": "config.console.notices_badge",  # operators' notices, listed on the dashboard
                 }
             ],
         },
@@ -174,6 +175,12 @@ def webhooks_badge(request: HttpRequest) -> int | str:
     return queries.webhook_endpoints_turned_off().count() or ""
 
 
+def notices_badge(request: HttpRequest) -> int | str:
+    """How many operator notices are up (resting provider, late backlog, no cluster), for Ops
+    and Admin only. Their facts are cached per process for a few seconds (messaging.notices)."""
+    return len(notices.notices_for(request.user)) or ""
+
+
 def environment_badge(request: HttpRequest) -> list[str] | None:
     if settings.DEBUG:
         return [str(_("Debug")), "warning"]
@@ -214,6 +221,7 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
             ],
             "consent_chart": json.dumps(chart),
             "topics": list(queries.subscribers_per_topic()),
+            "notices": notices.notices_for(request.user),
         }
     )
     return context

@@ -14,6 +14,8 @@ from django.templatetags.static import static
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
+from config.sentry import init_sentry
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -257,6 +259,27 @@ MAILROOM_GUARDRAIL_MIN_SENT = int(os.environ.get("MAILROOM_GUARDRAIL_MIN_SENT", 
 MAILROOM_FANOUT_CHUNK = int(os.environ.get("MAILROOM_FANOUT_CHUNK", "20000"))
 # Threads creating a campaign's messages side by side (PostgreSQL only).
 MAILROOM_FANOUT_WORKERS = int(os.environ.get("MAILROOM_FANOUT_WORKERS", "2"))
+
+# --- Observability (README, "Observability"; the values are checked by mailroom.E010-E015) ---
+# /metrics (Prometheus) exists only when this token is set: scrapers send it as
+# "Authorization: Bearer <token>"; a signed-in Ops or Admin user may open it too.
+MAILROOM_METRICS_TOKEN = os.environ.get("MAILROOM_METRICS_TOKEN", "").strip()
+# Console notices for Ops and Admin: a due message waiting longer than this many minutes,
+# or more than this many messages due (0 turns either off); no cluster heartbeat for this
+# many seconds (it runs every minute). Their figures are cached per process this long.
+MAILROOM_BACKLOG_ALERT_MINUTES = int(os.environ.get("MAILROOM_BACKLOG_ALERT_MINUTES", "15"))
+MAILROOM_BACKLOG_ALERT_COUNT = int(os.environ.get("MAILROOM_BACKLOG_ALERT_COUNT", "100000"))
+MAILROOM_HEARTBEAT_ALERT_SECONDS = int(os.environ.get("MAILROOM_HEARTBEAT_ALERT_SECONDS", "180"))
+MAILROOM_NOTICES_CACHE_SECONDS = int(os.environ.get("MAILROOM_NOTICES_CACHE_SECONDS", "10"))
+# Error reporting: Sentry, only with a DSN. No personal data (no user, cookie or body, and
+# addresses and tokens scrubbed from every event: config/sentry.py); no tracing unless a
+# sample rate is set. Web processes and the cluster (failed tasks) report alike.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "").strip() or ("development" if DEBUG else "production")
+SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "").strip() or None
+SENTRY_TRACES_SAMPLE_RATE = float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0"))
+if SENTRY_DSN:
+    init_sentry(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
 
 INSTALLED_APPS = [
     "unfold",

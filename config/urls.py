@@ -8,6 +8,7 @@ from django.views.decorators.http import require_safe
 from django.views.defaults import page_not_found
 
 from messaging.api.problems import not_found_problem
+from messaging.views.metrics import metrics
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -27,6 +28,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("", lambda request: redirect("admin:index")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),  # Prometheus; 404 unless MAILROOM_METRICS_TOKEN is set
     path("favicon.ico", favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

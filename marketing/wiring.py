@@ -9,6 +9,7 @@ from marketing.analytics.rollups import counted_before
 from marketing.automations.approval import on_segment_audience_changed
 from marketing.automations.triggers import on_event_tracked, on_signup_confirmed
 from marketing.campaigns.actions import on_segment_audience_changing, topic_saving
+from marketing.campaigns.metrics import fanout_metrics
 from marketing.campaigns.tick import complete_finished_campaigns
 from marketing.erasure import on_contact_erased
 from marketing.events import event_tracked, on_contact_replied
@@ -20,6 +21,7 @@ from messaging.delivery.retention import register_event_horizon
 from messaging.delivery.sending import campaign_messages_recorded
 from messaging.demo import register_demo_loader
 from messaging.erasure import contact_erased
+from messaging.metrics import register_metric_source
 from messaging.models import Topic
 from messaging.signup.signals import signup_confirmed
 
@@ -31,6 +33,7 @@ def connect() -> None:
     register_timeline_sources()
     register_demo_loader(demo.load)
     register_event_horizon(counted_before)  # retention never prunes events the rollups have not counted
+    register_metric_source(fanout_metrics)
     event_tracked.connect(on_event_tracked, dispatch_uid="marketing_automations")
     signup_confirmed.connect(on_signup_confirmed, dispatch_uid="marketing_automations_form_confirmed")
     segment_audience_changing.connect(on_segment_audience_changing, dispatch_uid="marketing_campaign_approvals")

@@ -104,3 +104,47 @@ def check_retention(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+# The smallest metrics token accepted: a short one can be guessed by trying.
+METRICS_TOKEN_MIN_LENGTH = 24
+
+
+def check_observability_settings(app_configs=None, **kwargs) -> list[Error]:
+    """The thresholds of the console notices and /metrics' token: a negative threshold or
+    a heartbeat alert shorter than the heartbeat's own minute would mislead an operator."""
+    errors = []
+    for name, code in (("MAILROOM_BACKLOG_ALERT_MINUTES", "E010"), ("MAILROOM_BACKLOG_ALERT_COUNT", "E011")):
+        if getattr(settings, name) < 0:
+            errors.append(
+                Error(
+                    f"{name}={getattr(settings, name)} is negative.",
+                    hint="Set a positive number, or 0 to turn it off.",
+                    id=f"mailroom.{code}",
+                )
+            )
+    if settings.MAILROOM_HEARTBEAT_ALERT_SECONDS < 90:
+        errors.append(
+            Error(
+                f"MAILROOM_HEARTBEAT_ALERT_SECONDS={settings.MAILROOM_HEARTBEAT_ALERT_SECONDS} is under 90: the heartbeat runs "
+                "once a minute, so a healthy cluster would be reported missing.",
+                hint="Leave it unset (180 seconds) or set 90 or more.",
+                id="mailroom.E012",
+            )
+        )
+    if settings.MAILROOM_NOTICES_CACHE_SECONDS < 0:
+        errors.append(Error("MAILROOM_NOTICES_CACHE_SECONDS is negative.", hint="Set 0 (no cache) or more.", id="mailroom.E013"))
+    token = settings.MAILROOM_METRICS_TOKEN
+    if token and len(token) < METRICS_TOKEN_MIN_LENGTH:
+        errors.append(
+            Error(
+                f"MAILROOM_METRICS_TOKEN is shorter than {METRICS_TOKEN_MIN_LENGTH} characters: it can be guessed.",
+                hint="Use `python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset it to turn /metrics off.",
+                id="mailroom.E014",
+            )
+        )
+    if not 0 <= settings.SENTRY_TRACES_SAMPLE_RATE <= 1:
+        errors.append(
+            Error("SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1.", hint="0 (the default) sends no traces.", id="mailroom.E015")
+        )
+    return errors

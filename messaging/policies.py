@@ -75,6 +75,9 @@ def can_read_attachments(user: AbstractBaseUser | AnonymousUser, message: Outbox
     return can_view_messages(user) and not message.is_sensitive
 
 
+# Operations (Ops, Admin): delivery health as /metrics and the console notices show it
+# (resting providers, the backlog, the cluster's heartbeat).
+can_watch_operations = requires("messaging.view_provider", "messaging.view_deliveryattempt")
 can_run_providers = requires("messaging.change_provider")  # pause, priority, rate limits, test sends
 # Where messages go (a provider's kind, channel and configuration: host, URL, backend, account,
 # credential names) decides who receives every reset link and gift-card code: Admin only.

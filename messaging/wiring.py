@@ -7,13 +7,20 @@ from django.core import checks
 from django.core.management import call_command
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django_q.models import Schedule
-from django_q.signals import pre_enqueue
+from django_q.signals import post_execute, pre_enqueue
 
 from messaging.attachments import delete_files
 from messaging.audit import audit_m2m_change, audited_relations
-from messaging.checks import check_default_provider, check_public_base_url, check_retention, check_secret_key
+from messaging.checks import (
+    check_default_provider,
+    check_observability_settings,
+    check_public_base_url,
+    check_retention,
+    check_secret_key,
+)
 from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
 from messaging.erasure import contact_erased
+from messaging.error_reports import report_failed_task
 from messaging.models import Attachment, WebhookEndpoint
 from messaging.schedules import ensure_schedules, guard_enqueue, guard_schedule
 from messaging.timeline import register_messaging_sources
@@ -39,6 +46,7 @@ def connect() -> None:
     checks.register(check_public_base_url, checks.Tags.security, deploy=True)
     checks.register(check_default_provider)
     checks.register(check_retention)
+    checks.register(check_observability_settings)
     checks.register(check_secret_key, checks.Tags.security, deploy=True)
     post_migrate.connect(after_migrate, dispatch_uid="messaging_after_migrate")
     tracking.connect(on_anymail_tracking, dispatch_uid="mailroom_anymail_tracking")
@@ -46,6 +54,7 @@ def connect() -> None:
     post_delete.connect(attachment_deleted, sender=Attachment, dispatch_uid="mailroom_attachment_file")
     pre_save.connect(guard_schedule, sender=Schedule, dispatch_uid="mailroom_guard_schedule")
     pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
+    post_execute.connect(report_failed_task, dispatch_uid="mailroom_report_failed_task")
     for through in audited_relations():
         m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")
     contact_erased.connect(on_contact_erased, dispatch_uid="mailroom_webhooks_erasure")

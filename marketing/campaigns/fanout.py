@@ -292,12 +292,14 @@ def create_messages(*, campaign: Campaign) -> FanoutResult:
                 return result
             current = Campaign.objects.select_related("topic").get(pk=campaign.pk)
             now = timezone.now()
+            created = 0
             with connection.cursor() as cursor:
                 for variant in list(current.variants.all()) or [None]:
                     spec = _messages_spec(current, variant, low=chunk.first_recipient, high=chunk.end_recipient, now=now)
-                    result.messages += insert_messages_from_select(cursor, **spec)
-            chunk.done = True
-            chunk.save(update_fields=["done"])
+                    created += insert_messages_from_select(cursor, **spec)
+            result.messages += created
+            chunk.done, chunk.messages = True, created
+            chunk.save(update_fields=["done", "messages"])
 
 
 def create_messages_side_by_side(*, campaign: Campaign, workers: int) -> FanoutResult:

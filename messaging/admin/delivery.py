@@ -296,6 +296,7 @@ class ProviderAdmin(AuditedModelAdmin):
         "last_error",
         "sent_count",
         "failed_count",
+        "retried_count",
     )
     fieldsets = (
         (None, {"fields": ("name", "channel", "kind", "priority", "is_active", "config")}),

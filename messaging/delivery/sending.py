@@ -226,10 +226,12 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
         for o in outcomes
         if o.result.hard_bounce and not o.result.sent
     ]
-    by_provider: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0})
+    by_provider: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0, "retried": 0})
     for o in outcomes:
         if o.provider is not None and not o.suppressed:
             by_provider[o.provider.pk]["sent" if o.result.sent else "failed"] += 1
+            if not o.result.sent and o.message.status == Status.QUEUED:  # a temporary failure, tried again later
+                by_provider[o.provider.pk]["retried"] += 1
     # A secret is kept only while the message may still be sent: sent, failed or suppressed
     # drops it (a transient failure that will be retried keeps it).
     spent = [o.message.pk for o in outcomes if o.message.is_sensitive and o.message.status != Status.QUEUED]
@@ -243,6 +245,8 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
             DeliveryEvent.objects.bulk_create(bounce_events, ignore_conflicts=True)
         for provider_id, counts in by_provider.items():
             changes = {"sent_count": F("sent_count") + counts["sent"], "failed_count": F("failed_count") + counts["failed"]}
+            if counts["retried"]:
+                changes["retried_count"] = F("retried_count") + counts["retried"]
             if counts["sent"]:
                 changes |= {"last_success_at": now, "consecutive_failures": 0}
             Provider.objects.filter(pk=provider_id).update(**changes)

@@ -7,6 +7,13 @@ only the tracking flood guard counts per process ("local"), so a hit stays one I
 
 The client is `client_ip(request)`: the one place that reads the address, used by every
 throttle, lockout and consent record (see MAILROOM_TRUSTED_PROXIES).
+
+Hits (for /metrics): each time a client goes over a scope's limit, the shared cache counts
+one hit for the scope (`mailroom:rl-hits:<scope>`, no expiry): the first refused request of
+a client in a window, and the failure that starts a lockout. Further refusals in the same
+window are not counted, so a flood costs one cache write per client and window, never one
+per request (for the per-process tracking guard: per client, window and process); a scrape
+reads every scope's count with one `get_many`.
 """
 
 import hashlib
@@ -36,7 +43,31 @@ def allow(*, scope: str, key: str, limit: int | None = None, window: int | None 
         if counts.add(bucket, 1, timeout=window + 1):
             return True
         count = counts.incr(bucket)
+    if count == limit + 1:  # this client just went over: one hit per client and window
+        count_hit(scope)
     return count <= limit
+
+
+def _hits_key(scope: str) -> str:
+    return f"mailroom:rl-hits:{scope}"
+
+
+def count_hit(scope: str) -> None:
+    """One more time a client reached the limit of `scope` (shared cache, kept until culled)."""
+    key = _hits_key(scope)
+    try:
+        cache.incr(key)
+    except ValueError:
+        if not cache.add(key, 1, timeout=None):
+            cache.incr(key)
+
+
+def rate_limit_hits() -> dict[str, int]:
+    """{scope: hits counted since the cache was last emptied} for every configured scope,
+    in one read of the shared cache."""
+    scopes = list(settings.MAILROOM_RATE_LIMITS)
+    stored = cache.get_many([_hits_key(scope) for scope in scopes])
+    return {scope: int(stored.get(_hits_key(scope)) or 0) for scope in scopes}
 
 
 @lru_cache(maxsize=8)
@@ -118,11 +149,14 @@ def record_failure(*, scope: str, key: str) -> None:
     if not limit:
         return
     bucket = _failure_key(scope, key)
+    count = 1
     if not cache.add(bucket, 1, timeout=window):
         try:
-            cache.incr(bucket)
+            count = cache.incr(bucket)
         except ValueError:  # expired between the two calls
             cache.add(bucket, 1, timeout=window)
+    if count == limit:  # this failure starts the lockout
+        count_hit(scope)
 
 
 def forget_failures(*, scope: str, key: str) -> None:

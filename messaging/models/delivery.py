@@ -48,6 +48,9 @@ class Provider(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     sent_count = models.PositiveBigIntegerField(_("sent"), default=0)
     failed_count = models.PositiveBigIntegerField(_("failed"), default=0)
+    # Temporary failures whose message went back to the queue for another try (a counter,
+    # like the two above: /metrics reads it as mailroom_provider_retries_total).
+    retried_count = models.PositiveBigIntegerField(_("retried"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("provider")

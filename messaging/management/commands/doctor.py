@@ -1,5 +1,4 @@
 import sys
-from datetime import timedelta
 
 import django
 from django.conf import settings
@@ -7,13 +6,11 @@ from django.contrib.staticfiles import finders
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
-from django.utils import timezone
 
-from messaging import site
+from messaging import health, site
 from messaging.checks import secret_key_problem
 from messaging.models import Provider
 from messaging.providers.probe import probe_provider
-from messaging.schedules import HEARTBEAT
 
 CSP_MIDDLEWARE = "django.middleware.csp.ContentSecurityPolicyMiddleware"
 
@@ -47,16 +44,13 @@ def check_migrations() -> tuple[bool, str]:
 
 
 def check_heartbeat() -> tuple[bool, str]:
-    from django_q.models import Success
-
     try:
-        last = Success.objects.filter(func=HEARTBEAT).order_by("-stopped").values_list("stopped", flat=True).first()
+        age = health.heartbeat_age()
     except Exception as error:
         return False, str(error)
-    if last is None:
+    if age is None:
         return False, "never seen: start a cluster (python manage.py run_cluster)"
-    age = timezone.now() - last
-    return age < timedelta(minutes=3), f"last seen {int(age.total_seconds())} s ago"
+    return not health.heartbeat_is_missing(age), f"last seen {int(age)} s ago"
 
 
 def check_providers() -> list[tuple[str, bool, str]]:
