@@ -172,6 +172,10 @@ def subscribers_per_topic() -> list[tuple[Topic, Figure]]:
 @prefer_index_scans()
 def message_counts(*, since: datetime.datetime | None = None, until: datetime.datetime | None = None, channel: str | None = None) -> dict:
     """Outbox messages created in [since, until), by status and by channel, as they stand now."""
+    return _message_counts(since=since, until=until, channel=channel)
+
+
+def _message_counts(*, since: datetime.datetime | None, until: datetime.datetime | None, channel: str | None) -> dict:
     messages = OutboxMessage.objects.all()
     if since:
         messages = messages.filter(created_at__gte=since)
@@ -205,7 +209,7 @@ def message_stats(*, since: datetime.datetime | None = None, until: datetime.dat
     event_totals = dict.fromkeys(DeliveryEvent.Kind.values, 0)
     for row in events.values("kind").annotate(total=Count("id")).order_by():
         event_totals[row["kind"]] = row["total"]
-    return {**message_counts(since=since, until=until, channel=channel), "events": event_totals}
+    return {**_message_counts(since=since, until=until, channel=channel), "events": event_totals}
 
 
 def webhook_endpoints_turned_off() -> QuerySet[WebhookEndpoint]:

@@ -4,7 +4,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("marketing", "0012_automation_form_trigger_topic_steps"),
-        ("messaging", "0026_console_page_indexes"),
     ]
 
     operations = [
