@@ -182,8 +182,8 @@ def environment_badge(request: HttpRequest) -> list[str] | None:
 
 
 def shown(figure: queries.Figure) -> str | int:
-    """A dashboard figure: the number when it was counted, "about 1.2 million"-style wording
-    (three significant digits, "about …") when it is the planner's estimate."""
+    """A dashboard figure: the number when it was counted; "about 1,230,000" (three
+    significant digits) when it is the planner's estimate."""
     if not figure.is_estimate:
         return figure.value
     rounded = round(figure.value, -max(len(str(figure.value)) - 3, 0))
