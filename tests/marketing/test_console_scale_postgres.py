@@ -54,7 +54,7 @@ def test_the_campaign_report_reaches_messages_and_events_from_the_campaign_by_in
         sql for sql in captured(lambda: (campaign_report(sending), engagement_timeline(sending))) if "marketing_campaignrecipient" in sql
     ]
     reading_events = [sql for sql in sqls if "messaging_deliveryevent" in sql]
-    assert len(reading_events) == 3  # figures by variant and version, links, the timeline
+    assert len(reading_events) == 3  # messages with their events, the links, the timeline
     for sql in sqls:
         found = plan(sql)
         for table in BIG_TABLES:
