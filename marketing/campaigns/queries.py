@@ -224,6 +224,7 @@ def _message_figures(campaign: Campaign) -> list[dict]:
         .values("status", label=F("campaign_recipient__variant__label"), version=_version_of())
         .annotate(
             n=Count("pk", distinct=True),  # distinct: a message's events repeat it in the join
+            events_seen=Count("events"),  # of any kind: a language with events has a row
             **{name: Count("pk", distinct=True, filter=only(name, kind)) for name, kind in EVENT_KINDS.items()},
         )
         .order_by()
@@ -285,8 +286,9 @@ def campaign_report(campaign: Campaign) -> dict:
         if status == OutboxMessage.Status.SENT:
             per_variant_sent[label] = per_variant_sent.get(label, 0) + n
             sent_per_version[version] = sent_per_version.get(version, 0) + n
-        _add(per_variant_events, label, row)
-        _add(events_per_version, version, row)
+        if row.pop("events_seen"):  # a version nothing was sent in nor happened to has no row
+            _add(per_variant_events, label, row)
+            _add(events_per_version, version, row)
         for name in EVENT_KINDS:
             totals[name] += row[name]
     conversions = CampaignConversion.objects.filter(campaign=campaign)

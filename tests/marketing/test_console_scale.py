@@ -194,3 +194,17 @@ def test_the_audit_trail_does_not_query_more_with_more_entries_and_lists_every_v
     assert distinct_values(AuditEntry.objects.all(), "verb") == verbs
     assert distinct_values(AuditEntry.objects.filter(verb="sent"), "target_type") == ["type0", "type1", "type2", "type3"]
     assert distinct_values(AuditEntry.objects.none(), "verb") == []
+
+
+def test_a_language_appears_in_the_report_once_something_was_sent_in_it_or_happened_to_it(sending):
+    # given a campaign fanned out but nothing sent yet: no language has anything to show
+    fan_out(campaign=sending)
+    messages = list(OutboxMessage.objects.filter(campaign_recipient__campaign=sending).order_by("pk"))
+    assert campaign_report(sending)["languages"] == []
+    # when one message fails and another bounces back without being counted as sent
+    OutboxMessage.objects.filter(pk=messages[0].pk).update(status=OutboxMessage.Status.FAILED)
+    assert campaign_report(sending)["languages"] == []
+    DeliveryEvent.objects.create(message=messages[1], kind=Kind.BOUNCED, occurred_at=timezone.now())
+    # then its language has a row: nothing sent, one bounce
+    (row,) = campaign_report(sending)["languages"]
+    assert (row["sent"], row["bounces"], row["opens"]) == (0, 1, 0)
