@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -187,8 +188,18 @@ def environment_badge(request: HttpRequest) -> list[str] | None:
     return None
 
 
+def shown(figure: queries.Figure) -> str | int:
+    """A dashboard figure: the number when it was counted; "about 1,230,000" (three
+    significant digits) when it is the planner's estimate."""
+    if not figure.is_estimate:
+        return figure.value
+    rounded = round(figure.value, -max(len(str(figure.value)) - 3, 0))
+    return _("about %(n)s") % {"n": number_format(rounded, force_grouping=True)}
+
+
 def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
-    """Today's figures and a 14-day consent chart for the console home page."""
+    """Today's figures and a 14-day consent chart for the console home page. Figures over
+    large tables are the planner's estimates, marked "about" (queries.counted)."""
     figures = queries.audience_figures()
     first_day = queries.start_of_today().date() - timedelta(days=13)
     days = [(first_day + timedelta(days=n)).isoformat() for n in range(14)]
@@ -202,25 +213,29 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
             {"label": str(_("Withdrawn")), "data": [per_day[d]["withdrawn"] for d in days], "backgroundColor": "var(--color-base-400)"},
         ],
     }
+    new_today, withdrawals = figures["contacts_today"], figures["withdrawals_today"]
     context.update(
         {
             "kpis": [
                 {
                     "title": _("Contacts"),
-                    "value": figures["contacts"],
-                    "footer": ngettext("%(n)s new today", "%(n)s new today", figures["contacts_today"]) % {"n": figures["contacts_today"]},
+                    "value": shown(figures["contacts"]),
+                    "footer": ngettext("%(n)s new today", "%(n)s new today", new_today.value) % {"n": shown(new_today)},
                 },
-                {"title": _("Active subscriptions"), "value": figures["subscriptions"], "footer": _("across every topic and channel")},
+                {
+                    "title": _("Active subscriptions"),
+                    "value": shown(figures["subscriptions"]),
+                    "footer": _("across every topic and channel"),
+                },
                 {
                     "title": _("Consents today"),
-                    "value": figures["consents_today"],
-                    "footer": ngettext("%(n)s withdrawal", "%(n)s withdrawals", figures["withdrawals_today"])
-                    % {"n": figures["withdrawals_today"]},
+                    "value": shown(figures["consents_today"]),
+                    "footer": ngettext("%(n)s withdrawal", "%(n)s withdrawals", withdrawals.value) % {"n": shown(withdrawals)},
                 },
-                {"title": _("Suppressed addresses"), "value": figures["suppressions"], "footer": _("never sent to")},
+                {"title": _("Suppressed addresses"), "value": shown(figures["suppressions"]), "footer": _("never sent to")},
             ],
             "consent_chart": json.dumps(chart),
-            "topics": list(queries.subscribers_per_topic()),
+            "topics": [{"name": topic.localized_name, "total": shown(figure)} for topic, figure in queries.subscribers_per_topic()],
             "notices": notices.notices_for(request.user),
         }
     )

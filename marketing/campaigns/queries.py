@@ -4,13 +4,14 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncHour
 
 from marketing.models import Automation, Campaign, CampaignConversion, CampaignRecipient, FanoutChunk
 from messaging.delivery.retention import events_kept_since
 from messaging.ids import parse_id
 from messaging.metadata import AUTOMATION_KEY, DEFERRED_RENDER
 from messaging.models import DeliveryEvent, OutboxMessage, TemplateVersion, TrackedLink
+from messaging.queries import prefer_index_scans
 
 State = Campaign.State
 # Every campaign with a send time has its place in the calendar, drafts included: a campaign
@@ -67,6 +68,7 @@ def campaigns_finished_sending(campaign_ids) -> QuerySet[Campaign]:
 SEND_PROGRESS_STATES = (State.SENDING, State.PAUSED)
 
 
+@prefer_index_scans()
 def send_progress(campaign: Campaign) -> dict | None:
     """While a campaign sends (or is paused): its messages by outcome against its recipients,
     read from the outbox in one query (None in any other state)."""
@@ -205,39 +207,57 @@ EVENT_KINDS = {
 HUMAN = Q(is_automated=False)
 
 
-def _event_counts(events) -> dict:
+def _message_figures(campaign: Campaign) -> list[dict]:
+    """The campaign's messages by (status, variant label, template version): how many, and
+    how many of them were delivered, opened… (distinct messages per kind of event). A message
+    has one status, one variant and one version, so these add up to the campaign's, each
+    variant's and each language's figures."""
+
     def only(name: str, kind: str) -> Q:
-        if name == "opens":
-            return Q(kind__in=[kind, DeliveryEvent.Kind.CLICKED]) & HUMAN
-        return Q(kind=kind) & HUMAN if name == "clicks" else Q(kind=kind)
+        if name == "opens":  # a click is an open too (images blocked)
+            return Q(events__kind__in=[kind, DeliveryEvent.Kind.CLICKED], events__is_automated=False)
+        if name == "clicks":
+            return Q(events__kind=kind, events__is_automated=False)
+        return Q(events__kind=kind)
 
-    return {name: Count("message", distinct=True, filter=only(name, kind)) for name, kind in EVENT_KINDS.items()}
-
-
-def _language_rows(messages, events) -> list[dict]:
-    """Per language sent: the locale of the template variant each message was rendered from
-    (metadata["template_version"] once rendered, chosen by the fan-out in
-    metadata["render"]["version"] before), so a contact who changes her language later still
-    counts under the one she was sent."""
-
-    def version_of(prefix: str = ""):
-        metadata = f"{prefix}metadata"  # KT() cannot cross a relation: KeyTextTransform can
-        return Coalesce(
-            KeyTextTransform("template_version", metadata), KeyTextTransform("version", KeyTransform(DEFERRED_RENDER, metadata))
+    return list(
+        OutboxMessage.objects.filter(campaign_recipient__campaign=campaign)
+        .values("status", label=F("campaign_recipient__variant__label"), version=_version_of())
+        .annotate(
+            n=Count("pk", distinct=True),  # distinct: a message's events repeat it in the join
+            events_seen=Count("events"),  # of any kind: a language with events has a row
+            **{name: Count("pk", distinct=True, filter=only(name, kind)) for name, kind in EVENT_KINDS.items()},
         )
+        .order_by()
+    )
 
-    def version_id(value) -> int | None:  # JSON text on PostgreSQL, a number on SQLite
-        return None if value is None else parse_id(str(value))
 
-    sent = dict(messages.filter(status=OutboxMessage.Status.SENT).values_list(version_of()).annotate(n=Count("id")).order_by())
-    figures = {
-        row.pop("version"): row for row in events.values(version=version_of("message__")).annotate(**_event_counts(events)).order_by()
-    }
-    ids = {version_id(vid) for vid in (*sent, *figures)} - {None}
+def _version_of(prefix: str = "") -> Coalesce:
+    """The template version a message was rendered from: metadata["template_version"] once
+    rendered, chosen by the fan-out in metadata["render"]["version"] before."""
+    metadata = f"{prefix}metadata"  # KT() cannot cross a relation: KeyTextTransform can
+    return Coalesce(KeyTextTransform("template_version", metadata), KeyTextTransform("version", KeyTransform(DEFERRED_RENDER, metadata)))
+
+
+def _version_id(value) -> int | None:  # JSON text on PostgreSQL, a number on SQLite
+    return None if value is None else parse_id(str(value))
+
+
+def _add(into: dict, key, figures: dict) -> None:
+    row = into.setdefault(key, dict.fromkeys(figures, 0))
+    for name, value in figures.items():
+        row[name] += value
+
+
+def _language_rows(sent: dict, figures: dict) -> list[dict]:
+    """Per language sent: the locale of the template variant each message was rendered from
+    (`sent` and `figures` are keyed by template version), so a contact who changes her
+    language later still counts under the one she was sent."""
+    ids = {_version_id(vid) for vid in (*sent, *figures)} - {None}
     locales = dict(TemplateVersion.objects.filter(pk__in=ids).values_list("pk", "template__locale"))
     rows: dict[str, dict] = {}
     for vid in {*sent, *figures}:
-        locale = locales.get(version_id(vid), "")
+        locale = locales.get(_version_id(vid), "")
         row = rows.setdefault(locale, {"locale": locale, "sent": 0, **dict.fromkeys(EVENT_KINDS, 0)})
         row["sent"] += sent.get(vid, 0)
         for name in EVENT_KINDS:
@@ -245,27 +265,35 @@ def _language_rows(messages, events) -> list[dict]:
     return sorted(rows.values(), key=lambda row: row["locale"])
 
 
+@prefer_index_scans()
 def campaign_report(campaign: Campaign) -> dict:
     """Totals, per variant, per link and per language. Opens count a click as an open (images
-    blocked); opens and clicks count people only (automated hits are left out)."""
+    blocked); opens and clicks count people only (automated hits are left out).
+
+    The campaign's messages and their events are read in one query (_message_figures), from
+    the campaign's recipients through indexes (prefer_index_scans), never through the whole
+    outbox or event table."""
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
     skipped = dict(recipients.filter(status=CampaignRecipient.Status.SKIPPED).values_list("skip_reason").annotate(n=Count("id")).order_by())
-    messages = OutboxMessage.objects.filter(campaign_recipient__campaign=campaign)
-    statuses = dict(messages.values_list("status").annotate(n=Count("id")).order_by())
-    events = DeliveryEvent.objects.filter(message__campaign_recipient__campaign=campaign)
-    totals = events.aggregate(**_event_counts(events))
+    statuses: dict[str, int] = {}
+    per_variant_sent: dict[str | None, int] = {}
+    sent_per_version: dict = {}
+    totals = dict.fromkeys(EVENT_KINDS, 0)
+    per_variant_events: dict[str | None, dict] = {}
+    events_per_version: dict = {}
+    for row in _message_figures(campaign):
+        status, label, version, n = row.pop("status"), row.pop("label"), row.pop("version"), row.pop("n")
+        statuses[status] = statuses.get(status, 0) + n
+        if status == OutboxMessage.Status.SENT:
+            per_variant_sent[label] = per_variant_sent.get(label, 0) + n
+            sent_per_version[version] = sent_per_version.get(version, 0) + n
+        if row.pop("events_seen"):  # a version nothing was sent in nor happened to has no row
+            _add(per_variant_events, label, row)
+            _add(events_per_version, version, row)
+        for name in EVENT_KINDS:
+            totals[name] += row[name]
     conversions = CampaignConversion.objects.filter(campaign=campaign)
     money = conversions.aggregate(n=Count("id"), revenue=Sum("revenue"))
-    per_variant_sent = dict(
-        messages.filter(status=OutboxMessage.Status.SENT)
-        .values_list("campaign_recipient__variant__label")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    per_variant_events = {
-        row.pop("campaign_recipient_label"): row
-        for row in events.values(campaign_recipient_label=models_label()).annotate(**_event_counts(events)).order_by()
-    }
     per_variant_money = {
         row["variant__label"]: row
         for row in conversions.values("variant__label").annotate(n=Count("id"), revenue=Sum("revenue")).order_by()
@@ -288,7 +316,8 @@ def campaign_report(campaign: Campaign) -> dict:
             }
         )
     link_clicks = list(
-        events.filter(HUMAN, kind=DeliveryEvent.Kind.CLICKED)
+        _events_of(campaign)
+        .filter(HUMAN, kind=DeliveryEvent.Kind.CLICKED)
         .values("payload__link")
         .annotate(clicks=Count("id"), unique=Count("message", distinct=True))
     )
@@ -318,24 +347,22 @@ def campaign_report(campaign: Campaign) -> dict:
         "revenue": money["revenue"] or 0,
         "variants": variants,
         "links": links,
-        "languages": _language_rows(messages, events),
+        "languages": _language_rows(sent_per_version, events_per_version),
     }
 
 
-def models_label():  # the variant label of an event's message
-    from django.db.models import F
+def _events_of(campaign: Campaign) -> QuerySet[DeliveryEvent]:
+    """The campaign's delivery events, found from its recipients' message ids (one index probe
+    each) without joining the outbox, for figures that need nothing of the message."""
+    return DeliveryEvent.objects.filter(message_id__in=CampaignRecipient.objects.filter(campaign=campaign).values("message_id"))
 
-    return F("message__campaign_recipient__variant__label")
 
-
+@prefer_index_scans()
 def engagement_timeline(campaign: Campaign) -> list[dict]:
     """Opens and clicks per hour, for the report's chart."""
-    from django.db.models.functions import TruncHour
-
     return list(
-        DeliveryEvent.objects.filter(
-            HUMAN, message__campaign_recipient__campaign=campaign, kind__in=[DeliveryEvent.Kind.OPENED, DeliveryEvent.Kind.CLICKED]
-        )
+        _events_of(campaign)
+        .filter(HUMAN, kind__in=[DeliveryEvent.Kind.OPENED, DeliveryEvent.Kind.CLICKED])
         .annotate(hour=TruncHour("occurred_at"))
         .values("hour", "kind")
         .annotate(n=Count("id"))

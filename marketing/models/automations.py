@@ -173,6 +173,8 @@ class AutomationRun(models.Model):
         indexes = [
             models.Index(fields=["status", "next_run_at"], name="automation_run_due"),
             models.Index(fields=["contact", "status"], name="automation_run_contact"),
+            # the run history lists newest first (Meta.ordering): read in index order, not sorted
+            models.Index(fields=["-started_at", "-id"], name="automation_run_newest_first"),
         ]
 
     def __str__(self) -> str:

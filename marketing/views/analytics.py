@@ -20,7 +20,7 @@ from marketing.analytics import charts, queries
 from marketing.analytics.rollups import day_start
 from marketing.tables import AnalyticsTable
 from messaging.models import Channel
-from messaging.queries import message_stats
+from messaging.queries import message_counts
 from messaging.tables import configure_table, export_csv
 
 RANGES = (
@@ -122,7 +122,7 @@ def table_rows(table: str, filters: queries.Filters) -> tuple[list[str], list[li
     if table == "message_stats":
         since = day_start(filters.since)
         until = day_start(filters.until + timedelta(days=1))
-        stats = message_stats(since=since, until=until, channel=filters.channel or None)
+        stats = message_counts(since=since, until=until, channel=filters.channel or None)
         statuses = list(stats["by_status"])
         rows = [
             [channel, figures["total"], *(figures["by_status"][s] for s in statuses)]

@@ -14,7 +14,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, DropdownFilter, FieldTextFilter, RangeDateFilter, RelatedDropdownFilter
 from unfold.contrib.import_export.forms import ExportForm
 
-from messaging.admin.base import AuditedModelAdmin, ReadOnlyAdmin
+from messaging.admin.base import AuditedModelAdmin, IndexedValuesFilter, ReadOnlyAdmin
 from messaging.admin.contact_page import ContactAdminForm, contact_page_context
 from messaging.admin.imports import contact_import_view
 from messaging.admin.topic_form import TopicForm
@@ -347,8 +347,8 @@ class SuppressionAdmin(ModelAdmin):
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "verb_display", "target_type", "target_repr")
     list_filter = (
-        ("verb", admin.AllValuesFieldListFilter),
-        ("target_type", admin.AllValuesFieldListFilter),
+        ("verb", IndexedValuesFilter),
+        ("target_type", IndexedValuesFilter),
         ("created_at", RangeDateFilter),
     )
     list_filter_submit = True

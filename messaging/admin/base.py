@@ -6,6 +6,7 @@ from collections.abc import Callable
 from uuid import uuid4
 
 from django import forms
+from django.contrib import admin
 from django.core.cache import caches
 from django.db import models, transaction
 from django.db.models import QuerySet
@@ -16,6 +17,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from messaging.admin.widgets import LabelledSplitDateTimeWidget
 from messaging.audit import acting_as, diff, record_audit, snapshot
 from messaging.paging import CappedCountPaginator
+from messaging.queries import distinct_values
 from messaging.storable import StorableJSONFormField
 
 
@@ -60,6 +62,16 @@ class AuditedModelAdmin(ModelAdmin):
             for obj in queryset:
                 record_audit(actor=request.user, verb="deleted", target=obj)
             super().delete_queryset(request, queryset)
+
+
+class IndexedValuesFilter(admin.AllValuesFieldListFilter):
+    """AllValuesFieldListFilter for a big table: lists the column's values by jumping through
+    its index (queries.distinct_values), not with a SELECT DISTINCT over every row."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        if self.lookup_choices.model is model and not field.null:  # a column of the list's own table
+            self.lookup_choices = distinct_values(self.lookup_choices, field.name)
 
 
 class ReadOnlyAdmin(ModelAdmin):
