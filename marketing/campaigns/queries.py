@@ -332,7 +332,9 @@ def campaign_report(campaign: Campaign) -> dict:
     # Events older than the retention age may be gone (messaging.delivery.retention): the figures
     # above count the events kept, so the report says so rather than pass a drop for the truth.
     kept_since = events_kept_since()
-    pruned = kept_since is not None and messages.filter(created_at__lt=kept_since).exists()
+    pruned = (
+        kept_since is not None and OutboxMessage.objects.filter(pk__in=recipients.values("message_id"), created_at__lt=kept_since).exists()
+    )
     return {
         "events_kept_since": kept_since if pruned else None,
         "recipients": recipients.exclude(status=CampaignRecipient.Status.SKIPPED).count(),
