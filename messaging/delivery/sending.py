@@ -327,7 +327,13 @@ def _write_statuses(messages: list[OutboxMessage]) -> None:
     """One parameterised UPDATE run for every row (executemany): Django's bulk_update
     builds a CASE per field and row, which cost ~30 ms per message on a 500-row batch."""
     table = OutboxMessage._meta.db_table
-    adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict = {None: None}  # a batch shares a few instants (sent_at is one `now`): each adapted once
+
+    def adapt(value):
+        if value not in adapted:
+            adapted[value] = connection.ops.adapt_datetimefield_value(value)
+        return adapted[value]
+
     sql = (
         f"UPDATE {table} SET status = %s, error = %s, sent_at = %s, next_attempt_at = %s, lease_until = NULL, "
         "lease_owner = '', provider_id = %s, provider_message_id = %s, message_id = %s WHERE id = %s"
@@ -472,6 +478,7 @@ def deliver(
     attach_languages(ready)  # the footer speaks each contact's language
     pending = ready
     lease_renewed_at = time.monotonic()
+    renew_every = settings.MAILROOM_LEASE_SECONDS / 3  # read once a batch, not once a message
     over_limit: set[int] = set()
     unusable = ""  # why the last provider could not be used: the messages left waiting say it
     for index, provider in enumerate(providers):
@@ -510,7 +517,7 @@ def deliver(
                         provider_failed(provider, result.response, failures=failures_in_row)
                         leftover = pending[position + 1 :]
                         break
-                    if time.monotonic() - lease_renewed_at > settings.MAILROOM_LEASE_SECONDS / 3:
+                    if time.monotonic() - lease_renewed_at > renew_every:
                         _renew_lease(messages)  # all of it: a sent message stays leased until recorded
                         lease_renewed_at = time.monotonic()
         except ProviderError as error:
