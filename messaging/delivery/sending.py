@@ -493,6 +493,7 @@ def deliver(
         failures_in_row, leftover = 0, []
         try:
             with session_for(provider) as session:
+                session.begin(pending)
                 for position, message in enumerate(pending):
                     following = pending[position + 1] if position + 1 < len(pending) else None
                     started = time.perf_counter()
