@@ -45,7 +45,7 @@ from messaging.providers.base import permanent, transient
 from messaging.providers.email.bodies import attach_languages
 from messaging.providers.email.headers import message_id_for
 from messaging.secrets import SecretUnavailable, attach_secrets
-from messaging.webhooks.emit import emit_many, message_event
+from messaging.webhooks.emit import MESSAGE_EVENTS, emit_many, is_heard, message_event
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +258,8 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
 
 def _announce_webhooks(outcomes: list[Outcome], bounce_events: list[DeliveryEvent]) -> None:
     """message.sent / message.failed / message.bounced to webhook endpoints (nothing when none listens)."""
+    if not any(is_heard(MESSAGE_EVENTS[kind]) for kind in ("sent", "failed", "bounced")):
+        return  # not even the events built: a dict per message of a batch nobody hears about
     events = [
         message_event(o.message.status, message_id=o.message.pk, channel=o.message.channel)
         for o in outcomes
