@@ -87,6 +87,10 @@ class Session(AbstractContextManager):
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def begin(self, messages: list[OutboxMessage]) -> None:
+        """The messages this session is about to send, in order (deliver() says so once a
+        batch): a session may prepare them ahead. Nothing to do by default."""
+
     def send(self, message: OutboxMessage) -> Result:
         raise NotImplementedError
 

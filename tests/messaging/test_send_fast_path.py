@@ -17,6 +17,7 @@ from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.delivery.tracking import message_from_token
 from messaging.models import DeliveryAttempt, OutboxMessage, Provider, SandboxMessage, Suppression
+from messaging.providers.email import smtp
 from messaging.providers.email.headers import encoded_words
 from messaging.providers.email.smtp import SMTPSession, dot_stuffed
 from messaging.tokens import reveal_id
@@ -266,3 +267,60 @@ def test_a_batch_sent_while_the_database_is_down_is_recorded_once_it_is_back(mon
     assert len(sink.messages) == 3
     assert {(m.status, m.lease_owner) for m in map(refreshed, messages)} == {(Status.SENT, "")}
     assert DeliveryAttempt.objects.filter(outcome="sent").count() == 3
+
+
+def test_a_batch_composed_ahead_sends_each_message_as_composing_it_alone_would(monkeypatch):
+    # given a batch larger than what the session composes ahead at a time
+    monkeypatch.setattr(smtp, "AHEAD_MESSAGES", 3)
+    events = []
+    real_compose, real_send = smtp.compose, SMTPSession.send_ahead
+    monkeypatch.setattr(
+        smtp, "compose", lambda message, provider: events.append(("compose", message.pk)) or real_compose(message, provider)
+    )
+    monkeypatch.setattr(SMTPSession, "send_ahead", lambda self, m, f: events.append(("send", m.pk)) or real_send(self, m, f))
+    with SMTPSink() as sink:
+        provider = provider_for(sink)
+        messages = [email_to(f"reader{n}@example.com", subject=f"Issue {n}", text=f"Hello {n}") for n in range(7)]
+        assert send_due_messages() == 7
+    sent = [refreshed(m) for m in messages]
+    # then every message went out once, in order, each composed once
+    assert {m.status for m in sent} == {Status.SENT}
+    assert sink.handler.message_ids == [m.message_id for m in sent]
+    assert sorted(pk for event, pk in events if event == "compose") == sorted(m.pk for m in sent)
+    # composed three at a time, ahead of their sending
+    ids = [m.pk for m in sent]
+    assert events[:5] == [("send", ids[0]), ("compose", ids[0]), ("compose", ids[1]), ("compose", ids[2]), ("send", ids[1])]
+    # and what arrived is what composing each message alone gives (the boundary and the
+    # Date aside, which differ from one composition to the next)
+    for raw, message in zip(sink.messages, sent, strict=True):
+        alone = email.message_from_bytes(real_compose(message, provider).raw, policy=email.policy.default)
+        arrived = email.message_from_bytes(raw, policy=email.policy.default)
+        assert arrived.get_content_type() == alone.get_content_type() == "multipart/alternative"
+        for header in ("From", "To", "Subject", "Message-ID", "MIME-Version"):
+            assert arrived[header] == alone[header]
+        assert [part.get_content() for part in arrived.iter_parts()] == [part.get_content() for part in alone.iter_parts()]
+
+
+def test_a_message_that_cannot_be_composed_ahead_fails_alone_in_its_turn(monkeypatch):
+    # given a batch where one message's composition raises (a bug, odd input)
+    monkeypatch.setattr(smtp, "AHEAD_MESSAGES", 10)
+    real_compose = smtp.compose
+
+    def compose(message, provider):
+        if message.to_address == "broken@example.com":
+            raise ValueError("cannot compose this one")
+        return real_compose(message, provider)
+
+    monkeypatch.setattr(smtp, "compose", compose)
+    with SMTPSink() as sink:
+        provider_for(sink)
+        before = [email_to(f"before{n}@example.com") for n in range(2)]
+        broken = email_to("broken@example.com")
+        after = [email_to(f"after{n}@example.com") for n in range(2)]
+        assert send_due_messages() == 5
+    # then it alone is kept for a retry, with its own error; the others went out, in order, once
+    broken = refreshed(broken)
+    assert broken.status == Status.QUEUED and "cannot compose this one" in broken.error
+    good = [refreshed(m) for m in before + after]
+    assert {m.status for m in good} == {Status.SENT}
+    assert sink.handler.message_ids == [m.message_id for m in good]

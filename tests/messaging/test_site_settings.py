@@ -73,6 +73,21 @@ def test_an_environment_variable_wins_over_the_settings_row(db, admin_user, sett
     assert site.current().postal_address == POSTAL
 
 
+def test_the_site_is_built_once_and_again_when_its_values_change(db, admin_user, settings):
+    # given the site read once (a send path asks for it per header and footer)
+    first = site.current()
+    # then reading it again reuses it while nothing changed
+    assert site.current() is first
+    # when an environment value changes (settings announce it), the next read has it
+    settings.MAILROOM_BASE_URL = "https://mail.example.com"
+    changed = site.current()
+    assert changed is not first and changed.base_url == "https://mail.example.com"
+    assert changed.overridden["base_url"] == "MAILROOM_BASE_URL"
+    # and when the Settings page is saved, the next read has that too
+    site.update_site_settings(actor=admin_user, values={"postal_address": POSTAL})
+    assert site.current().postal_address == POSTAL and site.current().base_url == "https://mail.example.com"
+
+
 def test_marketing_email_goes_out_with_the_settings_postal_address_and_reply_to(db, admin_user, newsletter):
     # given no postal address: marketing email is refused, saying where to set it
     with pytest.raises(NotAllowed, match="Settings → Sending"):

@@ -95,3 +95,29 @@ def test_the_salted_key_is_derived_once_not_per_token(fixed_key):
     for number in range(50):
         assert service.read(service.make(number)).data == number
     assert tokens._derived_mac.cache_info().misses == misses
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [CONCEALED, {"m": CONCEALED}, COMPRESSED_PAYLOAD, 42, None, ["a", 1, {"é": "Zoë ✓"}], {"m": "a" * 40}, {"k": {"n": [1.5, True]}}],
+)
+@pytest.mark.parametrize("compress", [False, True])
+def test_tokens_are_made_as_django_makes_them(fixed_key, payload, compress):
+    # given Django's own signer and ours, at one instant
+    service = TokenService("mailroom.same-format", max_age=never, compress=compress)
+    with time_machine.travel(ISSUED, tick=False):
+        made = service.make(payload)
+        # then the token is byte for byte what signing.dumps makes, and reads back
+        assert made == signing.dumps(payload, salt="mailroom.same-format", compress=compress)
+    assert service.read(made).data == payload
+    # and one second later the timestamp (encoded once a second) moves on
+    with time_machine.travel(ISSUED + timedelta(seconds=1), tick=False):
+        later = service.make(payload)
+        assert later == signing.dumps(payload, salt="mailroom.same-format", compress=compress)
+        assert later != made
+
+
+def test_a_token_cannot_be_made_of_what_json_cannot_carry(fixed_key):
+    service = TokenService("mailroom.same-format", max_age=never)
+    with pytest.raises(TypeError):
+        service.make({"m": object()})

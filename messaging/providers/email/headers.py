@@ -26,8 +26,14 @@ def message_id_for(message: OutboxMessage) -> str:
     Its right-hand side is the sending domain (the From address's), unless
     MAILROOM_MESSAGE_ID_DOMAIN names one."""
     domain = settings.MAILROOM_MESSAGE_ID_DOMAIN or sending_domain(message.from_address or current_site().default_from)
-    tag = hmac.new(settings.SECRET_KEY.encode(), str(message.pk).encode(), hashlib.sha256).hexdigest()[:12]
-    return f"<m{message.pk}.{tag}@{domain}>"
+    mac = _message_id_key(settings.SECRET_KEY).copy()  # the key's HMAC set up once, copied per message
+    mac.update(str(message.pk).encode())
+    return f"<m{message.pk}.{mac.hexdigest()[:12]}@{domain}>"
+
+
+@lru_cache(maxsize=4)
+def _message_id_key(secret: str) -> "hmac.HMAC":
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
 @lru_cache(maxsize=256)

@@ -9,6 +9,9 @@ from messaging.providers.base import ProviderError, Result, Session, permanent, 
 from messaging.providers.email.mime import compose
 
 HARD_BOUNCE_CODES = {550, 551, 553, 554}
+# Composed ahead of sending, at most this many messages or bytes at a time (see SMTPSession.begin).
+AHEAD_MESSAGES = 50
+AHEAD_BYTES = 4 * 1024 * 1024
 
 
 def _classify(code: int, text: str, *, recipient: bool) -> Result:
@@ -59,8 +62,21 @@ class SMTPSession(Session):
     def __enter__(self) -> "SMTPSession":
         self.connection = None
         self.ahead: tuple[OutboxMessage, Prepared] | None = None  # its envelope is on the wire, replies unread
+        self.upcoming: list[OutboxMessage] = []
+        self.positions: dict[int, int] = {}  # id(message) -> its place in `upcoming`
+        self.composed: dict[int, tuple[OutboxMessage, Prepared]] = {}
         self._connect()
         return self
+
+    def begin(self, messages: list[OutboxMessage]) -> None:
+        """Compose the batch's messages a few dozen at a time ahead of sending them
+        (AHEAD_MESSAGES, at most AHEAD_BYTES). The same composition, in a tight loop
+        instead of between two socket round trips: measured in bench/_profile_send.py,
+        composing one message cost about 0.17 ms CPU interleaved with the SMTP exchange
+        and about half that in a loop (the interpreter's and the CPU's caches stay warm)."""
+        self.upcoming = messages
+        self.positions = {id(message): index for index, message in enumerate(messages)}
+        self.composed = {}
 
     def _connect(self) -> None:
         config = self.provider.config
@@ -82,8 +98,36 @@ class SMTPSession(Session):
         self.announces_size = bool(connection.does_esmtp and connection.has_extn("size"))
 
     def prepare(self, message: OutboxMessage) -> Prepared:
+        found = self.composed.pop(id(message), None)
+        if found is not None and found[0] is message:
+            return found[1]
+        position = self.positions.get(id(message))
+        if position is not None and self.upcoming[position] is message:
+            self._compose_ahead(position)
+            found = self.composed.pop(id(message), None)
+            if found is not None:
+                return found[1]
+        return self._compose(message)  # not announced, or its composition failed: raises here, in its turn
+
+    def _compose(self, message: OutboxMessage) -> Prepared:
         wire = compose(message, self.provider)
         return Prepared(wire.raw, wire.envelope_from, message.to_address, wire.headers["Message-ID"])
+
+    def _compose_ahead(self, start: int) -> None:
+        """Compose upcoming[start:] until AHEAD_MESSAGES or AHEAD_BYTES; a message whose
+        composition fails stops it (composed again in its turn, where the error is its own)."""
+        size = 0
+        for message in self.upcoming[start : start + AHEAD_MESSAGES]:
+            if id(message) in self.composed:
+                continue
+            try:
+                prepared = self._compose(message)
+            except Exception:
+                return
+            self.composed[id(message)] = (message, prepared)
+            size += len(prepared.raw)
+            if size >= AHEAD_BYTES:
+                return
 
     def _envelope(self, prepared: Prepared) -> bytes:
         size = f" SIZE={len(prepared.raw)}" if self.announces_size else ""
@@ -187,6 +231,7 @@ class SMTPSession(Session):
             self.connection = None
 
     def close(self) -> None:
+        self.upcoming, self.positions, self.composed = [], {}, {}
         if self.ahead is not None:
             # A message's envelope is on the wire: closing without its data makes the
             # server drop that transaction, and the message goes on to another session.
