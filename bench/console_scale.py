@@ -493,7 +493,9 @@ def build(contacts: int, messages: int) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval(pg_get_serial_sequence('messaging_contact', 'id'), (SELECT max(id) FROM messaging_contact))")
-    step("ANALYZE", lambda: connection.cursor().execute("ANALYZE"))
+    # What autovacuum does on a live database (this server may run with it off): statistics for
+    # the planner and a visibility map, so index-only scans need not visit the table.
+    step("VACUUM (ANALYZE)", lambda: connection.cursor().execute("VACUUM (ANALYZE)"))
     from datetime import timedelta
 
     from django.utils import timezone
@@ -568,6 +570,10 @@ SEGMENT_TREES = {
 }
 
 
+def days_ago(days: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() - days * 86400))
+
+
 def deep_cursor(path: str, ordered, rows: int) -> str:
     """The API's keyset cursor pointing at the middle of a list (what following `next` from
     the last numbered page reaches, only deeper): the way the API goes deep."""
@@ -603,8 +609,8 @@ def pages(contacts: int, messages: int) -> dict[str, tuple[str, str, dict | None
         "outbox searched": ("GET", "/admin/messaging/outboxmessage/?q=person4242%40scale.invalid", None),
         "campaign report": ("GET", f"/admin/marketing/campaign/{campaign}/report/", None),
         "campaign recipients": ("GET", f"/admin/marketing/campaign/{campaign}/recipients/", None),
-        "analytics 30 days": ("GET", "/admin/analytics/?days=30", None),
-        "analytics 400 days": ("GET", "/admin/analytics/?days=400", None),
+        "analytics 30 days": ("GET", "/admin/analytics/?range=30", None),
+        "analytics 366 days (the longest range)": ("GET", f"/admin/analytics/?since={days_ago(365)}&until={days_ago(0)}", None),
         "automation runs": ("GET", "/admin/marketing/automationrun/", None),
         "consent log": ("GET", "/admin/messaging/consentrecord/", None),
         "audit trail": ("GET", "/admin/messaging/auditentry/", None),

@@ -17,10 +17,9 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from unfold.views import UnfoldSiteViewMixin
 
 from marketing.analytics import charts, queries
-from marketing.analytics.rollups import day_start
+from marketing.analytics.status_table import message_status_table
 from marketing.tables import AnalyticsTable
 from messaging.models import Channel
-from messaging.queries import message_counts
 from messaging.tables import configure_table, export_csv
 
 RANGES = (
@@ -120,9 +119,7 @@ RATE_COLUMNS = ("open_rate", "click_rate", "unsubscribe_rate", "bounce_rate", "c
 def table_rows(table: str, filters: queries.Filters) -> tuple[list[str], list[list[Any]]]:
     """(header, rows) of one table, the same on the page and in its CSV export."""
     if table == "message_stats":
-        since = day_start(filters.since)
-        until = day_start(filters.until + timedelta(days=1))
-        stats = message_counts(since=since, until=until, channel=filters.channel or None)
+        stats = message_status_table(filters)
         statuses = list(stats["by_status"])
         rows = [
             [channel, figures["total"], *(figures["by_status"][s] for s in statuses)]
