@@ -70,10 +70,10 @@ def raw_json_may_hold(value: str) -> Q:
 
 
 def list_includes(key: str, value: str) -> Q:
-    """Contacts whose attribute `key` is a list holding `value` (e.g. tags includes vip)."""
+    """Contacts whose attribute `key` is a list holding `value` (e.g. tags includes vip).
+    Its negation (`~`) must also match contacts without the key: see list_excludes."""
     if connection.vendor == "postgresql":
-        # A subquery, so that "does not include" also matches contacts without the key.
-        return Q(pk__in=Contact.objects.filter(**{f"attributes__{key}__contains": [value]}).values("pk"))
+        return Q(**{f"attributes__{key}__contains": [value]})  # on the row itself: no second pass over contacts
     # SQLite has no JSON containment lookup: json_each, in a self-contained subquery so
     # the SQL never depends on the outer query's table aliases.
     prefilter, params = "", []
@@ -86,6 +86,15 @@ def list_includes(key: str, value: str) -> Q:
             (*params, f"$.{key}", value),
         )
     )
+
+
+def list_excludes(key: str, value: str) -> Q:
+    """Contacts whose attribute `key` is not a list holding `value`, those without the key
+    included: on PostgreSQL NOT (containment) is NULL where the key is missing, so the
+    negation goes through a subquery of the ones that do hold it."""
+    if connection.vendor == "postgresql":
+        return ~Q(pk__in=Contact.objects.filter(list_includes(key, value)).values("pk"))
+    return ~list_includes(key, value)
 
 
 def _equal_values(value: str) -> list:
@@ -109,9 +118,10 @@ def attribute_q(rule: Rule) -> Q:
         return Q(**{f"{column}__isnull": False})
     if op == "is_not_set":
         return Q(**{f"{column}__isnull": True})
-    if op in ("includes", "not_includes"):
-        q = list_includes(key, require_text(rule.value))
-        return ~q if op == "not_includes" else q
+    if op == "includes":
+        return list_includes(key, require_text(rule.value))
+    if op == "not_includes":
+        return list_excludes(key, require_text(rule.value))
     if op in ("gt", "gte", "lt", "lte"):
         number = float(parse_number(rule.value))
         if sqlite:
