@@ -664,6 +664,8 @@ def main() -> None:
     contacts = args.n or args.contacts
     messages = args.n * 5 if args.n else args.messages
     url = database_url()
+    if contacts != 1_000_000:  # a smaller run (run_all --quick) keeps its own database: the big one took minutes
+        url = f"{url}_{contacts}"
     ensure_database(url, rebuild=args.rebuild)
     setup_django(url)
     from django.core.management import call_command
