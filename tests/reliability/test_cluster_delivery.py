@@ -76,17 +76,25 @@ def test_sigkill_mid_batch_loses_nothing(clusters, smtp_sink_process, smtp_provi
     kick_drains(WORKERS)
     leases = LeaseWatch(killed=cluster)
 
-    # when the whole cluster is SIGKILLed about a quarter of the way through
-    def a_quarter_accepted() -> bool:
+    # when the whole cluster is SIGKILLed about a quarter of the way through, while batches
+    # are leased: a kill that lands between one batch's record and the next claim proves
+    # nothing, so that cluster's successor is killed again (each kill is a real crash)
+    def a_quarter_accepted_and_leased() -> bool:
         if not cluster.running:
             raise RuntimeError(f"the cluster exited on its own:\n{cluster.tail()}")
         leases()
-        return sink.accepted() >= VOLUME // 4
+        return sink.accepted() >= VOLUME // 4 and OutboxMessage.objects.filter(status=Status.SENDING).exists()
 
-    wait_until(a_quarter_accepted, timeout=180, what="the sink to accept a quarter of the messages")
-    cluster.kill()
-    in_flight, recorded_at_kill = outbox_after_kill()
-    accepted_at_kill = sink.accepted()
+    for kill in range(1, 4):
+        wait_until(a_quarter_accepted_and_leased, timeout=180, what="the sink to accept a quarter, with batches leased")
+        cluster.kill()
+        in_flight, recorded_at_kill = outbox_after_kill()
+        accepted_at_kill = sink.accepted()
+        if in_flight or kill == 3:
+            break
+        cluster = clusters()
+        leases.follow(f"killed-between-batches-{kill}", cluster)
+        kick_drains(WORKERS)
     assert in_flight, "the kill must land while batches are leased, or it proves nothing"
 
     # and a new cluster takes over (the killed batches come back when their lease expires)
