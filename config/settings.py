@@ -361,7 +361,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         "init_command": (
-            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;PRAGMA temp_store=MEMORY;PRAGMA cache_size=-64000"
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;PRAGMA temp_store=MEMORY;PRAGMA cache_size=-64000;PRAGMA mmap_size=134217728"
         ),
     }
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("MAILROOM_TEST_SQLITE_PATH", BASE_DIR / "var" / "test.sqlite3")}

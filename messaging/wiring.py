@@ -1,5 +1,5 @@
 """What messaging connects when Django is ready: system checks, the post-migrate set-up,
-anymail's signals, the guards on django-q's schedules and queue, m2m audit, timeline sources."""
+anymail's signals, the in_batch lookup, the guards on django-q's schedules and queue, m2m audit, timeline sources."""
 
 from anymail.signals import inbound, tracking
 from django.apps import apps
@@ -21,6 +21,7 @@ from messaging.checks import (
 from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
 from messaging.erasure import contact_erased
 from messaging.error_reports import report_failed_task
+from messaging.lookups import register as register_lookups
 from messaging.models import Attachment, WebhookEndpoint
 from messaging.schedules import ensure_schedules, guard_enqueue, guard_schedule
 from messaging.timeline import register_messaging_sources
@@ -43,6 +44,7 @@ def attachment_deleted(sender, instance: Attachment, **kwargs) -> None:
 
 
 def connect() -> None:
+    register_lookups()
     checks.register(check_public_base_url, checks.Tags.security, deploy=True)
     checks.register(check_default_provider)
     checks.register(check_retention)

@@ -3,6 +3,8 @@ tracked links, the sandbox inbox and inbound messages."""
 
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils.translation import gettext_lazy as _
 
 from messaging.models.consent import Topic
@@ -155,6 +157,26 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_channel_display()} → {self.to_address}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values, *, fetch_mode=None):
+        """A whole row as an instance without `Model.__init__`'s setattr per field (and the
+        foreign keys' descriptors, which only matter for an instance that has cached
+        related objects, and a new one has none). The send path loads 500 rows a batch:
+        this halved their instantiation. Django's own whenever a field is deferred or
+        something listens to the init signals."""
+        attnames = cls.__dict__.get("_attnames")
+        if attnames is None:
+            attnames = cls._attnames = tuple(field.attname for field in cls._meta.concrete_fields)
+        if len(values) != len(attnames) or pre_init.has_listeners(cls) or post_init.has_listeners(cls):
+            return super().from_db(db, field_names, values, fetch_mode=fetch_mode)
+        new = cls.__new__(cls)
+        new.__dict__.update(zip(attnames, values, strict=True))
+        state = new._state = ModelState()
+        state.adding, state.db = False, db
+        if fetch_mode is not None:
+            state.fetch_mode = fetch_mode
+        return new
 
 
 class DeliveryAttempt(models.Model):

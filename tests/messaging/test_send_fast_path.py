@@ -298,7 +298,15 @@ def test_a_batch_composed_ahead_sends_each_message_as_composing_it_alone_would(m
         assert arrived.get_content_type() == alone.get_content_type() == "multipart/alternative"
         for header in ("From", "To", "Subject", "Message-ID", "MIME-Version"):
             assert arrived[header] == alone[header]
-        assert [part.get_content() for part in arrived.iter_parts()] == [part.get_content() for part in alone.iter_parts()]
+        assert [unsigned(part.get_content()) for part in arrived.iter_parts()] == [
+            unsigned(part.get_content()) for part in alone.iter_parts()
+        ]
+
+
+def unsigned(content: str) -> str:
+    """The content with each signed token's timestamp and signature masked: composed a
+    second apart, the same link carries another timestamp (its payload stays compared)."""
+    return re.sub(r"([A-Za-z0-9_.-]+):[0-9A-Za-z]+:[A-Za-z0-9_-]{43}", r"\1:<signed>", content)
 
 
 def test_a_message_that_cannot_be_composed_ahead_fails_alone_in_its_turn(monkeypatch):

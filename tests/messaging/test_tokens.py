@@ -3,6 +3,9 @@
 CachedKeySigner (a hand-written copy of Django's format), with the key and the instant
 fixed here; changing how tokens are made must never stop them from verifying."""
 
+import hashlib
+import hmac
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -121,3 +124,13 @@ def test_a_token_cannot_be_made_of_what_json_cannot_carry(fixed_key):
     service = TokenService("mailroom.same-format", max_age=never)
     with pytest.raises(TypeError):
         service.make({"m": object()})
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 32, 64, 65, 200])
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512", "sha1"])
+def test_keyed_hash_is_the_hmac_module_byte_for_byte(key_length, algorithm):
+    hasher = getattr(hashlib, algorithm)
+    for seed in range(20):
+        key, prefix, message = os.urandom(key_length), os.urandom(seed % 3), os.urandom(seed * 7)
+        expected = hmac.new(key, prefix + message, hasher).digest()
+        assert tokens.KeyedHash(key, hasher, prefix=prefix).digest(message) == expected

@@ -21,7 +21,7 @@ def attach_languages(messages: list[OutboxMessage]) -> None:
     wanted = {m.contact_id for m in messages if m.is_marketing and m.contact_id and "_language" not in m.__dict__}
     if not wanted:
         return
-    locales = dict(Contact.objects.filter(pk__in=wanted).values_list("pk", "locale"))
+    locales = dict(Contact.objects.filter(pk__in_batch=wanted).values_list("pk", "locale"))
     for message in messages:
         if message.contact_id in wanted:
             message.__dict__["_language"] = locales.get(message.contact_id) or None

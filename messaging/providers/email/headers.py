@@ -2,8 +2,6 @@
 addresses, List-Unsubscribe as a plain URL), the Message-ID and the unsubscribe link."""
 
 import base64
-import hashlib
-import hmac
 import re
 import time
 from email.utils import formataddr, formatdate, getaddresses, parseaddr
@@ -14,6 +12,7 @@ from django.conf import settings
 from messaging.delivery.tracking import public_link
 from messaging.models import OutboxMessage
 from messaging.site import current as current_site
+from messaging.tokens import KeyedHash
 
 ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")
 # An address with nothing to encode or parse: ASCII atext, dots and one @ (RFC 5322 addr-spec).
@@ -26,14 +25,13 @@ def message_id_for(message: OutboxMessage) -> str:
     Its right-hand side is the sending domain (the From address's), unless
     MAILROOM_MESSAGE_ID_DOMAIN names one."""
     domain = settings.MAILROOM_MESSAGE_ID_DOMAIN or sending_domain(message.from_address or current_site().default_from)
-    mac = _message_id_key(settings.SECRET_KEY).copy()  # the key's HMAC set up once, copied per message
-    mac.update(str(message.pk).encode())
-    return f"<m{message.pk}.{mac.hexdigest()[:12]}@{domain}>"
+    mac = _message_id_key(settings.SECRET_KEY).digest(str(message.pk).encode())
+    return f"<m{message.pk}.{mac.hex()[:12]}@{domain}>"
 
 
 @lru_cache(maxsize=4)
-def _message_id_key(secret: str) -> "hmac.HMAC":
-    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+def _message_id_key(secret: str) -> KeyedHash:
+    return KeyedHash(secret.encode())
 
 
 @lru_cache(maxsize=256)
