@@ -34,15 +34,15 @@ def stop_group(process: subprocess.Popen | None, *, grace: float = 10) -> None:
         process.wait(timeout=10)
 
 
-def start_cluster(workdir: Path, *, warmups: int) -> subprocess.Popen:
+def start_cluster(workdir: Path, *, warmups: int, name: str = "qcluster") -> subprocess.Popen:
     """`manage.py qcluster` in its own process group (the caller has set Django up; the
-    environment carries its settings), logging to workdir/qcluster.log. Returns once
+    environment carries its settings), logging to workdir/<name>.log. Returns once
     `warmups` heartbeat tasks have run; a cluster that does not come up within a minute is
     stopped and raises RuntimeError."""
     from django_q.models import Success  # Django is set up by the benchmark, after this module is imported
     from django_q.tasks import async_task
 
-    log_path = workdir / "qcluster.log"
+    log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         cluster = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],

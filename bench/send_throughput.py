@@ -1,6 +1,6 @@
 """Send throughput: Mailroom's delivery engine against django-post-office, end to end.
 
-    .venv/bin/python bench/send_throughput.py [--n 20000]
+    .venv/bin/python bench/send_throughput.py [--n 20000] [--no-postgresql] [--no-peer]
 
 Setup is never timed. What runs:
 
@@ -16,12 +16,18 @@ Setup is never timed. What runs:
    While the campaign sends, 50 transactional emails go through `enqueue_message` one at a
    time, ~50 ms apart (each kicks a drain on commit): their enqueue→sent latency is
    p50/p99.
-3. django-post-office, the peer: the same N emails queued in its own SQLite database and
+3. Mailroom again, on a fresh temporary PostgreSQL database (`mailroom_bench_send_<pid>` on
+   127.0.0.1:5432 as root, or --postgresql-server; dropped afterwards, also on failure or
+   ctrl-C), in a child process: the same N contacts and outbox rows, TWO clusters of 2
+   workers on the one ORM queue, each given 2 of the 4 drain tasks; timed the same way,
+   without latency probes. Its figures are the "postgresql" object of the JSON line
+   ({"skipped": reason} when the server cannot be reached; --no-postgresql skips it).
+4. django-post-office, the peer: the same N emails queued in its own SQLite database and
    sent by its own `send_queued_mail` command with --processes 1 and 2 (the command runs
    in a child process after Django is set up there, so interpreter start-up is not
    counted against it). The best run is `peer_value`.
 
-The last line printed is one JSON object.
+The last line printed is one JSON object: its top-level figures are the SQLite run's.
 """
 
 import argparse
@@ -54,6 +60,8 @@ LATENCY_TARGET_P50_MS = 1000
 LATENCY_PROBES = 50
 LATENCY_SPACING = 0.05  # seconds between two probes
 WORKERS = 2
+CLUSTERS = 2  # on PostgreSQL: two qcluster processes share the one ORM queue
+POSTGRESQL_SERVER = "postgres://root@127.0.0.1:5432"
 SENDER_ADDRESS = "Mailroom SAS, 1 rue de la Poste, 75001 Paris"
 FROM = "Mailroom News <news@mailroom.test>"
 POST_OFFICE_REQUIREMENT = "django-post-office==3.12.0"
@@ -175,6 +183,13 @@ class Sink:
             return int(counters[-1]) if counters else 0
         return self.ids_path.read_bytes().count(b"\n") if self.ids_path.exists() else 0
 
+    def message_ids(self) -> list[bytes] | None:
+        """The Message-ID of each accepted message, in order; None when the sink does not
+        record them (smtp-sink only counts)."""
+        if self.kind == "smtp-sink":
+            return None
+        return self.ids_path.read_bytes().splitlines() if self.ids_path.exists() else []
+
     def stop(self) -> None:
         stop_group(self.process, grace=5)
 
@@ -219,11 +234,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # --- Mailroom -----------------------------------------------------------------------------
-def mailroom_environment(database: Path) -> dict[str, str]:
+def mailroom_environment(database: Path, database_url: str = "") -> dict[str, str]:
     return {
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "MAILROOM_SQLITE_PATH": str(database),
-        "DATABASE_URL": "",
+        "DATABASE_URL": database_url,  # empty: the SQLite file above
         "DEBUG": "0",
         "MAILROOM_DEBUG": "0",
         "MAILROOM_Q_WORKERS": str(WORKERS),
@@ -233,8 +248,8 @@ def mailroom_environment(database: Path) -> dict[str, str]:
     }
 
 
-def setup_mailroom(database: Path) -> None:
-    os.environ.update(mailroom_environment(database))  # before django.setup(): settings read the environment once
+def setup_mailroom(database: Path, database_url: str = "") -> None:
+    os.environ.update(mailroom_environment(database, database_url))  # before django.setup(): settings read the environment once
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import django
@@ -286,88 +301,114 @@ def seed_mailroom(*, n: int, port: int):
     return OutboxMessage.objects.filter(topic=topic)
 
 
-def run_mailroom(*, n: int, sink: Sink, workdir: Path, timeout: float) -> dict:
+def run_mailroom(
+    *, n: int, sink: Sink, workdir: Path, timeout: float, database_url: str = "", clusters: int = 1, probes: int = LATENCY_PROBES
+) -> dict:
+    """One Mailroom run: on the SQLite file in workdir, or on `database_url` (PostgreSQL),
+    with `clusters` qcluster processes of WORKERS workers on the one ORM queue, and
+    `probes` transactional emails sent while the campaign is sending."""
     database = workdir / "mailroom.sqlite3"
-    setup_mailroom(database)
+    setup_mailroom(database, database_url)
     # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db import connection
-    from django.db.models import Max
+    from django.db.models import Count, Max
     from django.utils import timezone
-    from django_q.tasks import async_task
+    from django_q.models import Success
 
     from messaging.delivery.outbox import enqueue_message
-    from messaging.models import OutboxMessage
+    from messaging.models import DeliveryAttempt, OutboxMessage
 
+    tag = f"[mailroom {connection.vendor}]" if database_url else "[mailroom]"
     started = time.monotonic()
     campaign = seed_mailroom(n=n, port=sink.port)
-    say(f"[mailroom] seeded {n} contacts, subscriptions and outbox rows in {time.monotonic() - started:.1f} s ({database})")
+    say(f"{tag} seeded {n} contacts, subscriptions and outbox rows in {time.monotonic() - started:.1f} s ({database_url or database})")
 
-    cluster_log = workdir / "qcluster.log"
-    cluster = start_cluster(workdir, warmups=WORKERS)
+    names = ["qcluster"] if clusters == 1 else [f"qcluster-{connection.vendor}-{i + 1}" for i in range(clusters)]
+    running: list[subprocess.Popen] = []
     try:
-        say(f"[mailroom] cluster up (pid {cluster.pid}, {WORKERS} workers, ORM broker); sink {sink.kind} on 127.0.0.1:{sink.port}")
+        for name in names:
+            running.append(start_cluster(workdir, warmups=WORKERS, name=name))
+        # (the heartbeats of the second may have run on the first: finding its pusher says it is up)
+        pushers = [cluster_pusher(cluster) for cluster in running] if clusters > 1 else [None]
+        pids = ", ".join(str(cluster.pid) for cluster in running)
+        up = "cluster up" if clusters == 1 else f"{clusters} clusters up on one queue"
+        say(f"{tag} {up} (pid {pids}, {WORKERS} workers each, ORM broker); sink {sink.kind} on 127.0.0.1:{sink.port}")
         time.sleep(1.0)  # let the start-up schedules (heartbeat, drain) run and settle
 
         campaign.update(next_attempt_at=timezone.now())
-        cluster_before, sink_before, bench_before = group_cpu(cluster.pid), group_cpu(sink.process.pid), own_cpu()
+        cluster_before, sink_before, bench_before = clusters_cpu(running), group_cpu(sink.process.pid), own_cpu()
+        database_before = database_cpu(connection)
         machine_before, wall_before = machine_busy(), time.monotonic()
         kicked_at = timezone.now()
         t0 = time.monotonic()
-        for _ in range(WORKERS):
-            async_task("messaging.tasks.drain_outbox")
+        kick_drains(running, pushers, tag=tag)
 
-        probes: list[int] = []
+        probe_ids: list[int] = []
         next_probe, next_report = t0 + 0.5, t0 + 1.0
         sent = 0
         while True:
             now = time.monotonic()
-            if len(probes) < LATENCY_PROBES and now >= next_probe:
+            if len(probe_ids) < probes and now >= next_probe:
                 probe = enqueue_message(
                     channel="email",
-                    to=f"buyer{len(probes):03d}@example.com",
+                    to=f"buyer{len(probe_ids):03d}@example.com",
                     subject="Your receipt for order #{{ order }}",
                     text="Thank you for your order #{{ order }}.\nTotal: {{ total }} EUR\n",
                     html="<p>Thank you for your order <b>#{{ order }}</b>.</p><p>Total: {{ total }} EUR</p>"
                     '<p><a href="https://shop.example.com/orders">Your orders</a></p>',
-                    context={"order": 1000 + len(probes), "total": "42.00"},
+                    context={"order": 1000 + len(probe_ids), "total": "42.00"},
                     priority=OutboxMessage.Priority.TRANSACTIONAL,
                 )
-                probes.append(probe.pk)
+                probe_ids.append(probe.pk)
                 next_probe = max(next_probe + LATENCY_SPACING, now)
                 continue
             if now >= next_report:
                 sent = campaign.filter(status=OutboxMessage.Status.SENT).count()
                 elapsed = now - t0
-                say(f"[mailroom] {sent}/{n} sent after {elapsed:.1f} s ({sent / elapsed:.0f} msg/s so far)")
+                say(f"{tag} {sent}/{n} sent after {elapsed:.1f} s ({sent / elapsed:.0f} msg/s so far)")
                 next_report = now + 1.0
-                probes_sent = OutboxMessage.objects.filter(pk__in=probes, status=OutboxMessage.Status.SENT).count()
-                if sent >= n and len(probes) == LATENCY_PROBES and probes_sent == LATENCY_PROBES:
+                probes_sent = OutboxMessage.objects.filter(pk__in=probe_ids, status=OutboxMessage.Status.SENT).count()
+                if sent >= n and len(probe_ids) == probes and probes_sent == probes:
                     break
                 if elapsed > timeout:
-                    say(f"[mailroom] gave up after {timeout:.0f} s")
+                    say(f"{tag} gave up after {timeout:.0f} s")
                     break
-                if cluster.poll() is not None:
-                    raise RuntimeError(f"the cluster died; see {cluster_log}")
-            wake = min(next_probe, next_report) if len(probes) < LATENCY_PROBES else next_report
+                if any(cluster.poll() is not None for cluster in running):
+                    raise RuntimeError(f"a cluster died; see {', '.join(str(workdir / f'{name}.log') for name in names)}")
+            wake = min(next_probe, next_report) if len(probe_ids) < probes else next_report
             time.sleep(max(0.005, min(0.05, wake - time.monotonic())))
-        cluster_after, sink_after, bench_after = group_cpu(cluster.pid), group_cpu(sink.process.pid), own_cpu()
+        cluster_after, sink_after, bench_after = clusters_cpu(running), group_cpu(sink.process.pid), own_cpu()
+        database_after = database_cpu(connection)
         machine_after, wall_after = machine_busy(), time.monotonic()
     finally:
-        stop_group(cluster)
+        for cluster in running:
+            stop_group(cluster)
 
     sent = campaign.filter(status=OutboxMessage.Status.SENT).count()
     last_sent = campaign.aggregate(last=Max("sent_at"))["last"]
     seconds = (last_sent - kicked_at).total_seconds() if last_sent else float("inf")
-    latencies = [
-        (sent_at - created_at).total_seconds() * 1000
-        for created_at, sent_at in OutboxMessage.objects.filter(pk__in=probes, sent_at__isnull=False).values_list("created_at", "sent_at")
-    ]
+    probes_done = OutboxMessage.objects.filter(pk__in=probe_ids, sent_at__isnull=False)
+    latencies = [(sent_at - created_at).total_seconds() * 1000 for created_at, sent_at in probes_done.values_list("created_at", "sent_at")]
     failed = campaign.exclude(status=OutboxMessage.Status.SENT).count()
+    # Sent more than once as the outbox sees it: claimed twice, or two "sent" attempts.
+    claimed_again = campaign.exclude(attempts=1).count()
+    sent_twice = (
+        DeliveryAttempt.objects.filter(message__in=campaign, outcome=DeliveryAttempt.Outcome.SENT)
+        .values("message")
+        .annotate(sends=Count("id"))
+        .filter(sends__gt=1)
+        .count()
+    )
+    # What each drain task handled: with every worker draining at once, the shares are close.
+    drain_tasks = Success.objects.filter(func="messaging.tasks.drain_outbox", started__gte=kicked_at)
+    drains = sorted((handled or 0 for handled in drain_tasks.values_list("result", flat=True)), reverse=True)
 
     def per_message(seconds: float) -> float:
         return round(1000 * seconds / max(sent, 1), 3)
 
     connection.close()
+    cluster_cpu = sum(cluster_after.values()) - sum(cluster_before.values())
+    database_used = sum(cpu - database_before.get(pid, 0.0) for pid, cpu in database_after.items())
     result = {
         "sent": sent,
         "not_sent": failed,
@@ -378,23 +419,193 @@ def run_mailroom(*, n: int, sink: Sink, workdir: Path, timeout: float) -> dict:
         "latency_probes_sent": len(latencies),
         # CPU per message while the campaign was sending (latency probes and polling included)
         "cpu_ms_per_msg": {
-            "cluster": per_message(sum(cluster_after.values()) - sum(cluster_before.values())),
+            "cluster": per_message(cluster_cpu),
             "sink": per_message(sum(sink_after.values()) - sum(sink_before.values())),
             "bench": per_message(bench_after - bench_before),
         },
+        "outbox_claimed_again": claimed_again,
+        "outbox_sent_twice": sent_twice,
+        "drains": drains,
     }
-    ours = sum(cluster_after.values()) - sum(cluster_before.values()) + sum(sink_after.values()) - sum(sink_before.values())
-    ours += bench_after - bench_before
+    if database_url:  # the server's backends for this database (SQLite's work is inside the cluster's figure)
+        result["cpu_ms_per_msg"]["database"] = per_message(database_used)
+    ours = cluster_cpu + sum(sink_after.values()) - sum(sink_before.values()) + bench_after - bench_before + database_used
     # Other tenants of the machine while we measured, in cores: a busy neighbour slows the run.
     result["foreign_cpu_cores"] = round(max(0.0, machine_after - machine_before - ours) / (wall_after - wall_before), 2)
     busiest = sorted(((cpu - cluster_before.get(pid, 0.0), pid) for pid, cpu in cluster_after.items()), reverse=True)
-    say("[mailroom] cluster CPU by process while sending: " + ", ".join(f"pid {pid} {cpu:.1f} s" for cpu, pid in busiest))
+    say(f"{tag} cluster CPU by process while sending: " + ", ".join(f"pid {pid} {cpu:.1f} s" for cpu, pid in busiest))
+    latency = f"latency p50 {result['latency_p50_ms']} ms, p99 {result['latency_p99_ms']} ms ({len(latencies)}/{len(probe_ids)} probes); "
     say(
-        f"[mailroom] {sent}/{n} sent in {seconds:.2f} s = {result['value']} msg/s; "
-        f"latency p50 {result['latency_p50_ms']} ms, p99 {result['latency_p99_ms']} ms ({len(latencies)}/{len(probes)} probes); "
-        f"CPU per message: {result['cpu_ms_per_msg']} ms; other processes used {result['foreign_cpu_cores']} cores meanwhile"
+        f"{tag} {sent}/{n} sent in {seconds:.2f} s = {result['value']} msg/s; "
+        + (latency if probes else "")
+        + f"CPU per message: {result['cpu_ms_per_msg']} ms; drains handled {drains}; "
+        f"claimed again {claimed_again}, sent twice {sent_twice}; other processes used {result['foreign_cpu_cores']} cores meanwhile"
     )
     return result
+
+
+def clusters_cpu(clusters: list[subprocess.Popen]) -> dict[int, float]:
+    """group_cpu over several clusters, one entry per process."""
+    return {pid: cpu for cluster in clusters for pid, cpu in group_cpu(cluster.pid).items()}
+
+
+def database_cpu(connection) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to this run's database (the
+    server runs on this machine); {} on SQLite, whose work is done inside the cluster."""
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        backends = [pid for (pid,) in cursor.fetchall()]
+    ticks, cpu = os.sysconf("SC_CLK_TCK"), {}
+    for pid in backends:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone, or the server is not on this machine
+            continue
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime stime
+    return cpu
+
+
+def cluster_pusher(cluster: subprocess.Popen, *, timeout: float = 30) -> int | None:
+    """The pid of a qcluster's pusher (the process that takes tasks off the queue): the
+    last child its sentinel (the command's child) starts, after the WORKERS workers and the
+    monitor. Waits for it to exist, so this also says the cluster is up; None if it does
+    not appear (another django-q layout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and cluster.poll() is None:
+        processes = {}  # pid: (parent pid, start time)
+        for pid in group_cpu(cluster.pid):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                processes[pid] = (int(fields[1]), int(fields[19]))
+        sentinels = [pid for pid, (parent, _) in processes.items() if parent == cluster.pid]
+        children = [(started, pid) for pid, (parent, started) in processes.items() if sentinels and parent == sentinels[0]]
+        if len(sentinels) == 1 and len(children) >= WORKERS + 2:
+            return max(children)[1]
+        time.sleep(0.1)
+    return None
+
+
+def kick_drains(clusters: list[subprocess.Popen], pushers: list[int | None], *, tag: str) -> None:
+    """One drain_outbox task per worker. With several clusters each gets WORKERS of them:
+    the ORM broker has no fair share (a cluster's pusher takes every task it finds, one
+    query after the other), so queued together all of them would land on the first cluster
+    to poll and the others would idle. Each cluster's pusher is let through alone
+    (SIGSTOP/SIGCONT) until it has taken its share; the workers already sending keep going."""
+    from django.utils import timezone
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    if len(clusters) == 1 or None in pushers:
+        if len(clusters) > 1:
+            say(f"{tag} a cluster's pusher was not found: the drains are queued together, the clusters race for them")
+        for _ in range(WORKERS * len(clusters)):
+            async_task("messaging.tasks.drain_outbox")
+        return
+    for pid in pushers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        for pid in pushers:
+            os.kill(pid, signal.SIGCONT)
+            for _ in range(WORKERS):
+                async_task("messaging.tasks.drain_outbox")
+            deadline = time.monotonic() + 5
+            while OrmQ.objects.filter(lock__lte=timezone.now()).exists():  # a taken task's lock moves to the retry time
+                if time.monotonic() > deadline:
+                    say(f"{tag} the cluster with pusher {pid} took no task within 5 s; moving on")
+                    break
+                time.sleep(0.005)
+            os.kill(pid, signal.SIGSTOP)
+    finally:
+        for pid in pushers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+# --- Mailroom on PostgreSQL (child process) -----------------------------------------------
+def run_postgresql(*, n: int, sink_kind: str, workdir: Path, server: str, timeout: float) -> dict:
+    """A fresh database on `server`, the campaign sent by CLUSTERS clusters in a child
+    process (this one's Django is set up on SQLite); the database is dropped afterwards,
+    whatever happened. {"skipped": reason} when the server cannot be reached."""
+    try:
+        import psycopg
+    except ImportError:
+        return _skipped("psycopg is not installed")
+    name = f"mailroom_bench_send_{os.getpid()}"
+    try:
+        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
+            version = admin.execute("SHOW server_version").fetchone()[0]
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return _skipped(f"PostgreSQL at {server} is unreachable: {first_line}")
+    out_path = workdir / "postgresql.out"
+    args = [sys.executable, __file__, "--child", "postgresql", "--n", str(n), "--sink", sink_kind, "--workdir", str(workdir)]
+    args += ["--database-url", f"{server}/{name}", "--timeout", str(timeout)]
+    child = None
+    try:
+        say(f"[mailroom postgresql] PostgreSQL {version}, database {name}")
+        with out_path.open("wb") as out:
+            child = subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        started, shown = time.monotonic(), 0
+        while child.poll() is None or shown < len(_lines(out_path)):
+            lines = _lines(out_path)
+            for line in lines[shown:]:
+                if not line.startswith("{"):
+                    say(line)
+            shown = len(lines)
+            if time.monotonic() - started > timeout + 120:  # migrate, seed and two cluster starts come on top
+                say(f"[mailroom postgresql] gave up after {time.monotonic() - started:.0f} s")
+                break
+            time.sleep(0.2)
+    finally:
+        stop_group(child, grace=30)  # it stops its clusters and its sink first
+        _drop_database(psycopg, server, name)
+    lines = _lines(out_path)
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        say(f"[mailroom postgresql] failed; see {out_path}:\n" + "\n".join(lines[-15:]))
+        return {"error": (lines[-1:] or ["no output"])[0]}
+    figures = {key: value for key, value in result.items() if not key.startswith("latency_")}  # no probes on this run
+    return {"value": figures.pop("value"), "clusters": CLUSTERS, "workers_per_cluster": WORKERS} | figures | {"server_version": version}
+
+
+def _skipped(reason: str) -> dict:
+    say(f"[mailroom postgresql] skipped: {reason}")
+    return {"skipped": reason}
+
+
+def _lines(path: Path) -> list[str]:
+    """The complete lines written so far (not one the child is still writing)."""
+    return path.read_text(errors="replace").split("\n")[:-1] if path.exists() else []
+
+
+def _drop_database(psycopg, server: str, name: str) -> None:
+    try:
+        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # FORCE: a lingering connection would block it
+    except psycopg.Error as error:
+        say(f"[mailroom postgresql] could not drop the database {name}: {error}")
+
+
+def postgresql_child(*, n: int, sink_kind: str, workdir: Path, database_url: str, timeout: float) -> None:
+    """In the child: its own sink, the run, and the sink's count of what arrived."""
+    sink = Sink(sink_kind, workdir, "postgresql")
+    try:
+        result = run_mailroom(n=n, sink=sink, workdir=workdir, timeout=timeout, database_url=database_url, clusters=CLUSTERS, probes=0)
+        time.sleep(0.3)
+        accepted = sink.accepted()
+        result |= {"sink_accepted": accepted, "duplicates": max(0, accepted - result["sent"])}
+        ids = sink.message_ids()
+        if ids is not None:
+            result["duplicate_message_ids"] = len(ids) - len(set(ids))
+        say(f"[mailroom postgresql] the sink accepted {accepted} messages ({n} campaign)")
+    finally:
+        sink.stop()
+    print(json.dumps(result), flush=True)
 
 
 # --- django-post-office (child process) -------------------------------------------------------
@@ -521,10 +732,18 @@ def main() -> None:
         help=f"emails per django-post-office run (default: n, at most {PEER_N_MAX}: it sends ~150-200 msg/s here, so two full runs "
         "would not fit in 5 minutes; its rate is flat from batch to batch)",
     )
+    parser.add_argument("--no-postgresql", action="store_true", help="skip the run on PostgreSQL")
+    parser.add_argument(
+        "--postgresql-server",
+        default=POSTGRESQL_SERVER,
+        help=f"where the temporary database is created (default {POSTGRESQL_SERVER}; the user may create databases)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (databases, logs)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=150, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.chdir(REPO)
     if args.child == "post-office":
@@ -533,9 +752,13 @@ def main() -> None:
         post_office_child(n=args.n, processes=args.processes, workdir=Path(args.workdir))
         return
     # Stopped from outside (even as a background job, where SIGINT is ignored): unwind, so
-    # the `finally` blocks stop the cluster and the sinks this run started.
+    # the `finally` blocks stop the clusters and the sinks this run started (and drop the
+    # PostgreSQL database).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.child == "postgresql":
+        postgresql_child(n=args.n, sink_kind=args.sink, workdir=Path(args.workdir), database_url=args.database_url, timeout=args.timeout)
+        return
 
     begun = time.monotonic()
     load_at_start = os.getloadavg()[0]
@@ -553,12 +776,21 @@ def main() -> None:
         accepted = sink.accepted()
         sink.stop()
         say(f"[mailroom] the sink accepted {accepted} messages ({args.n} campaign + {mailroom['latency_probes_sent']} transactional)")
+        ids = sink.message_ids()
+
+        postgresql, postgresql_seconds = {"skipped": "--no-postgresql"}, 0.0
+        if not args.no_postgresql:
+            postgresql_started = time.monotonic()
+            postgresql = run_postgresql(n=args.n, sink_kind=sink_kind, workdir=workdir, server=args.postgresql_server, timeout=150)
+            postgresql_seconds = time.monotonic() - postgresql_started
+            if "skipped" not in postgresql:
+                postgresql["bench_seconds"] = round(postgresql_seconds, 1)
 
         peers = []
         peer_n = min(args.n, args.peer_n or PEER_N_MAX)
         if peer_ok:
             for processes in [int(k) for k in args.peer_processes.split(",") if k.strip()]:
-                left = TIME_BUDGET - (time.monotonic() - begun)
+                left = TIME_BUDGET - (time.monotonic() - begun - postgresql_seconds)  # the budget is SQLite's and the peer's
                 expected = 15 + (peer_n / peers[-1]["value"] if peers and peers[-1]["value"] else 0)
                 if left < expected:
                     say(f"[post-office --processes={processes}] skipped: {left:.0f} s left of the {TIME_BUDGET} s budget")
@@ -589,6 +821,9 @@ def main() -> None:
             "sent": mailroom["sent"],
             "sink_accepted": accepted,
             "duplicates": max(0, accepted - mailroom["sent"] - mailroom["latency_probes_sent"]),
+            **({"duplicate_message_ids": len(ids) - len(set(ids))} if ids is not None else {}),
+            "outbox_claimed_again": mailroom["outbox_claimed_again"],
+            "outbox_sent_twice": mailroom["outbox_sent_twice"],
             "cpu_ms_per_msg": mailroom["cpu_ms_per_msg"],
             "foreign_cpu_cores": mailroom["foreign_cpu_cores"],
             "latency_p50_ms": mailroom["latency_p50_ms"],
@@ -600,6 +835,7 @@ def main() -> None:
             "database": "sqlite",
             "loadavg_1m_at_start": round(load_at_start, 2),
             "bench_seconds": round(time.monotonic() - begun, 1),
+            "postgresql": postgresql,
         }
     finally:
         for sink in sinks:
