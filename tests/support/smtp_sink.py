@@ -8,7 +8,8 @@ Recipients can be made to fail: an address containing "soft-fail" gets 451, one
 containing "hard-fail" gets 550, so retries and bounces are exercised for real. `--delay`
 makes it a slow server (seconds per message, before it answers DATA). It announces
 PIPELINING (RFC 2920) like production MTAs do, so the pipelined SMTP path is the one
-tested; `pipelining=False` makes it a server without it.
+tested; `pipelining=False` makes it a server without it, `eight_bit=False` one without
+8BITMIME (RFC 6152).
 """
 
 import argparse
@@ -30,10 +31,12 @@ def free_port() -> int:
 
 
 class RecordingHandler:
-    def __init__(self, log_path: str | None = None, delay: float = 0.0, *, pipelining: bool = True):
+    def __init__(self, log_path: str | None = None, delay: float = 0.0, *, pipelining: bool = True, eight_bit: bool = True):
         self.delay = delay
         self.pipelining = pipelining
+        self.eight_bit = eight_bit
         self.messages: list[bytes] = []
+        self.mail_options: list[list[str]] = []  # each accepted message's MAIL FROM parameters
         self.message_ids: list[str] = []
         self.lock = threading.Lock()
         self.log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115 - lives as long as the server
@@ -42,6 +45,8 @@ class RecordingHandler:
         session.host_name = hostname  # aiosmtpd leaves this to a handler that answers EHLO
         if self.pipelining:  # aiosmtpd reads pipelined commands in order anyway
             responses.insert(-1, "250-PIPELINING")
+        if not self.eight_bit:
+            responses = [line for line in responses if "8BITMIME" not in line]
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -64,13 +69,16 @@ class RecordingHandler:
             else:
                 self.messages.append(data)
                 self.message_ids.append(message_id)
+                self.mail_options.append(list(envelope.mail_options))
         return "250 Message accepted for delivery"
 
 
 class SMTPSink:
-    def __init__(self, port: int | None = None, *, pipelining: bool = True, handler: RecordingHandler | None = None):
+    def __init__(
+        self, port: int | None = None, *, pipelining: bool = True, eight_bit: bool = True, handler: RecordingHandler | None = None
+    ):
         self.port = port or free_port()
-        self.handler = handler or RecordingHandler(pipelining=pipelining)
+        self.handler = handler or RecordingHandler(pipelining=pipelining, eight_bit=eight_bit)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     def __enter__(self) -> "SMTPSink":

@@ -42,6 +42,7 @@ class Prepared:
     envelope_from: str
     recipient: str
     message_id: str
+    eight_bit: bool = False  # composed for a server announcing 8BITMIME: sent with BODY=8BITMIME
 
     @property
     def pipelinable(self) -> bool:
@@ -61,6 +62,7 @@ class SMTPSession(Session):
 
     def __enter__(self) -> "SMTPSession":
         self.connection = None
+        self.eight_bit = False  # until the server's EHLO says 8BITMIME
         self.ahead: tuple[OutboxMessage, Prepared] | None = None  # its envelope is on the wire, replies unread
         self.upcoming: list[OutboxMessage] = []
         self.positions: dict[int, int] = {}  # id(message) -> its place in `upcoming`
@@ -96,22 +98,23 @@ class SMTPSession(Session):
         self.connection = connection
         self.pipelining = bool(connection.does_esmtp and connection.has_extn("pipelining") and config.get("pipelining", True))
         self.announces_size = bool(connection.does_esmtp and connection.has_extn("size"))
+        self.eight_bit = bool(connection.does_esmtp and connection.has_extn("8bitmime"))
 
     def prepare(self, message: OutboxMessage) -> Prepared:
         found = self.composed.pop(id(message), None)
-        if found is not None and found[0] is message:
+        if found is not None and found[0] is message and found[1].eight_bit <= self.eight_bit:
             return found[1]
         position = self.positions.get(id(message))
         if position is not None and self.upcoming[position] is message:
             self._compose_ahead(position)
             found = self.composed.pop(id(message), None)
-            if found is not None:
+            if found is not None and found[1].eight_bit <= self.eight_bit:  # reconnected to a server without 8BITMIME
                 return found[1]
         return self._compose(message)  # not announced, or its composition failed: raises here, in its turn
 
     def _compose(self, message: OutboxMessage) -> Prepared:
-        wire = compose(message, self.provider)
-        return Prepared(wire.raw, wire.envelope_from, message.to_address, wire.headers["Message-ID"])
+        wire = compose(message, self.provider, eight_bit=self.eight_bit)
+        return Prepared(wire.raw, wire.envelope_from, message.to_address, wire.headers["Message-ID"], self.eight_bit)
 
     def _compose_ahead(self, start: int) -> None:
         """Compose upcoming[start:] until AHEAD_MESSAGES or AHEAD_BYTES; a message whose
@@ -131,7 +134,8 @@ class SMTPSession(Session):
 
     def _envelope(self, prepared: Prepared) -> bytes:
         size = f" SIZE={len(prepared.raw)}" if self.announces_size else ""
-        return f"MAIL FROM:<{prepared.envelope_from}>{size}\r\nRCPT TO:<{prepared.recipient}>\r\nDATA\r\n".encode()
+        body = " BODY=8BITMIME" if prepared.eight_bit else ""
+        return f"MAIL FROM:<{prepared.envelope_from}>{size}{body}\r\nRCPT TO:<{prepared.recipient}>\r\nDATA\r\n".encode()
 
     def send(self, message: OutboxMessage) -> Result:
         return self.send_ahead(message, None)
@@ -204,7 +208,8 @@ class SMTPSession(Session):
 
     def _sendmail(self, prepared: Prepared) -> Result:
         try:
-            self.connection.sendmail(prepared.envelope_from, [prepared.recipient], prepared.raw)
+            options = ["BODY=8BITMIME"] if prepared.eight_bit else []
+            self.connection.sendmail(prepared.envelope_from, [prepared.recipient], prepared.raw, mail_options=options)
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             return _classify(code, _reply_text(text), recipient=True)
