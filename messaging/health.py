@@ -38,13 +38,19 @@ def heartbeat_is_missing(age: float | None) -> bool:
 
 
 def due_messages():
-    """Queued messages whose time has come (the outbox_due index: status, next_attempt_at)."""
+    """Queued messages whose time has come (the partial outbox_queued index: priority, next_attempt_at)."""
     return OutboxMessage.objects.filter(status=Status.QUEUED, next_attempt_at__lte=timezone.now())
 
 
 def oldest_due_at() -> datetime.datetime | None:
-    """When the longest-waiting due message became due (one index probe), or None."""
-    return due_messages().aggregate(oldest=Min("next_attempt_at"))["oldest"]
+    """When the longest-waiting due message became due, or None: one index probe per
+    priority (the index is ordered by time within a priority, not across them)."""
+    found = [
+        oldest
+        for priority in OutboxMessage.Priority.values
+        if (oldest := due_messages().filter(priority=priority).aggregate(oldest=Min("next_attempt_at"))["oldest"])
+    ]
+    return min(found, default=None)
 
 
 def count_due_messages(*, up_to: int) -> int:

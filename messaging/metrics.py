@@ -8,7 +8,7 @@ number of providers or campaigns (tests/test_observability.py counts them):
 
 - outbox messages by channel and status: one GROUP BY served by the (channel, status)
   index (an index-only scan on PostgreSQL, a covering index on SQLite);
-- the oldest due message: one probe of the outbox_due index (status, next_attempt_at);
+- the oldest due message: one probe per priority of the outbox_queued index (priority, next_attempt_at);
 - providers: one query over a table of a few rows;
 - webhook deliveries pending or failed: one GROUP BY on the (endpoint, status, id) index;
 - the cluster heartbeat: one query on django-q2's small success table;

@@ -257,7 +257,7 @@ def test_a_scrape_costs_the_same_queries_for_few_or_many_rows(
     email("one@example.com")
     with CaptureQueriesContext(connection) as few:
         scrape(client)
-    assert len(few) <= 8
+    assert len(few) <= 11  # the oldest due message is one index probe per priority (four)
 
     for n in range(2):
         start_fanout(marketer, approver, newsletter, segment, version, name=f"More {n}")

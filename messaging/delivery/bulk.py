@@ -84,6 +84,8 @@ def insert_messages_sql(
     priority: int = OutboxMessage.Priority.BULK,
 ) -> tuple[str, list]:
     """(SQL, params) of `insert_messages_from_select`, for a caller that runs it itself."""
+    if priority not in OutboxMessage.Priority.values:  # the claim looks each priority up by name
+        raise ValueError(f"unknown priority {priority!r}")
     outbox = OutboxMessage._meta.db_table
     adapted_now = connection.ops.adapt_datetimefield_value(now)
     sql = (

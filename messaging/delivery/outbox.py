@@ -137,6 +137,8 @@ def enqueue_message(
     `verbatim`: the subject and bodies are final, not templates (the Django email backend)."""
     if channel not in Channel.values:
         raise InvalidInput(_("Unknown channel “%(channel)s”.") % {"channel": channel}, fields={"channel": [_("Unknown channel.")]})
+    if priority not in OutboxMessage.Priority.values:  # the claim looks each priority up by name
+        raise InvalidInput(_("Unknown priority “%(priority)s”.") % {"priority": priority}, fields={"priority": [_("Unknown priority.")]})
     raw_address = to if to else (address_of(contact, channel) if contact else None)
     if not raw_address:
         raise InvalidInput(

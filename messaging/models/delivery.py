@@ -105,7 +105,7 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=4)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
-    next_attempt_at = models.DateTimeField(_("next attempt"))  # claimed through outbox_due
+    next_attempt_at = models.DateTimeField(_("next attempt"))  # claimed through outbox_queued
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
     lease_owner = models.CharField(max_length=64, blank=True)
     dedup_key = models.CharField(_("dedup key"), max_length=200, null=True, blank=True)
@@ -136,7 +136,10 @@ class OutboxMessage(models.Model):
         constraints = [models.UniqueConstraint(fields=["dedup_key"], name="outbox_dedup_key")]
         indexes = [
             models.Index(fields=["provider_message_id"], name="outbox_provider_message_id"),
-            models.Index(fields=["status", "next_attempt_at", "priority"], name="outbox_due"),
+            # What the claim reads: queued messages by priority, then by when they are due. One
+            # range scan per priority (messaging.delivery.sending._queued_ids) however long the
+            # backlog, and only queued rows: a message leaves it when claimed.
+            models.Index(fields=["priority", "next_attempt_at"], name="outbox_queued", condition=models.Q(status="queued")),
             models.Index(fields=["status", "lease_until"], name="outbox_leases"),
             models.Index(fields=["channel", "status"], name="outbox_channel_status"),
             # The retention job's queue: only finished messages whose body is still there. A
