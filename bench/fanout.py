@@ -1,53 +1,97 @@
-"""Benchmark: a campaign's fan-out (marketing.campaigns.fanout.fan_out) for N recipients.
+"""Benchmark: a campaign's fan-out (marketing.campaigns.fanout.fan_out), on SQLite and on PostgreSQL.
 
-    .venv/bin/python bench/fanout.py [--n 100000] [--keep] [--allow-database-url]
+    .venv/bin/python bench/fanout.py [--n 100000] [--postgresql-n 1000000] [--no-postgresql]
+                                     [--postgresql-server postgres://root@127.0.0.1:5432] [--keep]
+    DATABASE_URL=postgres://… .venv/bin/python bench/fanout.py --allow-database-url [--n 1000000]
 
-Run from the repository root. By default it builds a fresh SQLite database in a temporary
-directory (MAILROOM_SQLITE_PATH), migrates it and loads N subscribed contacts and a static
-segment with set-based SQL (setup is never timed). Then it approves and starts a campaign
-through the actions and times `fan_out`: the eligibility INSERT … SELECT into
+Run from the repository root. Setup is never timed: each run migrates its database and loads
+N subscribed contacts and a static segment with set-based SQL. Then it approves and starts a
+campaign through the actions and times `fan_out`: the eligibility INSERT … SELECT into
 CampaignRecipient (each eligible row with its message's id), then the chunked INSERT … SELECT
-into the outbox under those ids.
-It then times a second `fan_out` run (resume after a crash: must create nothing).
+into the outbox under those ids. It then times a second `fan_out` run (resume after a crash:
+must create nothing).
 
-With --allow-database-url and DATABASE_URL set (PostgreSQL), it runs there instead, in a
-database it must be allowed to fill: the contacts it creates have emails under
-@fanout-bench.invalid and are deleted afterwards with everything the campaign created.
+What one invocation runs (this is what `make bench` does):
 
-The last line printed is one JSON object, e.g.
-{"benchmark": "fanout", "value": 6.1, "unit": "s", "n": 100000, "target": 10, ...}
+1. SQLite: a fresh database in a temporary directory (MAILROOM_SQLITE_PATH), N = --n
+   (default 100,000, target 10 s).
+2. PostgreSQL: a fresh temporary database `mailroom_bench_fanout_<pid>` on 127.0.0.1:5432 as
+   root (or --postgresql-server; its user may create databases), in a child process (this
+   one's Django is set up on SQLite), N = --postgresql-n (default 1,000,000, target 20 s).
+   The database is dropped afterwards, also on failure, ctrl-C or SIGTERM (and when the
+   child outlives --postgresql-timeout). Its figures are the "postgresql" object of the
+   JSON line: {"skipped": reason} with --no-postgresql or when the server cannot be
+   reached, {"error": line} when the child failed.
+
+With --allow-database-url and DATABASE_URL set (PostgreSQL), it runs there only instead, in
+an already-migrated database it must be allowed to fill: the contacts it creates have emails
+under @fanout-bench.invalid and are deleted afterwards with everything the campaign created.
+
+The last line printed is one JSON object whose top-level figures are the first run's (SQLite,
+or DATABASE_URL's), e.g.
+{"benchmark": "fanout", "value": 1.5, "unit": "s", "n": 100000, "target": 10.0, …,
+ "postgresql": {"value": 18.0, "n": 1000000, "target": 20.0, "recipients_per_s": …, "cpu_s": …,
+ "resume_s": …, "duplicates_on_resume": 0, "complete": true, "server_version": "15.…", "load": […]}}
+A target is scaled linearly when N is not the default. An incomplete fan-out (missing rows,
+or messages created on resume) exits non-zero after that line.
 """
 
 import argparse
 import json
 import os
-import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import remove_workdir, say, stop_group
+
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"sqlite": (100_000, 10.0), "postgresql": (1_000_000, 60.0)}
+TARGETS = {"sqlite": (100_000, 10.0), "postgresql": (1_000_000, 20.0)}
 DOMAIN = "fanout-bench.invalid"
+POSTGRESQL_SERVER = "postgres://root@127.0.0.1:5432"
+POSTGRESQL_TIMEOUT = 600  # seconds for the child (migrate, load 1M contacts, fan out, resume, count): ~115 s at load 3 on 2 cores
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=None, help="recipients (default 100000 on SQLite, 1000000 on PostgreSQL)")
+    parser.add_argument("--n", type=int, default=None, help="recipients (default 100000 on SQLite, 1000000 with --allow-database-url)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--allow-database-url", action="store_true", help="use DATABASE_URL (PostgreSQL); the rows are deleted afterwards")
+    parser.add_argument(
+        "--allow-database-url", action="store_true", help="use DATABASE_URL (PostgreSQL) only; the rows are deleted afterwards"
+    )
+    parser.add_argument("--no-postgresql", action="store_true", help="skip the run on a temporary PostgreSQL database")
+    parser.add_argument("--postgresql-n", type=int, default=TARGETS["postgresql"][0], help="recipients on PostgreSQL (default 1000000)")
+    parser.add_argument(
+        "--postgresql-server",
+        default=POSTGRESQL_SERVER,
+        help=f"where the temporary database is created (default {POSTGRESQL_SERVER}; the user may create databases)",
+    )
+    parser.add_argument(
+        "--postgresql-timeout",
+        type=float,
+        default=POSTGRESQL_TIMEOUT,
+        help=f"seconds the PostgreSQL child may take before it is stopped (default {POSTGRESQL_TIMEOUT})",
+    )
+    parser.add_argument("--child", choices=["postgresql"], help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
-def setup_django(workdir: Path, *, use_database_url: bool) -> None:
+def setup_django(workdir: Path, *, database_url: str = "") -> None:
+    """Django on the SQLite file in workdir, or on `database_url` when given."""
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["MAILROOM_SQLITE_PATH"] = str(workdir / "bench.sqlite3")
     os.environ["MAILROOM_KICK_CLUSTER"] = "false"
     os.environ.setdefault("MAILROOM_SENDER_ADDRESS", "Mailroom SAS, 1 rue de la Poste, 75001 Paris")
-    if not use_database_url:
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:
         os.environ.pop("DATABASE_URL", None)
     import django
 
@@ -134,34 +178,52 @@ def clean_up(campaign, topic, segment) -> None:
 
 def main() -> None:
     args = parse_args()
-    use_database_url = bool(os.environ.get("DATABASE_URL")) and args.allow_database_url
+    # Stopped from outside (even as a background job, where SIGINT is ignored): unwind, so the
+    # `finally` blocks stop the PostgreSQL child and drop its database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.child == "postgresql":
+        postgresql_child(n=args.n, database_url=args.database_url, workdir=Path(args.workdir))
+        return
+    database_url = os.environ.get("DATABASE_URL", "") if args.allow_database_url else ""
     workdir = Path(tempfile.mkdtemp(prefix="mailroom-fanout-bench-"))
     try:
-        run(args, workdir, use_database_url=use_database_url)
+        report = run(n=args.n, workdir=workdir, database_url=database_url, migrate=not database_url)
+        if not database_url:
+            report["postgresql"] = (
+                {"skipped": "--no-postgresql"}
+                if args.no_postgresql
+                else run_postgresql(n=args.postgresql_n, server=args.postgresql_server, workdir=workdir, timeout=args.postgresql_timeout)
+            )
     finally:
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        remove_workdir(workdir, keep=args.keep)
+    failures = [part.pop("failure") for part in (report, report.get("postgresql") or {}) if "failure" in part]
+    print(json.dumps(report), flush=True)
+    if failures:
+        sys.exit("; ".join(failures))
 
 
-def run(args, workdir: Path, *, use_database_url: bool) -> None:
-    setup_django(workdir, use_database_url=use_database_url)
+def run(*, n: int | None, workdir: Path, database_url: str, migrate: bool) -> dict:
+    """One timed fan-out on SQLite or `database_url`; its figures ("failure": why, when the
+    fan-out is incomplete). On an existing database (not `migrate`) the rows go afterwards."""
+    setup_django(workdir, database_url=database_url)
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from django.db import connection
 
     vendor = connection.vendor
     default_n, target = TARGETS.get(vendor, TARGETS["sqlite"])
-    n = args.n or default_n
-    if use_database_url:
+    n = n or default_n
+    started = time.perf_counter()
+    if migrate:
+        call_command("migrate", verbosity=0, interactive=False)
+        say(f"migrated a fresh {vendor} database in {time.perf_counter() - started:.1f} s")
+    else:
         from django.db.migrations.executor import MigrationExecutor
 
         executor = MigrationExecutor(connection)
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             sys.exit("The DATABASE_URL database has unapplied migrations; run `python manage.py migrate` first.")
-    else:
-        call_command("migrate", verbosity=0, interactive=False)
     # Imported after setup_django(): the settings read this run's database from the environment.
     from marketing.campaigns.actions import approve_campaign, create_campaign, schedule_campaign, start_campaign, submit_campaign
     from marketing.campaigns.fanout import fan_out
@@ -171,7 +233,7 @@ def run(args, workdir: Path, *, use_database_url: bool) -> None:
 
     started = time.perf_counter()
     topic, segment = load_audience(n)
-    print(f"loaded {n:,} contacts into {vendor} in {time.perf_counter() - started:.1f} s", flush=True)
+    say(f"loaded {n:,} contacts into {vendor} in {time.perf_counter() - started:.1f} s")
     stamp = int(time.time())
     author, _ = User.objects.get_or_create(username=f"fanout-author-{stamp}", defaults={"email": ""})
     reviewer, _ = User.objects.get_or_create(username=f"fanout-approver-{stamp}", defaults={"email": ""})
@@ -185,8 +247,8 @@ def run(args, workdir: Path, *, use_database_url: bool) -> None:
     schedule_campaign(actor=author, campaign=campaign)
     start_campaign(actor=None, campaign=campaign)
 
-    load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
-    print(f"fanning out to {n:,} recipients on {vendor}, {os.cpu_count()} cores (load {load}) …", flush=True)
+    load = [round(figure, 2) for figure in os.getloadavg()]
+    say(f"fanning out to {n:,} recipients on {vendor}, {os.cpu_count()} cores (load {', '.join(map(str, load))}) …")
     started, cpu = time.perf_counter(), time.process_time()
     result = fan_out(campaign=campaign)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -196,32 +258,115 @@ def run(args, workdir: Path, *, use_database_url: bool) -> None:
     recipients = CampaignRecipient.objects.filter(campaign=campaign).count()
     messages = OutboxMessage.objects.filter(dedup_key__startswith=f"campaign:{campaign.pk}:").count()
     linked = CampaignRecipient.objects.filter(campaign=campaign, message__isnull=False).count()
-    print(f"{result.messages:,} messages in {elapsed:.2f} s ({cpu:.2f} s CPU here); second run created {again.messages}", flush=True)
+    say(f"{result.messages:,} messages in {elapsed:.2f} s on {vendor} ({cpu:.2f} s CPU here); second run created {again.messages}")
     ok = recipients == n and messages == n and linked == n and again.messages == 0
-    if use_database_url:
+    if not migrate:
         clean_up(campaign, topic, segment)
         User.objects.filter(pk__in=[author.pk, reviewer.pk]).delete()
         template.delete()
-    print(
-        json.dumps(
-            {
-                "benchmark": "fanout",
-                "value": round(elapsed, 2),
-                "unit": "s",
-                "n": n,
-                "target": target if n == default_n else round(target * n / default_n, 2),
-                "database": vendor,
-                "recipients_per_s": round(n / elapsed) if elapsed else None,
-                "cpu_s": round(cpu, 2),
-                "resume_s": round(resume_s, 2),
-                "duplicates_on_resume": again.messages,
-                "complete": ok,
-            }
-        ),
-        flush=True,
-    )
+    report = {
+        "benchmark": "fanout",
+        "value": round(elapsed, 2),
+        "unit": "s",
+        "n": n,
+        "target": target if n == default_n else round(target * n / default_n, 2),
+        "database": vendor,
+        "recipients_per_s": round(n / elapsed) if elapsed else None,
+        "cpu_s": round(cpu, 2),
+        "resume_s": round(resume_s, 2),
+        "duplicates_on_resume": again.messages,
+        "complete": ok,
+        "load": load,
+    }
+    if vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            report["server_version"] = cursor.fetchone()[0]
     if not ok:
-        sys.exit(f"incomplete fan-out: {recipients} recipients, {messages} messages, {linked} linked, {again.messages} on resume")
+        report["failure"] = (
+            f"incomplete fan-out on {vendor}: {recipients} recipients, {messages} messages, {linked} linked, {again.messages} on resume"
+        )
+    connection.close()
+    return report
+
+
+# --- PostgreSQL, on a temporary database (child process) -----------------------------------
+def run_postgresql(*, n: int, server: str, workdir: Path, timeout: float) -> dict:
+    """A fresh database on `server`, migrated and fanned out to in a child process (this
+    one's Django is set up on SQLite); the database is dropped afterwards, whatever
+    happened. {"skipped": reason} when the server cannot be reached."""
+    try:
+        import psycopg
+    except ImportError:
+        return _skipped("psycopg is not installed")
+    name = f"mailroom_bench_fanout_{os.getpid()}"
+    try:
+        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
+            version = admin.execute("SHOW server_version").fetchone()[0]
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return _skipped(f"PostgreSQL at {server} is unreachable: {first_line}")
+    out_path = workdir / "postgresql.out"
+    args = [sys.executable, __file__, "--child", "postgresql", "--n", str(n), "--workdir", str(workdir)]
+    args += ["--database-url", f"{server}/{name}"]
+    child, started, timed_out = None, time.monotonic(), False
+    try:
+        say(f"[postgresql] PostgreSQL {version}, temporary database {name}, {n:,} recipients")
+        with out_path.open("wb") as out:
+            child = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        shown = 0
+        while child.poll() is None or shown < len(_lines(out_path)):
+            lines = _lines(out_path)
+            for line in lines[shown:]:
+                if not line.startswith("{"):
+                    say(f"[postgresql] {line}")
+            shown = len(lines)
+            if child.poll() is None and time.monotonic() - started > timeout:
+                say(f"[postgresql] gave up after {time.monotonic() - started:.0f} s (--postgresql-timeout)")
+                timed_out = True
+                break
+            time.sleep(0.2)
+    finally:
+        stop_group(child, grace=30)  # SIGTERM: it unwinds and closes its connections
+        _drop_database(psycopg, server, name)
+    bench_seconds = round(time.monotonic() - started, 1)
+    lines = _lines(out_path)
+    reports = [line for line in lines if line.startswith("{")]
+    try:
+        result = json.loads(reports[-1])
+    except (IndexError, ValueError):
+        status = f"timed out after {timeout:.0f} s" if timed_out else f"exited with {child.returncode}"
+        say(f"[postgresql] the child {status}; its last lines:\n" + "\n".join(lines[-15:]))
+        return {"error": f"the child {status}: {(lines[-1:] or ['no output'])[0]}", "bench_seconds": bench_seconds}
+    result.pop("benchmark", None)
+    return result | {"server_version": version, "bench_seconds": bench_seconds}
+
+
+def postgresql_child(*, n: int, database_url: str, workdir: Path) -> None:
+    """In the child: migrate the fresh database, fan out, print the figures (the parent
+    reports a failure; this exits 0 when it got that far)."""
+    print(json.dumps(run(n=n, workdir=workdir, database_url=database_url, migrate=True)), flush=True)
+
+
+def _skipped(reason: str) -> dict:
+    say(f"[postgresql] skipped: {reason}")
+    return {"skipped": reason}
+
+
+def _lines(path: Path) -> list[str]:
+    """The complete lines written so far (not one the child is still writing)."""
+    return path.read_text(errors="replace").split("\n")[:-1] if path.exists() else []
+
+
+def _drop_database(psycopg, server: str, name: str) -> None:
+    try:
+        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # FORCE: a lingering connection would block it
+        say(f"[postgresql] dropped the database {name}")
+    except psycopg.Error as error:
+        say(f"[postgresql] could not drop the database {name}: {error}")
 
 
 if __name__ == "__main__":
