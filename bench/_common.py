@@ -72,3 +72,66 @@ def remove_workdir(workdir: Path, *, keep: bool) -> None:
         say(f"kept {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- a run on a temporary PostgreSQL database, in a child process ------------------------
+class ServerUnreachable(Exception):
+    """The PostgreSQL server cannot be reached (or psycopg is missing): the run is skipped."""
+
+
+@contextlib.contextmanager
+def temporary_database(server: str, name: str, *, label: str):
+    """A fresh, empty database `name` on `server` (postgres://user@host:port, the user may
+    create databases), dropped on the way out whatever happened (WITH FORCE: a connection
+    left behind would block it). Yields the server's version."""
+    try:
+        import psycopg
+    except ImportError as error:
+        raise ServerUnreachable("psycopg is not installed") from error
+    try:
+        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
+            version = admin.execute("SHOW server_version").fetchone()[0]
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ServerUnreachable(f"PostgreSQL at {server} is unreachable: {first_line}") from error
+    try:
+        yield version
+    finally:
+        try:
+            with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            say(f"{label} dropped the database {name}")
+        except psycopg.Error as error:
+            say(f"{label} could not drop the database {name}: {error}")
+
+
+def follow_child(args: list[str], *, out_path: Path, timeout: float, label: str) -> tuple[list[str], bool]:
+    """Run a child process group, echo its progress lines as they come (not its JSON line),
+    stop it after `timeout` seconds or on the way out (SIGTERM: it unwinds and closes its
+    connections and processes). Returns its complete output lines and whether it timed out."""
+    child, started, timed_out = None, time.monotonic(), False
+    try:
+        with out_path.open("wb") as out:
+            child = subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        shown = 0
+        while child.poll() is None or shown < len(complete_lines(out_path)):
+            lines = complete_lines(out_path)
+            for line in lines[shown:]:
+                if not line.startswith("{"):
+                    say(f"{label} {line}")
+            shown = len(lines)
+            if child.poll() is None and time.monotonic() - started > timeout:
+                say(f"{label} gave up after {time.monotonic() - started:.0f} s")
+                timed_out = True
+                break
+            time.sleep(0.2)
+    finally:
+        stop_group(child, grace=30)
+    return complete_lines(out_path), timed_out
+
+
+def complete_lines(path: Path) -> list[str]:
+    """The complete lines written so far (not one the child is still writing)."""
+    return path.read_text(errors="replace").split("\n")[:-1] if path.exists() else []

@@ -40,17 +40,17 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import remove_workdir, say, stop_group
+from _common import ServerUnreachable, follow_child, remove_workdir, say, temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"sqlite": (100_000, 10.0), "postgresql": (1_000_000, 20.0)}
 DOMAIN = "fanout-bench.invalid"
+LABEL = "[postgresql]"
 POSTGRESQL_SERVER = "postgres://root@127.0.0.1:5432"
 POSTGRESQL_TIMEOUT = 600  # seconds for the child (migrate, load 1M contacts, fan out, resume, count): ~115 s at load 3 on 2 cores
 
@@ -295,50 +295,24 @@ def run_postgresql(*, n: int, server: str, workdir: Path, timeout: float) -> dic
     """A fresh database on `server`, migrated and fanned out to in a child process (this
     one's Django is set up on SQLite); the database is dropped afterwards, whatever
     happened. {"skipped": reason} when the server cannot be reached."""
-    try:
-        import psycopg
-    except ImportError:
-        return _skipped("psycopg is not installed")
     name = f"mailroom_bench_fanout_{os.getpid()}"
-    try:
-        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
-            version = admin.execute("SHOW server_version").fetchone()[0]
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return _skipped(f"PostgreSQL at {server} is unreachable: {first_line}")
-    out_path = workdir / "postgresql.out"
     args = [sys.executable, __file__, "--child", "postgresql", "--n", str(n), "--workdir", str(workdir)]
     args += ["--database-url", f"{server}/{name}"]
-    child, started, timed_out = None, time.monotonic(), False
+    started = time.monotonic()
     try:
-        say(f"[postgresql] PostgreSQL {version}, temporary database {name}, {n:,} recipients")
-        with out_path.open("wb") as out:
-            child = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        shown = 0
-        while child.poll() is None or shown < len(_lines(out_path)):
-            lines = _lines(out_path)
-            for line in lines[shown:]:
-                if not line.startswith("{"):
-                    say(f"[postgresql] {line}")
-            shown = len(lines)
-            if child.poll() is None and time.monotonic() - started > timeout:
-                say(f"[postgresql] gave up after {time.monotonic() - started:.0f} s (--postgresql-timeout)")
-                timed_out = True
-                break
-            time.sleep(0.2)
-    finally:
-        stop_group(child, grace=30)  # SIGTERM: it unwinds and closes its connections
-        _drop_database(psycopg, server, name)
+        with temporary_database(server, name, label=LABEL) as version:
+            say(f"{LABEL} PostgreSQL {version}, temporary database {name}, {n:,} recipients")
+            lines, timed_out = follow_child(args, out_path=workdir / "postgresql.out", timeout=timeout, label=LABEL)
+    except ServerUnreachable as error:
+        say(f"{LABEL} skipped: {error}")
+        return {"skipped": str(error)}
     bench_seconds = round(time.monotonic() - started, 1)
-    lines = _lines(out_path)
     reports = [line for line in lines if line.startswith("{")]
     try:
         result = json.loads(reports[-1])
     except (IndexError, ValueError):
-        status = f"timed out after {timeout:.0f} s" if timed_out else f"exited with {child.returncode}"
-        say(f"[postgresql] the child {status}; its last lines:\n" + "\n".join(lines[-15:]))
+        status = f"timed out after {timeout:.0f} s" if timed_out else "exited without its figures"
+        say(f"{LABEL} the child {status}; its last lines:\n" + "\n".join(lines[-15:]))
         return {"error": f"the child {status}: {(lines[-1:] or ['no output'])[0]}", "bench_seconds": bench_seconds}
     result.pop("benchmark", None)
     return result | {"server_version": version, "bench_seconds": bench_seconds}
@@ -348,25 +322,6 @@ def postgresql_child(*, n: int, database_url: str, workdir: Path) -> None:
     """In the child: migrate the fresh database, fan out, print the figures (the parent
     reports a failure; this exits 0 when it got that far)."""
     print(json.dumps(run(n=n, workdir=workdir, database_url=database_url, migrate=True)), flush=True)
-
-
-def _skipped(reason: str) -> dict:
-    say(f"[postgresql] skipped: {reason}")
-    return {"skipped": reason}
-
-
-def _lines(path: Path) -> list[str]:
-    """The complete lines written so far (not one the child is still writing)."""
-    return path.read_text(errors="replace").split("\n")[:-1] if path.exists() else []
-
-
-def _drop_database(psycopg, server: str, name: str) -> None:
-    try:
-        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # FORCE: a lingering connection would block it
-        say(f"[postgresql] dropped the database {name}")
-    except psycopg.Error as error:
-        say(f"[postgresql] could not drop the database {name}: {error}")
 
 
 if __name__ == "__main__":

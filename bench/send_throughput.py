@@ -51,7 +51,7 @@ from datetime import timedelta
 from html import escape
 from pathlib import Path
 
-from _common import remove_workdir, say, start_cluster, stop_group
+from _common import ServerUnreachable, follow_child, remove_workdir, say, start_cluster, stop_group, temporary_database
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 2000  # msg/s
@@ -61,6 +61,7 @@ LATENCY_PROBES = 50
 LATENCY_SPACING = 0.05  # seconds between two probes
 WORKERS = 2
 CLUSTERS = 2  # on PostgreSQL: two qcluster processes share the one ORM queue
+PG_LABEL = "[mailroom postgresql]"
 POSTGRESQL_SERVER = "postgres://root@127.0.0.1:5432"
 SENDER_ADDRESS = "Mailroom SAS, 1 rue de la Poste, 75001 Paris"
 FROM = "Mailroom News <news@mailroom.test>"
@@ -528,67 +529,25 @@ def run_postgresql(*, n: int, sink_kind: str, workdir: Path, server: str, timeou
     """A fresh database on `server`, the campaign sent by CLUSTERS clusters in a child
     process (this one's Django is set up on SQLite); the database is dropped afterwards,
     whatever happened. {"skipped": reason} when the server cannot be reached."""
-    try:
-        import psycopg
-    except ImportError:
-        return _skipped("psycopg is not installed")
     name = f"mailroom_bench_send_{os.getpid()}"
-    try:
-        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
-            version = admin.execute("SHOW server_version").fetchone()[0]
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return _skipped(f"PostgreSQL at {server} is unreachable: {first_line}")
-    out_path = workdir / "postgresql.out"
     args = [sys.executable, __file__, "--child", "postgresql", "--n", str(n), "--sink", sink_kind, "--workdir", str(workdir)]
     args += ["--database-url", f"{server}/{name}", "--timeout", str(timeout)]
-    child = None
+    out_path = workdir / "postgresql.out"
     try:
-        say(f"[mailroom postgresql] PostgreSQL {version}, database {name}")
-        with out_path.open("wb") as out:
-            child = subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        started, shown = time.monotonic(), 0
-        while child.poll() is None or shown < len(_lines(out_path)):
-            lines = _lines(out_path)
-            for line in lines[shown:]:
-                if not line.startswith("{"):
-                    say(line)
-            shown = len(lines)
-            if time.monotonic() - started > timeout + 120:  # migrate, seed and two cluster starts come on top
-                say(f"[mailroom postgresql] gave up after {time.monotonic() - started:.0f} s")
-                break
-            time.sleep(0.2)
-    finally:
-        stop_group(child, grace=30)  # it stops its clusters and its sink first
-        _drop_database(psycopg, server, name)
-    lines = _lines(out_path)
+        with temporary_database(server, name, label=PG_LABEL) as version:
+            say(f"{PG_LABEL} PostgreSQL {version}, database {name}")
+            # migrate, seed and two cluster starts come on top of the sending's own timeout
+            lines, _timed_out = follow_child(args, out_path=out_path, timeout=timeout + 120, label=PG_LABEL)
+    except ServerUnreachable as error:
+        say(f"{PG_LABEL} skipped: {error}")
+        return {"skipped": str(error)}
     try:
         result = json.loads(lines[-1])
     except (IndexError, ValueError):
-        say(f"[mailroom postgresql] failed; see {out_path}:\n" + "\n".join(lines[-15:]))
+        say(f"{PG_LABEL} failed; see {out_path}:\n" + "\n".join(lines[-15:]))
         return {"error": (lines[-1:] or ["no output"])[0]}
     figures = {key: value for key, value in result.items() if not key.startswith("latency_")}  # no probes on this run
     return {"value": figures.pop("value"), "clusters": CLUSTERS, "workers_per_cluster": WORKERS} | figures | {"server_version": version}
-
-
-def _skipped(reason: str) -> dict:
-    say(f"[mailroom postgresql] skipped: {reason}")
-    return {"skipped": reason}
-
-
-def _lines(path: Path) -> list[str]:
-    """The complete lines written so far (not one the child is still writing)."""
-    return path.read_text(errors="replace").split("\n")[:-1] if path.exists() else []
-
-
-def _drop_database(psycopg, server: str, name: str) -> None:
-    try:
-        with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # FORCE: a lingering connection would block it
-    except psycopg.Error as error:
-        say(f"[mailroom postgresql] could not drop the database {name}: {error}")
 
 
 def postgresql_child(*, n: int, sink_kind: str, workdir: Path, database_url: str, timeout: float) -> None:
@@ -602,7 +561,7 @@ def postgresql_child(*, n: int, sink_kind: str, workdir: Path, database_url: str
         ids = sink.message_ids()
         if ids is not None:
             result["duplicate_message_ids"] = len(ids) - len(set(ids))
-        say(f"[mailroom postgresql] the sink accepted {accepted} messages ({n} campaign)")
+        say(f"the sink accepted {accepted} messages ({n} campaign)")
     finally:
         sink.stop()
     print(json.dumps(result), flush=True)
