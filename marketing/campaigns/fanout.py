@@ -76,6 +76,10 @@ def insert_recipients(campaign: Campaign, *, variant_id: int | None = None) -> i
     the id of their future outbox message (reserved by messaging.delivery.bulk), the others
     skipped with their reason. Existing rows are kept (unique campaign/contact)."""
     select_sql, params = with_eligibility(campaign).order_by().values("id", "skip").query.sql_with_params()
+    if connection.vendor == "postgresql":
+        # A fence: without it PostgreSQL pulls the subquery up and computes `skip` (its
+        # consent and suppression probes) once for each of the three places that read it.
+        select_sql += " OFFSET 0"
     table = CampaignRecipient._meta.db_table
     with connection.cursor() as cursor:
         next_id_sql, next_id_params = reserved_id_sql(cursor, order_by="e.id")
@@ -236,10 +240,16 @@ def _messages_spec(campaign: Campaign, variant: CampaignVariant | None, *, low: 
     address = "c.email" if campaign.channel == Channel.EMAIL else "c.phone"
     variant_clause = "r.variant_id = %s" if variant else "r.variant_id IS NULL"
     metadata_sql, metadata_params = _metadata_sql(campaign, variant)
+    if connection.vendor == "postgresql":
+        # One primary-key probe per recipient of the chunk. A plain join let the planner hash
+        # the chunk and scan every contact instead, for each chunk: 0.1–0.4 s × 50 chunks.
+        join = f"CROSS JOIN LATERAL (SELECT id, email, phone, locale FROM {contact} WHERE id = r.contact_id OFFSET 0) c"
+    else:
+        join = f"INNER JOIN {contact} c ON c.id = r.contact_id"
     select_sql = (
         f"SELECT r.message_id AS id, c.id AS contact_id, {address} AS to_address, {metadata_sql} AS metadata, "
         "r.scheduled_at AS scheduled_at, %s || CAST(c.id AS TEXT) AS dedup_key "
-        f"FROM {recipient} r INNER JOIN {contact} c ON c.id = r.contact_id "
+        f"FROM {recipient} r {join} "
         f"WHERE r.campaign_id = %s AND r.status = %s AND {variant_clause} AND r.id >= %s AND r.id < %s "
         "AND r.message_id IS NOT NULL"
     )
@@ -278,6 +288,17 @@ def _still_sending(campaign: Campaign) -> bool:
     return row is not None and row[0] == Campaign.State.SENDING
 
 
+def _commit_without_waiting_for_disk(cursor) -> None:
+    """PostgreSQL: this transaction's commit returns before its WAL reaches the disk (the WAL
+    writer flushes it a moment later). A crash in that moment loses the chunk whole — its
+    messages and its `done` mark together — and the next run creates them again, under the
+    same reserved ids and dedup keys: nothing is lost and nothing is created twice. Nothing
+    can send them before they are on disk either: claiming a message commits synchronously,
+    which flushes the WAL before it, this chunk's included."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def create_messages(*, campaign: Campaign) -> FanoutResult:
     """Claim undone chunks one at a time until none is left (or the campaign stops sending);
     each chunk's messages and its `done` mark commit together."""
@@ -294,6 +315,7 @@ def create_messages(*, campaign: Campaign) -> FanoutResult:
             now = timezone.now()
             created = 0
             with connection.cursor() as cursor:
+                _commit_without_waiting_for_disk(cursor)
                 for variant in list(current.variants.all()) or [None]:
                     spec = _messages_spec(current, variant, low=chunk.first_recipient, high=chunk.end_recipient, now=now)
                     created += insert_messages_from_select(cursor, **spec)
