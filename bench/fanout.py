@@ -13,6 +13,9 @@ It then times a second `fan_out` run (resume after a crash: must create nothing)
 With --allow-database-url and DATABASE_URL set (PostgreSQL), it runs there instead, in a
 database it must be allowed to fill: the contacts it creates have emails under
 @fanout-bench.invalid and are deleted afterwards with everything the campaign created.
+Before loading, it VACUUMs the tables the timed run writes (what autovacuum would have done
+after the previous run's deletions; on a server without autovacuum their dead rows made the
+next run slower and noisier).
 
 The last line printed is one JSON object, e.g.
 {"benchmark": "fanout", "value": 6.1, "unit": "s", "n": 100000, "target": 10, ...}
@@ -28,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"sqlite": (100_000, 10.0), "postgresql": (1_000_000, 60.0)}
+TARGETS = {"sqlite": (100_000, 10.0), "postgresql": (1_000_000, 20.0)}
 DOMAIN = "fanout-bench.invalid"
 
 
@@ -110,6 +113,19 @@ def load_audience(n: int):
     return topic, segment
 
 
+def vacuum_written_tables() -> None:
+    """PostgreSQL: VACUUM (ANALYZE) the tables the fan-out writes and the clean-up empties."""
+    # Imported after setup_django(): the settings read this run's database from the environment.
+    from django.db import connection
+
+    from marketing.models import CampaignRecipient, FanoutChunk, SegmentMember
+    from messaging.models import Contact, OutboxMessage, Subscription
+
+    tables = [m._meta.db_table for m in (OutboxMessage, CampaignRecipient, FanoutChunk, Contact, Subscription, SegmentMember)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+
+
 def clean_up(campaign, topic, segment) -> None:
     # Imported after setup_django(): the settings read this run's database from the environment.
     from django.db import connection, transaction
@@ -169,6 +185,8 @@ def run(args, workdir: Path, *, use_database_url: bool) -> None:
     from messaging.content.versions import activate_template_version, create_template, save_template_version
     from messaging.models import OutboxMessage
 
+    if vendor == "postgresql":
+        vacuum_written_tables()
     started = time.perf_counter()
     topic, segment = load_audience(n)
     print(f"loaded {n:,} contacts into {vendor} in {time.perf_counter() - started:.1f} s", flush=True)
