@@ -13,7 +13,8 @@ and resumable, each row written once.
    `messaging.delivery.bulk.insert_messages_from_select` INSERT … SELECT its messages into
    the outbox under the reserved ids (ON CONFLICT DO NOTHING; the dedup key
    campaign:<id>:<contact> also guards) and marks it done. On PostgreSQL `fan_out` runs
-   `MAILROOM_FANOUT_WORKERS` such loops side by side. No recipient row is touched again:
+   `MAILROOM_FANOUT_WORKERS` such loops side by side, and a chunk's commit does not wait for
+   the disk (`_commit_without_waiting_for_disk`: a chunk lost in a crash is redone whole). No recipient row is touched again:
    linking them by UPDATE afterwards rewrote every row and its indexes, a third of the time.
    The bodies are not rendered here: the row carries the
    pinned version in `metadata["render"]` (the contact's language variant, chosen by one
