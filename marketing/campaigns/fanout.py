@@ -13,7 +13,8 @@ and resumable, each row written once.
    `messaging.delivery.bulk.insert_messages_from_select` INSERT … SELECT its messages into
    the outbox under the reserved ids (ON CONFLICT DO NOTHING; the dedup key
    campaign:<id>:<contact> also guards) and marks it done. On PostgreSQL `fan_out` runs
-   `MAILROOM_FANOUT_WORKERS` such loops side by side. No recipient row is touched again:
+   `MAILROOM_FANOUT_WORKERS` such loops side by side, and a chunk's commit does not wait for
+   the disk (`_commit_without_waiting_for_disk`: a chunk lost in a crash is redone whole). No recipient row is touched again:
    linking them by UPDATE afterwards rewrote every row and its indexes, a third of the time.
    The bodies are not rendered here: the row carries the
    pinned version in `metadata["render"]` (the contact's language variant, chosen by one
@@ -74,16 +75,22 @@ def _chunks(ids: list[int], size: int = ID_CHUNK):
 def insert_recipients(campaign: Campaign, *, variant_id: int | None = None) -> int:
     """INSERT … SELECT every audience contact: eligible ones queued (with `variant_id`) and given
     the id of their future outbox message (reserved by messaging.delivery.bulk), the others
-    skipped with their reason. Existing rows are kept (unique campaign/contact)."""
+    skipped with their reason. Called once per campaign (`prepare_recipients`, under the
+    campaign's lock, only while its fan-out has not started), so no row exists yet: a plain
+    INSERT, where ON CONFLICT DO NOTHING made each of a million rows a speculative insert
+    (another probe and WAL record a row). Unique per campaign and contact all the same."""
     select_sql, params = with_eligibility(campaign).order_by().values("id", "skip").query.sql_with_params()
+    if connection.vendor == "postgresql":
+        # A fence: without it PostgreSQL pulls the subquery up and computes `skip` (its
+        # consent and suppression probes) once for each of the three places that read it.
+        select_sql += " OFFSET 0"
     table = CampaignRecipient._meta.db_table
     with connection.cursor() as cursor:
         next_id_sql, next_id_params = reserved_id_sql(cursor, order_by="e.id")
         sql = (
             f"INSERT INTO {table} (campaign_id, contact_id, variant_id, is_test, status, skip_reason, message_id) "
             f"SELECT %s, e.id, %s, %s, CASE WHEN e.skip = '' THEN %s ELSE %s END, e.skip, "
-            f"CASE WHEN e.skip = '' THEN {next_id_sql} END FROM ({select_sql}) e WHERE 1 = 1 "
-            "ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+            f"CASE WHEN e.skip = '' THEN {next_id_sql} END FROM ({select_sql}) e"
         )
         cursor.execute(sql, [campaign.pk, variant_id, False, Status.QUEUED, Status.SKIPPED, *next_id_params, *params])
         inserted = cursor.rowcount
@@ -193,14 +200,15 @@ def prepare_recipients(*, campaign: Campaign) -> int:
         return campaign.recipient_count
     variants = list(campaign.variants.order_by("label"))
     insert_recipients(campaign, variant_id=variants[0].pk if variants and not is_ab_test(campaign, variants) else None)
+    if connection.vendor == "postgresql":
+        # Fresh statistics, or the planner walks every pending row of the campaign for each
+        # id-range chunk below (a million rows: minutes instead of seconds), and for the first
+        # and last recipient of `plan_chunks` (a quarter of a second each).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {CampaignRecipient._meta.db_table}")
     assign_variants(campaign)
     schedule_recipients(campaign)
     plan_chunks(campaign)
-    if connection.vendor == "postgresql":
-        # Fresh statistics, or the planner walks every pending row of the campaign for each
-        # id-range chunk below (a million rows: minutes instead of seconds).
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {CampaignRecipient._meta.db_table}")
     campaign.recipient_count = CampaignRecipient.objects.filter(campaign=campaign).exclude(status=Status.SKIPPED).count()
     campaign.fanout = Campaign.Fanout.RUNNING
     campaign.save(update_fields=["recipient_count", "fanout", "updated_at"])
@@ -236,10 +244,16 @@ def _messages_spec(campaign: Campaign, variant: CampaignVariant | None, *, low: 
     address = "c.email" if campaign.channel == Channel.EMAIL else "c.phone"
     variant_clause = "r.variant_id = %s" if variant else "r.variant_id IS NULL"
     metadata_sql, metadata_params = _metadata_sql(campaign, variant)
+    if connection.vendor == "postgresql":
+        # One primary-key probe per recipient of the chunk. A plain join let the planner hash
+        # the chunk and scan every contact instead, for each chunk: 0.1–0.4 s × 50 chunks.
+        join = f"CROSS JOIN LATERAL (SELECT id, email, phone, locale FROM {contact} WHERE id = r.contact_id OFFSET 0) c"
+    else:
+        join = f"INNER JOIN {contact} c ON c.id = r.contact_id"
     select_sql = (
         f"SELECT r.message_id AS id, c.id AS contact_id, {address} AS to_address, {metadata_sql} AS metadata, "
         "r.scheduled_at AS scheduled_at, %s || CAST(c.id AS TEXT) AS dedup_key "
-        f"FROM {recipient} r INNER JOIN {contact} c ON c.id = r.contact_id "
+        f"FROM {recipient} r {join} "
         f"WHERE r.campaign_id = %s AND r.status = %s AND {variant_clause} AND r.id >= %s AND r.id < %s "
         "AND r.message_id IS NOT NULL"
     )
@@ -278,6 +292,17 @@ def _still_sending(campaign: Campaign) -> bool:
     return row is not None and row[0] == Campaign.State.SENDING
 
 
+def _commit_without_waiting_for_disk(cursor) -> None:
+    """PostgreSQL: this transaction's commit returns before its WAL reaches the disk (the WAL
+    writer flushes it a moment later). A crash in that moment loses the chunk whole — its
+    messages and its `done` mark together — and the next run creates them again, under the
+    same reserved ids and dedup keys: nothing is lost and nothing is created twice. Nothing
+    can send them before they are on disk either: claiming a message commits synchronously,
+    which flushes the WAL before it, this chunk's included."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def create_messages(*, campaign: Campaign) -> FanoutResult:
     """Claim undone chunks one at a time until none is left (or the campaign stops sending);
     each chunk's messages and its `done` mark commit together."""
@@ -294,6 +319,7 @@ def create_messages(*, campaign: Campaign) -> FanoutResult:
             now = timezone.now()
             created = 0
             with connection.cursor() as cursor:
+                _commit_without_waiting_for_disk(cursor)
                 for variant in list(current.variants.all()) or [None]:
                     spec = _messages_spec(current, variant, low=chunk.first_recipient, high=chunk.end_recipient, now=now)
                     created += insert_messages_from_select(cursor, **spec)

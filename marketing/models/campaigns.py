@@ -178,7 +178,17 @@ class CampaignRecipient(models.Model):
     # Django still cascades an ORM delete. `campaign` is covered by the two indexes below.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False, db_constraint=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="campaign_receipts", db_constraint=False)
-    variant = models.ForeignKey(CampaignVariant, null=True, blank=True, on_delete=models.SET_NULL, related_name="recipients")
+    # No constraint either (its check fired for every row at commit, even without a variant)
+    # and indexed only where set (recipient_variant): a campaign without an A/B test has none.
+    variant = models.ForeignKey(
+        CampaignVariant,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="recipients",
+        db_constraint=False,
+        db_index=False,
+    )
     is_test = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     skip_reason = models.CharField(max_length=12, choices=Skip.choices, blank=True)
@@ -191,7 +201,10 @@ class CampaignRecipient(models.Model):
         verbose_name = _("campaign recipient")
         verbose_name_plural = _("campaign recipients")
         constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="one_recipient_per_campaign")]
-        indexes = [models.Index(fields=["campaign", "status"], name="recipient_status")]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="recipient_status"),
+            models.Index(fields=["variant"], name="recipient_variant", condition=models.Q(variant__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.contact}"

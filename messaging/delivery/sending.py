@@ -120,6 +120,8 @@ def give_back_tokens(*, provider: Provider, count: int) -> None:
 
 # --- claiming ----------------------------------------------------------------------------
 PRIORITIES = sorted(OutboxMessage.Priority.values)  # the only ones a message can have (enqueue checks)
+
+
 def claim_batch(*, channel: str, limit: int, owner: str) -> list[OutboxMessage]:
     """Lease up to `limit` due messages. PostgreSQL: FOR UPDATE SKIP LOCKED, so clusters
     never wait on each other's rows; SQLite: the IMMEDIATE transaction serialises claims."""
@@ -143,7 +145,7 @@ def claim_batch(*, channel: str, limit: int, owner: str) -> list[OutboxMessage]:
         OutboxMessage.objects.filter(id__in_batch=ids).update(
             status=Status.SENDING, lease_until=lease_until, lease_owner=owner, attempts=F("attempts") + 1
         )
-    # Read back by the lease itself (this owner, this instant: outbox_leases) rather than by
+    # Read back by the lease itself (this owner, this instant: outbox_sending_leases) rather than by
     # the ids again: Django preparing 500 IN parameters cost more than the rows' index
     # lookups. The id check only matters under a frozen clock (two claims, one instant).
     claimed = set(ids)
