@@ -115,6 +115,11 @@ def test_a_new_template_starts_from_the_starter_layout_and_saves_and_activates(c
     body = page.get_by_role("textbox", name="Body", exact=True)
     body.fill(body.input_value().replace('<mj-button href="{{ site_url }}">', f'<mj-button href="{live_server.url}/admin/">'))
     expect(page.get_by_test_id("preview-frame")).to_have_attribute("srcdoc", re.compile(re.escape(f'href="{live_server.url}/admin/"')))
+    # leaving the body fires its "change": that preview replaces the frame, so let it land
+    # before clicking inside (a frame swapped mid-click never answers the click)
+    with page.expect_response(lambda response: response.url.endswith("/editor/preview/")):
+        body.blur()
+    page.wait_for_load_state("networkidle")
     with page.expect_popup() as popup:
         frame.get_by_role("link", name="Call to action").click()
     popup.value.wait_for_load_state()
