@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from messaging.attachments import NewAttachment
+from messaging.content.versions import activate_template_version, create_template, save_template_version
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.erasure import scrub_personal_data
@@ -294,3 +295,44 @@ def test_files_of_a_rolled_back_message_are_swept_by_the_daily_job(attachment_di
         assert clean_orphaned_attachment_files() == 2
     assert sorted(path.read_bytes()[:13] for path in stored_files(attachment_dir)) == sorted([b"%PDF-1.4 kept", PNG[:13]])
     assert [item.file.read() for item in kept.attachments.filter(filename="invoice.pdf")] == [b"%PDF-1.4 kept"]
+
+
+def test_a_receipt_rendered_from_a_template_carries_its_pdf_through_the_api_to_the_wire(ops, receipts):
+    # given a receipt template (its own subject and body, with the order number as a variable)
+    template = create_template(actor=None, key="receipt", name="Receipt")
+    version = save_template_version(
+        actor=None,
+        template=template,
+        body_format="html",
+        subject="Receipt for order {{ order }}",
+        body="<p>Thank you for order {{ order }}.</p>",
+        text_body="Thank you for order {{ order }}.",
+    )
+    activate_template_version(actor=None, version=version)
+    client = APIClient()
+    client.force_authenticate(ops)
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 64
+    with SMTPSink() as sink:
+        Provider.objects.create(name="SMTP", channel="email", kind="smtp", config={"host": "127.0.0.1", "port": sink.port})
+        # when the host's shop sends it through the API with the PDF it generated
+        response = client.post(
+            "/api/v1/messages/",
+            {
+                "to": "ada@example.com",
+                "template": "receipt",
+                "topic": "receipts",
+                "context": {"order": "A-1042"},
+                "attachments": [{"filename": "receipt-A-1042.pdf", "content_type": "application/pdf", "content": base64.b64encode(pdf).decode()}],
+            },
+            format="json",
+        )
+        assert response.status_code == 201, response.json()
+        assert send_due_messages() == 1
+        assert OutboxMessage.objects.get().status == OutboxMessage.Status.SENT
+        # then the mail server receives the rendered receipt with the PDF byte for byte
+        parsed = email.message_from_bytes(sink.messages[0], policy=email.policy.default)
+    assert parsed["Subject"] == "Receipt for order A-1042"
+    assert "Thank you for order A-1042." in parsed.get_body(("plain",)).get_content()
+    assert "Thank you for order A-1042." in parsed.get_body(("html",)).get_content()
+    [attached] = list(parsed.iter_attachments())
+    assert attached.get_filename() == "receipt-A-1042.pdf" and attached.get_content() == pdf
