@@ -23,6 +23,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.encoding import force_bytes
 
 
@@ -133,6 +135,28 @@ def _derived_mac(key_salt: str, secret: str | bytes, algorithm: str) -> KeyedHas
     return KeyedHash(hasher(force_bytes(key_salt) + force_bytes(secret)).digest(), hasher)
 
 
+# --- the keys ------------------------------------------------------------------------------
+_keys: tuple[str, tuple[str, ...]] | None = None
+
+
+def secret_keys() -> tuple[str, tuple[str, ...]]:
+    """SECRET_KEY and SECRET_KEY_FALLBACKS, read through `settings` once. Every attribute
+    read of the lazy settings object goes through LazyObject.__getattribute__ (Python code):
+    an email read the two keys six times (its tokens, concealed id and Message-ID), about
+    2 % of its CPU. Settings only change under a test's override, which says so."""
+    global _keys
+    if _keys is None:
+        _keys = (settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
+    return _keys
+
+
+@receiver(setting_changed)
+def _forget_keys(*, setting: str, **kwargs) -> None:
+    global _keys
+    if setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        _keys = None
+
+
 # --- concealed ids -------------------------------------------------------------------------
 _ROUNDS = 4
 _MASK32 = 0xFFFFFFFF
@@ -167,7 +191,7 @@ def conceal_id(value: int) -> str:
     without SECRET_KEY can read or count them). Cached: one email's links share it."""
     if not 0 <= value < 1 << 64:
         raise ValueError("ids are 64-bit unsigned")
-    return _conceal(value, settings.SECRET_KEY)
+    return _conceal(value, secret_keys()[0])
 
 
 def reveal_id(value: object) -> int | None:
@@ -178,7 +202,7 @@ def reveal_id(value: object) -> int | None:
         return None
     # Undo the rounds in reverse: (left, right) <- (right ^ F(left), left)
     left, right = number >> 32, number & _MASK32
-    for round_mac in reversed(_round_macs(settings.SECRET_KEY)):
+    for round_mac in reversed(_round_macs(secret_keys()[0])):
         left, right = right ^ _HALF.unpack_from(round_mac.digest(_HALF.pack(left)))[0], left
     return (left << 32) | right
 
@@ -214,7 +238,7 @@ class TokenService:
     def _signer(self) -> CachedKeySigner:
         """This purpose's signer for the current SECRET_KEY and SECRET_KEY_FALLBACKS (kept:
         making a Signer costs about as much as signing)."""
-        keys = (settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS)
+        keys = secret_keys()
         cached = self._cached
         if cached is None or cached[0] != keys:
             cached = self._cached = (keys, CachedKeySigner(salt=self.salt))

@@ -150,7 +150,7 @@ def claim_batch(*, channel: str, limit: int, owner: str) -> list[OutboxMessage]:
     # lookups. The id check only matters under a frozen clock (two claims, one instant).
     claimed = set(ids)
     leased = OutboxMessage.objects.filter(status=Status.SENDING, lease_until=lease_until, lease_owner=owner).order_by("priority", "id")
-    return [message for message in leased if message.pk in claimed]
+    return [message for message in leased if message.id in claimed]
 
 
 def _queued_ids(mine, *, now, limit: int, lock: bool) -> list[int]:
@@ -238,12 +238,12 @@ def record_outcomes(outcomes: list[Outcome]) -> None:
     by_provider: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "failed": 0, "retried": 0})
     for o in outcomes:
         if o.provider is not None and not o.suppressed:
-            by_provider[o.provider.pk]["sent" if o.result.sent else "failed"] += 1
+            by_provider[o.provider.id]["sent" if o.result.sent else "failed"] += 1
             if not o.result.sent and o.message.status == Status.QUEUED:  # a temporary failure, tried again later
-                by_provider[o.provider.pk]["retried"] += 1
+                by_provider[o.provider.id]["retried"] += 1
     # A secret is kept only while the message may still be sent: sent, failed or suppressed
     # drops it (a transient failure that will be retried keeps it).
-    spent = [o.message.pk for o in outcomes if o.message.is_sensitive and o.message.status != Status.QUEUED]
+    spent = [o.message.id for o in outcomes if o.message.is_sensitive and o.message.status != Status.QUEUED]
     with transaction.atomic():
         _write_statuses([o.message for o in outcomes])
         if spent:
@@ -331,7 +331,7 @@ def _write_attempts(outcomes: list[Outcome], now) -> None:
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
     created_at = connection.ops.adapt_datetimefield_value(now)
     rows = [
-        (o.message.pk, o.provider.pk if o.provider else None, o.result.outcome, o.result.response[:2000], o.duration_ms, created_at)
+        (o.message.id, o.provider.id if o.provider else None, o.result.outcome, o.result.response[:2000], o.duration_ms, created_at)
         for o in outcomes
     ]
     with connection.cursor() as cursor:
@@ -357,7 +357,7 @@ def _write_statuses(messages: list[OutboxMessage]) -> None:
         return adapted[value]
 
     rows = [
-        (m.status, m.error, adapt(m.sent_at), adapt(m.next_attempt_at), m.provider_id, m.provider_message_id, m.message_id, m.pk)
+        (m.status, m.error, adapt(m.sent_at), adapt(m.next_attempt_at), m.provider_id, m.provider_message_id, m.message_id, m.id)
         for m in messages
     ]
     with connection.cursor() as cursor:
@@ -522,7 +522,7 @@ def deliver(
         if metered and index > 0:
             granted = take_tokens(provider=provider, wanted=len(pending))
             pending, over = pending[:granted], pending[granted:]
-            over_limit.update(m.pk for m in over)
+            over_limit.update(m.id for m in over)
         has_next = index + 1 < len(providers)
         failures_in_row, leftover = 0, []
         try:
@@ -559,17 +559,17 @@ def deliver(
             logger.warning("provider %s unusable: %s", provider, error)
             unusable = f" ({provider.name}: {error})"
             provider_failed(provider, str(error))
-            done = {o.message.pk for o in outcomes}
-            leftover = [m for m in pending if m.pk not in done]
+            done = {o.message.id for o in outcomes}
+            leftover = [m for m in pending if m.id not in done]
             if error.permanent and not has_next:
                 outcomes += [Outcome(m, permanent(f"provider misconfigured: {error}"), provider) for m in leftover]
                 leftover = []
         if metered:
             give_back_tokens(provider=provider, count=len(leftover))
         pending = leftover + over
-    _hold([m for m in pending if m.pk in over_limit])
+    _hold([m for m in pending if m.id in over_limit])
     waiting = transient(f"no provider available for this channel{unusable}")
-    outcomes += [Outcome(m, waiting, None) for m in pending if m.pk not in over_limit]
+    outcomes += [Outcome(m, waiting, None) for m in pending if m.id not in over_limit]
     return outcomes[recorded:]
 
 
@@ -605,7 +605,7 @@ def _renew_lease(messages: list[OutboxMessage]) -> None:
     if not messages:
         return
     try:
-        OutboxMessage.objects.filter(pk__in_batch=[m.pk for m in messages]).update(lease_until=timezone.now() + lease_length())
+        OutboxMessage.objects.filter(pk__in_batch=[m.id for m in messages]).update(lease_until=timezone.now() + lease_length())
     except (OperationalError, InterfaceError) as error:
         if connection.in_atomic_block:
             raise

@@ -61,7 +61,7 @@ def final_bodies(message: OutboxMessage, *, with_secrets: bool = True) -> tuple[
     hides them, for what is stored), and the marketing footer (unsubscribe link, postal
     address) added."""
     has_link = UNSUBSCRIBE_MARKER in message.body_html or UNSUBSCRIBE_MARKER in message.body_text
-    text, html = fill_message_marker(message.body_text, message.pk), fill_message_marker(message.body_html, message.pk)
+    text, html = fill_message_marker(message.body_text, message.id), fill_message_marker(message.body_html, message.id)
     if message.is_sensitive:
         text, html = (reveal(message, text), reveal(message, html)) if with_secrets else (redact(text), redact(html))
     if message.is_marketing:

@@ -12,7 +12,7 @@ from django.conf import settings
 from messaging.delivery.tracking import public_link
 from messaging.models import OutboxMessage
 from messaging.site import current as current_site
-from messaging.tokens import KeyedHash
+from messaging.tokens import KeyedHash, secret_keys
 
 ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")
 # An address with nothing to encode or parse: ASCII atext, dots and one @ (RFC 5322 addr-spec).
@@ -25,8 +25,8 @@ def message_id_for(message: OutboxMessage) -> str:
     Its right-hand side is the sending domain (the From address's), unless
     MAILROOM_MESSAGE_ID_DOMAIN names one."""
     domain = settings.MAILROOM_MESSAGE_ID_DOMAIN or sending_domain(message.from_address or current_site().default_from)
-    mac = _message_id_key(settings.SECRET_KEY).digest(str(message.pk).encode())
-    return f"<m{message.pk}.{mac.hex()[:12]}@{domain}>"
+    mac = _message_id_key(secret_keys()[0]).digest(str(message.id).encode())
+    return f"<m{message.id}.{mac.hex()[:12]}@{domain}>"
 
 
 @lru_cache(maxsize=4)
@@ -47,7 +47,7 @@ def unsubscribe_url(message: OutboxMessage) -> str:
     """Made once per message object: its header and its footer carry the same link."""
     url = message.__dict__.get("_unsubscribe_url")
     if url is None:
-        url = message.__dict__["_unsubscribe_url"] = public_link(message.pk, UNSUBSCRIBE_MARKER)
+        url = message.__dict__["_unsubscribe_url"] = public_link(message.id, UNSUBSCRIBE_MARKER)
     return url
 
 
