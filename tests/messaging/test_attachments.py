@@ -322,7 +322,9 @@ def test_a_receipt_rendered_from_a_template_carries_its_pdf_through_the_api_to_t
                 "template": "receipt",
                 "topic": "receipts",
                 "context": {"order": "A-1042"},
-                "attachments": [{"filename": "receipt-A-1042.pdf", "content_type": "application/pdf", "content": base64.b64encode(pdf).decode()}],
+                "attachments": [
+                    {"filename": "receipt-A-1042.pdf", "content_type": "application/pdf", "content": base64.b64encode(pdf).decode()}
+                ],
             },
             format="json",
         )
