@@ -30,7 +30,8 @@ def _text_part(subtype: bytes, text: str, *, eight_bit: bool = False) -> bytes:
         encoding = b"8bit"
     else:
         # b2a_qp leaves a bare CR as it is, which is no line ending on the wire: encoded.
-        encoding, content = b"quoted-printable", binascii.b2a_qp(text.encode("utf-8")).replace(b"\r", b"=0D")
+        data = content if plain and eight_bit else text.encode("utf-8")  # encoded once
+        encoding, content = b"quoted-printable", binascii.b2a_qp(data).replace(b"\r", b"=0D")
     return b'Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: %s\r\n\r\n%s' % (
         subtype,
         encoding,
