@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 from django.db import connection
-from django.db.backends.sqlite3.operations import DatabaseOperations as DjangoOperations
+from django.db.backends.sqlite3 import base as django_sqlite  # base first: its operations module imports it
 from django.utils import timezone
 
 from messaging.models import OutboxMessage
@@ -18,7 +18,7 @@ PARIS = datetime.datetime(2026, 12, 7, 15, 5, 9, 123456, tzinfo=datetime.timezon
 
 def both(value):
     ours = connection.ops.convert_datetimefield_value(value, None, connection)
-    djangos = DjangoOperations(connection).convert_datetimefield_value(value, None, connection)
+    djangos = django_sqlite.DatabaseWrapper.ops_class(connection).convert_datetimefield_value(value, None, connection)
     return ours, djangos
 
 
