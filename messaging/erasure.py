@@ -35,6 +35,7 @@ from messaging.models import (
     DeliveryEvent,
     ImportJob,
     InboxMessage,
+    OutboxBody,
     OutboxMessage,
     PendingSignup,
     SandboxMessage,
@@ -179,12 +180,13 @@ def _scrub_outbox(message_ids: list[int], values: set[str]) -> int:
         message.metadata = {key: value for key, value in metadata.items() if key in REPORTED_KEYS} | {"erased": True}
         message.error = scrub_text(message.error, values)
         message.dedup_key = hashed_key(message.dedup_key)
-        message.to_address = message.subject = message.body_text = message.body_html = ""
+        message.to_address = message.subject = ""
         message.headers = {}
         message.sealed_secrets = ""  # a link meant for her alone goes with her
         changed.append(message)
-    fields = ["to_address", "subject", "body_text", "body_html", "headers", "metadata", "error", "dedup_key", "sealed_secrets"]
+    fields = ["to_address", "subject", "headers", "metadata", "error", "dedup_key", "sealed_secrets"]
     OutboxMessage.objects.bulk_update(changed, fields, batch_size=BATCH)
+    OutboxBody.objects.filter(message_id__in=message_ids).delete()
     return len(changed)
 
 

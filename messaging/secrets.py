@@ -305,10 +305,18 @@ def hide_legacy_secrets(apps, query) -> int:
     A queued one is left to go out as it is (its secret exists nowhere else)."""
     outbox = apps.get_model("messaging", "OutboxMessage")
     sandbox = apps.get_model("messaging", "SandboxMessage")
+    try:  # the bodies' own table, from migration 0033 on
+        bodies = apps.get_model("messaging", "OutboxBody")
+    except LookupError:
+        bodies = None
     rows = outbox.objects.filter(query, is_sensitive=False).exclude(status__in=["queued", "sending"])
     ids = list(rows.values_list("pk", flat=True))
     for start in range(0, len(ids), 500):
         batch = ids[start : start + 500]
-        outbox.objects.filter(pk__in=batch).update(is_sensitive=True, body_text="", body_html="", sealed_secrets="")
+        if bodies is None:
+            outbox.objects.filter(pk__in=batch).update(is_sensitive=True, body_text="", body_html="", sealed_secrets="")
+        else:
+            outbox.objects.filter(pk__in=batch).update(is_sensitive=True, sealed_secrets="")
+            bodies.objects.filter(message_id__in=batch).delete()
         sandbox.objects.filter(message_id__in=batch).update(is_sensitive=True, body_text="", body_html="")
     return len(ids)

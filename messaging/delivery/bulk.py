@@ -89,10 +89,10 @@ def insert_messages_sql(
     outbox = OutboxMessage._meta.db_table
     adapted_now = connection.ops.adapt_datetimefield_value(now)
     sql = (
-        f"INSERT INTO {outbox} (id, channel, contact_id, to_address, from_address, topic_id, is_marketing, subject, body_text, "
-        "body_html, headers, metadata, priority, status, attempts, max_attempts, scheduled_at, next_attempt_at, lease_owner, "
+        f"INSERT INTO {outbox} (id, channel, contact_id, to_address, from_address, topic_id, is_marketing, subject, "
+        "headers, metadata, priority, status, attempts, max_attempts, scheduled_at, next_attempt_at, lease_owner, "
         "dedup_key, message_id, provider_message_id, error, created_at) "
-        f"SELECT m.id, %s, m.contact_id, m.to_address, %s, %s, %s, '', '', '', {json_sql()}, m.metadata, %s, %s, 0, %s, "
+        f"SELECT m.id, %s, m.contact_id, m.to_address, %s, %s, %s, '', {json_sql()}, m.metadata, %s, %s, 0, %s, "
         "m.scheduled_at, COALESCE(m.scheduled_at, %s), '', m.dedup_key, '', '', '', %s "
         f"FROM ({select_sql}) m WHERE true ON CONFLICT DO NOTHING"
     )
@@ -109,7 +109,7 @@ def insert_messages_from_select(cursor, **spec) -> int:
     `select_sql` / `params`: a SELECT yielding `PER_ROW_COLUMNS`, in that order and under those
     names. `channel`, `from_address`, `topic_id`, `is_marketing` and `priority` are the same for
     every row; the outbox fills the rest: status queued, no attempt yet, the configured
-    maximum of attempts, empty subject and bodies (the worker renders them from the metadata,
+    maximum of attempts, empty subject and no body row (the worker renders them from the metadata,
     see `outbox.render_deferred`), no headers, next attempt at `scheduled_at` or `now`, and
     `created_at` = `now`."""
     cursor.execute(*insert_messages_sql(**spec))

@@ -35,7 +35,7 @@ from messaging.metadata import (
     DEFERRED_RENDER,
     WHATSAPP_TEMPLATE_KEY,
 )
-from messaging.models import Channel, Contact, OutboxMessage, Template, TemplateVersion, Topic
+from messaging.models import Channel, Contact, OutboxBody, OutboxMessage, Template, TemplateVersion, Topic
 from messaging.secrets import check_secrets, check_stored, seal, with_markers
 from messaging.senders import clean_sender
 from messaging.whatsapp import approved_template, provider_requires_template, required_template_error
@@ -428,9 +428,17 @@ def _write_rendered(messages: list[OutboxMessage]) -> None:
         return
     from django.db import connection
 
-    table = OutboxMessage._meta.db_table
+    table, bodies = OutboxMessage._meta.db_table, OutboxBody._meta.db_table
     json_param = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    sql = f"UPDATE {table} SET subject = %s, body_text = %s, body_html = %s, metadata = {json_param} WHERE id = %s"
-    rows = [(m.subject, m.body_text, m.body_html, json.dumps(m.metadata), m.pk) for m in messages]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.executemany(
+            f"UPDATE {table} SET subject = %s, metadata = {json_param} WHERE id = %s",
+            [(m.subject, json.dumps(m.metadata), m.pk) for m in messages],
+        )
+        # A retried message rendered again (its first try failed before the row was written
+        # back) replaces its body rather than failing on the key.
+        cursor.executemany(
+            f"INSERT INTO {bodies} (message_id, text, html) VALUES (%s, %s, %s) "
+            "ON CONFLICT (message_id) DO UPDATE SET text = excluded.text, html = excluded.html",
+            [(m.pk, m.body_text, m.body_html) for m in messages],
+        )

@@ -36,7 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from messaging.metadata import REPORTED_KEYS
-from messaging.models import Attachment, DeliveryEvent, OutboxMessage, SandboxMessage
+from messaging.models import Attachment, DeliveryEvent, OutboxBody, OutboxMessage, SandboxMessage
 
 logger = logging.getLogger(__name__)
 
@@ -169,8 +169,9 @@ def _prune_body_batch(*, older_than: datetime, now: datetime, size: int, result:
             # Row by row through the ORM: each deletion deletes its file after commit (messaging.wiring).
             result.attachments += Attachment.objects.filter(message_id__in=carrying).delete()[0]
         result.sandbox += SandboxMessage.objects.filter(message_id__in=ids).update(body_text="", body_html="", headers={}, source="")
+        OutboxBody.objects.filter(message_id__in=ids).delete()
         pruned = OutboxMessage.objects.filter(PRUNABLE, pk__in=ids).update(
-            body_text="", body_html="", headers={}, sealed_secrets="", has_attachments=False, body_pruned_at=now
+            headers={}, sealed_secrets="", has_attachments=False, body_pruned_at=now
         )
         trimmed = [
             OutboxMessage(pk=pk, metadata={key: value for key, value in metadata.items() if key in KEPT_METADATA})

@@ -298,4 +298,4 @@ def message_links(message_pk: int, link_id: int) -> bool:
     links = metadata.get("links") if isinstance(metadata, dict) else None
     if isinstance(links, list):
         return link_id in links
-    return OutboxMessage.objects.filter(pk=message_pk, body_html__contains=f"/t/{link_id}/").exists()
+    return OutboxMessage.objects.filter(pk=message_pk, body__html__contains=f"/t/{link_id}/").exists()

@@ -2,8 +2,9 @@
 tracked links, the sandbox inbox and inbound messages."""
 
 from django.core.validators import MaxValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.base import ModelState
+from django.db.models.functions import Coalesce
 from django.db.models.signals import post_init, pre_init
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +64,34 @@ class Provider(models.Model):
         return f"{self.name} ({self.get_channel_display()})"
 
 
+class OutboxManager(models.Manager):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Messages and, in the same transaction, the bodies they were given."""
+        with transaction.atomic(using=self.db, savepoint=False):
+            created = super().bulk_create(objs, *args, **kwargs)
+            bodies = [body for message in created if message.pk is not None and (body := message.changed_body(adding=True))]
+            OutboxBody.objects.bulk_create(bodies, batch_size=kwargs.get("batch_size"))
+        return created
+
+
+class BodyPart:
+    """`OutboxMessage.body_text` / `body_html`: read from the message's OutboxBody on first
+    access, then a plain attribute (a non-data descriptor: the instance's own value wins,
+    so the send path reads a string, not a property, each of the several times it looks)."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = instance.stored_body()[self.index]
+        return value
+
+
 class OutboxMessage(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -92,8 +121,9 @@ class OutboxMessage(models.Model):
     topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_constraint=False)
     is_marketing = models.BooleanField(_("marketing"), default=False)
     subject = models.CharField(_("subject"), max_length=998, blank=True)
-    body_text = models.TextField(_("text"), blank=True)
-    body_html = models.TextField(_("HTML"), blank=True)
+    # The text and HTML bodies live in OutboxBody (`body_text` and `body_html` below read
+    # and write them): this row is written twice by every send (claim, outcome), and with
+    # its bodies in it each write rewrote a whole 3 KB record and dirtied a page a message.
     headers = models.JSONField(_("headers"), default=dict, blank=True)
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
     # A message carrying a secret (reset/verification link, gift-card code): its body holds
@@ -138,6 +168,11 @@ class OutboxMessage(models.Model):
     # Not a column: enqueue_message sets it on the message it returns for a repeated dedup key.
     deduplicated: bool = False
 
+    body_text = BodyPart(0)
+    body_html = BodyPart(1)
+
+    objects = OutboxManager()
+
     class Meta:
         verbose_name = _("outbox message")
         verbose_name_plural = _("outbox")
@@ -179,6 +214,72 @@ class OutboxMessage(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_channel_display()} → {self.to_address}"
 
+    def __init__(self, *args, body_text: str | None = None, body_html: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if body_text is not None:
+            self.body_text = body_text
+        if body_html is not None:
+            self.body_html = body_html
+
+    def save(self, *args, **kwargs) -> None:
+        """The message and, in the same transaction, its body when it changed."""
+        adding = self._state.adding
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
+            super().save(*args, **kwargs)
+            body = self.changed_body(adding=adding)
+            if body is not None:
+                body.save(force_insert=adding)
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        """Django's, and the bodies are read again on next access (they may be named in `fields`)."""
+        bodies = {"body_text", "body_html"}
+        others = None if fields is None else [name for name in fields if name not in bodies]
+        if others is None or others:
+            super().refresh_from_db(using=using, fields=others, from_queryset=from_queryset)
+        if fields is None or bodies & set(fields):
+            for name in ("body_text", "body_html", "_stored_body"):
+                self.__dict__.pop(name, None)
+
+    # --- the bodies (OutboxBody) -----------------------------------------------------------
+    # `body_text` and `body_html` (BodyPart) read like fields and are set like plain
+    # attributes: save() and the manager's bulk_create() store them when they changed. No
+    # OutboxBody row means both are empty (a fan-out's messages before they are rendered).
+    # The send path and other lists load them in the same query: OutboxMessage.with_bodies().
+    def stored_body(self) -> tuple[str, str]:
+        """(text, HTML) as stored, read once (one query unless loaded with the message)."""
+        stored = self.__dict__.get("_stored_body")
+        if stored is None:
+            if self.pk is None or self._state.adding:
+                stored = ("", "")
+            else:
+                row = OutboxBody.objects.filter(message_id=self.pk).values_list("text", "html").first()
+                stored = row or ("", "")
+            self.__dict__["_stored_body"] = stored
+        return stored
+
+    def changed_body(self, *, adding: bool) -> "OutboxBody | None":
+        """The body row to write for this message, or None when its bodies did not change
+        (a new message's empty bodies need no row)."""
+        attributes = self.__dict__
+        if "body_text" not in attributes and "body_html" not in attributes:
+            return None
+        stored = ("", "") if adding else self.stored_body()
+        current = (attributes.get("body_text", stored[0]), attributes.get("body_html", stored[1]))
+        if current == stored:
+            return None
+        attributes["_stored_body"] = current
+        return OutboxBody(message_id=self.pk, text=current[0], html=current[1])
+
+    @classmethod
+    def with_bodies(cls, queryset: models.QuerySet) -> models.QuerySet:
+        """`queryset` with each message's text and HTML read in the same query (a join),
+        instead of one query per message on first access."""
+        empty = models.Value("")
+        return queryset.annotate(
+            body_text=Coalesce("body__text", empty, output_field=models.TextField()),
+            body_html=Coalesce("body__html", empty, output_field=models.TextField()),
+        )
+
     @classmethod
     def from_db(cls, db, field_names, values, *, fetch_mode=None):
         """A whole row as an instance without `Model.__init__`'s setattr per field (and the
@@ -198,6 +299,28 @@ class OutboxMessage(models.Model):
         if fetch_mode is not None:
             state.fetch_mode = fetch_mode
         return new
+
+
+class OutboxBody(models.Model):
+    """The text and HTML of an outbox message (OutboxMessage.body_text / body_html). Apart
+    from the status row so that sending rewrites a narrow row twice, not the bodies: in the
+    SQLite send path that was a page written to the WAL per message, per write. Written once
+    (at enqueue, or when a fan-out message is rendered), read when sent or shown, deleted by
+    retention and erasure. No database constraint, like the outbox's other links: the ORM
+    deletes it with its message."""
+
+    message = models.OneToOneField(
+        OutboxMessage, primary_key=True, on_delete=models.CASCADE, related_name="body", db_constraint=False, verbose_name=_("message")
+    )
+    text = models.TextField(_("text"), blank=True)
+    html = models.TextField(_("HTML"), blank=True)
+
+    class Meta:
+        verbose_name = _("message body")
+        verbose_name_plural = _("message bodies")
+
+    def __str__(self) -> str:
+        return f"#{self.message_id}"
 
 
 class DeliveryAttempt(models.Model):

@@ -157,7 +157,7 @@ def test_nothing_stored_or_shown_to_staff_holds_a_code(rewarded, client, admin_u
     # the rows: outbox bodies hold markers, their seals are dropped after sending; the
     # webhook deliveries are sealed at rest; audit entries hold no code
     stored = [
-        *OutboxMessage.objects.values_list("subject", "body_text", "body_html", "sealed_secrets"),
+        *OutboxMessage.objects.values_list("subject", "body__text", "body__html", "sealed_secrets"),
         *WebhookDelivery.objects.values_list("body"),
         *AuditEntry.objects.values_list("changes"),
         *CouponCode.objects.values_list("sealed_code", "code_hash", "last4"),

@@ -19,7 +19,7 @@ from messaging.content.versions import activate_template_version, save_template_
 from messaging.delivery.inbound import receive_inbound, run_handler
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
-from messaging.models import AuditEntry, Inbox, InboxMessage, OutboxMessage, Provider, SandboxMessage, Template, TrackedLink
+from messaging.models import AuditEntry, Inbox, InboxMessage, OutboxBody, OutboxMessage, Provider, SandboxMessage, Template, TrackedLink
 from tests.conftest import make_user
 from tests.security.test_webhooks_erase import rows_holding
 
@@ -356,7 +356,7 @@ def test_secrets_stored_in_clear_before_the_upgrade_are_hidden_by_it(client, rol
     pages += ["/admin/messaging/outboxmessage/?body_text__contains=GIFT-AB", "/admin/messaging/sandboxmessage/?body_text__contains=GIFT-AB"]
     seen = "".join(client.get(page).content.decode() for page in pages)
     assert LEGACY_LINK not in seen and LEGACY_CODE not in seen
-    for model in (OutboxMessage, SandboxMessage):
+    for model in (OutboxMessage, OutboxBody, SandboxMessage):
         stored = repr(list(model.objects.values()))
         assert LEGACY_LINK not in stored and LEGACY_CODE not in stored
     newsletter.refresh_from_db()
