@@ -27,7 +27,7 @@ import time
 import pytest
 from django.db import connection
 
-from messaging.models import Channel, OutboxMessage, Provider
+from messaging.models import Channel, OutboxBody, OutboxMessage, Provider
 from tests.conftest import IN_CI
 from tests.reliability.helpers import WORKERS, drain_until_settled, kick_drains, queue_emails, report_figures, status_counts
 from tests.support.cluster import REPO, start_cluster, wait_until
@@ -186,7 +186,10 @@ def test_a_silent_smtp_server_times_out_and_the_messages_go_out_later(clusters, 
 
 # --- full or read-only SQLite --------------------------------------------------------------------------
 @pytest.fixture
-def sqlite_connection(db):
+def sqlite_connection(transactional_db):
+    # Not inside a test transaction: SQLite may roll a whole transaction back by itself when
+    # the disk fills (SQLITE_FULL), and a request's transaction must be the outermost one, as
+    # it is in production, for that to leave the next request a usable connection.
     if connection.vendor != "sqlite":
         pytest.skip("about the embedded SQLite database")
     connection.ensure_connection()
@@ -227,3 +230,6 @@ def test_a_full_or_read_only_sqlite_database_gives_a_clear_error_and_saves_nothi
         assert "disk full or read-only" in response.json()["detail"] and response["Retry-After"] == "60"
     stored = OutboxMessage.objects.count() - before
     assert stored == sum(r.status_code == 201 for r in responses[1:])
+    # and every stored message has its body, none without its message (two rows, one transaction)
+    assert OutboxBody.objects.count() == OutboxMessage.objects.count()
+    assert not OutboxBody.objects.exclude(message_id__in=OutboxMessage.objects.values("pk")).exists()
