@@ -27,6 +27,7 @@
 """
 
 import ctypes
+import gc
 import logging
 import multiprocessing
 import os
@@ -37,11 +38,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from django.utils.module_loading import autodiscover_modules
+
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 PR_SET_PDEATHSIG = 1
 PARENT_CHECK_SECONDS = 0.5
+# A worker's youngest generation is collected after this many new container objects (Python's
+# default: 700). A send batch holds 500 messages and their dicts until it is recorded, so
+# most young collections found nothing to free and moved the batch up a generation.
+WORKER_GC_THRESHOLD = 10_000
 
 
 # --- who started us -----------------------------------------------------------------------
@@ -122,6 +129,24 @@ def _obey_the_sentinel_only(**_kwargs) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=wait_for_sigterm, name="sigterm-from-sentinel", daemon=True).start()
+
+
+def settle_worker_heap(**_kwargs) -> None:
+    """django-q2's post_spawn, in each worker (`qcluster` and `run_cluster` alike): the
+    apps' task modules are imported now, not by the first task (a first drain paid for
+    importing the whole send path); then what the worker holds (Django, the apps, their
+    modules: ~150,000 objects) is frozen out of the cyclic garbage collector's reach, and
+    young collections run less often.
+
+    Measured in the send path (bench/_profile_send.py's campaign, in-process, 10,000
+    messages, three alternating runs): the collector took 15 % of its CPU, mostly full
+    collections walking the whole inherited heap again, though none of it is ever garbage;
+    0.252 ms a message before, 0.216 after, 0.210 with the collector off. Cycles made
+    while working are still collected."""
+    autodiscover_modules("tasks")
+    gc.collect()  # nothing already garbage is frozen for good
+    gc.freeze()
+    gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 # --- the main process ---------------------------------------------------------------------

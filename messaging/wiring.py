@@ -7,7 +7,7 @@ from django.core import checks
 from django.core.management import call_command
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django_q.models import Schedule
-from django_q.signals import post_execute, pre_enqueue
+from django_q.signals import post_execute, post_spawn, pre_enqueue
 
 from messaging.attachments import delete_files
 from messaging.audit import audit_m2m_change, audited_relations
@@ -18,6 +18,7 @@ from messaging.checks import (
     check_retention,
     check_secret_key,
 )
+from messaging.cluster import settle_worker_heap
 from messaging.delivery.inbound import on_anymail_inbound, on_anymail_tracking
 from messaging.erasure import contact_erased
 from messaging.error_reports import report_failed_task
@@ -57,6 +58,7 @@ def connect() -> None:
     pre_save.connect(guard_schedule, sender=Schedule, dispatch_uid="mailroom_guard_schedule")
     pre_enqueue.connect(guard_enqueue, dispatch_uid="mailroom_guard_enqueue")
     post_execute.connect(report_failed_task, dispatch_uid="mailroom_report_failed_task")
+    post_spawn.connect(settle_worker_heap, dispatch_uid="mailroom_settle_worker_heap")
     for through in audited_relations():
         m2m_changed.connect(audit_m2m_change, sender=through, dispatch_uid=f"mailroom_audit_{through._meta.label_lower}")
     contact_erased.connect(on_contact_erased, dispatch_uid="mailroom_webhooks_erasure")

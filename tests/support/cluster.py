@@ -137,3 +137,17 @@ class SinkProcess(ProcessGroup):
             return 0
         with self.ids_path.open("rb") as ids:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: ids.read(1 << 16), b""))
+
+
+def worker_heap_state() -> dict[str, Any]:
+    """A task for a cluster to run: what its worker's garbage collector looks like and
+    which task modules the worker has imported (tests/reliability/test_worker_heap.py)."""
+    import gc
+
+    return {
+        "frozen": gc.get_freeze_count(),
+        "threshold": list(gc.get_threshold()),
+        "task_modules": sorted(
+            name for name in sys.modules if name.endswith(".tasks") and name.split(".")[0] in {"messaging", "marketing", "growth"}
+        ),
+    }
