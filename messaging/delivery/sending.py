@@ -152,7 +152,7 @@ def claim_batch(*, channel: str, limit: int, owner: str) -> list[OutboxMessage]:
     leased = OutboxMessage.with_bodies(
         OutboxMessage.objects.filter(status=Status.SENDING, lease_until=lease_until, lease_owner=owner).order_by("priority", "id")
     )
-    return [message for message in leased if message.id in claimed]
+    return [message for message in OutboxMessage.load(leased) if message.id in claimed]
 
 
 def _queued_ids(mine, *, now, limit: int, lock: bool) -> list[int]:

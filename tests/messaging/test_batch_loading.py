@@ -5,6 +5,7 @@
 import pytest
 from django.db.models import Model
 from django.db.models.signals import post_init
+from django.utils import timezone
 
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import claim_batch
@@ -72,3 +73,30 @@ def test_deferred_fields_and_init_listeners_get_djangos_own_loading(contact):
     finally:
         post_init.disconnect(note, sender=OutboxMessage)
     assert seen == [message.pk]
+
+
+def test_load_gives_the_instances_the_orm_iterator_gives(contact, django_assert_num_queries):
+    enqueue_message(channel="email", to=contact.email, contact=contact, subject="Plain", text="Hi")
+    enqueue_message(
+        channel="email", to="b@example.com", subject="Rich", html="<p>Hé</p>", headers={"X-A": "1"}, metadata={"k": [1, {"n": None}]}
+    )
+    OutboxMessage.objects.filter(subject="Rich").update(is_marketing=True, sent_at=timezone.now(), error="{}")
+    queryset = OutboxMessage.with_bodies(OutboxMessage.objects.order_by("id"))
+    with django_assert_num_queries(1):
+        loaded = OutboxMessage.load(queryset)
+    expected = list(queryset)
+    assert [vars(m) | {"_state": None} for m in loaded] == [vars(m) | {"_state": None} for m in expected]
+    plain, rich = loaded
+    assert plain.headers == {} and plain.metadata == {} and plain.sent_at is None and plain.is_marketing is False
+    assert rich.metadata == {"k": [1, {"n": None}]} and rich.is_marketing is True and rich.sent_at.tzinfo is not None
+    assert rich.error == "{}"  # a text column holding "{}" stays text
+    assert plain.headers is not rich.headers and plain.metadata is not plain.headers  # each its own dict
+    assert OutboxMessage.load(queryset.filter(pk=-1)) == []
+
+
+def test_load_leaves_deferred_and_related_loading_to_the_orm(contact):
+    message = enqueue_message(channel="email", to=contact.email, contact=contact, subject="Hi", text="Hi")
+    [partial] = OutboxMessage.load(OutboxMessage.objects.only("subject"))
+    assert partial.get_deferred_fields() >= {"metadata"} and partial.subject == "Hi"
+    [joined] = OutboxMessage.load(OutboxMessage.objects.select_related("contact"))
+    assert joined.contact == contact and joined.pk == message.pk
