@@ -13,6 +13,7 @@ import pytest
 from messaging.delivery.outbox import enqueue_message
 from messaging.delivery.sending import send_due_messages
 from messaging.models import OutboxMessage, Provider
+from messaging.providers.email.mime import _short_lines
 from messaging.providers.email.smtp import SMTPSession
 from tests.support.smtp_sink import SMTPSink
 
@@ -111,3 +112,22 @@ def test_a_composition_made_for_an_8bitmime_server_is_made_again_after_reconnect
     parsed = email.message_from_bytes(second.messages[0], policy=email.policy.default)
     assert parsed.get_body(("plain",))["Content-Transfer-Encoding"] == "quoted-printable"
     assert not [option for option in second.handler.mail_options[0] if option.startswith("BODY=")]
+
+
+@pytest.mark.parametrize("kind", [str, bytes])
+@pytest.mark.parametrize(
+    ("lines", "short"),
+    [
+        ([998], True),
+        ([999], False),
+        ([10, 998, 998, 3], True),
+        ([998, 999], False),
+        ([999, 5], False),
+        ([500] * 40 + [998], True),
+        ([500] * 40 + [999], False),
+        ([0, 0, 2000, 0], False),
+    ],
+)
+def test_the_line_length_check_finds_a_line_over_998_octets_wherever_it_is(kind, lines, short):
+    text = "\n".join("x" * length for length in lines)
+    assert _short_lines(text if kind is str else text.encode()) is short
