@@ -93,9 +93,12 @@ def send_weekly_digests(*, now: datetime | None = None) -> int:
 def send_digest(contact: Contact, *, now: datetime) -> OutboxMessage | None:
     with transaction.atomic():
         held = list(
-            OutboxMessage.with_bodies(
-                held_messages().filter(contact=contact).select_for_update(of=("self",)).select_related("topic").order_by("created_at", "pk")
-            )
+            held_messages()
+            .filter(contact=contact)
+            .select_for_update(of=("self",))
+            .select_related("topic")
+            .order_by("created_at", "pk")
+            .with_bodies()
         )
         if not held:
             return None

@@ -149,10 +149,8 @@ def claim_batch(*, channel: str, limit: int, owner: str) -> list[OutboxMessage]:
     # the ids again: Django preparing 500 IN parameters cost more than the rows' index
     # lookups. The id check only matters under a frozen clock (two claims, one instant).
     claimed = set(ids)
-    leased = OutboxMessage.with_bodies(
-        OutboxMessage.objects.filter(status=Status.SENDING, lease_until=lease_until, lease_owner=owner).order_by("priority", "id")
-    )
-    return [message for message in OutboxMessage.load(leased) if message.id in claimed]
+    leased = OutboxMessage.objects.filter(status=Status.SENDING, lease_until=lease_until, lease_owner=owner).order_by("priority", "id")
+    return [message for message in leased.with_bodies().load() if message.id in claimed]
 
 
 def _queued_ids(mine, *, now, limit: int, lock: bool) -> list[int]:

@@ -46,7 +46,7 @@ def test_a_loaded_message_is_the_instance_django_would_build(contact):
     django_built = Model.from_db.__func__(OutboxMessage, "default", None, list(row))
     columns = {k: v for k, v in vars(claimed).items() if k not in ("_state", "body_text", "body_html")}
     assert columns == {k: v for k, v in vars(django_built).items() if k != "_state"}
-    # the bodies came with the claim (OutboxMessage.with_bodies); Django's instance reads them on access
+    # the bodies came with the claim (.with_bodies()); Django's instance reads them on access
     assert (vars(claimed)["body_text"], vars(claimed)["body_html"]) == ("Hi", "") == (django_built.body_text, django_built.body_html)
     assert (claimed._state.adding, claimed._state.db) == (False, "default")
     assert claimed.contact == contact and claimed.headers == {"X-A": "1"} and claimed.metadata == {"k": 2}
@@ -81,9 +81,9 @@ def test_load_gives_the_instances_the_orm_iterator_gives(contact, django_assert_
         channel="email", to="b@example.com", subject="Rich", html="<p>Hé</p>", headers={"X-A": "1"}, metadata={"k": [1, {"n": None}]}
     )
     OutboxMessage.objects.filter(subject="Rich").update(is_marketing=True, sent_at=timezone.now(), error="{}")
-    queryset = OutboxMessage.with_bodies(OutboxMessage.objects.order_by("id"))
+    queryset = OutboxMessage.objects.order_by("id").with_bodies()
     with django_assert_num_queries(1):
-        loaded = OutboxMessage.load(queryset)
+        loaded = queryset.load()
     expected = list(queryset)
     assert [vars(m) | {"_state": None} for m in loaded] == [vars(m) | {"_state": None} for m in expected]
     plain, rich = loaded
@@ -91,12 +91,12 @@ def test_load_gives_the_instances_the_orm_iterator_gives(contact, django_assert_
     assert rich.metadata == {"k": [1, {"n": None}]} and rich.is_marketing is True and rich.sent_at.tzinfo is not None
     assert rich.error == "{}"  # a text column holding "{}" stays text
     assert plain.headers is not rich.headers and plain.metadata is not plain.headers  # each its own dict
-    assert OutboxMessage.load(queryset.filter(pk=-1)) == []
+    assert queryset.filter(pk=-1).load() == []
 
 
 def test_load_leaves_deferred_and_related_loading_to_the_orm(contact):
     message = enqueue_message(channel="email", to=contact.email, contact=contact, subject="Hi", text="Hi")
-    [partial] = OutboxMessage.load(OutboxMessage.objects.only("subject"))
+    [partial] = OutboxMessage.objects.only("subject").load()
     assert partial.get_deferred_fields() >= {"metadata"} and partial.subject == "Hi"
-    [joined] = OutboxMessage.load(OutboxMessage.objects.select_related("contact"))
+    [joined] = OutboxMessage.objects.select_related("contact").load()
     assert joined.contact == contact and joined.pk == message.pk

@@ -48,6 +48,21 @@ def test_changing_one_part_keeps_the_other_and_an_unchanged_message_never_writes
     assert not [sql for sql in body_queries(queries) if not sql.lstrip().upper().startswith("SELECT")]
 
 
+def test_update_fields_saves_the_body_only_when_it_is_named(contact):
+    message = enqueue_message(channel="email", to=contact.email, contact=contact, subject="Hi", text="Hello Ada", html=HTML)
+    loaded = OutboxMessage.objects.filter(pk=message.pk).with_bodies().get()
+    loaded.body_text, loaded.error = "Changed", "noted"
+    with CaptureQueriesContext(connection) as queries:
+        loaded.save(update_fields=["error"])
+    assert len(queries) == 1 and body_queries(queries) == []  # the UPDATE of the message, nothing else
+    assert OutboxBody.objects.get(message=message).text == "Hello Ada"
+    with CaptureQueriesContext(connection) as queries:
+        loaded.save(update_fields=["body_text"])  # named: the body only, the message row untouched
+    assert OutboxBody.objects.get(message=message).text == "Changed"
+    assert not [query for query in queries.captured_queries if query["sql"].startswith('UPDATE "messaging_outboxmessage"')]
+    assert OutboxMessage.objects.get(pk=message.pk).error == "noted"
+
+
 def test_bulk_create_stores_the_bodies_given_and_none_for_empty_ones():
     now = timezone.now()
     created = OutboxMessage.objects.bulk_create(
