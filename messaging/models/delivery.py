@@ -90,9 +90,7 @@ class OutboxQuerySet(models.QuerySet):
         if self._iterable_class is not models.query.ModelIterable or query.deferred_loading[0] or query.select_related:
             return list(self)
         compiler = query.get_compiler(self.db)
-        chunks = compiler.execute_sql(chunked_fetch=False)
-        if chunks is None:  # an empty result set
-            return []
+        chunks = compiler.execute_sql(chunked_fetch=False)  # a list of row lists; empty when nothing matches
         select, fields = compiler.select, compiler.klass_info["select_fields"]
         start, end = fields[0], fields[-1] + 1
         names = [column.target.attname for column, _sql, _alias in select[start:end]]
