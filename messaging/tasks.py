@@ -11,6 +11,7 @@ from messaging import digest, import_jobs, mailbox, verification
 from messaging.attachments import delete_orphaned_files
 from messaging.delivery import inbound, logs, retention
 from messaging.delivery.sending import send_due_messages
+from messaging.delivery.work import until_kick_window_closes
 from messaging.signup.actions import delete_expired_signups
 from messaging.webhooks import logs as webhook_logs
 from messaging.webhooks.dispatch import send_due_webhooks
@@ -31,15 +32,22 @@ def heartbeat() -> str:
     return timezone.now().isoformat()
 
 
-def send_webhooks(*, limit: int = 1000) -> int:
+def send_webhooks(*, limit: int = 1000, kicked_at: float | None = None) -> int:
     """Send due outbound webhooks, per endpoint in order; kicked after an event and every minute."""
-    return send_due_webhooks(limit=limit, time_budget=DRAIN_TIME_BUDGET)
+    return until_kick_window_closes(
+        lambda budget: send_due_webhooks(limit=limit, time_budget=budget), kicked_at=kicked_at, time_budget=DRAIN_TIME_BUDGET
+    )
 
 
-def drain_outbox(*, channel: str | None = None, limit: int | None = None) -> int:
+def drain_outbox(*, channel: str | None = None, limit: int | None = None, kicked_at: float | None = None) -> int:
     """Send due messages in batches for up to ~50 s; the minute schedule and enqueue kicks
     start new drains, so a backlog keeps flowing on every worker."""
-    return send_due_messages(channel=channel, limit=limit or settings.MAILROOM_SEND_BATCH, time_budget=DRAIN_TIME_BUDGET)
+    batch = limit or settings.MAILROOM_SEND_BATCH
+    return until_kick_window_closes(
+        lambda budget: send_due_messages(channel=channel, limit=batch, time_budget=budget),
+        kicked_at=kicked_at,
+        time_budget=DRAIN_TIME_BUDGET,
+    )
 
 
 def clean_delivery_logs() -> int:
