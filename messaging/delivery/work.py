@@ -68,10 +68,13 @@ def until_kick_window_closes(work: Callable[[float], int], *, kicked_at: float |
     which started after that kick, is the one to find it. Without the second look, a receipt
     committed just after a drain had found nothing waited for the minute schedule (26 s, in
     one of ten send benchmarks). A task started late (the cluster busy), or by a schedule
-    (no `kicked_at`), looks once: the window closed before it began.
+    (no `kicked_at`), looks once: the window closed before it began. The wait is capped at
+    one window, whatever `kicked_at` says: a web host's clock ahead of the cluster's (or a
+    hand-made schedule) cannot hold a worker for longer.
     """
     started = time.monotonic()
-    window_closes = started + (kicked_at + KICK_WINDOW_SECONDS - time.time() if kicked_at is not None else 0.0)
+    left = kicked_at + KICK_WINDOW_SECONDS - time.time() if kicked_at is not None else 0.0
+    window_closes = started + min(max(left, 0.0), KICK_WINDOW_SECONDS)
     deadline = started + time_budget
     done = 0
     while True:
